@@ -1,0 +1,139 @@
+// Package stacktest gives tests a private PostgreSQL and Redis, brought up
+// once per test run and shared by every test package. Packages run as
+// separate processes: a file lock in the stack directory serialises start-up
+// and the ports are fixed, so the second package reuses what the first
+// started. `make test` stops the stack at the end (advisor stack down --test).
+//
+// Each test that needs isolation takes a database of its own with NewDatabase;
+// pg_stat_statements and the table statistics are per database, so tests in
+// different packages do not see each other's queries.
+package stacktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/advisor/internal/stack"
+)
+
+// Ports and directory of the test stack, apart from the demo stack's.
+const (
+	PGPort    = 55433
+	RedisPort = 56380
+	Dir       = ".advisor/teststack"
+)
+
+var (
+	once    sync.Once
+	info    stack.Info
+	infoErr error
+)
+
+// Config is the test stack's configuration, rooted at the module root.
+func Config() (stack.Config, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return stack.Config{}, err
+	}
+	cfg := stack.Config{Dir: filepath.Join(root, Dir), PGPort: PGPort, RedisPort: RedisPort}
+	if v := os.Getenv("ADVISOR_TEST_PG_PORT"); v != "" {
+		cfg.PGPort, _ = strconv.Atoi(v)
+	}
+	if v := os.Getenv("ADVISOR_TEST_REDIS_PORT"); v != "" {
+		cfg.RedisPort, _ = strconv.Atoi(v)
+	}
+	return cfg, nil
+}
+
+// ModuleRoot walks up from the working directory to the folder with go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Start brings the shared test stack up (or reuses it) and returns how to
+// reach it. It fails the test if the stack cannot start: run `make setup`.
+func Start(t testing.TB) stack.Info {
+	t.Helper()
+	once.Do(func() {
+		cfg, err := Config()
+		if err != nil {
+			infoErr = err
+			return
+		}
+		s, err := stack.New(cfg)
+		if err != nil {
+			infoErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		info, infoErr = s.Up(ctx)
+	})
+	if infoErr != nil {
+		t.Fatalf("private test stack: %v (run make setup)", infoErr)
+	}
+	return info
+}
+
+// NewDatabase creates a fresh database named name (dropping any left from an
+// earlier run) with pg_stat_statements and hypopg, and returns its DSN. The
+// database is left in place after the test, for inspection.
+func NewDatabase(t testing.TB, name string) string {
+	t.Helper()
+	inf := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, inf.DSN)
+	if err != nil {
+		t.Fatalf("connect to test stack: %v", err)
+	}
+	defer admin.Close(context.Background())
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		t.Fatalf("drop database %s: %v", name, err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	dsn, err := WithDatabase(inf.DSN, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.CreateExtensions(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+// WithDatabase returns dsn with its database replaced by name.
+func WithDatabase(dsn, name string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("parse dsn: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
