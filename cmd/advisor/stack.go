@@ -125,4 +125,3 @@ func newStackStatusCmd() *cobra.Command {
 	f.register(cmd)
 	return cmd
 }
-

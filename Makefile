@@ -1,0 +1,54 @@
+# advisor: see README.md. `make demo` to try it, `make test` to test it.
+GO ?= go
+BIN := bin
+
+.PHONY: all setup build test lint fuzz bench bench-sampleapp demo clean stack-down
+
+all: build
+
+## setup: install the system packages the demo and tests need (quiet when present)
+setup:
+	@scripts/setup.sh
+
+## build: build advisor and sampleapp into bin/
+build:
+	$(GO) build -o $(BIN)/advisor ./cmd/advisor
+	@if [ -d sampleapp/cmd/sampleapp ]; then $(GO) build -o $(BIN)/sampleapp ./sampleapp/cmd/sampleapp; fi
+
+## lint: gofmt, go vet, staticcheck (pinned in go.mod)
+lint:
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## test: setup, lint, the tests (race detector where it matters), short fuzzing
+test: setup lint
+	@scripts/test.sh
+
+## fuzz: every fuzz target for FUZZTIME each (default 60s)
+fuzz:
+	@scripts/fuzz.sh $${FUZZTIME:-60s}
+
+## bench: the benchmarks (needs the private stack: started on demand)
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@$(GO) run ./cmd/advisor stack down --test --quiet
+
+## bench-sampleapp: naive against tuned sampleapp on the private stack
+bench-sampleapp: setup build
+	$(BIN)/sampleapp bench
+
+## demo: bring up the private stack and show what to do next
+demo: setup build
+	$(BIN)/advisor stack up
+	@echo
+	@echo "The private stack runs. Next:"
+	@echo "  $(BIN)/advisor stack status     where PostgreSQL and Redis listen"
+	@echo "  $(BIN)/advisor stack down       stop it"
+
+stack-down:
+	$(GO) run ./cmd/advisor stack down
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// runCaptured runs the command tree in-process and returns its exit code,
+// stdout and stderr.
+func runCaptured(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	oldOut, oldErr := os.Stdout, os.Stderr
+	rOut, wOut, _ := os.Pipe()
+	rErr, wErr, _ := os.Pipe()
+	os.Stdout, os.Stderr = wOut, wErr
+	outC, errC := make(chan string), make(chan string)
+	go func() { b, _ := io.ReadAll(rOut); outC <- string(b) }()
+	go func() { b, _ := io.ReadAll(rErr); errC <- string(b) }()
+	code := run(context.Background(), args)
+	wOut.Close()
+	wErr.Close()
+	os.Stdout, os.Stderr = oldOut, oldErr
+	return code, <-outC, <-errC
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCaptured(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "advisor version ") {
+		t.Errorf("--version: code %d, output %q", code, out)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"--no-such-flag"},
+		{"stack", "up", "--no-such-flag"},
+		{"stack", "status", "extra-arg"},
+		{"no-such-command"},
+	} {
+		code, _, stderr := runCaptured(t, args...)
+		if code != exitUsage {
+			t.Errorf("advisor %s: exit %d, want %d (stderr %q)", strings.Join(args, " "), code, exitUsage, stderr)
+		}
+		if !strings.Contains(stderr, "advisor:") {
+			t.Errorf("advisor %s: stderr %q does not say what went wrong", strings.Join(args, " "), stderr)
+		}
+	}
+}
+
+func TestStackStatusPrintsEachPart(t *testing.T) {
+	var buf bytes.Buffer
+	root := newRootCmd()
+	root.SetOut(&buf)
+	root.SetArgs([]string{"stack", "status", "--dir", t.TempDir(), "--pg-port", "55499", "--redis-port", "56499"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"postgresql", "redis", "stopped", "127.0.0.1:56499", "127.0.0.1:55499"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
