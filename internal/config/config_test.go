@@ -1,0 +1,129 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseValid(t *testing.T) {
+	src := `
+target: http://127.0.0.1:8080
+pg: postgres://app@db:5432/app
+redis: redis://cache:6379/0
+headers:
+  Authorization: Bearer abc
+tls:
+  insecure_skip_verify: true
+internal_hosts: [identity.internal, users.internal]
+db_cores: 8
+`
+	s, err := Parse("advisor.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MetricsURL() != "http://127.0.0.1:8080/metrics" || s.PprofURL() != "http://127.0.0.1:8080" {
+		t.Errorf("derived URLs: %q %q", s.MetricsURL(), s.PprofURL())
+	}
+	if !s.TLS.InsecureSkipVerify || s.DBCores != 8 || len(s.InternalHosts) != 2 || s.Headers["Authorization"] != "Bearer abc" {
+		t.Errorf("parsed %+v", s)
+	}
+}
+
+func TestParseReportsEveryErrorWithPosition(t *testing.T) {
+	src := `target: http://127.0.0.1:8080
+tagret: http://x
+db_cores: many
+pg: 5432
+tls:
+  ca: /etc/ca.pem
+  insecure_skip_verify: maybe
+metrics: ftp://example
+`
+	_, err := Parse("advisor.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`advisor.yaml:2:1: unknown key "tagret"`,
+		`advisor.yaml:3:11: db_cores: expected an integer, got str "many"`,
+		`advisor.yaml:4:5: pg: expected a string, got int "5432"`,
+		`advisor.yaml:6:3: unknown key tls.ca`,
+		`advisor.yaml:7:25: tls.insecure_skip_verify: expected true or false`,
+		`metrics: "ftp://example" is not an http(s) URL`,
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q; got:\n%v", w, err)
+		}
+	}
+	var pe *PositionError
+	if !errors.As(err, &pe) {
+		t.Errorf("errors are not PositionErrors: %T", err)
+	}
+}
+
+func TestParseEmptyAndNotAMapping(t *testing.T) {
+	if _, err := Parse("a.yaml", nil); err != nil {
+		t.Errorf("empty file: %v", err)
+	}
+	_, err := Parse("a.yaml", []byte("- target\n"))
+	if err == nil || !strings.Contains(err.Error(), "a.yaml:1:1:") {
+		t.Errorf("a list: %v", err)
+	}
+	_, err = Parse("a.yaml", []byte("target: [unclosed\n"))
+	if err == nil || !strings.Contains(err.Error(), "a.yaml") {
+		t.Errorf("bad YAML: %v", err)
+	}
+}
+
+func TestPrecedenceFlagsOverFileOverEnv(t *testing.T) {
+	env := FromEnv(func(k string) string {
+		return map[string]string{"DATABASE_URL": "postgres://env/db", "REDIS_URL": "redis://env:6379"}[k]
+	})
+	file := Sources{PG: "postgres://file/db", Target: "http://file:8080"}
+	flags := Sources{Target: "http://flag:8080"}
+	got := Resolve(env, file, flags)
+	if got.PG != "postgres://file/db" || got.Redis != "redis://env:6379" || got.Target != "http://flag:8080" {
+		t.Errorf("Resolve = %+v", got)
+	}
+}
+
+func TestPGFromEnvironment(t *testing.T) {
+	s := FromEnv(func(k string) string {
+		if k == "PGHOST" {
+			return "db.internal"
+		}
+		return ""
+	})
+	if !s.HasPG() || s.PG != "" {
+		t.Errorf("PG* variables: %+v", s)
+	}
+	if got := Merge(s, Sources{PG: "postgres://flag/db"}); got.PGFromEnv {
+		t.Errorf("an explicit DSN must replace the PG* environment: %+v", got)
+	}
+}
+
+func TestValidateHidesPasswords(t *testing.T) {
+	err := Sources{Redis: "http://user:hunter2@cache:6379", Target: "postgres://u:hunter2@x/"}.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("password in error: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("target: http://127.0.0.1:8080\npg: postgres://a@b/c\n"))
+	f.Add([]byte("tls:\n  ca_file: x\nheaders: {a: b}\n"))
+	f.Add([]byte("- 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err == nil {
+			if verr := s.Validate(); verr != nil {
+				t.Errorf("Parse accepted a config that Validate rejects: %v", verr)
+			}
+		}
+	})
+}
