@@ -69,6 +69,7 @@ services slow, each with evidence and a concrete fix.`,
 	})
 	root.AddCommand(newStackCmd())
 	// subcommands: one line each
+	root.AddCommand(newRulesCmd())
 	return root
 }
 

@@ -1,0 +1,141 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime/debug"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+)
+
+// Input is what detectors analyse.
+type Input struct {
+	Window *probe.Window
+	// Patterns is the compiled wait_patterns catalogue of the rule set.
+	Patterns *Patterns
+}
+
+// Detector finds the problems of one rule in a window. It returns findings
+// with evidence, and may fill Subject, Location, Impact, Fix.SQL, Fix.Config
+// and Fix.Code (and Title or Fix.Summary, to replace the templates); Run sets
+// Rule and Severity from the rule. A detector reads its thresholds from
+// rule.Params and never does I/O except through the interface the Postgres
+// probe provides for EXPLAIN with hypothetical indexes.
+type Detector func(ctx context.Context, in *Input, rule *Rule) ([]Finding, error)
+
+// Registry maps rule ids to their detectors.
+type Registry map[string]Detector
+
+// Builtin returns the detectors of this build: one line per rule id whose
+// detector exists. Rules without one are listed by `advisor rules list` as
+// having no detector, and Run skips them.
+func Builtin() Registry {
+	return Registry{}
+}
+
+// PanicError is the error Run returns for a detector that panicked.
+type PanicError struct {
+	Rule  string
+	Value any
+	// Stack is the detector goroutine's stack at the panic.
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("rule %s: detector panicked: %v", e.Rule, e.Value)
+}
+
+// Run executes the detector of every enabled rule that has one, in the order
+// of rules, and returns their findings sorted by severity then impact, with
+// every error met on the way: a detector that fails or panics costs its
+// rule's findings (those it returned before failing are kept), never the run.
+// Run fills each finding's rule and severity from the rule, an empty title
+// and fix summary from the rule's templates, and empty evidence with an
+// empty map; it clamps impact to [0, 1].
+func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding, []error) {
+	if in == nil {
+		in = &Input{}
+	}
+	var out []Finding
+	var errs []error
+	for _, r := range rules {
+		d := reg[r.ID]
+		if !r.Enabled || d == nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("rules: %w", err))
+			break
+		}
+		fs, err := runDetector(ctx, d, in, r)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for i := range fs {
+			if err := finish(&fs[i], r); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		out = append(out, fs...)
+	}
+	SortFindings(out)
+	return out, errs
+}
+
+func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Finding, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fs = nil
+			err = &PanicError{Rule: r.ID, Value: p, Stack: debug.Stack()}
+		}
+	}()
+	fs, err = d(ctx, in, r)
+	if err != nil {
+		err = fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	return fs, err
+}
+
+// finish completes a detector's finding from its rule. A template that fails
+// leaves a plain title or summary and returns the error.
+func finish(f *Finding, r *Rule) error {
+	f.Rule = r.ID
+	f.Severity = r.Severity
+	if f.Evidence == nil {
+		f.Evidence = map[string]any{}
+	}
+	switch {
+	case math.IsNaN(f.Impact) || f.Impact < 0:
+		f.Impact = 0
+	case f.Impact > 1:
+		f.Impact = 1
+	}
+	var errs []error
+	if f.Title == "" {
+		t, err := r.RenderTitle(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: title: %w", r.ID, err))
+			t = r.Docs.Summary
+			if f.Subject != "" {
+				t += ": " + f.Subject
+			}
+		}
+		f.Title = t
+	}
+	if f.Fix.Summary == "" {
+		s, err := r.RenderFix(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: fix: %w", r.ID, err))
+			s = r.Docs.Fix
+		}
+		f.Fix.Summary = s
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return fmt.Errorf("%w; %w", errs[0], errs[1])
+}

@@ -1,0 +1,175 @@
+package rules
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+)
+
+// Rule is one rule of the catalog as loaded from rules.yaml and any
+// override file.
+type Rule struct {
+	ID       string
+	Severity Severity
+	Enabled  bool
+	// Params are the rule's thresholds, in the order of the built-in file.
+	Params []Param
+	// Title and Fix are the sources of the text/template templates that
+	// render a finding's title and fix summary.
+	Title string
+	Fix   string
+	Docs  Docs
+
+	title, fix *template.Template
+}
+
+// Param is one threshold of a rule. Value is an int, a float64, a bool, a
+// string or a []string: the type of the built-in default, which an override
+// must keep (an integer is accepted where a float is expected).
+type Param struct {
+	Name  string
+	Value any
+}
+
+// Docs explains a rule to a person: `advisor rules explain` prints them.
+type Docs struct {
+	// Summary is one short line, what the rule flags.
+	Summary string
+	// Why the problem matters.
+	Why string
+	// Detection says how the rule is detected, in terms of what the probes
+	// read.
+	Detection string
+	// Fix says how to fix it.
+	Fix string
+	// Links point to primary documentation.
+	Links []string
+}
+
+// Set is a loaded and validated rule set: every rule of the catalog, in
+// catalog order, and the goroutine wait patterns.
+type Set struct {
+	Rules    []*Rule
+	Patterns *Patterns
+}
+
+// Rule returns the rule with the given id, or nil.
+func (s *Set) Rule(id string) *Rule {
+	for _, r := range s.Rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// Param returns the value of the named param.
+func (r *Rule) Param(name string) (any, bool) {
+	for _, p := range r.Params {
+		if p.Name == name {
+			return p.Value, true
+		}
+	}
+	return nil, false
+}
+
+// ParamMap returns the params as a map, as templates see them under .Params.
+func (r *Rule) ParamMap() map[string]any {
+	m := make(map[string]any, len(r.Params))
+	for _, p := range r.Params {
+		m[p.Name] = p.Value
+	}
+	return m
+}
+
+// The typed accessors below panic when the rule has no such param or the
+// param has another type: the built-in rules.yaml fixes both, and an override
+// cannot change them, so that is a bug in the detector, which Run recovers
+// into an error naming the rule.
+
+// Float returns a numeric param (int or float) as a float64.
+func (r *Rule) Float(name string) float64 {
+	switch v := r.mustParam(name).(type) {
+	case float64:
+		return v
+	case int:
+		return float64(v)
+	}
+	panic(r.typeError(name, "a number"))
+}
+
+// Int returns an integer param.
+func (r *Rule) Int(name string) int {
+	if v, ok := r.mustParam(name).(int); ok {
+		return v
+	}
+	panic(r.typeError(name, "an integer"))
+}
+
+// Bool returns a boolean param.
+func (r *Rule) Bool(name string) bool {
+	if v, ok := r.mustParam(name).(bool); ok {
+		return v
+	}
+	panic(r.typeError(name, "a boolean"))
+}
+
+// Text returns a string param.
+func (r *Rule) Text(name string) string {
+	if v, ok := r.mustParam(name).(string); ok {
+		return v
+	}
+	panic(r.typeError(name, "a string"))
+}
+
+// List returns a list-of-strings param. The caller must not modify it.
+func (r *Rule) List(name string) []string {
+	if v, ok := r.mustParam(name).([]string); ok {
+		return v
+	}
+	panic(r.typeError(name, "a list of strings"))
+}
+
+func (r *Rule) mustParam(name string) any {
+	v, ok := r.Param(name)
+	if !ok {
+		panic(fmt.Sprintf("rule %s has no param %q", r.ID, name))
+	}
+	return v
+}
+
+func (r *Rule) typeError(name, want string) string {
+	v, _ := r.Param(name)
+	return fmt.Sprintf("rule %s: param %q is %s, not %s", r.ID, name, kindName(v), want)
+}
+
+// RenderTitle executes the rule's title template over the finding.
+// A title is one line: line breaks and runs of spaces become one space.
+func (r *Rule) RenderTitle(f *Finding) (string, error) {
+	s, err := render(r.title, r, f)
+	return strings.Join(strings.Fields(s), " "), err
+}
+
+// RenderFix executes the rule's fix template over the finding.
+func (r *Rule) RenderFix(f *Finding) (string, error) {
+	return render(r.fix, r, f)
+}
+
+// templateData is what a title or fix template sees: the finding's evidence
+// keys at the top level, plus .Params (the rule's params) and .Subject.
+func templateData(r *Rule, f *Finding) map[string]any {
+	data := make(map[string]any, len(f.Evidence)+2)
+	maps.Copy(data, f.Evidence)
+	data["Params"] = r.ParamMap()
+	data["Subject"] = f.Subject
+	return data
+}
+
+func (r *Rule) clone() *Rule {
+	c := *r
+	c.Params = slices.Clone(r.Params)
+	c.Docs.Links = slices.Clone(r.Docs.Links)
+	return &c
+}
