@@ -1,0 +1,162 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pgadvisor/advisor/internal/rules"
+)
+
+// Format is an output format of `advisor report --format`.
+type Format string
+
+// The formats.
+const (
+	FormatText     Format = "text"
+	FormatMarkdown Format = "markdown"
+	FormatJSON     Format = "json"
+	FormatSARIF    Format = "sarif"
+	FormatJUnit    Format = "junit"
+)
+
+// Formats lists the formats in the order help texts name them.
+var Formats = []Format{FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit}
+
+// ParseFormat parses a --format value: text, markdown (or md), json, sarif
+// or junit, in any case.
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "text":
+		return FormatText, nil
+	case "markdown", "md":
+		return FormatMarkdown, nil
+	case "json":
+		return FormatJSON, nil
+	case "sarif":
+		return FormatSARIF, nil
+	case "junit":
+		return FormatJUnit, nil
+	}
+	return "", fmt.Errorf("invalid format %q (want text, markdown, json, sarif or junit)", s)
+}
+
+// RuleInfo describes one rule to the printers that list rules rather than
+// findings: SARIF (one reportingDescriptor per rule, with help text) and
+// JUnit (one test case per rule). The caller fills it from the rule set.
+type RuleInfo struct {
+	ID       string
+	Severity rules.Severity
+	// Title is one short line saying what the rule flags.
+	Title string
+	// Why the problem matters, how it is detected and how to fix it, as
+	// plain text paragraphs.
+	Why, Detection, Fix string
+	// Links point to primary documentation.
+	Links []string
+}
+
+// Options configure the printers. The zero value prints plain text 80
+// columns wide, no rule documentation, JUnit failures from warning up, and
+// SARIF results anchored on DefaultAnchor.
+type Options struct {
+	// Color turns on ANSI styles in the text format. Set it from
+	// ColorEnabled(os.Stdout) when printing to standard output, never when
+	// writing a file.
+	Color bool
+	// Width is the text format's line width; 0 means 80.
+	Width int
+	// Rules documents the rules for SARIF and JUnit, in the order to list
+	// them. Rules with findings but no entry here are added from the
+	// findings.
+	Rules []RuleInfo
+	// FailOn is the --fail-on threshold: in JUnit, findings at or above it
+	// (and not known to the baseline) are failures, the others notes. Zero
+	// means rules.Warning.
+	FailOn rules.Severity
+	// ToolVersion is advisor's version, for SARIF's tool driver.
+	ToolVersion string
+	// WorkDir is the absolute directory SARIF locations are made relative
+	// to: a file:line under it becomes a file of the repository.
+	WorkDir string
+	// ModulePath is the Go module path of the service under analysis, when
+	// known: a location written module-relative (a binary built with
+	// -trimpath) loses it and becomes relative to WorkDir.
+	ModulePath string
+	// Anchor is the repository file, relative to WorkDir, that SARIF
+	// results without a file of the repository point at (GitHub code
+	// scanning rejects results without a physical location). Empty means
+	// DefaultAnchor.
+	Anchor string
+}
+
+// Printer writes a report in one format.
+type Printer interface {
+	Print(w io.Writer, r *Report) error
+}
+
+// NewPrinter returns the printer of the format, configured by opts.
+func NewPrinter(f Format, opts Options) (Printer, error) {
+	switch f {
+	case FormatText:
+		return &Text{Color: opts.Color, Width: opts.Width}, nil
+	case FormatMarkdown:
+		return &Markdown{}, nil
+	case FormatJSON:
+		return &JSON{}, nil
+	case FormatSARIF:
+		return &SARIF{
+			Rules:       opts.Rules,
+			ToolVersion: opts.ToolVersion,
+			WorkDir:     opts.WorkDir,
+			ModulePath:  opts.ModulePath,
+			Anchor:      opts.Anchor,
+		}, nil
+	case FormatJUnit:
+		return &JUnit{Rules: opts.Rules, FailOn: opts.FailOn}, nil
+	}
+	return nil, fmt.Errorf("invalid format %q", string(f))
+}
+
+// Print writes the report to w in the format f.
+func Print(w io.Writer, f Format, r *Report, opts Options) error {
+	p, err := NewPrinter(f, opts)
+	if err != nil {
+		return err
+	}
+	return p.Print(w, r)
+}
+
+// flush writes a printer's buffered output in one call.
+func flush(w io.Writer, buf *bytes.Buffer, format Format) error {
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write %s report: %w", format, err)
+	}
+	return nil
+}
+
+// ruleInfos returns the rules to list: opts' rules in their order, then, for
+// every rule with findings that has no entry, one named by its id with the
+// severity of its first finding.
+func ruleInfos(given []RuleInfo, r *Report) []RuleInfo {
+	out := append([]RuleInfo(nil), given...)
+	have := make(map[string]bool, len(out))
+	for _, ri := range out {
+		have[ri.ID] = true
+	}
+	for _, f := range r.Findings {
+		if have[f.Rule] {
+			continue
+		}
+		have[f.Rule] = true
+		out = append(out, RuleInfo{ID: f.Rule, Severity: f.Severity, Title: f.Rule})
+	}
+	return out
+}
+
+// family returns the family of a rule id: the part before the first dot.
+func family(id string) string {
+	fam, _, _ := strings.Cut(id, ".")
+	return fam
+}
