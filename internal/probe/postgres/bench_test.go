@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	benchOnce sync.Once
+	benchDSN  string
+)
+
+// benchStatements fills a database of its own with 2,046 distinct
+// statements: every non-empty subset of ten columns, selected from each of
+// two tables, normalises to its own queryid.
+func benchStatements(b *testing.B) string {
+	b.Helper()
+	dsn := newPlainDatabase(b, "probe_pg_bench")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var cols []string
+	for i := 0; i < 10; i++ {
+		cols = append(cols, fmt.Sprintf("c%d int DEFAULT %d", i, i))
+	}
+	for _, t := range []string{"bench_a", "bench_b"} {
+		if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE "+t+
+			" (id int PRIMARY KEY, "+strings.Join(cols, ", ")+"); INSERT INTO "+t+" (id) SELECT generate_series(1, 100)"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	batch := &pgx.Batch{}
+	for _, t := range []string{"bench_a", "bench_b"} {
+		for mask := 1; mask < 1<<10; mask++ {
+			var sel []string
+			for i := 0; i < 10; i++ {
+				if mask&(1<<i) != 0 {
+					sel = append(sel, fmt.Sprintf("c%d", i))
+				}
+			}
+			batch.Queue("SELECT "+strings.Join(sel, ", ")+" FROM "+t+" WHERE id = $1", mask%100+1)
+		}
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dsn
+}
+
+// BenchmarkSnapshot is one full probe round (Snapshot and Diff with the
+// previous one) against a database with 2,000+ statements in
+// pg_stat_statements.
+func BenchmarkSnapshot(b *testing.B) {
+	// The benchmark function runs once per b.N tried: fill the database once.
+	benchOnce.Do(func() { benchDSN = benchStatements(b) })
+	if benchDSN == "" {
+		b.Fatal("benchmark database not set up")
+	}
+	dsn := benchDSN
+	p, err := Open(context.Background(), dsn, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	prev := p.Snapshot(ctx)
+	if !prev.Status.Ok() || len(prev.Statements.Rows) < 2000 {
+		b.Fatalf("snapshot: %+v, %d statements", prev.Status, len(prev.Statements.Rows))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cur := p.Snapshot(ctx)
+		if !cur.Status.Ok() {
+			b.Fatal(cur.Status.Detail)
+		}
+		_ = Diff(prev, cur)
+		prev = cur
+	}
+	b.ReportMetric(float64(len(prev.Statements.Rows)), "statements")
+}
