@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
 
@@ -70,10 +71,19 @@ services slow, each with evidence and a concrete fix.`,
 	root.AddCommand(newStackCmd())
 	// subcommands: one line each
 	root.AddCommand(newRulesCmd())
+	root.AddCommand(newReportCmd())
 	return root
 }
 
+// quietRedisLogger drops go-redis's own log lines ("failed to dial"): a Redis
+// that is down is reported as the source's status, and stray lines would
+// spoil the terminal UI.
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}
+
 func main() {
+	goredis.SetLogger(quietRedisLogger{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:])
 	stop()

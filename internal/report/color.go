@@ -17,3 +17,13 @@ func ColorEnabled(f *os.File) bool {
 	fd := f.Fd()
 	return isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)
 }
+
+// IsTerminal reports whether f is a terminal, whatever NO_COLOR says: for
+// progress lines, which must never reach a log file as control characters.
+func IsTerminal(f *os.File) bool {
+	if f == nil {
+		return false
+	}
+	fd := f.Fd()
+	return isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)
+}

@@ -227,18 +227,24 @@ func (p *pgServer) initialised() bool {
 
 // password reads the stored password, creating one when there is none.
 func (p *pgServer) password() (string, error) {
+	var pw string
 	data, err := os.ReadFile(p.passFile())
 	if err == nil {
 		fields := strings.Split(strings.TrimSpace(string(data)), ":")
 		if len(fields) == 5 && fields[4] != "" {
-			return fields[4], nil
+			if fields[1] == strconv.Itoa(p.cfg.PGPort) {
+				return fields[4], nil
+			}
+			pw = fields[4] // same password, new port
 		}
 	}
-	buf := make([]byte, 18)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("generate password: %w", err)
+	if pw == "" {
+		buf := make([]byte, 18)
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		pw = hex.EncodeToString(buf)
 	}
-	pw := hex.EncodeToString(buf)
 	line := fmt.Sprintf("127.0.0.1:%d:*:%s:%s\n", p.cfg.PGPort, p.cfg.User, pw)
 	if err := os.WriteFile(p.passFile(), []byte(line), 0o600); err != nil {
 		return "", fmt.Errorf("write passfile: %w", err)
@@ -274,31 +280,58 @@ func (p *pgServer) initdb(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	conf := fmt.Sprintf(`
-# advisor private stack
+	return p.configure()
+}
+
+// confMarker starts advisor's block at the end of postgresql.conf; the block
+// runs to the end of the file.
+const confMarker = "# advisor private stack"
+
+// confBlock is the configuration advisor needs, for the configured port.
+func (p *pgServer) confBlock() string {
+	return fmt.Sprintf(`%s
 listen_addresses = '127.0.0.1'
 port = %d
 unix_socket_directories = ''
 max_connections = 100
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
-pg_stat_statements.max = 10000
+# tests create and drop many databases: room for their statements
+pg_stat_statements.max = 20000
 track_io_timing = on
 track_activity_query_size = 4096
 # a scratch server: durability traded for speed
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-`, p.cfg.PGPort)
-	f, err := os.OpenFile(filepath.Join(p.dataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0o600)
+`, confMarker, p.cfg.PGPort)
+}
+
+// configure writes advisor's block into postgresql.conf, replacing an older
+// one, and reports whether the file changed.
+func (p *pgServer) configure() error {
+	_, err := p.reconfigure()
+	return err
+}
+
+func (p *pgServer) reconfigure() (bool, error) {
+	path := filepath.Join(p.dataDir(), "postgresql.conf")
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("configure: %w", err)
+		return false, fmt.Errorf("configure: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(conf); err != nil {
-		return fmt.Errorf("configure: %w", err)
+	text := string(data)
+	if i := strings.Index(text, "\n"+confMarker); i >= 0 {
+		text = text[:i+1]
 	}
-	return nil
+	want := text + p.confBlock()
+	if want == string(data) {
+		return false, nil
+	}
+	if err := os.WriteFile(path, []byte(want), 0o600); err != nil {
+		return false, fmt.Errorf("configure: %w", err)
+	}
+	return true, p.chown(path)
 }
 
 // pid returns the postmaster's pid if it is running.
@@ -319,6 +352,19 @@ func (p *pgServer) up(ctx context.Context) (string, error) {
 	if !p.initialised() {
 		if err := p.initdb(ctx); err != nil {
 			return "", err
+		}
+	} else if _, err := p.password(); err != nil {
+		return "", err
+	}
+	changed, err := p.reconfigure()
+	if err != nil {
+		return "", err
+	}
+	if changed && p.pid() != 0 {
+		// An older stack's settings or another port: apply them.
+		p.cfg.Log("postgresql: configuration changed, restarting")
+		if out, err := p.run(ctx, "pg_ctl", "-D", p.dataDir(), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+			return "", fmt.Errorf("pg_ctl stop: %w: %s", err, out)
 		}
 	}
 	if p.pid() == 0 {

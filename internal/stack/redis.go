@@ -86,8 +86,15 @@ func (r *redisServer) client() *redis.Client {
 
 func (r *redisServer) up(ctx context.Context) error {
 	if pid := r.pid(); pid != 0 {
-		r.cfg.Log("redis: already running (pid %d)", pid)
-		return r.waitReady(ctx)
+		if r.answers(ctx) {
+			r.cfg.Log("redis: already running (pid %d)", pid)
+			return nil
+		}
+		// Started with another port, or hung: start it anew.
+		r.cfg.Log("redis: pid %d does not answer on %s, restarting it", pid, r.addr())
+		if err := r.down(ctx); err != nil {
+			return err
+		}
 	}
 	// A pid file whose process is gone is stale.
 	_ = os.Remove(r.pidFile())
@@ -117,6 +124,16 @@ func (r *redisServer) up(ctx context.Context) error {
 		return fmt.Errorf("%s: %w: %s", bin, err, strings.TrimSpace(string(out)))
 	}
 	return r.waitReady(ctx)
+}
+
+// answers reports whether the server answers on its configured port.
+func (r *redisServer) answers(ctx context.Context) bool {
+	c := r.client()
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := c.Ping(ctx).Err()
+	return err == nil || strings.HasPrefix(err.Error(), "NOAUTH")
 }
 
 func (r *redisServer) waitReady(ctx context.Context) error {

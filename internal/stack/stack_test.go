@@ -138,6 +138,36 @@ func TestStalePIDFiles(t *testing.T) {
 	conn.Close(ctx)
 }
 
+func TestPortChangeRestartsOnTheNewPorts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := newOwnStack(t)
+	if _, err := s.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := New(Config{Dir: s.cfg.Dir, PGPort: ownPGPort + 1, RedisPort: ownRedisPort + 1, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = moved.Down(context.Background()) })
+	info, err := moved.Up(ctx)
+	if err != nil {
+		t.Fatalf("up on new ports: %v", err)
+	}
+	if !strings.Contains(info.DSN, fmt.Sprintf(":%d/", ownPGPort+1)) || info.RedisAddr != fmt.Sprintf("127.0.0.1:%d", ownRedisPort+1) {
+		t.Errorf("info after the move: %+v", info)
+	}
+	checkRedis(ctx, t, info.RedisAddr)
+	conn, err := pgx.Connect(ctx, info.DSN)
+	if err != nil {
+		t.Fatalf("connect on the new port: %v", err)
+	}
+	conn.Close(ctx)
+	if len(runningPIDs(t, moved)) != 2 {
+		t.Errorf("status after the move: %+v", moved.Status(ctx))
+	}
+}
+
 func TestMissingBinariesSayWhatToInstall(t *testing.T) {
 	empty := t.TempDir()
 	_, err := FindPostgres(empty)

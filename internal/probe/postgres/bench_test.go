@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
 )
 
 var (
@@ -16,8 +16,7 @@ var (
 )
 
 // benchStatements fills a database of its own with 2,046 distinct
-// statements: every non-empty subset of ten columns, selected from each of
-// two tables, normalises to its own queryid.
+// statements (probetest.FillStatements).
 func benchStatements(b *testing.B) string {
 	b.Helper()
 	dsn := newPlainDatabase(b, "probe_pg_bench")
@@ -27,29 +26,10 @@ func benchStatements(b *testing.B) string {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var cols []string
-	for i := 0; i < 10; i++ {
-		cols = append(cols, fmt.Sprintf("c%d int DEFAULT %d", i, i))
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		b.Fatal(err)
 	}
-	for _, t := range []string{"bench_a", "bench_b"} {
-		if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE "+t+
-			" (id int PRIMARY KEY, "+strings.Join(cols, ", ")+"); INSERT INTO "+t+" (id) SELECT generate_series(1, 100)"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	batch := &pgx.Batch{}
-	for _, t := range []string{"bench_a", "bench_b"} {
-		for mask := 1; mask < 1<<10; mask++ {
-			var sel []string
-			for i := 0; i < 10; i++ {
-				if mask&(1<<i) != 0 {
-					sel = append(sel, fmt.Sprintf("c%d", i))
-				}
-			}
-			batch.Queue("SELECT "+strings.Join(sel, ", ")+" FROM "+t+" WHERE id = $1", mask%100+1)
-		}
-	}
-	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+	if err := probetest.FillStatements(ctx, dsn); err != nil {
 		b.Fatal(err)
 	}
 	return dsn

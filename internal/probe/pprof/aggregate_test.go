@@ -1,13 +1,12 @@
 package pprof
 
 import (
-	"bytes"
-	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
 )
 
 func TestAggregateCapture(t *testing.T) {
@@ -105,47 +104,15 @@ var (
 	bigProfile     []byte
 )
 
-// syntheticProfile writes a CPU profile of about 20 MB (gzipped): many
-// samples over many distinct stacks, half of them under HTTP handlers.
+// syntheticProfile is a CPU profile of about 20 MB (gzipped): many samples
+// over many distinct stacks, half of them under HTTP handlers.
 func syntheticProfile(b *testing.B) []byte {
 	bigProfileOnce.Do(func() {
-		r := rand.New(rand.NewPCG(1, 2))
-		const nFuncs, nSamples, depth = 20000, 400000, 24
-		p := &profile.Profile{
-			SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
-			PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-			Period:     10000000,
-		}
-		m := &profile.Mapping{ID: 1, Start: 0x400000, Limit: 0x8000000, File: "service"}
-		p.Mapping = []*profile.Mapping{m}
-		var locs []*profile.Location
-		newLoc := func(name string) *profile.Location {
-			f := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name, SystemName: name, Filename: "src/" + name + ".go"}
-			p.Function = append(p.Function, f)
-			l := &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: m, Address: 0x400000 + uint64(len(p.Location))*16,
-				Line: []profile.Line{{Function: f, Line: int64(len(p.Location)%900 + 1)}}}
-			p.Location = append(p.Location, l)
-			return l
-		}
-		serve, sh, mux := newLoc("net/http.(*conn).serve"), newLoc("net/http.serverHandler.ServeHTTP"), newLoc("net/http.(*ServeMux).ServeHTTP")
-		for i := 0; i < nFuncs; i++ {
-			locs = append(locs, newLoc(fmt.Sprintf("example.com/svc/pkg%d.Func%d", i%97, i)))
-		}
-		for i := 0; i < nSamples; i++ {
-			s := &profile.Sample{Value: []int64{1, 10000000}}
-			for d := 0; d < depth; d++ {
-				s.Location = append(s.Location, locs[r.IntN(len(locs))])
-			}
-			if i%2 == 0 {
-				s.Location = append(s.Location, mux, sh, serve)
-			}
-			p.Sample = append(p.Sample, s)
-		}
-		var buf bytes.Buffer
-		if err := p.Write(&buf); err != nil {
+		data, err := probetest.CPUProfile(20000, 400000, 24)
+		if err != nil {
 			panic(err)
 		}
-		bigProfile = buf.Bytes()
+		bigProfile = data
 	})
 	return bigProfile
 }

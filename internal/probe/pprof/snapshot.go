@@ -25,6 +25,9 @@ type Options struct {
 	Kinds []Kind
 	// Attributor finds handlers; a zero value uses DefaultRouters.
 	Attributor Attributor
+	// Cumulative reads block and mutex since the process started instead
+	// of as deltas, for an analysis of cumulative statistics (no waiting).
+	Cumulative bool
 }
 
 // DefaultCPUSeconds is the CPU profile length when Options leave it zero.
@@ -94,6 +97,9 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 	contention, fg := opts.ContentionSeconds, opts.FgprofSeconds
 	if contention <= 0 {
 		contention = cpu
+	}
+	if opts.Cumulative {
+		contention = 0
 	}
 	if fg <= 0 {
 		fg = cpu

@@ -112,6 +112,11 @@ func NewDatabase(t testing.TB, name string) string {
 	}
 	defer admin.Close(context.Background())
 	ident := pgx.Identifier{name}.Sanitize()
+	// The statements of an earlier run's database would stay in
+	// pg_stat_statements after the drop, crowding out newer ones.
+	if _, err := admin.Exec(ctx, `SELECT pg_stat_statements_reset(0, oid, 0) FROM pg_database WHERE datname = $1`, name); err != nil {
+		t.Fatalf("reset statements of %s: %v", name, err)
+	}
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
 		t.Fatalf("drop database %s: %v", name, err)
 	}

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/report"
+	"github.com/pgadvisor/advisor/internal/rules"
+)
+
+// Exit codes of advisor report (DESIGN.md).
+const (
+	exitFindings    = 1
+	exitNoSource    = 3
+	defaultFailOn   = "warning"
+	defaultWindow   = 10 * time.Second
+	defaultProfileS = 5
+)
+
+type reportFlags struct {
+	sources        sourceFlags
+	formats        []string
+	outs           []string
+	failOn         string
+	baseline       string
+	writeBaseline  string
+	window         time.Duration
+	profileSeconds int
+	rulesFile      string
+	timeout        time.Duration
+}
+
+func newReportCmd() *cobra.Command {
+	var f reportFlags
+	cmd := &cobra.Command{
+		Use:   "report [sources]",
+		Short: "Analyse a service, its PostgreSQL and its Redis once, and print the findings",
+		Long: `report takes two snapshots of every source --window apart (with a CPU profile
+of --profile-seconds inside the window), runs the rules and prints the findings.
+With --window 0 it takes one snapshot and analyses the statistics accumulated
+since their last reset, without waiting: run the test or load suite first, then
+ask what it did.
+
+Formats: text, markdown, json (schema advisor.report/v1), sarif (2.1.0), junit.
+--format may repeat; the Nth --out is the file of the Nth --format, and a
+format without an --out prints to standard output.
+
+Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it (not
+counting those in --baseline); 2 usage or configuration error; 3 no source
+could be probed at all.`,
+		Example: `  advisor report --target http://127.0.0.1:8080 --pg "$DATABASE_URL" --redis 127.0.0.1:6379
+  advisor report --window 0 --format sarif --out advisor.sarif --fail-on warning
+  advisor report --format json --out report.json --format markdown --out report.md`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runReport(cmd.Context(), cmd, &f)
+		},
+	}
+	f.sources.register(cmd)
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.formats, "format", nil, "output format: text, markdown, json, sarif, junit (repeatable; default text)")
+	fl.StringArrayVar(&f.outs, "out", nil, "file for the format given at the same position (repeatable; default standard output)")
+	fl.StringVar(&f.failOn, "fail-on", defaultFailOn, "exit 1 on findings at or above: critical, warning, info, never")
+	fl.StringVar(&f.baseline, "baseline", "", "baseline file: findings in it are shown as known and do not fail the run")
+	fl.StringVar(&f.writeBaseline, "write-baseline", "", "write the findings of this run as a baseline file")
+	fl.DurationVar(&f.window, "window", defaultWindow, "observation window; 0 analyses the cumulative statistics since their last reset")
+	fl.IntVar(&f.profileSeconds, "profile-seconds", defaultProfileS, "length of the CPU profile taken inside the window")
+	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
+	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
+	return cmd
+}
+
+// output is one format and where it goes.
+type output struct {
+	format report.Format
+	path   string // "" = stdout
+}
+
+func (f *reportFlags) outputs() ([]output, error) {
+	if len(f.outs) > len(f.formats) && !(len(f.formats) == 0 && len(f.outs) == 1) {
+		return nil, usageError{fmt.Errorf("%d --out for %d --format: give each --out after its --format", len(f.outs), len(f.formats))}
+	}
+	formats := f.formats
+	if len(formats) == 0 {
+		formats = []string{"text"}
+		if len(f.outs) == 1 && (strings.HasSuffix(f.outs[0], ".json")) {
+			formats = []string{"json"}
+		}
+	}
+	var outs []output
+	stdout := 0
+	for i, name := range formats {
+		ft, err := report.ParseFormat(name)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		o := output{format: ft}
+		if i < len(f.outs) {
+			o.path = f.outs[i]
+		}
+		if o.path == "" || o.path == "-" {
+			o.path = ""
+			stdout++
+		}
+		outs = append(outs, o)
+	}
+	if stdout > 1 {
+		return nil, usageError{errors.New("more than one --format prints to standard output: give each an --out")}
+	}
+	return outs, nil
+}
+
+func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
+	outs, err := f.outputs()
+	if err != nil {
+		return err
+	}
+	threshold, err := rules.ParseThreshold(f.failOn)
+	if err != nil {
+		return usageError{fmt.Errorf("--fail-on: %w", err)}
+	}
+	if f.window < 0 {
+		return usageError{errors.New("--window must not be negative")}
+	}
+	if f.profileSeconds < 0 {
+		return usageError{errors.New("--profile-seconds must not be negative")}
+	}
+	set, err := rules.Default(f.rulesFile)
+	if err != nil {
+		return usageError{err}
+	}
+	var base report.Baseline
+	if f.baseline != "" {
+		base, err = readBaseline(f.baseline)
+		if err != nil {
+			return usageError{err}
+		}
+	}
+	src, err := f.sources.resolve()
+	if err != nil {
+		return err
+	}
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout})
+	if err != nil {
+		return usageError{err}
+	}
+	defer probes.Close()
+
+	stderr := cmd.ErrOrStderr()
+	progress := progressLine(stderr)
+	w, err := probes.Observe(ctx, probe.ObserveOptions{Window: f.window, ProfileSeconds: f.profileSeconds, Progress: progress})
+	if progress != nil {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+
+	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns}, set.Rules, rules.Builtin())
+	for _, e := range errs {
+		fmt.Fprintln(stderr, "advisor: warning:", e)
+	}
+	// window_seconds is the observed window, 0 for cumulative statistics (as
+	// --window 0 asks).
+	var window time.Duration
+	if !w.Cumulative {
+		window = time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
+	}
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base)
+
+	wd, _ := os.Getwd()
+	opts := report.Options{
+		Rules:       ruleInfos(set),
+		FailOn:      threshold,
+		ToolVersion: versionString(),
+		WorkDir:     wd,
+		ModulePath:  modulePath(wd),
+		Anchor:      report.FindAnchor(wd),
+	}
+	for _, o := range outs {
+		if err := writeOutput(cmd, o, rep, opts); err != nil {
+			return err
+		}
+	}
+	if f.writeBaseline != "" {
+		if err := writeFileAtomic(f.writeBaseline, func(w io.Writer) error { return report.WriteBaseline(w, findings) }); err != nil {
+			return fmt.Errorf("write baseline: %w", err)
+		}
+	}
+	if rep.AllUnavailable() {
+		return exitError{code: exitNoSource, err: noSourceError(rep)}
+	}
+	if threshold != rules.Never && len(rep.Failing(threshold)) > 0 {
+		return exitError{code: exitFindings}
+	}
+	return nil
+}
+
+// noSourceError says what was tried and why each source failed.
+func noSourceError(rep *report.Report) error {
+	var b strings.Builder
+	b.WriteString("no source could be probed:")
+	for _, name := range report.SourceNames {
+		s := rep.Sources[name]
+		fmt.Fprintf(&b, "\n  %-9s %s: %s", name, s.Status, s.Detail)
+	}
+	return errors.New(b.String())
+}
+
+func writeOutput(cmd *cobra.Command, o output, rep *report.Report, opts report.Options) error {
+	if o.path == "" {
+		opts.Color = o.format == report.FormatText && isStdout(cmd.OutOrStdout()) && report.ColorEnabled(os.Stdout)
+		bw := bufio.NewWriter(cmd.OutOrStdout())
+		if err := report.Print(bw, o.format, rep, opts); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	return writeFileAtomic(o.path, func(w io.Writer) error { return report.Print(w, o.format, rep, opts) })
+}
+
+func isStdout(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && f == os.Stdout
+}
+
+// writeFileAtomic writes path through a temporary file in the same directory.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".advisor-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func readBaseline(path string) (report.Baseline, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return report.Baseline{}, fmt.Errorf("baseline: %w", err)
+	}
+	defer fh.Close()
+	b, err := report.ReadBaseline(fh)
+	if err != nil {
+		return report.Baseline{}, fmt.Errorf("baseline %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// ruleInfos documents every rule of the set for SARIF and JUnit.
+func ruleInfos(set *rules.Set) []report.RuleInfo {
+	var out []report.RuleInfo
+	for _, r := range set.Rules {
+		if !r.Enabled {
+			continue
+		}
+		out = append(out, report.RuleInfo{ID: r.ID, Severity: r.Severity, Title: r.Docs.Summary,
+			Why: r.Docs.Why, Detection: r.Docs.Detection, Fix: r.Docs.Fix, Links: r.Docs.Links})
+	}
+	return out
+}
+
+// modulePath reads the module line of dir/go.mod, if there is one.
+func modulePath(dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+// progressLine returns a progress callback writing one updating line to w,
+// or nil when w is not a terminal (no control characters in CI logs).
+func progressLine(w io.Writer) func(elapsed, total time.Duration) {
+	f, ok := w.(*os.File)
+	if !ok || !report.IsTerminal(f) {
+		return nil
+	}
+	return func(elapsed, total time.Duration) {
+		fmt.Fprintf(f, "\r\033[Kobserving: %s of %s", elapsed.Round(time.Second), total)
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgadvisor/advisor/internal/config"
+)
+
+// sourceFlags are the flags naming the sources, shared by report and attach.
+type sourceFlags struct {
+	configFile    string
+	target        string
+	metrics       string
+	pprof         string
+	pg            string
+	redis         string
+	headers       []string
+	caFile        string
+	certFile      string
+	keyFile       string
+	insecure      bool
+	internalHosts []string
+	dbCores       int
+}
+
+func (f *sourceFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.configFile, "config", "", "advisor.yaml with the same keys as these flags (flags override it, it overrides the environment)")
+	fl.StringVar(&f.target, "target", "", "the service's base URL, serving /debug/pprof and /metrics")
+	fl.StringVar(&f.metrics, "metrics", "", "Prometheus metrics URL (overrides --target for metrics)")
+	fl.StringVar(&f.pprof, "pprof", "", "base URL serving /debug/pprof (overrides --target for profiles)")
+	fl.StringVar(&f.pg, "pg", "", "PostgreSQL DSN (default: DATABASE_URL, or the PG* variables)")
+	fl.StringVar(&f.redis, "redis", "", "Redis host:port or redis:// URL (default: REDIS_URL)")
+	fl.StringArrayVar(&f.headers, "header", nil, "header for requests to the target, 'Name: value' (repeatable)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of CAs to trust for an https target")
+	fl.StringVar(&f.certFile, "cert-file", "", "client certificate for an https target")
+	fl.StringVar(&f.keyFile, "key-file", "", "client key for an https target")
+	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "accept any certificate from an https target")
+	fl.StringArrayVar(&f.internalHosts, "internal-host", nil, "a host of the same system, for internal-hop detection (repeatable)")
+	fl.IntVar(&f.dbCores, "db-cores", 0, "CPU cores of the PostgreSQL server, for pool sizing (SQL cannot see them)")
+}
+
+// resolve combines the environment, the config file and the flags.
+func (f *sourceFlags) resolve() (config.Sources, error) {
+	env := config.FromEnv(os.Getenv)
+	var file config.Sources
+	if f.configFile != "" {
+		var err error
+		file, err = config.LoadFile(f.configFile)
+		if err != nil {
+			return config.Sources{}, usageError{err}
+		}
+	}
+	flags := config.Sources{
+		Target: f.target, Metrics: f.metrics, Pprof: f.pprof, PG: f.pg, Redis: f.redis,
+		TLS:           config.TLS{CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecure},
+		InternalHosts: f.internalHosts, DBCores: f.dbCores,
+	}
+	for _, h := range f.headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return config.Sources{}, usageError{fmt.Errorf("--header: want 'Name: value' (the value is not shown here)")}
+		}
+		if flags.Headers == nil {
+			flags.Headers = map[string]string{}
+		}
+		flags.Headers[strings.TrimSpace(name)] = strings.TrimSpace(value)
+	}
+	s := config.Resolve(env, file, flags)
+	if err := s.Validate(); err != nil {
+		return config.Sources{}, usageError{err}
+	}
+	if s.Empty() {
+		return config.Sources{}, usageError{fmt.Errorf("no source given: pass --target URL, --pg DSN and/or --redis ADDR (or DATABASE_URL / REDIS_URL, or --config advisor.yaml)")}
+	}
+	return s, nil
+}

@@ -1,0 +1,250 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/redis"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+)
+
+// Source names, as in the report's sources map.
+const (
+	Pprof    = "pprof"
+	Metrics  = "metrics"
+	Postgres = "postgres"
+	Redis    = "redis"
+)
+
+// SourceNames lists the sources in report order.
+var SourceNames = []string{Pprof, Metrics, Postgres, Redis}
+
+// Config says which sources to read and how.
+type Config struct {
+	Sources config.Sources
+	// Timeout bounds one source's snapshot (default 5s); a CPU profile gets
+	// its length on top.
+	Timeout  time.Duration
+	Postgres postgres.Options
+	Redis    redis.Options
+	// Names are the metric names recognised; zero means the defaults.
+	Names *metrics.Names
+}
+
+// Probes holds one collector per configured source. A source that is not
+// configured has no collector and an Unavailable status saying how to give it.
+type Probes struct {
+	cfg     Config
+	names   metrics.Names
+	pprof   *pprof.Client
+	metrics *metrics.Client
+	pg      *postgres.Probe
+	redis   *redis.Probe
+	// absent holds the status of each source without a collector.
+	absent map[string]source.Status
+}
+
+// Open makes the collectors. It connects to nothing yet: a source that is down
+// shows in the snapshots' statuses. It fails only on configuration errors (a
+// malformed URL or DSN), which the caller reports as a usage error.
+func Open(ctx context.Context, cfg Config) (*Probes, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	p := &Probes{cfg: cfg, absent: map[string]source.Status{}}
+	if cfg.Names != nil {
+		p.names = *cfg.Names
+	} else {
+		p.names = metrics.DefaultNames()
+	}
+	src := cfg.Sources
+	header := http.Header{}
+	for k, v := range src.Headers {
+		header.Set(k, v)
+	}
+	var errs []error
+	if u := src.PprofURL(); u != "" {
+		c, err := pprof.NewClient(u, pprof.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
+			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.pprof = c
+	} else {
+		p.absent[Pprof] = notConfigured("pass --target URL (the service's base URL) or --pprof URL; the service must import net/http/pprof")
+	}
+	if u := src.MetricsURL(); u != "" {
+		c, err := metrics.NewClient(u, metrics.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
+			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.metrics = c
+	} else {
+		p.absent[Metrics] = notConfigured("pass --target URL or --metrics URL (a Prometheus /metrics endpoint)")
+	}
+	if src.HasPG() {
+		opts := cfg.Postgres
+		if opts.ServerCPUs == 0 {
+			opts.ServerCPUs = src.DBCores
+		}
+		pg, err := postgres.Open(ctx, src.PG, opts)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.pg = pg
+	} else {
+		p.absent[Postgres] = notConfigured("pass --pg DSN, or set DATABASE_URL or the PG* variables")
+	}
+	if src.Redis != "" {
+		r, err := redis.Open(src.Redis, cfg.Redis)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.redis = r
+	} else {
+		p.absent[Redis] = notConfigured("pass --redis ADDR or set REDIS_URL")
+	}
+	if len(errs) > 0 {
+		p.Close()
+		return nil, joinErrors(errs)
+	}
+	return p, nil
+}
+
+func notConfigured(how string) source.Status {
+	return source.Status{State: source.Unavailable, Detail: "not configured: " + how}
+}
+
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msg := ""
+	for i, e := range errs {
+		if i > 0 {
+			msg += "; "
+		}
+		msg += e.Error()
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+// Close releases the connections.
+func (p *Probes) Close() {
+	if p.pg != nil {
+		p.pg.Close()
+	}
+	if p.redis != nil {
+		_ = p.redis.Close()
+	}
+}
+
+// Explainer is the PostgreSQL probe's EXPLAIN / hypothetical index
+// interface, or nil without PostgreSQL.
+func (p *Probes) Explainer() postgres.Explainer {
+	if p.pg == nil {
+		return nil
+	}
+	return p.pg
+}
+
+// Config returns the configuration the probes were opened with.
+func (p *Probes) Config() Config { return p.cfg }
+
+// Snapshot is one reading of the counters of every source, taken
+// concurrently. Parts of sources without a collector are nil.
+type Snapshot struct {
+	Time     time.Time
+	Metrics  *metrics.Snapshot
+	Postgres *postgres.Snapshot
+	Redis    *redis.Snapshot
+	// Goroutines is a goroutine dump (debug=2) taken with the counters.
+	Goroutines *pprof.GoroutineResult
+	// Status of each source, and how long its probe took.
+	Status map[string]source.Status
+}
+
+// Snapshot reads every configured source concurrently, each with its own
+// timeout. It never fails: a source that cannot be read has a status saying
+// why.
+func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
+	s := &Snapshot{Time: time.Now(), Status: map[string]source.Status{}}
+	for name, st := range p.absent {
+		s.Status[name] = st
+	}
+	var mu sync.Mutex
+	set := func(name string, st source.Status) {
+		mu.Lock()
+		s.Status[name] = st
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	run := func(f func(ctx context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+			defer cancel()
+			f(ctx)
+		}()
+	}
+	if p.metrics != nil {
+		run(func(ctx context.Context) {
+			m := p.metrics.Scrape(ctx, p.names)
+			s.Metrics = m
+			set(Metrics, m.Status)
+		})
+	}
+	if p.pg != nil {
+		run(func(ctx context.Context) {
+			pg := p.pg.Snapshot(ctx)
+			s.Postgres = pg
+			set(Postgres, pg.Status)
+		})
+	}
+	if p.redis != nil {
+		run(func(ctx context.Context) {
+			r := p.redis.Snapshot(ctx)
+			s.Redis = r
+			set(Redis, r.Status)
+		})
+	}
+	if p.pprof != nil {
+		run(func(ctx context.Context) {
+			g := p.goroutineDump(ctx)
+			s.Goroutines = g
+			set(Pprof, g.Status)
+		})
+	}
+	wg.Wait()
+	return s
+}
+
+// Profiles collects the profiles of one window from the target: CPU for
+// cpuSeconds, block and mutex as deltas over the same time, fgprof where
+// served, heap and the goroutine profile. With cpuSeconds 0 it takes no CPU
+// profile and reads block and mutex since the process started.
+func (p *Probes) Profiles(ctx context.Context, cpuSeconds int) *pprof.Snapshot {
+	if p.pprof == nil {
+		return nil
+	}
+	opts := pprof.Options{CPUSeconds: cpuSeconds}
+	if cpuSeconds == 0 {
+		opts.Kinds = []pprof.Kind{pprof.KindGoroutine, pprof.KindBlock, pprof.KindMutex, pprof.KindHeap}
+		opts.Cumulative = true
+	}
+	return pprof.Collect(ctx, p.pprof, opts)
+}
+
+// goroutineDump reads the debug=2 goroutine dump, attributed to handlers.
+func (p *Probes) goroutineDump(ctx context.Context) *pprof.GoroutineResult {
+	return pprof.Collect(ctx, p.pprof, pprof.Options{Kinds: []pprof.Kind{pprof.KindGoroutineText}}).GoroutineText
+}

@@ -1,0 +1,308 @@
+package probe
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	httppprof "net/http/pprof"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/probe/metrics/metricstest"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+)
+
+// service starts metricstest's instrumented service with pprof handlers,
+// backed by a database of its own and the stack's Redis, and returns its
+// URL and a function that drives n requests through it.
+func service(t testing.TB, dbName string) (url string, dsn string, redisAddr string, drive func(n int)) {
+	t.Helper()
+	info := stacktest.Start(t)
+	dsn = stacktest.NewDatabase(t, dbName)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	rc := goredis.NewClient(&goredis.Options{Addr: info.RedisAddr})
+	t.Cleanup(func() { rc.Close() })
+	svc := metricstest.New(metricstest.Config{Pool: pool, Redis: rc, Process: true})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	api := svc.Handler(base)
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	drive = func(n int) {
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Go(func() {
+				for j := 0; j < n/4; j++ {
+					for _, path := range []string{"/orders", "/cache", "/feed"} {
+						resp, err := http.Get(srv.URL + path)
+						if err == nil {
+							resp.Body.Close()
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	return srv.URL, dsn, info.RedisAddr, drive
+}
+
+func TestObserveReadsEverySource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the private stack")
+	}
+	runtime.SetBlockProfileRate(10000)
+	defer runtime.SetBlockProfileRate(0)
+	url, dsn, redisAddr, drive := service(t, "probe_compose")
+	ctx := context.Background()
+	p, err := Open(ctx, Config{Sources: config.Sources{Target: url, PG: dsn, Redis: redisAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		drive(40)
+	}()
+	var ticks int
+	w, err := p.Observe(ctx, ObserveOptions{Window: 3 * time.Second, ProfileSeconds: 1, GoroutineSamples: 4,
+		Progress: func(_, _ time.Duration) { ticks++ }})
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range SourceNames {
+		if st := w.Status(name); !st.Ok() {
+			t.Errorf("source %s: %+v", name, st)
+		}
+	}
+	if w.Cumulative || w.Seconds < 2.5 || w.Seconds > 10 {
+		t.Errorf("window: cumulative %v, %.1f s", w.Cumulative, w.Seconds)
+	}
+	if w.Metrics == nil || w.Metrics.Requests <= 0 {
+		t.Errorf("metrics window: %+v", w.Metrics)
+	}
+	if w.Postgres == nil || len(w.Postgres.Statements.Rows) == 0 {
+		t.Fatalf("postgres window has no statements: %+v", w.Postgres)
+	}
+	for _, s := range w.Postgres.Statements.Rows {
+		if s.Calls < 0 || s.CallsPerS < 0 || s.TotalTime < 0 {
+			t.Errorf("negative statement delta: %+v", s)
+		}
+	}
+	if w.Redis == nil {
+		t.Error("no redis window")
+	}
+	if w.Profiles == nil || !w.Profiles.CPU.Status.Ok() {
+		t.Errorf("CPU profile: %+v", w.Profiles)
+	}
+	if len(w.Goroutines) < 3 {
+		t.Errorf("%d goroutine dumps over the window, want at least 3", len(w.Goroutines))
+	}
+	if w.Explainer == nil {
+		t.Error("no explainer with a PostgreSQL source")
+	}
+	if ticks == 0 {
+		t.Error("progress never called")
+	}
+}
+
+func TestObserveCumulative(t *testing.T) {
+	url, dsn, redisAddr, drive := service(t, "probe_cumulative")
+	drive(8)
+	ctx := context.Background()
+	p, err := Open(ctx, Config{Sources: config.Sources{Target: url, PG: dsn, Redis: redisAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	start := time.Now()
+	w, err := p.Observe(ctx, ObserveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("cumulative observation waited %s", took)
+	}
+	if !w.Cumulative || w.Seconds <= 0 {
+		t.Errorf("cumulative window: %v, %.1f s", w.Cumulative, w.Seconds)
+	}
+	if w.Postgres == nil || !w.Postgres.Cumulative || len(w.Postgres.Statements.Rows) == 0 {
+		t.Errorf("cumulative postgres window: %+v", w.Postgres)
+	}
+	if w.Metrics == nil || w.Metrics.Requests < 8 {
+		t.Errorf("cumulative metrics: %+v", w.Metrics)
+	}
+	if w.Profiles == nil || w.Profiles.CPU.Status.Ok() {
+		t.Error("a cumulative observation must not wait for a CPU profile")
+	}
+}
+
+func TestObserveWithSourcesDown(t *testing.T) {
+	info := stacktest.Start(t)
+	dsn := stacktest.NewDatabase(t, "probe_partial")
+	closed := closedPort(t)
+	ctx := context.Background()
+	p, err := Open(ctx, Config{Timeout: 2 * time.Second,
+		Sources: config.Sources{Target: "http://" + closed, PG: dsn, Redis: info.RedisAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w, err := p.Observe(ctx, ObserveOptions{Window: time.Second, ProfileSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{Pprof, Metrics} {
+		st := w.Status(name)
+		if st.Ok() || st.Detail == "" {
+			t.Errorf("%s with the target down: %+v", name, st)
+		}
+	}
+	for _, name := range []string{Postgres, Redis} {
+		if st := w.Status(name); !st.Ok() {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	if !w.AnyOK() {
+		t.Error("AnyOK false with two sources up")
+	}
+}
+
+func TestAllSourcesDownAndNotConfigured(t *testing.T) {
+	closed := closedPort(t)
+	ctx := context.Background()
+	p, err := Open(ctx, Config{Timeout: time.Second, Sources: config.Sources{
+		PG: "postgres://advisor:s3cr3t-pw@" + closed + "/x?connect_timeout=1", Redis: closed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w, err := p.Observe(ctx, ObserveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.AnyOK() {
+		t.Errorf("AnyOK with every source down: %+v", w.Sources)
+	}
+	for _, name := range SourceNames {
+		st := w.Status(name)
+		if st.Ok() || st.Detail == "" {
+			t.Errorf("%s: %+v", name, st)
+		}
+		if strings.Contains(st.Detail, "s3cr3t-pw") {
+			t.Errorf("%s status shows the password: %q", name, st.Detail)
+		}
+	}
+	if d := w.Status(Pprof).Detail; !strings.Contains(d, "not configured") {
+		t.Errorf("pprof without a target: %q", d)
+	}
+}
+
+func TestOpenRejectsMalformedSources(t *testing.T) {
+	_, err := Open(context.Background(), Config{Sources: config.Sources{Redis: "redis://:pw@host:notaport/0"}})
+	if err == nil {
+		t.Fatal("no error for a malformed Redis URL")
+	}
+	if strings.Contains(err.Error(), "pw@") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+func closedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// BenchmarkFullRound is one full probe round: a snapshot of every source
+// (PostgreSQL with 2,000+ distinct statements in pg_stat_statements, Redis,
+// metrics, a goroutine dump) and a 20 MB CPU profile fetched, parsed and
+// aggregated.
+//
+//	go test -run '^$' -bench FullRound -benchmem ./internal/probe/
+func BenchmarkFullRound(b *testing.B) {
+	info := stacktest.Start(b)
+	dsn := stacktest.NewDatabase(b, "probe_round_bench")
+	ctx := context.Background()
+	if err := probetest.FillStatements(ctx, dsn); err != nil {
+		b.Fatal(err)
+	}
+	profileData, err := probetest.CPUProfile(20000, 400000, 24)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(profileData)
+	})
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.Handle("/metrics", metricstest.New(metricstest.Config{Process: true}).Handler(""))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := Open(ctx, Config{Timeout: time.Minute, Sources: config.Sources{Target: srv.URL, PG: dsn, Redis: info.RedisAddr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	prev := p.Snapshot(ctx)
+	b.ReportMetric(float64(len(profileData))/(1<<20), "profile_MB")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cur := p.Snapshot(ctx)
+		prof := p.pprofRound(ctx)
+		w := NewWindow(prev, cur)
+		if !w.Status(Postgres).Ok() || len(w.Postgres.Statements.Rows) < 2000 || !prof.CPU.Status.Ok() {
+			b.Fatalf("round: postgres %+v (%d statements), cpu %+v", w.Status(Postgres), len(w.Postgres.Statements.Rows), prof.CPU.Status)
+		}
+		for _, st := range cur.Status {
+			if st.State != source.OK {
+				b.Fatalf("source not ok: %+v", cur.Status)
+			}
+		}
+		prev = cur
+	}
+}
+
+// pprofRound fetches, parses and aggregates the CPU profile alone.
+func (p *Probes) pprofRound(ctx context.Context) *pprof.Snapshot {
+	return pprof.Collect(ctx, p.pprof, pprof.Options{CPUSeconds: 1, Kinds: []pprof.Kind{pprof.KindCPU}})
+}

@@ -1,0 +1,26 @@
+package report
+
+import (
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+)
+
+// SourcesOf turns a window's source statuses into the report's sources map.
+func SourcesOf(w *probe.Window) map[string]Source {
+	out := make(map[string]Source, len(probe.SourceNames))
+	for _, name := range probe.SourceNames {
+		st := w.Status(name)
+		out[name] = Source{Status: statusOf(st.State), Detail: source.Redact(st.Detail), Version: st.Version}
+	}
+	return out
+}
+
+func statusOf(s source.State) Status {
+	switch s {
+	case source.OK:
+		return StatusOK
+	case source.Error:
+		return StatusError
+	}
+	return StatusUnavailable
+}
