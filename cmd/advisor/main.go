@@ -72,6 +72,7 @@ services slow, each with evidence and a concrete fix.`,
 	// subcommands: one line each
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newReportCmd())
+	root.AddCommand(newLoadCmd())
 	return root
 }
 
