@@ -1,0 +1,224 @@
+// Command sampleapp runs the reference service advisor is pointed at: serve
+// it, seed its database, or benchmark its naive profile against its tuned
+// one. Run `sampleapp --help` for the knobs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgadvisor/advisor/internal/stack"
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:   "sampleapp",
+		Short: "The reference service: an API on PostgreSQL and Redis with every antipattern as a knob",
+		Long: `sampleapp is an API on PostgreSQL and Redis (identity tokens, users with profiles and
+preferences, an event feed, orders with items, invoices) in which every antipattern of
+the articles advisor reproduces is a knob. --profile naive sets every knob to its
+antipattern, --profile tuned to its fix; --knob name=value overrides one after the profile.
+Knobs can also be changed at run time through the loopback admin endpoint
+(GET /knobs, PUT /knobs/{name} with {"value": "..."}).
+
+Knobs (naive value first, tuned value second):
+` + knobHelp(),
+		SilenceUsage: true,
+	}
+	root.AddCommand(serveCmd(), seedCmd(), benchCmd(), bareCmd())
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "sampleapp:", err)
+		os.Exit(1)
+	}
+}
+
+func knobHelp() string {
+	var b strings.Builder
+	for _, k := range sampleapp.Knobs {
+		fmt.Fprintf(&b, "  %-11s %s\n              values: %s (naive %s, tuned %s)\n", k.Name, k.Help,
+			strings.Join(k.Values, ", "), k.Naive, k.Tuned)
+	}
+	return b.String()
+}
+
+func serveCmd() *cobra.Command {
+	var cfg sampleapp.Config
+	var knobs []string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the service until interrupted",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Knobs = map[string]string{}
+			for _, k := range knobs {
+				name, value, err := sampleapp.ParseKnobArg(k)
+				if err != nil {
+					return err
+				}
+				cfg.Knobs[name] = value
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = sampleapp.DefaultLogger(os.Stderr, level)
+			app, err := sampleapp.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			return app.Shutdown(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DSN, "pg", os.Getenv("DATABASE_URL"), "PostgreSQL DSN (default $DATABASE_URL)")
+	f.StringVar(&cfg.RedisAddr, "redis", "127.0.0.1:6379", "Redis host:port")
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "API listen address (also serves /metrics and /debug/pprof)")
+	f.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin listen address (loopback only)")
+	f.StringVar(&cfg.IdentityAddr, "identity-addr", "", "identity service listen address (default: a free loopback port)")
+	f.StringVar(&cfg.UsersAddr, "users-addr", "", "users service listen address (default: a free loopback port)")
+	f.StringVar(&cfg.SMTPAddr, "smtp-addr", "", "SMTP sink listen address (default: a free loopback port)")
+	f.StringVar(&cfg.WebhookAddr, "webhook-addr", "", "webhook receiver listen address (default: a free loopback port)")
+	f.StringVar(&cfg.Profile, "profile", sampleapp.ProfileTuned, "naive (every antipattern) or tuned (every fix)")
+	f.StringArrayVar(&knobs, "knob", nil, "name=value, overrides the profile for one knob (repeatable); see sampleapp --help")
+	f.StringVar(&cfg.CacheNamespace, "cache-namespace", "sampleapp", "prefix of the Redis keys (instances on different databases sharing a Redis need different ones)")
+	f.IntVar(&cfg.Workers, "workers", 0, "river workers for queued follow-up work (0: default 8, -1: none, API only)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
+	return cmd
+}
+
+func sizeFlags(cmd *cobra.Command, size *sampleapp.Size) {
+	*size = sampleapp.DefaultSize
+	f := cmd.Flags()
+	f.Int64Var(&size.Users, "users", size.Users, "users (each with a profile, preferences and a token)")
+	f.Int64Var(&size.Events, "events", size.Events, "feed events")
+	f.Int64Var(&size.Products, "products", size.Products, "products")
+	f.Int64Var(&size.Orders, "orders", size.Orders, "orders (1 to 4 items each)")
+	f.IntVar(&size.PayloadBytes, "payload-bytes", size.PayloadBytes, "mean size of the wide events.payload column")
+}
+
+func seedCmd() *cobra.Command {
+	var dsn string
+	var size sampleapp.Size
+	var reset bool
+	cmd := &cobra.Command{
+		Use:   "seed",
+		Short: "Migrate and load a data set (idempotent for the same size)",
+		Long: `seed migrates the database and loads a data set with COPY. Seeding again with the same
+size does nothing; another size is refused unless --reset. Every user N gets the token
+"` + sampleapp.UserToken(7)[:len(sampleapp.UserToken(7))-1] + `N"; the load-test token "` + sampleapp.LoadTestToken + `" is a staff token.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := sampleapp.Seed(cmd.Context(), dsn, size, reset)
+			if err != nil {
+				return err
+			}
+			if res.Already {
+				fmt.Fprintf(cmd.OutOrStdout(), "already seeded with %v\n", res.Size)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "seeded %v in %s\n", res.Size, res.Elapsed.Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dsn, "pg", os.Getenv("DATABASE_URL"), "PostgreSQL DSN (default $DATABASE_URL)")
+	cmd.Flags().BoolVar(&reset, "reset", false, "reseed a database seeded with another size")
+	sizeFlags(cmd, &size)
+	return cmd
+}
+
+func benchCmd() *cobra.Command {
+	var cfg sampleapp.BenchConfig
+	var stackDir string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the naive profile against the tuned one, and the tuned feed against a bare handler",
+		Long: `bench seeds the database if needed, then runs the naive and the tuned service (each in a
+process of its own) under the same request mix on the same data, alternating --rounds
+times, and prints RPS, latency percentiles, errors, DB queries and internal hops per
+request and their ratios; then it measures the tuned feed endpoint against a bare
+net/http handler. Without --pg and --redis it brings up the private stack (advisor stack).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if cfg.DSN == "" || cfg.RedisAddr == "" {
+				st, err := stack.New(stack.Config{Dir: stackDir, Log: func(format string, args ...any) {
+					fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", args...)
+				}})
+				if err != nil {
+					return err
+				}
+				info, err := st.Up(ctx)
+				if err != nil {
+					return err
+				}
+				if cfg.DSN == "" {
+					cfg.DSN = info.DSN
+				}
+				if cfg.RedisAddr == "" {
+					cfg.RedisAddr = info.RedisAddr
+				}
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Exe = exe
+			cfg.Out = cmd.OutOrStdout()
+			_, err = sampleapp.Bench(ctx, cfg)
+			if errors.Is(err, sampleapp.ErrSeededDifferently) {
+				return fmt.Errorf("%w (pass --reset, or the size it holds)", err)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DSN, "pg", "", "PostgreSQL DSN (default: the private stack)")
+	f.StringVar(&cfg.RedisAddr, "redis", "", "Redis host:port (default: the private stack)")
+	f.StringVar(&stackDir, "stack-dir", stack.DefaultDir, "directory of the private stack")
+	f.DurationVar(&cfg.Duration, "duration", 15*time.Second, "measured time of each run")
+	f.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured load before each run")
+	f.IntVar(&cfg.Connections, "connections", 64, "concurrent connections (closed loop)")
+	f.IntVar(&cfg.Rounds, "rounds", 1, "naive/tuned pairs to run, alternating")
+	f.BoolVar(&cfg.Reset, "reset", false, "reseed a database seeded with another size")
+	f.BoolVar(&cfg.KeepJobs, "keep-jobs", false, "keep the follow-up jobs of the benchmark's orders still queued at the end (default: delete them)")
+	sizeFlags(cmd, &cfg.Size)
+	return cmd
+}
+
+func bareCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:    "bare",
+		Short:  "Serve a bare net/http handler returning a small JSON body (the benchmark's ceiling)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv := &http.Server{Addr: addr, Handler: sampleapp.BareHandler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				<-cmd.Context().Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			}()
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8090", "listen address")
+	return cmd
+}
