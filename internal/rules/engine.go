@@ -27,13 +27,6 @@ type Detector func(ctx context.Context, in *Input, rule *Rule) ([]Finding, error
 // Registry maps rule ids to their detectors.
 type Registry map[string]Detector
 
-// Builtin returns the detectors of this build: one line per rule id whose
-// detector exists. Rules without one are listed by `advisor rules list` as
-// having no detector, and Run skips them.
-func Builtin() Registry {
-	return Registry{}
-}
-
 // PanicError is the error Run returns for a detector that panicked.
 type PanicError struct {
 	Rule  string

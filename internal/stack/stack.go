@@ -17,8 +17,8 @@ import (
 // package stacktest) so that a running demo is never disturbed.
 const (
 	DefaultDir       = ".advisor/stack"
-	DefaultPGPort    = 55432
-	DefaultRedisPort = 56379
+	DefaultPGPort    = 25432
+	DefaultRedisPort = 26379
 	DefaultDatabase  = "advisor"
 	DefaultUser      = "advisor"
 )

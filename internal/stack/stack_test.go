@@ -16,8 +16,8 @@ import (
 // Ports of the stack these tests start and stop themselves, apart from the
 // shared test stack's (stacktest) and the demo's.
 const (
-	ownPGPort    = 55440
-	ownRedisPort = 56440
+	ownPGPort    = 25440
+	ownRedisPort = 26440
 )
 
 func newOwnStack(t *testing.T) *Stack {

@@ -28,8 +28,8 @@ import (
 
 // Ports and directory of the test stack, apart from the demo stack's.
 const (
-	PGPort    = 55433
-	RedisPort = 56380
+	PGPort    = 25433
+	RedisPort = 26380
 	Dir       = ".advisor/teststack"
 )
 

@@ -1,0 +1,160 @@
+// Package scenario runs the bundled sample service on a PostgreSQL and a
+// Redis, drives it with the load generator and observes it with the probes:
+// the loop that the rules' end-to-end tests, advisor tune and advisor demo
+// share. It knows sampleapp's knobs only to set them; what advisor concludes
+// comes from the probes alone.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+// Options of a scenario.
+type Options struct {
+	// DSN of the service's database and address of Redis.
+	DSN       string
+	RedisAddr string
+	// Size of the data set seeded into the database (zero: TestSize).
+	// Seeding is skipped when the database holds that size already.
+	Size sampleapp.Size
+	// Profile (naive or tuned) and single knob overrides.
+	Profile string
+	Knobs   map[string]string
+	// CacheNamespace separates the Redis keys of services on different
+	// databases that share a Redis.
+	CacheNamespace string
+	// Logger for the service; nil discards its logs.
+	Logger *slog.Logger
+}
+
+// Scenario is a running sample service with its data.
+type Scenario struct {
+	App  *sampleapp.App
+	opts Options
+}
+
+// Start seeds the database if needed and starts the service.
+func Start(ctx context.Context, opts Options) (*Scenario, error) {
+	if opts.Size == (sampleapp.Size{}) {
+		opts.Size = sampleapp.TestSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := sampleapp.Seed(ctx, opts.DSN, opts.Size, false); err != nil {
+		if !errors.Is(err, sampleapp.ErrSeededDifferently) {
+			return nil, fmt.Errorf("seed: %w", err)
+		}
+		if _, err := sampleapp.Seed(ctx, opts.DSN, opts.Size, true); err != nil {
+			return nil, fmt.Errorf("reseed: %w", err)
+		}
+	}
+	app, err := sampleapp.Start(ctx, sampleapp.Config{DSN: opts.DSN, RedisAddr: opts.RedisAddr,
+		Profile: opts.Profile, Knobs: opts.Knobs, CacheNamespace: opts.CacheNamespace, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("start sampleapp: %w", err)
+	}
+	return &Scenario{App: app, opts: opts}, nil
+}
+
+// Close stops the service.
+func (s *Scenario) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.App.Shutdown(ctx)
+}
+
+// Sources are the probe sources that read this service, its database and
+// its Redis.
+func (s *Scenario) Sources() config.Sources {
+	return config.Sources{Target: s.App.URL, PG: s.opts.DSN, Redis: s.opts.RedisAddr}
+}
+
+// LoadConfig is the load generator's configuration for the sample mix.
+func (s *Scenario) LoadConfig(connections int, d time.Duration) load.Config {
+	mix, vars, header := sampleapp.LoadMix(s.opts.Size)
+	return load.Config{BaseURL: s.App.URL, Mix: mix, Vars: vars, Header: header,
+		Connections: connections, Duration: d, Timeout: 30 * time.Second}
+}
+
+// Load runs the sample mix for d on connections connections.
+func (s *Scenario) Load(ctx context.Context, connections int, d time.Duration) (*load.Result, error) {
+	return load.Run(ctx, s.LoadConfig(connections, d))
+}
+
+// ObserveOptions shape one observed load step.
+type ObserveOptions struct {
+	Connections int
+	// Window is the observation; the load runs for Warmup + Window.
+	Window time.Duration
+	// Warmup runs load before the first snapshot, so that pools and
+	// caches reach their steady state (default 1s).
+	Warmup         time.Duration
+	ProfileSeconds int
+	// Probe configures the probes; its Sources are filled in.
+	Probe probe.Config
+}
+
+// Observation is one observed load step.
+type Observation struct {
+	Window *probe.Window
+	Load   *load.Result
+}
+
+// Observe runs the load and, after the warm-up, observes the service, its
+// database and its Redis for the window.
+func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observation, error) {
+	if opts.Connections <= 0 {
+		opts.Connections = 16
+	}
+	if opts.Window <= 0 {
+		opts.Window = 5 * time.Second
+	}
+	if opts.Warmup <= 0 {
+		opts.Warmup = time.Second
+	}
+	pcfg := opts.Probe
+	pcfg.Sources = config.Merge(s.Sources(), pcfg.Sources)
+	probes, err := probe.Open(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	defer probes.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type loadDone struct {
+		res *load.Result
+		err error
+	}
+	done := make(chan loadDone, 1)
+	go func() {
+		res, err := load.Run(ctx, s.LoadConfig(opts.Connections, opts.Warmup+opts.Window+500*time.Millisecond))
+		done <- loadDone{res, err}
+	}()
+	select {
+	case <-time.After(opts.Warmup):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	w, err := probes.Observe(ctx, probe.ObserveOptions{Window: opts.Window, ProfileSeconds: opts.ProfileSeconds})
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	ld := <-done
+	if ld.err != nil && !errors.Is(ld.err, context.Canceled) {
+		return nil, fmt.Errorf("load: %w", ld.err)
+	}
+	return &Observation{Window: w, Load: ld.res}, nil
+}
