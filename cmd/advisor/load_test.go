@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -17,32 +16,14 @@ import (
 	"time"
 )
 
-// runAdvisor runs the command line and returns its exit code, stdout and
-// stderr.
+// runAdvisor runs the command line with a time limit and returns its exit
+// code, stdout and stderr.
 func runAdvisor(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	root := newRootCmd()
 	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	code := exitOK
-	if err != nil {
-		var ee exitError
-		var ue usageError
-		switch {
-		case errors.As(err, &ee):
-			code = ee.code
-		case errors.As(err, &ue), isCobraUsageError(err):
-			code = exitUsage
-		default:
-			code = 1
-		}
-		errOut.WriteString(err.Error())
-	}
+	code := run(ctx, args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -86,14 +87,18 @@ func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 func main() {
 	goredis.SetLogger(quietRedisLogger{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:])
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string) int {
+// run executes the command line and returns the exit code; errors go to
+// stderr prefixed with "advisor:".
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -101,11 +106,11 @@ func run(ctx context.Context, args []string) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "advisor:", ee.err)
+			fmt.Fprintln(stderr, "advisor:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "advisor:", err)
+	fmt.Fprintln(stderr, "advisor:", err)
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
 		return exitUsage

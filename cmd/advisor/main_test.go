@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"os"
 	"strings"
 	"testing"
 )
@@ -13,18 +11,9 @@ import (
 // stdout and stderr.
 func runCaptured(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	oldOut, oldErr := os.Stdout, os.Stderr
-	rOut, wOut, _ := os.Pipe()
-	rErr, wErr, _ := os.Pipe()
-	os.Stdout, os.Stderr = wOut, wErr
-	outC, errC := make(chan string), make(chan string)
-	go func() { b, _ := io.ReadAll(rOut); outC <- string(b) }()
-	go func() { b, _ := io.ReadAll(rErr); errC <- string(b) }()
-	code := run(context.Background(), args)
-	wOut.Close()
-	wErr.Close()
-	os.Stdout, os.Stderr = oldOut, oldErr
-	return code, <-outC, <-errC
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
 }
 
 func TestVersion(t *testing.T) {

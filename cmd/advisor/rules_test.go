@@ -41,30 +41,6 @@ func execRules(t *testing.T, reg rules.Registry, args ...string) (string, string
 	return out.String(), errOut.String(), err
 }
 
-// runRulesMain calls run, as main does, with os.Stdout and os.Stderr
-// captured, and returns the exit code and both outputs.
-func runRulesMain(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	dir := t.TempDir()
-	stdout, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldOut, oldErr := os.Stdout, os.Stderr
-	os.Stdout, os.Stderr = stdout, stderr
-	code := run(context.Background(), args)
-	os.Stdout, os.Stderr = oldOut, oldErr
-	stdout.Close()
-	stderr.Close()
-	o, _ := os.ReadFile(stdout.Name())
-	e, _ := os.ReadFile(stderr.Name())
-	return code, string(o), string(e)
-}
-
 func checkRulesGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "rules", name+".golden")
@@ -153,7 +129,7 @@ func TestRulesListOverride(t *testing.T) {
 // TestRulesDetectorColumnIsHonest checks the real command against the
 // build's registry: "yes" exactly for the rules that have a detector.
 func TestRulesDetectorColumnIsHonest(t *testing.T) {
-	code, out, errOut := runRulesMain(t, "rules", "list")
+	code, out, errOut := runCaptured(t, "rules", "list")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -215,7 +191,7 @@ bad.yaml:10:14: states: bad regular expression: error parsing regexp: missing cl
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runRulesMain(t, tt.args...)
+			code, out, errOut := runCaptured(t, tt.args...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr %s", code, tt.code, errOut)
 			}
