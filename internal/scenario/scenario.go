@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/config"
@@ -40,6 +41,9 @@ type Options struct {
 type Scenario struct {
 	App  *sampleapp.App
 	opts Options
+	// gomaxprocs is the process's setting before the service's gomaxprocs
+	// knob changed it: the service runs in this process.
+	gomaxprocs int
 }
 
 // Start seeds the database if needed and starts the service.
@@ -58,19 +62,22 @@ func Start(ctx context.Context, opts Options) (*Scenario, error) {
 			return nil, fmt.Errorf("reseed: %w", err)
 		}
 	}
+	gomaxprocs := runtime.GOMAXPROCS(0)
 	app, err := sampleapp.Start(ctx, sampleapp.Config{DSN: opts.DSN, RedisAddr: opts.RedisAddr,
 		Profile: opts.Profile, Knobs: opts.Knobs, CacheNamespace: opts.CacheNamespace, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("start sampleapp: %w", err)
 	}
-	return &Scenario{App: app, opts: opts}, nil
+	return &Scenario{App: app, opts: opts, gomaxprocs: gomaxprocs}, nil
 }
 
-// Close stops the service.
+// Close stops the service and restores the process's GOMAXPROCS.
 func (s *Scenario) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.App.Shutdown(ctx)
+	err := s.App.Shutdown(ctx)
+	runtime.GOMAXPROCS(s.gomaxprocs)
+	return err
 }
 
 // Sources are the probe sources that read this service, its database and

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/report"
+	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+)
+
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestReportUsageErrorsExitTwo(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "advisor.yaml")
+	if err := os.WriteFile(bad, []byte("target: http://127.0.0.1:1\ntagret: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badRules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(badRules, []byte("rules:\n  - id: db.no-such-rule\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report"}, "no source given"},
+		{[]string{"report", "--redis", "x:1", "--format", "yaml"}, "yaml"},
+		{[]string{"report", "--redis", "x:1", "--fail-on", "sometimes"}, "--fail-on"},
+		{[]string{"report", "--redis", "x:1", "--format", "json", "--format", "text"}, "standard output"},
+		{[]string{"report", "--redis", "x:1", "--out", "a", "--out", "b"}, "--out"},
+		{[]string{"report", "--config", bad}, "advisor.yaml:2:1: unknown key \"tagret\""},
+		{[]string{"report", "--redis", "x:1", "--rules", badRules}, "db.no-such-rule"},
+		{[]string{"report", "--target", "ftp://host/"}, "not an http(s) URL"},
+		{[]string{"report", "--pg", "postgres://u:hunter2@host:notaport/db"}, ""},
+		{[]string{"report", "--redis", "x:1", "--window", "-1s"}, "--window"},
+		{[]string{"report", "--no-such-flag"}, "unknown flag"},
+	} {
+		code, _, stderr := runCaptured(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", strings.Join(tc.args, " "), code, exitUsage, stderr)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: stderr %q lacks %q", strings.Join(tc.args, " "), stderr, tc.want)
+		}
+		if strings.Contains(stderr, "hunter2") {
+			t.Errorf("%s: stderr shows the password: %q", strings.Join(tc.args, " "), stderr)
+		}
+	}
+}
+
+func TestReportAllSourcesDownExitsThree(t *testing.T) {
+	down := closedAddr(t)
+	code, stdout, stderr := runCaptured(t, "report", "--window", "0", "--probe-timeout", "2s",
+		"--target", "http://"+down, "--pg", "postgres://advisor:hunter2@"+down+"/app?connect_timeout=1", "--redis", down)
+	if code != exitNoSource {
+		t.Fatalf("exit %d, want %d\nstderr: %s", code, exitNoSource, stderr)
+	}
+	for _, want := range []string{"no source could be probed", "pprof", "metrics", "postgres", "redis", down} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stdout+stderr, "hunter2") {
+		t.Error("the password appears in the output")
+	}
+}
+
+// TestReportAgainstSampleapp is the end-to-end check of issue 7: naive
+// sampleapp under load fails the run with the expected rules; tuned passes
+// --fail-on warning; every format is written.
+func TestReportAgainstSampleapp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	info := stacktest.Start(t)
+	for _, tc := range []struct {
+		profile  string
+		wantCode int
+	}{
+		{"naive", exitFindings},
+		{"tuned", exitOK},
+	} {
+		t.Run(tc.profile, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			dsn := stacktest.NewDatabase(t, "report_e2e_"+tc.profile)
+			s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr,
+				Profile: tc.profile, CacheNamespace: "report-" + tc.profile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			loadCtx, stopLoad := context.WithCancel(ctx)
+			loadDone := make(chan struct{})
+			go func() {
+				defer close(loadDone)
+				_, _ = load.Run(loadCtx, s.LoadConfig(16, 2*time.Minute))
+			}()
+			defer func() { stopLoad(); <-loadDone }()
+			time.Sleep(time.Second)
+
+			dir := t.TempDir()
+			jsonOut, sarifOut, mdOut := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.sarif"), filepath.Join(dir, "r.md")
+			code, _, stderr := runCaptured(t, "report", "--target", s.App.URL, "--pg", dsn, "--redis", info.RedisAddr,
+				"--window", "4s", "--profile-seconds", "2", "--fail-on", "warning",
+				"--format", "json", "--out", jsonOut, "--format", "sarif", "--out", sarifOut, "--format", "markdown", "--out", mdOut)
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr)
+			}
+			var rep report.Report
+			data, err := os.ReadFile(jsonOut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &rep); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range report.SourceNames {
+				if rep.Sources[name].Status != report.StatusOK {
+					t.Errorf("source %s: %+v", name, rep.Sources[name])
+				}
+			}
+			var found []string
+			for _, f := range rep.Findings {
+				if !slices.Contains(found, f.Rule) {
+					found = append(found, f.Rule)
+				}
+			}
+			t.Logf("%s: rules found: %v", tc.profile, found)
+			for _, p := range []string{sarifOut, mdOut} {
+				if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+					t.Errorf("%s not written: %v", p, err)
+				}
+			}
+			if tc.profile == "tuned" {
+				for _, f := range rep.Findings {
+					if f.Severity.AtLeast(rules.Warning) {
+						t.Errorf("tuned sampleapp: %s %s: %s", f.Severity, f.Rule, f.Title)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReportWallTime runs advisor report with the default window (10 s,
+// a 5 s CPU profile inside it) against naive sampleapp under load and
+// reports how far past the window it finished: the target is under 1.5 s.
+//
+//	go test -run '^$' -bench ReportWallTime -benchtime 3x ./cmd/advisor/
+func BenchmarkReportWallTime(b *testing.B) {
+	info := stacktest.Start(b)
+	dsn := stacktest.NewDatabase(b, "report_bench")
+	ctx := context.Background()
+	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "report-bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		_, _ = load.Run(loadCtx, s.LoadConfig(16, time.Hour))
+	}()
+	defer func() { stopLoad(); <-loadDone }()
+	var overruns []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var out, errOut strings.Builder
+		code := run(ctx, []string{"report", "--target", s.App.URL, "--pg", dsn, "--redis", info.RedisAddr,
+			"--format", "json", "--fail-on", "never"}, &out, &errOut)
+		took := time.Since(start)
+		if code != exitOK {
+			b.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		overruns = append(overruns, (took - defaultWindow).Seconds())
+	}
+	b.StopTimer()
+	slices.Sort(overruns)
+	b.ReportMetric(overruns[len(overruns)/2], "median_overrun_s")
+	b.ReportMetric(overruns[len(overruns)-1], "max_overrun_s")
+}
