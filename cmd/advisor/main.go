@@ -71,6 +71,7 @@ services slow, each with evidence and a concrete fix.`,
 	})
 	root.AddCommand(newStackCmd())
 	// subcommands: one line each
+	root.AddCommand(newTuneCmd())
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newLoadCmd())
@@ -85,7 +86,6 @@ type quietRedisLogger struct{}
 func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
 func main() {
-	goredis.SetLogger(quietRedisLogger{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -95,6 +95,7 @@ func main() {
 // run executes the command line and returns the exit code; errors go to
 // stderr prefixed with "advisor:".
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	goredis.SetLogger(quietRedisLogger{})
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)

@@ -1,0 +1,323 @@
+package main
+
+// The fault matrix of advisor report (docs/faults.md lists each line with
+// the test that covers it): for every broken or missing source, report keeps
+// running, says what is wrong and how to fix it, never shows a negative rate
+// and exits with the right code.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	httppprof "net/http/pprof"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/advisor/internal/report"
+	"github.com/pgadvisor/advisor/internal/stack"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+)
+
+// faultReport runs advisor report with JSON output and returns the exit
+// code, the parsed report (nil if none was written) and stderr.
+func faultReport(t *testing.T, args ...string) (int, *report.Report, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "report.json")
+	args = append([]string{"report", "--format", "json", "--out", out, "--fail-on", "never", "--probe-timeout", "2s"}, args...)
+	code, _, stderr := runCaptured(t, args...)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return code, nil, stderr
+	}
+	var rep report.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("report JSON: %v", err)
+	}
+	checkNoNegative(t, string(data))
+	return code, &rep, stderr
+}
+
+// checkNoNegative fails on any negative number among the findings' evidence.
+func checkNoNegative(t *testing.T, data string) {
+	t.Helper()
+	var raw struct {
+		Findings []struct {
+			Rule     string         `json:"rule"`
+			Evidence map[string]any `json:"evidence"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(data), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range raw.Findings {
+		for k, v := range f.Evidence {
+			if n, ok := v.(float64); ok && n < 0 {
+				t.Errorf("%s: evidence %s = %v is negative", f.Rule, k, n)
+			}
+		}
+	}
+}
+
+func wantSource(t *testing.T, rep *report.Report, name string, status report.Status, detail string) {
+	t.Helper()
+	if rep == nil {
+		t.Fatalf("no report written")
+	}
+	s := rep.Sources[name]
+	if s.Status != status || !strings.Contains(s.Detail, detail) {
+		t.Errorf("source %s = %+v, want %s with %q", name, s, status, detail)
+	}
+}
+
+// pprofMux serves the real pprof handlers and a small metrics page.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "# TYPE http_requests_total counter\nhttp_requests_total{route=\"/\",method=\"GET\",code=\"200\"} 5\n")
+	})
+	return mux
+}
+
+func TestFaultTargetDown(t *testing.T) {
+	info := stacktest.Start(t)
+	code, rep, _ := faultReport(t, "--window", "0", "--target", "http://"+closedAddr(t), "--redis", info.RedisAddr)
+	if code != exitOK {
+		t.Errorf("exit %d with Redis up", code)
+	}
+	wantSource(t, rep, "pprof", report.StatusUnavailable, "cannot reach")
+	wantSource(t, rep, "metrics", report.StatusUnavailable, "cannot reach")
+	wantSource(t, rep, "redis", report.StatusOK, "")
+}
+
+func TestFaultTargetSlow(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	info := stacktest.Start(t)
+	start := time.Now()
+	code, rep, _ := faultReport(t, "--window", "0", "--target", slow.URL, "--redis", info.RedisAddr)
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("a slow target held the report for %s", took)
+	}
+	if code != exitOK {
+		t.Errorf("exit %d", code)
+	}
+	wantSource(t, rep, "metrics", report.StatusUnavailable, "")
+	if d := rep.Sources["metrics"].Detail; !strings.Contains(d, "did not answer within") {
+		t.Errorf("metrics detail does not say it timed out: %q", d)
+	}
+}
+
+func TestFaultPprofNotServedMetricsGarbage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			fmt.Fprint(w, "<html>this is not { prometheus text\x00\x01")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	code, rep, _ := faultReport(t, "--window", "0", "--target", srv.URL)
+	if code != exitNoSource {
+		t.Errorf("exit %d, want %d: nothing usable", code, exitNoSource)
+	}
+	wantSource(t, rep, "pprof", report.StatusUnavailable, `import _ "net/http/pprof"`)
+	if s := rep.Sources["metrics"]; s.Status == report.StatusOK || s.Detail == "" {
+		t.Errorf("garbage metrics: %+v", s)
+	}
+}
+
+func TestFaultCorruptProfile(t *testing.T) {
+	mux := pprofMux()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/debug/pprof/profile":
+			// A gzip header and then nothing: a truncated profile.
+			_, _ = w.Write([]byte{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00})
+		case r.URL.Path == "/debug/pprof/goroutine" && r.URL.Query().Get("debug") == "2":
+			fmt.Fprint(w, "goroutine 1 [running]:\nmain.main(\n\tbroken")
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	}))
+	defer srv.Close()
+	code, rep, stderr := faultReport(t, "--window", "2s", "--profile-seconds", "1", "--target", srv.URL)
+	if code != exitOK {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	wantSource(t, rep, "metrics", report.StatusOK, "")
+	if rep.Sources["pprof"].Detail == "" {
+		t.Errorf("pprof detail says nothing of the corrupt CPU profile: %+v", rep.Sources["pprof"])
+	}
+}
+
+func TestFaultPostgres(t *testing.T) {
+	info := stacktest.Start(t)
+	ctx := context.Background()
+
+	t.Run("down", func(t *testing.T) {
+		code, rep, stderr := faultReport(t, "--window", "0", "--redis", info.RedisAddr,
+			"--pg", "postgres://advisor:hunter2@"+closedAddr(t)+"/x?connect_timeout=1")
+		if code != exitOK {
+			t.Errorf("exit %d", code)
+		}
+		wantSource(t, rep, "postgres", report.StatusUnavailable, "connection refused")
+		if strings.Contains(stderr+rep.Sources["postgres"].Detail, "hunter2") {
+			t.Error("password shown")
+		}
+	})
+
+	t.Run("without pg_stat_statements and hypopg", func(t *testing.T) {
+		dsn := stacktest.NewDatabase(t, "fault_noext")
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "DROP EXTENSION pg_stat_statements; DROP EXTENSION hypopg"); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		code, rep, _ := faultReport(t, "--window", "0", "--pg", dsn)
+		if code != exitOK {
+			t.Errorf("exit %d", code)
+		}
+		wantSource(t, rep, "postgres", report.StatusOK, "CREATE EXTENSION pg_stat_statements")
+	})
+
+	t.Run("role without pg_read_all_stats", func(t *testing.T) {
+		dsn := stacktest.NewDatabase(t, "fault_role")
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS fault_plain")
+		if _, err := conn.Exec(ctx, "CREATE ROLE fault_plain LOGIN PASSWORD 'plain-pw-123'; SELECT count(*) FROM pg_class"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Exec(ctx, "DROP OWNED BY fault_plain; DROP ROLE IF EXISTS fault_plain")
+		plain := strings.Replace(dsn, "advisor@", "fault_plain:plain-pw-123@", 1)
+		plain = strings.Split(plain, "&passfile=")[0]
+		code, rep, stderr := faultReport(t, "--window", "0", "--pg", plain)
+		if code != exitOK {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+		wantSource(t, rep, "postgres", report.StatusOK, "GRANT pg_read_all_stats")
+		data, _ := json.Marshal(rep)
+		if strings.Contains(string(data)+stderr, "plain-pw-123") {
+			t.Error("password shown")
+		}
+	})
+}
+
+func TestFaultRedis(t *testing.T) {
+	ctx := context.Background()
+	t.Run("down", func(t *testing.T) {
+		info := stacktest.Start(t)
+		dsn := stacktest.NewDatabase(t, "fault_redis_down")
+		code, rep, _ := faultReport(t, "--window", "0", "--pg", dsn, "--redis", closedAddr(t))
+		if code != exitOK {
+			t.Errorf("exit %d", code)
+		}
+		wantSource(t, rep, "redis", report.StatusUnavailable, "connection refused")
+		_ = info
+	})
+	t.Run("password not given", func(t *testing.T) {
+		r, err := stack.StartRedis(ctx, t.TempDir(), 26470, stack.RedisOptions{Args: []string{"--requirepass", "redis-pw-9"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Stop(ctx)
+		code, rep, _ := faultReport(t, "--window", "0", "--redis", r.Addr())
+		if code != exitNoSource {
+			t.Errorf("exit %d, want %d", code, exitNoSource)
+		}
+		wantSource(t, rep, "redis", report.StatusUnavailable, "NOAUTH")
+	})
+}
+
+// TestFaultRestartsAndResetDuringWindow restarts PostgreSQL and Redis and
+// resets pg_stat_statements in the middle of a report's window, on a stack
+// of its own: the report completes, no rate is negative.
+func TestFaultRestartsAndResetDuringWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a stack of its own")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	own, err := stack.New(stack.Config{Dir: filepath.Join(t.TempDir(), "stack"), PGPort: 25460, RedisPort: 26460})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := own.Up(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Down(context.Background())
+	workload := func() {
+		conn, err := pgx.Connect(ctx, info.DSN)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		for i := 0; i < 200; i++ {
+			_, _ = conn.Exec(ctx, "SELECT count(*) FROM pg_class WHERE relpages > $1", i)
+		}
+	}
+	workload()
+
+	for _, fault := range []struct {
+		name string
+		// window leaves the fault time to finish before the last snapshot
+		// on a busy machine.
+		window string
+		apply  func()
+	}{
+		{"pg_stat_statements_reset", "6s", func() {
+			conn, err := pgx.Connect(ctx, info.DSN)
+			if err == nil {
+				_, _ = conn.Exec(ctx, "SELECT pg_stat_statements_reset()")
+				conn.Close(ctx)
+			}
+			workload()
+		}},
+		{"restart", "15s", func() {
+			if err := own.Down(ctx); err != nil {
+				t.Error(err)
+			}
+			if _, err := own.Up(ctx); err != nil {
+				t.Error(err)
+			}
+			workload()
+		}},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				time.Sleep(1500 * time.Millisecond)
+				fault.apply()
+			}()
+			code, rep, stderr := faultReport(t, "--window", fault.window, "--pg", info.DSN, "--redis", info.RedisAddr)
+			<-done
+			if code != exitOK {
+				t.Errorf("exit %d: %s", code, stderr)
+			}
+			wantSource(t, rep, "postgres", report.StatusOK, "")
+			wantSource(t, rep, "redis", report.StatusOK, "")
+		})
+	}
+}
