@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+)
+
+// TestReportReadOnlyRoleWritesNothingAndHidesPassword runs advisor report,
+// in every format, against naive sampleapp under load with a role that has
+// only pg_monitor: the report works, pg_stat_statements shows no write by
+// that role, and the role's password appears in no output.
+func TestReportReadOnlyRoleWritesNothingAndHidesPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	info := stacktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dsn := stacktest.NewDatabase(t, "safety_ro")
+	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "safety"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	const password = "Ro-Pa55-w0rd-7f3c"
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS advisor_ro")
+	if _, err := admin.Exec(ctx, "CREATE ROLE advisor_ro LOGIN PASSWORD '"+password+"' IN ROLE pg_monitor"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(context.Background(), "DROP ROLE IF EXISTS advisor_ro")
+	roDSN := strings.Split(strings.Replace(dsn, "advisor@", "advisor_ro:"+password+"@", 1), "&passfile=")[0]
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		_, _ = load.Run(loadCtx, s.LoadConfig(8, 2*time.Minute))
+	}()
+	defer func() { stopLoad(); <-loadDone }()
+	time.Sleep(time.Second)
+
+	dir := t.TempDir()
+	args := []string{"report", "--target", s.App.URL, "--pg", roDSN, "--redis", info.RedisAddr,
+		"--window", "3s", "--profile-seconds", "1", "--fail-on", "never"}
+	var outs []string
+	for _, f := range []string{"text", "markdown", "json", "sarif", "junit"} {
+		p := filepath.Join(dir, "report."+f)
+		args = append(args, "--format", f, "--out", p)
+		outs = append(outs, p)
+	}
+	code, stdout, stderr := runCaptured(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	all := stdout + stderr
+	for _, p := range outs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) == 0 {
+			t.Errorf("%s is empty", p)
+		}
+		all += string(data)
+	}
+	if strings.Contains(all, password) {
+		t.Error("the DSN's password appears in the output")
+	}
+	if !strings.Contains(all, `"postgres": {`) || !strings.Contains(all, `"status": "ok"`) {
+		t.Errorf("postgres not read with the pg_monitor role")
+	}
+
+	rows, err := admin.Query(ctx, `SELECT s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+		WHERE r.rolname = 'advisor_ro'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queries) == 0 {
+		t.Fatal("no statement of advisor_ro recorded")
+	}
+	write := regexp.MustCompile(`(?i)^\s*(INSERT|UPDATE|DELETE|MERGE|CREATE|DROP|ALTER|TRUNCATE|COPY|GRANT|REVOKE|VACUUM|CLUSTER|REINDEX|REFRESH|LOCK)\b|\bANALYZE\b|\bINTO\b`)
+	for _, q := range queries {
+		if write.MatchString(q) && !strings.HasPrefix(strings.TrimSpace(q), "PREPARE") {
+			t.Errorf("advisor_ro ran a writing statement: %s", q)
+		}
+	}
+	t.Logf("%d statements by the read-only role, none writes", len(queries))
+}
