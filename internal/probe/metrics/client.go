@@ -9,15 +9,12 @@ package metrics
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -25,26 +22,8 @@ import (
 )
 
 // HTTPOptions are how to reach a target that needs authentication or TLS.
-// (The pprof package has the same struct; each probe package keeps its own
-// so neither depends on the other.)
-type HTTPOptions struct {
-	// Header is added to every request, e.g. Authorization. Its values never
-	// appear in errors.
-	Header http.Header
-	// CAFile is a PEM file of certificate authorities to trust instead of
-	// the system pool.
-	CAFile string
-	// CertFile and KeyFile are a client certificate for mutual TLS.
-	CertFile, KeyFile string
-	// InsecureSkipVerify accepts any server certificate; it must be asked
-	// for explicitly.
-	InsecureSkipVerify bool
-	// Timeout bounds one scrape. Zero means DefaultTimeout.
-	Timeout time.Duration
-	// MaxBodyBytes bounds the size of a response. Zero means
-	// DefaultMaxBodyBytes.
-	MaxBodyBytes int64
-}
+// Timeout bounds one scrape (default DefaultTimeout).
+type HTTPOptions = source.HTTPOptions
 
 // Defaults of HTTPOptions.
 const (
@@ -67,45 +46,17 @@ type Client struct {
 // NewClient returns a client for metricsURL. A URL without a path (or with
 // "/") gets /metrics appended; any other path is used as given.
 func NewClient(metricsURL string, opts HTTPOptions) (*Client, error) {
-	u, err := url.Parse(strings.TrimSpace(metricsURL))
+	u, err := source.ParseTargetURL("metrics target", metricsURL)
 	if err != nil {
-		return nil, fmt.Errorf("metrics target %q is not a URL: %w", source.Redact(metricsURL), errors.Unwrap(err))
+		return nil, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("metrics target %q: the URL must start with http:// or https://", source.Redact(metricsURL))
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("metrics target %q: the URL has no host", source.Redact(metricsURL))
-	}
-	u.Fragment = ""
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/metrics"
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // explicit option
-	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("the CA file %s holds no PEM certificate", opts.CAFile)
-		}
-		cfg.RootCAs = pool
+	t, err := source.NewTransport(opts)
+	if err != nil {
+		return nil, err
 	}
-	if opts.CertFile != "" || opts.KeyFile != "" {
-		if opts.CertFile == "" || opts.KeyFile == "" {
-			return nil, errors.New("a client certificate needs both a certificate file and a key file")
-		}
-		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading the client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	t.TLSClientConfig = cfg
 	c := &Client{url: u, http: &http.Client{Transport: t}, header: opts.Header.Clone(), timeout: opts.Timeout, maxBody: opts.MaxBodyBytes}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout

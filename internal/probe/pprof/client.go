@@ -12,15 +12,12 @@ package pprof
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,26 +28,10 @@ import (
 )
 
 // HTTPOptions are how to reach a target that needs authentication or TLS.
-type HTTPOptions struct {
-	// Header is added to every request, e.g. Authorization. Its values never
-	// appear in errors.
-	Header http.Header
-	// CAFile is a PEM file of certificate authorities to trust instead of
-	// the system pool.
-	CAFile string
-	// CertFile and KeyFile are a client certificate for mutual TLS.
-	CertFile, KeyFile string
-	// InsecureSkipVerify accepts any server certificate. Only for targets
-	// whose certificate cannot be verified; it must be asked for explicitly.
-	InsecureSkipVerify bool
-	// Timeout bounds each request that does not itself last a given number
-	// of seconds; a request that does (CPU, block, mutex, fgprof) gets this
-	// much on top of its duration. Zero means DefaultTimeout.
-	Timeout time.Duration
-	// MaxBodyBytes bounds the size of a response. Zero means
-	// DefaultMaxBodyBytes.
-	MaxBodyBytes int64
-}
+// Timeout bounds each request that does not itself last a given number of
+// seconds; a request that does (CPU, block, mutex, fgprof) gets this much on
+// top of its duration. Zero means DefaultTimeout.
+type HTTPOptions = source.HTTPOptions
 
 // Defaults of HTTPOptions.
 const (
@@ -70,21 +51,15 @@ type Client struct {
 // NewClient returns a client for the target at baseURL: the service's base
 // URL (http://host:6060) or its pprof index (http://host:6060/debug/pprof/).
 func NewClient(baseURL string, opts HTTPOptions) (*Client, error) {
-	u, err := url.Parse(strings.TrimSpace(baseURL))
+	u, err := source.ParseTargetURL("pprof target", baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("pprof target %q is not a URL: %w", source.Redact(baseURL), errors.Unwrap(err))
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("pprof target %q: the URL must start with http:// or https://", source.Redact(baseURL))
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("pprof target %q: the URL has no host", source.Redact(baseURL))
+		return nil, err
 	}
 	u.RawQuery, u.Fragment = "", ""
 	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/debug/pprof")
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
-	transport, err := newTransport(opts)
+	transport, err := source.NewTransport(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -102,36 +77,6 @@ func NewClient(baseURL string, opts HTTPOptions) (*Client, error) {
 		c.maxBody = DefaultMaxBodyBytes
 	}
 	return c, nil
-}
-
-// newTransport builds the TLS configuration of HTTPOptions.
-func newTransport(opts HTTPOptions) (*http.Transport, error) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // explicit option
-	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("the CA file %s holds no PEM certificate", opts.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if opts.CertFile != "" || opts.KeyFile != "" {
-		if opts.CertFile == "" || opts.KeyFile == "" {
-			return nil, errors.New("a client certificate needs both a certificate file and a key file")
-		}
-		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading the client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	t.TLSClientConfig = cfg
-	return t, nil
 }
 
 // String is the target's URL without credentials.
