@@ -44,6 +44,9 @@ type Scenario struct {
 	// gomaxprocs is the process's setting before the service's gomaxprocs
 	// knob changed it: the service runs in this process.
 	gomaxprocs int
+	// probes are opened by the first Observe and stay open until Close, so
+	// that the windows' Explainer still works when rules run on them.
+	probes *probe.Probes
 }
 
 // Start seeds the database if needed and starts the service.
@@ -75,6 +78,9 @@ func Start(ctx context.Context, opts Options) (*Scenario, error) {
 func (s *Scenario) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if s.probes != nil {
+		s.probes.Close()
+	}
 	err := s.App.Shutdown(ctx)
 	runtime.GOMAXPROCS(s.gomaxprocs)
 	return err
@@ -107,7 +113,9 @@ type ObserveOptions struct {
 	// caches reach their steady state (default 1s).
 	Warmup         time.Duration
 	ProfileSeconds int
-	// Probe configures the probes; its Sources are filled in.
+	// Probe configures the probes; its Sources are filled in. The probes
+	// are opened by the scenario's first Observe and kept until Close: the
+	// configuration of that first call holds.
 	Probe probe.Config
 }
 
@@ -118,7 +126,8 @@ type Observation struct {
 }
 
 // Observe runs the load and, after the warm-up, observes the service, its
-// database and its Redis for the window.
+// database and its Redis for the window. The window's Explainer stays usable
+// until the scenario is closed.
 func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observation, error) {
 	if opts.Connections <= 0 {
 		opts.Connections = 16
@@ -129,13 +138,16 @@ func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observati
 	if opts.Warmup <= 0 {
 		opts.Warmup = time.Second
 	}
-	pcfg := opts.Probe
-	pcfg.Sources = config.Merge(s.Sources(), pcfg.Sources)
-	probes, err := probe.Open(ctx, pcfg)
-	if err != nil {
-		return nil, err
+	if s.probes == nil {
+		pcfg := opts.Probe
+		pcfg.Sources = config.Merge(s.Sources(), pcfg.Sources)
+		probes, err := probe.Open(ctx, pcfg)
+		if err != nil {
+			return nil, err
+		}
+		s.probes = probes
 	}
-	defer probes.Close()
+	probes := s.probes
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -39,3 +39,26 @@ func TestObserveNaiveSampleapp(t *testing.T) {
 		t.Errorf("postgres window without statements")
 	}
 }
+
+func TestExplainerOutlivesObserve(t *testing.T) {
+	info := stacktest.Start(t)
+	dsn := stacktest.NewDatabase(t, "scenario_explainer")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "tuned", CacheNamespace: "scenario-explainer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	obs, err := s.Observe(ctx, ObserveOptions{Connections: 4, Window: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Window.Explainer == nil {
+		t.Fatal("no explainer")
+	}
+	// Rules run after Observe returns: the explainer must still work.
+	if _, err := obs.Window.Explainer.Explain(ctx, "SELECT id FROM users WHERE id = $1"); err != nil {
+		t.Errorf("explain after Observe: %v", err)
+	}
+}
