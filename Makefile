@@ -39,13 +39,9 @@ bench: setup
 bench-sampleapp: setup build
 	$(BIN)/sampleapp bench
 
-## demo: bring up the private stack and show what to do next
+## demo: the private stack, sampleapp (naive) under light load, and the live UI (DEMO_FLAGS: e.g. --size full)
 demo: setup build
-	$(BIN)/advisor stack up
-	@echo
-	@echo "The private stack runs. Next:"
-	@echo "  $(BIN)/advisor stack status     where PostgreSQL and Redis listen"
-	@echo "  $(BIN)/advisor stack down       stop it"
+	$(BIN)/advisor demo $(DEMO_FLAGS)
 
 stack-down:
 	$(GO) run ./cmd/advisor stack down

@@ -71,7 +71,8 @@ services slow, each with evidence and a concrete fix.`,
 	})
 	root.AddCommand(newStackCmd())
 	// subcommands: one line each
-	root.AddCommand(newTuneCmd())
+	root.AddCommand(newAttachCmd())
+	root.AddCommand(newDemoCmd())
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newLoadCmd())

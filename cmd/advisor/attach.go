@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+	"github.com/pgadvisor/advisor/internal/report"
+	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/internal/ui"
+)
+
+type attachFlags struct {
+	sources        sourceFlags
+	interval       time.Duration
+	profileSeconds int
+	rulesFile      string
+	timeout        time.Duration
+	exportDir      string
+}
+
+func (f *attachFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.DurationVar(&f.interval, "interval", ui.DefaultInterval, "time between two readings of the sources (the window the rules analyse)")
+	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
+	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
+	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
+	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON)")
+}
+
+func (f *attachFlags) check() error {
+	if f.interval < 200*time.Millisecond {
+		return usageError{fmt.Errorf("--interval %s is too short (at least 200ms)", f.interval)}
+	}
+	if f.profileSeconds < 1 {
+		return usageError{errors.New("--profile-seconds must be at least 1")}
+	}
+	if st, err := os.Stat(f.exportDir); err != nil || !st.IsDir() {
+		return usageError{fmt.Errorf("--export-dir %s is not a directory", f.exportDir)}
+	}
+	return nil
+}
+
+func newAttachCmd() *cobra.Command {
+	var f attachFlags
+	cmd := &cobra.Command{
+		Use:   "attach [sources]",
+		Short: "Watch a service, its PostgreSQL and its Redis live in the terminal",
+		Long: `attach reads every source each --interval and shows the service in a
+terminal UI: health and sparklines, the findings with their evidence and fix,
+the queries of pg_stat_statements with their plans, tables and indexes, pools
+and connections, Redis, and the Go runtime. p takes a CPU profile, e exports
+the report (markdown and JSON), y copies the fix of a finding, ? shows every
+key, q quits.
+
+A source that goes away shows as LOST and is read again at each interval;
+the UI keeps running. NO_COLOR turns colours off.
+
+Exit codes: 0 after q; 2 usage or configuration error, or standard output is
+not a terminal (use advisor report there); 3 no source could be probed at
+all at start.`,
+		Example: `  advisor attach --target http://127.0.0.1:8080 --pg "$DATABASE_URL" --redis 127.0.0.1:6379
+  advisor attach --pg "$DATABASE_URL" --interval 5s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			if !isTerminalWriter(cmd.OutOrStdout()) {
+				fmt.Fprintf(cmd.OutOrStdout(), "advisor attach needs a terminal. For a one-shot report of the same sources, run:\n\n  %s\n",
+					reportCommand(cmd.Flags()))
+				return exitError{code: exitUsage, err: errors.New("standard output is not a terminal")}
+			}
+			src, err := f.sources.resolve()
+			if err != nil {
+				return err
+			}
+			return runAttach(cmd.Context(), cmd, &f, src)
+		},
+	}
+	f.sources.register(cmd)
+	f.register(cmd)
+	return cmd
+}
+
+// isTerminalWriter reports whether w is this process' standard output and a
+// terminal.
+func isTerminalWriter(w io.Writer) bool {
+	return isStdout(w) && report.IsTerminal(os.Stdout)
+}
+
+// runAttach opens the probes, checks that a source answers and runs the UI
+// until q (or ctx ends).
+func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src config.Sources) error {
+	set, err := rules.Default(f.rulesFile)
+	if err != nil {
+		return usageError{err}
+	}
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout})
+	if err != nil {
+		return usageError{err}
+	}
+	defer probes.Close()
+
+	stderr := cmd.ErrOrStderr()
+	progress := progressLine(stderr) != nil
+	if progress {
+		fmt.Fprint(stderr, "advisor: reading the sources…")
+	}
+	first := probes.Snapshot(ctx)
+	if progress {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if !anyOK(first) {
+		return exitError{code: exitNoSource, err: noSourceAtStart(first)}
+	}
+
+	if os.Getenv("NO_COLOR") != "" {
+		lipgloss.SetColorProfile(termenv.Ascii)
+	}
+	uictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	model := ui.New(ui.Options{
+		Context:        uictx,
+		Prober:         probes,
+		Initial:        first,
+		Interval:       f.interval,
+		ProfileSeconds: f.profileSeconds,
+		Rules:          set,
+		Registry:       rules.Builtin(),
+		ExportDir:      f.exportDir,
+		Clipboard:      ui.SystemClipboard(os.Stdout, true),
+		Sources:        source.Redact(src.Target),
+	})
+	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(os.Stdout), tea.WithInput(os.Stdin))
+	_, err = p.Run()
+	cancel()
+	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("terminal UI: %w", err)
+	}
+	return nil
+}
+
+func anyOK(s *probe.Snapshot) bool {
+	for _, st := range s.Status {
+		if st.Ok() {
+			return true
+		}
+	}
+	return false
+}
+
+// noSourceAtStart says what was tried and why each source failed.
+func noSourceAtStart(s *probe.Snapshot) error {
+	var b strings.Builder
+	b.WriteString("no source could be probed:")
+	for _, name := range probe.SourceNames {
+		st := s.Status[name]
+		fmt.Fprintf(&b, "\n  %-9s %s: %s", name, st.State, source.Redact(st.Detail))
+	}
+	return errors.New(b.String())
+}
+
+// reportCommand is the advisor report command line with the source flags
+// given to this command (values quoted for a POSIX shell; passwords and
+// header values replaced by xxxxx).
+func reportCommand(flags *pflag.FlagSet) string {
+	parts := []string{"advisor", "report"}
+	known := &cobra.Command{}
+	known.Flags().SortFlags = false
+	(&sourceFlags{}).register(known)
+	known.Flags().VisitAll(func(k *pflag.Flag) {
+		fl := flags.Lookup(k.Name)
+		if fl == nil || !fl.Changed {
+			return
+		}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				if fl.Name == "header" {
+					// A header may be a credential: keep its name only.
+					name, _, _ := strings.Cut(v, ":")
+					v = name + ": xxxxx"
+				}
+				parts = append(parts, "--"+fl.Name, shellQuote(source.Redact(v)))
+			}
+			return
+		}
+		parts = append(parts, "--"+fl.Name, shellQuote(source.Redact(fl.Value.String())))
+	})
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@=,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

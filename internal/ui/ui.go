@@ -1,0 +1,578 @@
+// Package ui is advisor's live terminal UI (advisor attach): a bubbletea
+// program with one pane per view of the service (overview, findings,
+// queries, tables and indexes, pools and connections, Redis, Go runtime).
+//
+// Data flows one way. Every interval a command takes a probe.Snapshot and
+// sends it back as a message; the model keeps the previous snapshot, builds
+// the probe.Window between the two and runs the rules in another command;
+// the window and its findings go to every pane. Update never does I/O: every
+// probe, EXPLAIN, profile, export and clipboard write runs as a tea.Cmd whose
+// result comes back as a message to the pane that asked for it. With no
+// Prober the model polls nothing and shows what it is sent (AnalysisMsg,
+// ProfileMsg): the tests drive it that way.
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+	"github.com/pgadvisor/advisor/internal/rules"
+)
+
+// Prober reads the sources; *probe.Probes implements it.
+type Prober interface {
+	Snapshot(ctx context.Context) *probe.Snapshot
+	Profiles(ctx context.Context, cpuSeconds int) *pprof.Snapshot
+	Explainer() postgres.Explainer
+	Config() probe.Config
+}
+
+var _ Prober = (*probe.Probes)(nil)
+
+// Defaults of Options.
+const (
+	DefaultInterval       = 2 * time.Second
+	DefaultProfileSeconds = 5
+	// DefaultHistory is how many windows the sparklines keep.
+	DefaultHistory = 150
+	// ProfileTTL is how long an on-demand profile is handed to the rules
+	// with each window after it was taken.
+	ProfileTTL = 60 * time.Second
+)
+
+// Options configure the model.
+type Options struct {
+	// Context bounds every command the model runs; cancel it to stop them.
+	Context context.Context
+	// Prober is polled every Interval; nil polls nothing.
+	Prober   Prober
+	Interval time.Duration
+	// Initial is a snapshot already taken (advisor attach takes one to
+	// check that a source answers); the first window starts from it.
+	Initial *probe.Snapshot
+	// ProfileSeconds is the length of the CPU profile `p` takes.
+	ProfileSeconds int
+	// Rules and Registry are what runs on each window.
+	Rules    *rules.Set
+	Registry rules.Registry
+	// ExportDir receives the reports `e` writes (default: the current
+	// directory).
+	ExportDir string
+	// Clipboard receives the fix `y` copies; nil means no clipboard.
+	Clipboard Clipboard
+	// Sources describes what is attached to, for the title line.
+	Sources string
+	// History is how many windows the sparklines keep.
+	History int
+	// Now is the clock (tests pin it).
+	Now    func() time.Time
+	Styles *Styles
+}
+
+// Messages. Those the poller produces are exported so that a headless
+// driver or a test can send the same.
+type (
+	// AnalysisMsg is a window and what the rules found in it.
+	AnalysisMsg struct {
+		Window   *probe.Window
+		Findings []rules.Finding
+		Errors   []error
+		At       time.Time
+	}
+	// ProfileMsg is the result of an on-demand profile.
+	ProfileMsg struct {
+		Profile *pprof.Snapshot
+		Seconds int
+		At      time.Time
+	}
+	// StatusMsg is a line for the status bar.
+	StatusMsg string
+
+	snapshotMsg struct{ snap *probe.Snapshot }
+	tickMsg     struct{ seq int }
+)
+
+// Pane is one view of the UI. Panes are pointers updated in place by the
+// root model, which routes them the messages addressed to them.
+type Pane interface {
+	// Title names the pane in the tab line.
+	Title() string
+	SetSize(width, height int)
+	// SetData gives the pane the latest window and findings.
+	SetData(d *Data)
+	// Update handles a key or a message routed to the pane.
+	Update(msg tea.Msg) tea.Cmd
+	// View renders exactly the size set.
+	View() string
+	// Keys are the pane's own bindings, for the help.
+	Keys() []key.Binding
+}
+
+// filterable panes take the `/` filter.
+type filterable interface {
+	SetFilter(f string)
+	Filter() string
+}
+
+// Model is the root model: the tab line, the active pane, the status line
+// and the help.
+type Model struct {
+	opts   Options
+	ctx    context.Context
+	st     *Styles
+	km     KeyMap
+	help   help.Model
+	panes  []Pane
+	active int
+
+	width, height int
+
+	filtering bool
+	data      *Data
+
+	prev      *probe.Snapshot
+	polling   bool
+	tickSeq   int
+	analysing bool
+	pending   *probe.Window
+	profiling bool
+	profile   *ProfileMsg
+	message   string
+	messageAt time.Time
+	quitting  bool
+
+	overview *overviewPane
+	findings *findingsPane
+	queries  *queriesPane
+	runtime  *runtimePane
+}
+
+// New returns the model.
+func New(opts Options) *Model {
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.ProfileSeconds <= 0 {
+		opts.ProfileSeconds = DefaultProfileSeconds
+	}
+	if opts.History <= 0 {
+		opts.History = DefaultHistory
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Styles == nil {
+		opts.Styles = DefaultStyles()
+	}
+	if opts.ExportDir == "" {
+		opts.ExportDir = "."
+	}
+	m := &Model{opts: opts, ctx: opts.Context, st: opts.Styles, km: DefaultKeyMap(), help: help.New(),
+		width: 80, height: 24}
+	m.data = &Data{History: NewHistory(opts.History), Rules: opts.Rules}
+	sh := &shared{st: m.st, km: m.km, ctx: m.ctx, clipboard: opts.Clipboard, now: opts.Now}
+	m.overview = newOverviewPane(sh)
+	m.findings = newFindingsPane(sh)
+	m.queries = newQueriesPane(sh)
+	m.runtime = newRuntimePane(sh, opts.ProfileSeconds)
+	m.panes = []Pane{m.overview, m.findings, m.queries, newTablesPane(sh), newPoolPane(sh), newRedisPane(sh), m.runtime}
+	for _, p := range m.panes {
+		p.SetData(m.data)
+	}
+	m.layout()
+	return m
+}
+
+// shared is what every pane reads besides its data.
+type shared struct {
+	st        *Styles
+	km        KeyMap
+	ctx       context.Context
+	clipboard Clipboard
+	now       func() time.Time
+}
+
+// Init starts polling.
+func (m *Model) Init() tea.Cmd {
+	if m.opts.Prober == nil {
+		return nil
+	}
+	m.polling = true
+	m.say("reading the sources…")
+	if first := m.opts.Initial; first != nil {
+		return func() tea.Msg { return snapshotMsg{snap: first} }
+	}
+	return m.snapshotCmd()
+}
+
+// Active returns the index of the active pane.
+func (m *Model) Active() int { return m.active }
+
+// Data returns what the panes show.
+func (m *Model) Data() *Data { return m.data }
+
+func (m *Model) snapshotCmd() tea.Cmd {
+	p, ctx := m.opts.Prober, m.ctx
+	return func() tea.Msg { return snapshotMsg{snap: p.Snapshot(ctx)} }
+}
+
+func (m *Model) tick() tea.Cmd {
+	m.tickSeq++
+	seq := m.tickSeq
+	return tea.Tick(m.opts.Interval, func(time.Time) tea.Msg { return tickMsg{seq: seq} })
+}
+
+// analyseCmd runs the rules on a window (rules may call the Explainer).
+func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
+	m.analysing = true
+	ctx, set, reg, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Now
+	return func() tea.Msg {
+		msg := AnalysisMsg{Window: w, At: now()}
+		if set != nil {
+			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns}, set.Rules, reg)
+		}
+		return msg
+	}
+}
+
+func (m *Model) profileCmd() tea.Cmd {
+	m.profiling = true
+	p, ctx, secs, now := m.opts.Prober, m.ctx, m.opts.ProfileSeconds, m.opts.Now
+	return func() tea.Msg {
+		return ProfileMsg{Profile: p.Profiles(ctx, secs), Seconds: secs, At: now()}
+	}
+}
+
+// Update handles a message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case tea.KeyMsg:
+		return m, m.key(msg)
+	case tickMsg:
+		if msg.seq != m.tickSeq || m.polling || m.opts.Prober == nil {
+			return m, nil
+		}
+		m.polling = true
+		return m, m.snapshotCmd()
+	case snapshotMsg:
+		return m, m.snapshot(msg.snap)
+	case AnalysisMsg:
+		return m, m.analysis(msg)
+	case ProfileMsg:
+		m.profiling = false
+		m.profile = &msg
+		switch {
+		case msg.Profile == nil:
+			m.say("no pprof target to profile: pass --target or --pprof")
+		case !msg.Profile.Status.Ok():
+			m.say("profile failed: " + source.Redact(msg.Profile.Status.Detail))
+		default:
+			m.say(fmt.Sprintf("CPU profile of %ds taken at %s: see the Runtime pane", msg.Seconds, msg.At.Format("15:04:05")))
+		}
+		return m, m.runtime.Update(msg)
+	case planMsg:
+		return m, m.queries.Update(msg)
+	case StatusMsg:
+		m.say(string(msg))
+		return m, nil
+	}
+	return m, nil
+}
+
+// say sets the status line's message; it shows for messageTTL.
+func (m *Model) say(msg string) {
+	m.message, m.messageAt = msg, m.opts.Now()
+}
+
+// messageTTL is how long a message stays in the status line.
+const messageTTL = 15 * time.Second
+
+// snapshot composes the window between the previous snapshot and this one,
+// and hands it to the rules (one run at a time: the latest window waits).
+func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
+	m.polling = false
+	if m.message == "reading the sources…" || m.message == "refreshing…" {
+		m.message = ""
+	}
+	w := probe.NewWindow(m.prev, cur)
+	m.prev = cur
+	if w.Postgres != nil {
+		w.Explainer = m.opts.Prober.Explainer()
+	}
+	w.InternalHosts = m.opts.Prober.Config().Sources.InternalHosts
+	if p := m.profile; p != nil && p.Profile != nil && w.End.Sub(p.At) < ProfileTTL {
+		w.Profiles = p.Profile
+	}
+	cmds := []tea.Cmd{m.tick()}
+	if m.analysing {
+		m.pending = w
+	} else {
+		cmds = append(cmds, m.analyseCmd(w))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
+	m.analysing = false
+	m.data = &Data{Window: msg.Window, Findings: msg.Findings, RuleErrors: msg.Errors,
+		History: m.data.History, Rules: m.opts.Rules, At: msg.At}
+	m.data.History.Add(msg.Window)
+	for _, p := range m.panes {
+		p.SetData(m.data)
+	}
+	if m.pending != nil {
+		w := m.pending
+		m.pending = nil
+		return m.analyseCmd(w)
+	}
+	return nil
+}
+
+// key handles a key press: the filter line first, then the global keys, then
+// the active pane.
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
+	if msg.String() == "ctrl+c" {
+		m.quitting = true
+		return tea.Quit
+	}
+	if m.filtering {
+		m.filterKey(msg)
+		return nil
+	}
+	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+		// Keys typed faster than the terminal is read arrive together:
+		// take them one by one.
+		var cmds []tea.Cmd
+		for _, r := range msg.Runes {
+			cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+		}
+		return tea.Batch(cmds...)
+	}
+	pane := m.panes[m.active]
+	switch {
+	case key.Matches(msg, m.km.Quit):
+		m.quitting = true
+		return tea.Quit
+	case key.Matches(msg, m.km.Help):
+		m.help.ShowAll = !m.help.ShowAll
+		m.layout()
+		return nil
+	case key.Matches(msg, m.km.Next):
+		m.switchTo((m.active + 1) % len(m.panes))
+		return nil
+	case key.Matches(msg, m.km.Prev):
+		m.switchTo((m.active + len(m.panes) - 1) % len(m.panes))
+		return nil
+	case key.Matches(msg, m.km.Jump):
+		m.switchTo(int(msg.Runes[0] - '1'))
+		return nil
+	case key.Matches(msg, m.km.Filter):
+		if _, ok := pane.(filterable); ok {
+			m.filtering = true
+			m.layout()
+		}
+		return nil
+	case key.Matches(msg, m.km.Refresh):
+		if m.opts.Prober == nil {
+			m.say("nothing to refresh: no source attached")
+			return nil
+		}
+		if m.polling {
+			return nil
+		}
+		m.polling = true
+		m.say("refreshing…")
+		return m.snapshotCmd()
+	case key.Matches(msg, m.km.Profile):
+		switch {
+		case m.opts.Prober == nil:
+			m.say("no pprof target attached")
+		case m.profiling:
+			m.say("a profile is already running")
+		default:
+			m.say(fmt.Sprintf("taking a %ds CPU profile…", m.opts.ProfileSeconds))
+			return m.profileCmd()
+		}
+		return nil
+	case key.Matches(msg, m.km.Export):
+		if m.data.Window == nil {
+			m.say("nothing to export yet: no window analysed")
+			return nil
+		}
+		m.say("exporting…")
+		return exportCmd(m.opts.ExportDir, m.data, m.opts.Now())
+	}
+	return pane.Update(msg)
+}
+
+func (m *Model) filterKey(msg tea.KeyMsg) {
+	f := m.panes[m.active].(filterable)
+	text := f.Filter()
+	switch msg.Type {
+	case tea.KeyEsc:
+		text = ""
+		m.filtering = false
+	case tea.KeyEnter:
+		m.filtering = false
+	case tea.KeyBackspace:
+		if r := []rune(text); len(r) > 0 {
+			text = string(r[:len(r)-1])
+		}
+	case tea.KeySpace:
+		text += " "
+	case tea.KeyRunes:
+		text += string(msg.Runes)
+	}
+	f.SetFilter(text)
+	m.layout()
+}
+
+func (m *Model) switchTo(i int) {
+	if i >= 0 && i < len(m.panes) {
+		m.active = i
+		m.layout()
+	}
+}
+
+// chrome returns the lines above and below the pane.
+func (m *Model) chrome() (top, bottom []string) {
+	top = []string{m.tabs()}
+	if f, ok := m.panes[m.active].(filterable); ok && (m.filtering || f.Filter() != "") {
+		line := "/" + f.Filter()
+		if m.filtering {
+			line += "█  (enter: keep, esc: clear)"
+		}
+		bottom = append(bottom, fit(m.st.Message.Render(line), m.width))
+	}
+	bottom = append(bottom, m.statusLine())
+	m.help.Width = m.width
+	hk := helpKeys{km: m.km, pane: m.panes[m.active].Keys()}
+	helpView := m.help.View(hk)
+	for _, l := range strings.Split(helpView, "\n") {
+		bottom = append(bottom, fit(l, m.width))
+	}
+	return top, bottom
+}
+
+func (m *Model) layout() {
+	top, bottom := m.chrome()
+	h := max(m.height-len(top)-len(bottom), 1)
+	for _, p := range m.panes {
+		p.SetSize(m.width, h)
+	}
+}
+
+// View renders the screen: exactly the terminal's height.
+func (m *Model) View() string {
+	if m.quitting {
+		return ""
+	}
+	top, bottom := m.chrome()
+	h := max(m.height-len(top)-len(bottom), 1)
+	lines := append([]string{}, top...)
+	lines = append(lines, block(m.panes[m.active].View(), m.width, h))
+	lines = append(lines, bottom...)
+	return strings.Join(lines, "\n")
+}
+
+func (m *Model) tabs() string {
+	labels := make([]string, len(m.panes))
+	width := 0
+	for i, p := range m.panes {
+		label := fmt.Sprintf("%d %s", i+1, p.Title())
+		if i == m.active {
+			label = "[" + label + "]"
+		}
+		width += ansi.StringWidth(label)
+		labels[i] = label
+	}
+	sep := "  "
+	if width+2*(len(labels)-1)+len("advisor ") > m.width {
+		sep = " "
+	}
+	for i, l := range labels {
+		if i == m.active {
+			labels[i] = m.st.ActiveTab.Render(l)
+		} else {
+			labels[i] = m.st.Tab.Render(l)
+		}
+	}
+	line := strings.Join(labels, sep)
+	if name := "advisor "; width+len(sep)*(len(labels)-1)+len(name) <= m.width {
+		line = m.st.Section.Render(name) + line
+	}
+	if src := "   " + m.opts.Sources; m.opts.Sources != "" && ansi.StringWidth(line+src) <= m.width {
+		line += m.st.Dim.Render(src)
+	}
+	return fit(line, m.width)
+}
+
+// statusLine shows each source's state, then the last message or when the
+// data was read.
+func (m *Model) statusLine() string {
+	var parts []string
+	w := m.data.Window
+	for _, name := range probe.SourceNames {
+		var st source.Status
+		if w != nil {
+			st = w.Status(name)
+		} else if m.prev != nil {
+			st = m.prev.Status[name]
+		}
+		parts = append(parts, name+" "+m.stateWord(st))
+	}
+	line := strings.Join(parts, "  ")
+	right := m.message
+	if right != "" && m.opts.Now().Sub(m.messageAt) > messageTTL && !m.polling && !m.profiling {
+		right = ""
+	}
+	if right == "" {
+		switch {
+		case w != nil && w.Cumulative:
+			right = "totals since reset; rates from the next window · " + m.data.At.Format("15:04:05")
+		case w != nil:
+			right = fmt.Sprintf("window %.1fs · %s", w.Seconds, m.data.At.Format("15:04:05"))
+		case m.opts.Prober != nil:
+			right = "waiting for the first reading…"
+		}
+	}
+	if m.profiling && !strings.HasPrefix(right, "taking") {
+		right = "profiling… · " + right
+	}
+	if right != "" {
+		line += "  │ " + m.st.Message.Render(right)
+	}
+	return fit(m.st.Status.Render(line), m.width)
+}
+
+func (m *Model) stateWord(st source.Status) string {
+	switch {
+	case st.State == "":
+		return m.st.Dim.Render("…")
+	case st.Ok():
+		return m.st.OK.Render("ok")
+	case strings.HasPrefix(st.Detail, "not configured"):
+		return m.st.Dim.Render("off")
+	case st.State == source.Error:
+		return m.st.Lost.Render("ERROR")
+	}
+	return m.st.Lost.Render("LOST")
+}
