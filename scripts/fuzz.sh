@@ -6,15 +6,16 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${1:-60s}
 GO=${GO:-go}
 status=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 while IFS= read -r file; do
 	dir=./$(dirname "$file")
 	for name in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
 		echo "fuzz: $dir $name ($FUZZTIME)"
-		if ! $GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" >/tmp/advisor-fuzz.$$ 2>&1; then
-			cat /tmp/advisor-fuzz.$$
+		if ! $GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" >"$log" 2>&1; then
+			cat "$log"
 			status=1
 		fi
 	done
 done < <(grep -rlE '^func Fuzz' --include='*_test.go' . | grep -v '/testdata/' | sed 's|^\./||' | sort)
-rm -f /tmp/advisor-fuzz.$$
 exit $status
