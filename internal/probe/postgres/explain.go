@@ -261,7 +261,7 @@ func (p *Probe) Explain(ctx context.Context, query string) (*Plan, error) {
 // parameters, unlike server_version).
 func serverVersion(ctx context.Context, c *pgxpool.Conn) (int, error) {
 	var v int
-	err := c.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&v)
+	err := c.QueryRow(ctx, probeTag+"SELECT current_setting('server_version_num')::int").Scan(&v)
 	return v, err
 }
 
@@ -273,7 +273,7 @@ const explainStmtName = "advisor_explain"
 func (p *Probe) explainOn(ctx context.Context, c *pgxpool.Conn, version int, query string) (*Plan, error) {
 	pg := c.Conn().PgConn()
 	body := strings.TrimRight(strings.TrimSpace(query), "; \t\r\n")
-	if _, err := pg.Exec(ctx, "BEGIN READ ONLY").ReadAll(); err != nil {
+	if _, err := pg.Exec(ctx, probeTag+"BEGIN READ ONLY").ReadAll(); err != nil {
 		return nil, p.wrap("explain", err)
 	}
 	prepared := ""
@@ -282,9 +282,9 @@ func (p *Probe) explainOn(ctx context.Context, c *pgxpool.Conn, version int, que
 		// statements outlive the transaction and are deallocated.
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, _ = pg.Exec(rctx, "ROLLBACK").ReadAll()
+		_, _ = pg.Exec(rctx, probeTag+"ROLLBACK").ReadAll()
 		if prepared != "" {
-			if _, err := pg.Exec(rctx, "DEALLOCATE "+prepared).ReadAll(); err != nil {
+			if _, err := pg.Exec(rctx, probeTag+"DEALLOCATE "+prepared).ReadAll(); err != nil {
 				// The name is reused: a session that kept it must go.
 				_ = c.Conn().Close(rctx)
 			}
@@ -298,10 +298,10 @@ func (p *Probe) explainOn(ctx context.Context, c *pgxpool.Conn, version int, que
 		// utility statement's text as it is, so a new name per EXPLAIN
 		// would add an entry each time.
 		name := explainStmtName
-		if _, err := pg.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan").ReadAll(); err != nil {
+		if _, err := pg.Exec(ctx, probeTag+"SET LOCAL plan_cache_mode = force_generic_plan").ReadAll(); err != nil {
 			return nil, p.wrap("explain", err)
 		}
-		if _, err := pg.Exec(ctx, "PREPARE "+name+" AS "+body).ReadAll(); err != nil {
+		if _, err := pg.Exec(ctx, probeTag+"PREPARE "+name+" AS "+body).ReadAll(); err != nil {
 			return nil, p.explainError(err)
 		}
 		prepared = name
@@ -320,7 +320,7 @@ func (p *Probe) explainOn(ctx context.Context, c *pgxpool.Conn, version int, que
 		}
 		sql = "EXPLAIN (FORMAT JSON) EXECUTE " + name + args
 	}
-	results, err := pg.Exec(ctx, sql).ReadAll()
+	results, err := pg.Exec(ctx, probeTag+sql).ReadAll()
 	if err != nil {
 		return nil, p.explainError(err)
 	}
@@ -382,7 +382,7 @@ func (p *Probe) HypotheticalCost(ctx context.Context, query, createIndex string)
 		return res, p.wrap("hypothetical index", err)
 	}
 	var schema string
-	err = c.QueryRow(ctx, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'").Scan(&schema)
+	err = c.QueryRow(ctx, probeTag+"SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'").Scan(&schema)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return res, &HypoPGMissingError{Database: p.database, VersionNum: v}
@@ -400,12 +400,12 @@ func (p *Probe) HypotheticalCost(ctx context.Context, query, createIndex string)
 		// the pool, even when ctx is done.
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if _, err := c.Exec(rctx, "SELECT "+fn("hypopg_reset()")); err != nil {
+		if _, err := c.Exec(rctx, probeTag+"SELECT "+fn("hypopg_reset()")); err != nil {
 			// A session whose reset failed must not be reused.
 			_ = c.Conn().Close(rctx)
 		}
 	}()
-	if err := c.QueryRow(ctx, "SELECT indexname FROM "+fn("hypopg_create_index($1)"), def).Scan(&res.IndexName); err != nil {
+	if err := c.QueryRow(ctx, probeTag+"SELECT indexname FROM "+fn("hypopg_create_index($1)"), def).Scan(&res.IndexName); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
 			return res, skip("hypopg cannot create the index: %s", p.redact(pgErr.Message))

@@ -10,6 +10,11 @@ import (
 // text is chosen by server_version_num; every statement only reads.
 
 // Server versions (server_version_num) at which the catalog changed.
+// probeTag starts every statement the probe sends, so that its own
+// statements can be told apart in pg_stat_statements (which keeps a leading
+// comment in the text) and left out of what advisor analyses.
+const probeTag = "/* advisor */ "
+
 const (
 	pg13 = 130000
 	pg14 = 140000
@@ -86,6 +91,7 @@ func statementsSQL(v int, schema string) string {
 	}
 	return "SELECT " + strings.Join(cols, ", ") + "\nFROM " + view + " s LEFT JOIN pg_roles r ON r.oid = s.userid" +
 		"\nWHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" +
+		"\n  AND s.query NOT LIKE '" + probeTag + "%'" +
 		"\nORDER BY " + order + " DESC LIMIT $1"
 }
 

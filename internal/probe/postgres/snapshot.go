@@ -428,7 +428,7 @@ func (p *Probe) collectServer(ctx context.Context) Server {
 	srv.CPUs = p.opts.ServerCPUs
 	srv.Status = p.collect(ctx, "server", func(ctx context.Context, c *pgxpool.Conn) error {
 		var super *bool
-		if err := c.QueryRow(ctx, serverSQL).Scan(&srv.VersionNum, &srv.Version, &srv.Database, &srv.User,
+		if err := c.QueryRow(ctx, probeTag+serverSQL).Scan(&srv.VersionNum, &srv.Version, &srv.Database, &srv.User,
 			&srv.PostmasterAt, &srv.timeNow, &srv.InRecovery, &super, &srv.ReadAllStats); err != nil {
 			return err
 		}
@@ -436,7 +436,7 @@ func (p *Probe) collectServer(ctx context.Context) Server {
 		if srv.Superuser {
 			srv.ReadAllStats = true
 		}
-		rows, err := c.Query(ctx, settingsSQL, settingNames)
+		rows, err := c.Query(ctx, probeTag+settingsSQL, settingNames)
 		if err != nil {
 			return err
 		}
@@ -464,7 +464,7 @@ func (p *Probe) collectStatements(ctx context.Context, srv Server) Statements {
 			!contains(srv.Settings.List("shared_preload_libraries"), "pg_stat_statements") {
 			return notLoaded
 		}
-		err := c.QueryRow(ctx, extensionSQL, "pg_stat_statements").Scan(&out.Schema, &out.ExtVersion)
+		err := c.QueryRow(ctx, probeTag+extensionSQL, "pg_stat_statements").Scan(&out.Schema, &out.ExtVersion)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return &partStatus{source.Status{State: source.Unavailable,
 				Detail: fmt.Sprintf("pg_stat_statements is not created in database %q: CREATE EXTENSION pg_stat_statements", srv.Database)}}
@@ -474,12 +474,12 @@ func (p *Probe) collectStatements(ctx context.Context, srv Server) Statements {
 		}
 		if srv.VersionNum >= pg14 {
 			var reset *time.Time
-			if err := c.QueryRow(ctx, statementsInfoSQL(out.Schema)).Scan(&out.Dealloc, &reset); err != nil {
+			if err := c.QueryRow(ctx, probeTag+statementsInfoSQL(out.Schema)).Scan(&out.Dealloc, &reset); err != nil {
 				return statementsError(err)
 			}
 			out.StatsReset = deref(reset)
 		}
-		rows, err := c.Query(ctx, statementsSQL(srv.VersionNum, out.Schema), p.opts.MaxStatements)
+		rows, err := c.Query(ctx, probeTag+statementsSQL(srv.VersionNum, out.Schema), p.opts.MaxStatements)
 		if err != nil {
 			return statementsError(err)
 		}
@@ -573,7 +573,7 @@ func addStatement(a *Statement, b Statement) {
 func (p *Probe) collectTables(ctx context.Context) Tables {
 	var out Tables
 	out.Status = p.collect(ctx, "tables", func(ctx context.Context, c *pgxpool.Conn) error {
-		rows, err := c.Query(ctx, tablesSQL, p.opts.MaxTables)
+		rows, err := c.Query(ctx, probeTag+tablesSQL, p.opts.MaxTables)
 		if err != nil {
 			return err
 		}
@@ -609,7 +609,7 @@ func (p *Probe) collectIndexes(ctx context.Context, tables Tables) Indexes {
 		relids[i] = t.RelID
 	}
 	out.Status = p.collect(ctx, "indexes", func(ctx context.Context, c *pgxpool.Conn) error {
-		rows, err := c.Query(ctx, indexesSQL, relids)
+		rows, err := c.Query(ctx, probeTag+indexesSQL, relids)
 		if err != nil {
 			return err
 		}
@@ -639,7 +639,7 @@ func (p *Probe) collectIndexes(ctx context.Context, tables Tables) Indexes {
 func (p *Probe) collectActivity(ctx context.Context) Activity {
 	var out Activity
 	out.Status = p.collect(ctx, "activity", func(ctx context.Context, c *pgxpool.Conn) error {
-		rows, err := c.Query(ctx, activityGroupsSQL, ApplicationName)
+		rows, err := c.Query(ctx, probeTag+activityGroupsSQL, ApplicationName)
 		if err != nil {
 			return err
 		}
@@ -655,7 +655,7 @@ func (p *Probe) collectActivity(ctx context.Context) Activity {
 			return err
 		}
 		minAge := fmt.Sprintf("%d milliseconds", p.opts.SessionMinAge.Milliseconds())
-		rows, err = c.Query(ctx, sessionsSQL, ApplicationName, minAge, p.opts.QueryTextLimit, p.opts.MaxSessions)
+		rows, err = c.Query(ctx, probeTag+sessionsSQL, ApplicationName, minAge, p.opts.QueryTextLimit, p.opts.MaxSessions)
 		if err != nil {
 			return err
 		}
@@ -677,7 +677,7 @@ func (p *Probe) collectActivity(ctx context.Context) Activity {
 func (p *Probe) collectBlocked(ctx context.Context, v int) Blocked {
 	var out Blocked
 	out.Status = p.collect(ctx, "locks", func(ctx context.Context, c *pgxpool.Conn) error {
-		rows, err := c.Query(ctx, blockedSQL(v), ApplicationName, p.opts.QueryTextLimit)
+		rows, err := c.Query(ctx, probeTag+blockedSQL(v), ApplicationName, p.opts.QueryTextLimit)
 		if err != nil {
 			return err
 		}
@@ -701,7 +701,7 @@ func (p *Probe) collectDatabase(ctx context.Context, v int) Database {
 	out.Status = p.collect(ctx, "database", func(ctx context.Context, c *pgxpool.Conn) error {
 		d := &out.Stats
 		var reset *time.Time
-		err := c.QueryRow(ctx, databaseSQL(v)).Scan(&d.Name, &d.NumBackends, &d.XactCommit, &d.XactRollback,
+		err := c.QueryRow(ctx, probeTag+databaseSQL(v)).Scan(&d.Name, &d.NumBackends, &d.XactCommit, &d.XactRollback,
 			&d.BlksRead, &d.BlksHit, &d.TupReturned, &d.TupFetched, &d.TupInserted, &d.TupUpdated, &d.TupDeleted,
 			&d.TempFiles, &d.TempBytes, &d.Deadlocks, &d.BlkReadTime, &d.BlkWriteTime,
 			&d.HasSessions, &d.Sessions, &d.SessionTime, &d.ActiveTime, &d.IdleInXactTime,
@@ -768,7 +768,7 @@ func (p *Probe) collectColumnStats(ctx context.Context, stmts Statements, tables
 		schemas[i], names[i] = t.Schema, t.Name
 	}
 	out.Status = p.collect(ctx, "pg_stats", func(ctx context.Context, c *pgxpool.Conn) error {
-		rows, err := c.Query(ctx, columnStatsSQL, schemas, names)
+		rows, err := c.Query(ctx, probeTag+columnStatsSQL, schemas, names)
 		if err != nil {
 			return err
 		}
