@@ -26,6 +26,7 @@ import (
 type attachFlags struct {
 	sources        sourceFlags
 	interval       time.Duration
+	span           time.Duration
 	profileSeconds int
 	rulesFile      string
 	timeout        time.Duration
@@ -34,7 +35,8 @@ type attachFlags struct {
 
 func (f *attachFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.DurationVar(&f.interval, "interval", ui.DefaultInterval, "time between two readings of the sources (the window the rules analyse)")
+	fl.DurationVar(&f.interval, "interval", ui.DefaultInterval, "time between two readings of the sources")
+	fl.DurationVar(&f.span, "analysis-window", ui.DefaultAnalysisSpan, "how far back the window the rules and panes analyse reaches")
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
@@ -44,6 +46,9 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 func (f *attachFlags) check() error {
 	if f.interval < 200*time.Millisecond {
 		return usageError{fmt.Errorf("--interval %s is too short (at least 200ms)", f.interval)}
+	}
+	if f.span < f.interval {
+		return usageError{fmt.Errorf("--analysis-window %s is shorter than --interval %s", f.span, f.interval)}
 	}
 	if f.profileSeconds < 1 {
 		return usageError{errors.New("--profile-seconds must be at least 1")}
@@ -138,6 +143,7 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 		Prober:         probes,
 		Initial:        first,
 		Interval:       f.interval,
+		AnalysisSpan:   f.span,
 		ProfileSeconds: f.profileSeconds,
 		Rules:          set,
 		Registry:       rules.Builtin(),

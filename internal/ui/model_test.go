@@ -308,7 +308,9 @@ func TestLostSource(t *testing.T) {
 		}
 		return []rules.Finding{{Subject: "redis", Title: "hit ratio seen", Evidence: map[string]any{"hit_ratio": in.Window.Redis.HitRatio}}}, nil
 	}}
-	m := New(Options{Prober: fp, Rules: set, Registry: reg, Interval: time.Millisecond})
+	// An analysis span shorter than the snapshots' spacing: each window runs
+	// from the previous snapshot, as this test's arithmetic assumes.
+	m := New(Options{Prober: fp, Rules: set, Registry: reg, Interval: time.Millisecond, AnalysisSpan: time.Millisecond})
 	m.Update(sizeMsg(120, 30))
 	feed(m, snapshotMsg{snap: m.opts.Prober.Snapshot(context.Background())}) // what Init's command does
 
@@ -451,5 +453,52 @@ func TestProfileReachesRules(t *testing.T) {
 	feed(m, tickMsg{seq: m.tickSeq})
 	if f := m.Data().Findings; len(f) != 1 || f[0].Title != "profile seen" {
 		t.Errorf("findings after p: %+v", f)
+	}
+}
+
+// TestAnalysisSpan checks that the rules and panes see a window reaching
+// back up to the analysis span, while the sparklines get every interval.
+func TestAnalysisSpan(t *testing.T) {
+	t0 := fixtureStart
+	var snaps []*probe.Snapshot
+	for i := int64(0); i <= 30; i++ {
+		// 100 commands a second, readings 2 s apart.
+		snaps = append(snaps, redisSnap(t0.Add(time.Duration(i)*2*time.Second), "a", 100+2*i, 1000+200*i, 10+2*i, 10))
+	}
+	fp := &fakeProber{snaps: snaps}
+	set, err := rules.Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(Options{Prober: fp, Rules: set, Registry: rules.Registry{}, Interval: time.Millisecond, AnalysisSpan: 30 * time.Second})
+	m.Update(sizeMsg(120, 30))
+	feed(m, snapshotMsg{snap: fp.Snapshot(context.Background())})
+	for i := 0; i < 30; i++ {
+		feed(m, tickMsg{seq: m.tickSeq})
+		w := m.Data().Window
+		if w == nil || w.Redis == nil {
+			t.Fatalf("step %d: no window", i)
+		}
+		elapsed := w.End.Sub(t0)
+		// The window reaches back as far as the span allows, in steps of
+		// a third of it, and never further.
+		if w.Seconds > 30 || (elapsed >= 30*time.Second && w.Seconds < 20) {
+			t.Errorf("step %d (%s in): window of %.0f s", i, elapsed, w.Seconds)
+		}
+		if w.Redis.OpsPerS != 100 {
+			t.Errorf("step %d: %v ops/s over the window, want 100", i, w.Redis.OpsPerS)
+		}
+	}
+	pts := m.Data().History.Values(SeriesRedisOps)
+	if len(pts) != 30 {
+		t.Errorf("%d sparkline points, want one per interval (30)", len(pts))
+	}
+	for _, v := range pts {
+		if v != 100 {
+			t.Errorf("sparkline point %v, want 100", v)
+		}
+	}
+	if len(m.bases) > 4 {
+		t.Errorf("%d snapshots kept as window starts, want at most 4", len(m.bases))
 	}
 }

@@ -46,6 +46,8 @@ const (
 	DefaultProfileSeconds = 5
 	// DefaultHistory is how many windows the sparklines keep.
 	DefaultHistory = 150
+	// DefaultAnalysisSpan is how far back the analysed window reaches.
+	DefaultAnalysisSpan = 30 * time.Second
 	// ProfileTTL is how long an on-demand profile is handed to the rules
 	// with each window after it was taken.
 	ProfileTTL = 60 * time.Second
@@ -75,6 +77,11 @@ type Options struct {
 	Sources string
 	// History is how many windows the sparklines keep.
 	History int
+	// AnalysisSpan is how far back the window the rules and panes see
+	// reaches (default DefaultAnalysisSpan): a few seconds hold too few calls
+	// for thresholds like "100 calls", and rates over one interval are noisy.
+	// The sparklines still move every interval.
+	AnalysisSpan time.Duration
 	// Now is the clock (tests pin it).
 	Now    func() time.Time
 	Styles *Styles
@@ -89,6 +96,10 @@ type (
 		Findings []rules.Finding
 		Errors   []error
 		At       time.Time
+		// Sampled is set when the poller already put the interval's numbers
+		// in the sparklines; otherwise (a headless driver, a test) Window
+		// goes there.
+		Sampled bool
 	}
 	// ProfileMsg is the result of an on-demand profile.
 	ProfileMsg struct {
@@ -141,7 +152,10 @@ type Model struct {
 	filtering bool
 	data      *Data
 
-	prev      *probe.Snapshot
+	prev *probe.Snapshot
+	// bases are earlier snapshots, oldest first, at least a third of the
+	// analysis span apart: the start of the analysis window.
+	bases     []*probe.Snapshot
 	polling   bool
 	tickSeq   int
 	analysing bool
@@ -171,6 +185,9 @@ func New(opts Options) *Model {
 	}
 	if opts.History <= 0 {
 		opts.History = DefaultHistory
+	}
+	if opts.AnalysisSpan <= 0 {
+		opts.AnalysisSpan = DefaultAnalysisSpan
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -241,7 +258,7 @@ func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	m.analysing = true
 	ctx, set, reg, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Now
 	return func() tea.Msg {
-		msg := AnalysisMsg{Window: w, At: now()}
+		msg := AnalysisMsg{Window: w, At: now(), Sampled: true}
 		if set != nil {
 			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns}, set.Rules, reg)
 		}
@@ -312,8 +329,12 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	if m.message == "reading the sources…" || m.message == "refreshing…" {
 		m.message = ""
 	}
-	w := probe.NewWindow(m.prev, cur)
+	// The interval window feeds the sparklines; the analysis window, over
+	// up to AnalysisSpan, the rules and the panes.
+	m.data.History.Add(probe.NewWindow(m.prev, cur))
+	w := probe.NewWindow(m.analysisBase(cur), cur)
 	m.prev = cur
+	m.keepBase(cur)
 	if w.Postgres != nil {
 		w.Explainer = m.opts.Prober.Explainer()
 	}
@@ -330,11 +351,37 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
+// analysisBase is the oldest kept snapshot within the analysis span of cur,
+// or the previous one.
+func (m *Model) analysisBase(cur *probe.Snapshot) *probe.Snapshot {
+	for _, b := range m.bases {
+		if b != cur && cur.Time.Sub(b.Time) <= m.opts.AnalysisSpan {
+			return b
+		}
+	}
+	return m.prev
+}
+
+// keepBase remembers cur as a future window start if it is far enough from
+// the last one kept, and forgets those that fell out of the span. At most
+// four snapshots are kept.
+func (m *Model) keepBase(cur *probe.Snapshot) {
+	span := m.opts.AnalysisSpan
+	if n := len(m.bases); n == 0 || cur.Time.Sub(m.bases[n-1].Time) >= span/3 {
+		m.bases = append(m.bases, cur)
+	}
+	for len(m.bases) > 1 && cur.Time.Sub(m.bases[0].Time) > span {
+		m.bases = m.bases[1:]
+	}
+}
+
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 	m.analysing = false
 	m.data = &Data{Window: msg.Window, Findings: msg.Findings, RuleErrors: msg.Errors,
 		History: m.data.History, Rules: m.opts.Rules, At: msg.At}
-	m.data.History.Add(msg.Window)
+	if !msg.Sampled {
+		m.data.History.Add(msg.Window)
+	}
 	for _, p := range m.panes {
 		p.SetData(m.data)
 	}
