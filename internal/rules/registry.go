@@ -9,6 +9,13 @@ func Builtin() Registry {
 	reg := Registry{}
 	for _, family := range []Registry{
 		// families: one line each
+		appDetectors(),
+		runtimeDetectors(),
+		httpDetectors(),
+		redisDetectors(),
+		probeDetectors(),
+		dbDetectors(),
+		poolDetectors(),
 	} {
 		for id, d := range family {
 			reg[id] = d

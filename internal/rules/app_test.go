@@ -1,0 +1,363 @@
+package rules
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+)
+
+// appFixture reads a capture of testdata/app/<mode> (see
+// testdata/app/capture) into the window the probes would have made of it.
+func appFixture(t testing.TB, mode string) *Input {
+	t.Helper()
+	dir := filepath.Join("testdata", "app", mode)
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, ".txt.gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b
+	}
+	seconds, err := strconv.ParseFloat(strings.TrimSpace(string(read("window.txt"))), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	end := start.Add(time.Duration(seconds * float64(time.Second)))
+	ok := source.Status{State: source.OK}
+	w := &probe.Window{Start: start, End: end, Seconds: seconds, Sources: map[string]source.Status{
+		probe.Pprof: ok, probe.Metrics: ok,
+		probe.Postgres: {State: source.Unavailable, Detail: "not configured: pass --pg DSN"},
+		probe.Redis:    {State: source.Unavailable, Detail: "not configured: pass --redis ADDR"},
+	}}
+	var snaps []*metrics.Snapshot
+	for i, name := range []string{"metrics-1.txt.gz", "metrics-2.txt.gz"} {
+		fams, err := metrics.ParseBytes(read(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := start
+		if i == 1 {
+			at = end
+		}
+		snaps = append(snaps, metrics.NewSnapshot(at, fams, metrics.DefaultNames()))
+	}
+	w.Metrics = metrics.Diff(snaps[0], snaps[1])
+	att := pprof.DefaultAttributor()
+	for i := 1; ; i++ {
+		name := "goroutine-" + strconv.Itoa(i) + ".txt.gz"
+		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) {
+			break
+		}
+		gs, err := pprof.ParseGoroutines(bytes.NewReader(read(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		att.Goroutines(gs)
+		w.Goroutines = append(w.Goroutines, &pprof.GoroutineResult{Status: ok, Goroutines: gs, Summary: pprof.SummarizeGoroutines(gs)})
+	}
+	prof := func(kind pprof.Kind, name string) *pprof.ProfileResult {
+		p, err := pprof.ParseProfile(read(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pprof.ProfileResult{Kind: kind, Status: ok, Profile: p, Aggregation: att.Aggregate(p)}
+	}
+	notFetched := &pprof.ProfileResult{Status: source.Status{State: source.Unavailable, Detail: "not collected in this round"}}
+	w.Profiles = &pprof.Snapshot{Status: ok, Time: start,
+		CPU: prof(pprof.KindCPU, "cpu.pb.gz"), Block: prof(pprof.KindBlock, "block.pb.gz"), Mutex: prof(pprof.KindMutex, "mutex.pb.gz"),
+		Goroutine: notFetched, Heap: notFetched, Fgprof: notFetched, GoroutineText: &pprof.GoroutineResult{Status: notFetched.Status}}
+	set := loadBuiltin(t)
+	return &Input{Window: w, Patterns: set.Patterns}
+}
+
+// appRunRule runs one built-in rule's detector, as Run would, with params
+// overridden.
+func appRunRule(t testing.TB, in *Input, id string, params map[string]any) []Finding {
+	t.Helper()
+	set := loadBuiltin(t)
+	r := set.Rule(id).clone()
+	for name, v := range params {
+		found := false
+		for i := range r.Params {
+			if r.Params[i].Name == name {
+				r.Params[i].Value = v
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("rule %s has no param %s", id, name)
+		}
+	}
+	fs, errs := Run(context.Background(), in, []*Rule{r}, Builtin())
+	if len(errs) > 0 {
+		t.Fatalf("%s: %v", id, errs)
+	}
+	return fs
+}
+
+// appCaptureLine is the line number of the first line of the capture program
+// containing text after a line containing after.
+func appCaptureLine(t *testing.T, after, text string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "app", "capture", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := after == ""
+	for i, line := range strings.Split(string(b), "\n") {
+		if !seen {
+			seen = strings.Contains(line, after)
+			continue
+		}
+		if strings.Contains(line, text) {
+			return i + 1
+		}
+	}
+	t.Fatalf("capture/main.go has no %q after %q", text, after)
+	return 0
+}
+
+const appCaptureFile = "github.com/pgadvisor/advisor/internal/rules/testdata/app/capture/main.go"
+
+func TestAppBlockingIOFixture(t *testing.T) {
+	fs := appRunRule(t, appFixture(t, "blocking"), "app.blocking-io", nil)
+	var got *Finding
+	for i := range fs {
+		if fs[i].Evidence["handler"] == "main.(*service).quote" {
+			got = &fs[i]
+		}
+	}
+	if got == nil {
+		t.Fatalf("no finding for the quote handler: %v", fs)
+	}
+	want := appCaptureFile + ":" + strconv.Itoa(appCaptureLine(t, "func (s *service) get(", "s.client.Do(req)"))
+	if got.Location != want || got.Evidence["function"] != "main.(*service).get" ||
+		got.Evidence["wait_class"] != "outbound-http" || got.Evidence["calls"] != "net/http.(*Client).Do" {
+		t.Errorf("finding %s at %s %v, want the client call at %s", got.Subject, got.Location, got.Evidence, want)
+	}
+	if share := got.Evidence["share"].(float64); share < 0.8 {
+		t.Errorf("share %v: the handler does nothing but wait for the upstream", share)
+	}
+	if got.Subject != "main.(*service).quote -> main.(*service).get" || got.Impact <= 0 {
+		t.Errorf("subject %q impact %v", got.Subject, got.Impact)
+	}
+	// The upstream's own handler runs in the same process and sleeps.
+	var sleep bool
+	for _, f := range fs {
+		sleep = sleep || f.Evidence["wait_class"] == "sleep"
+	}
+	if !sleep {
+		t.Errorf("the upstream handler's time.Sleep is not reported")
+	}
+	for _, mode := range []string{"tuned", "lock", "inline", "gomaxprocs"} {
+		if fs := appRunRule(t, appFixture(t, mode), "app.blocking-io", nil); len(fs) != 0 {
+			t.Errorf("%s: %d blocking-io findings: %v", mode, len(fs), fs[0])
+		}
+	}
+}
+
+func TestAppInlineWorkFixture(t *testing.T) {
+	fs := appRunRule(t, appFixture(t, "inline"), "app.inline-work", nil)
+	if len(fs) == 0 {
+		t.Fatal("no finding")
+	}
+	f := fs[0]
+	if f.Subject != "main.(*service).postOrder -> smtp" || f.Evidence["function"] != "main.(*service).sendReceipt" ||
+		!strings.HasPrefix(f.Location, appCaptureFile+":") {
+		t.Errorf("finding %s at %s %v", f.Subject, f.Location, f.Evidence)
+	}
+	line, _ := strconv.Atoi(f.Location[strings.LastIndexByte(f.Location, ':')+1:])
+	if first, last := appCaptureLine(t, "", "func (s *service) sendReceipt("), appCaptureLine(t, "func (s *service) sendReceipt(", "return c.Quit()"); line < first || line > last {
+		t.Errorf("line %d outside sendReceipt (%d-%d)", line, first, last)
+	}
+	if wall := f.Evidence["share_wall"].(float64); wall < 0.5 {
+		t.Errorf("share_wall %v: the handler mostly waits on the SMTP sink", wall)
+	}
+	if !strings.Contains(f.Title, "main.(*service).postOrder spends") || !strings.Contains(f.Fix.Summary, "river") {
+		t.Errorf("title %q fix %q", f.Title, f.Fix.Summary)
+	}
+	// The CPU profile: the PDF rendering is most of the handler's CPU time,
+	// though little of its wall time (the capture's 3 s profile holds only
+	// a few samples under the handler: lower min_samples).
+	fs = appRunRule(t, appFixture(t, "inline"), "app.inline-work", map[string]any{"min_samples": 5})
+	var pdf *Finding
+	for i := range fs {
+		if fs[i].Evidence["work_class"] == "pdf" {
+			pdf = &fs[i]
+		}
+	}
+	if pdf == nil {
+		t.Fatalf("no pdf finding from the CPU profile: %v", fs)
+	}
+	if cpu := pdf.Evidence["share_cpu"].(float64); cpu < 0.5 || pdf.Evidence["function"] != "main.renderInvoice" ||
+		!strings.Contains(pdf.Title, "of its CPU time on pdf") {
+		t.Errorf("pdf: %q %v", pdf.Title, pdf.Evidence)
+	}
+	for _, mode := range []string{"tuned", "blocking", "lock", "hops"} {
+		if fs := appRunRule(t, appFixture(t, mode), "app.inline-work", nil); len(fs) != 0 {
+			t.Errorf("%s: %v", mode, fs)
+		}
+	}
+}
+
+func TestAppLockContentionFixture(t *testing.T) {
+	fs := appRunRule(t, appFixture(t, "lock"), "app.lock-contention", nil)
+	if len(fs) != 1 {
+		t.Fatalf("%d findings, want 1: %v", len(fs), fs)
+	}
+	f := fs[0]
+	want := appCaptureFile + ":" + strconv.Itoa(appCaptureLine(t, "func (s *service) bump(", "s.mu.Lock()"))
+	if f.Subject != "main.(*service).bump" || f.Location != want || f.Evidence["handler"] != "main.(*service).count" {
+		t.Errorf("finding %s at %s %v, want main.(*service).bump at %s", f.Subject, f.Location, f.Evidence, want)
+	}
+	if s := f.Evidence["waiting_share"].(float64); s < 0.5 {
+		t.Errorf("waiting_share %v: 16 connections queue on one lock", s)
+	}
+	if d := f.Evidence["delay_ms_per_s"].(float64); d < 1000 {
+		t.Errorf("delay %v ms/s: the block profile sees about 15 goroutines waiting", d)
+	}
+	for _, mode := range []string{"tuned", "blocking", "inline", "hops"} {
+		if fs := appRunRule(t, appFixture(t, mode), "app.lock-contention", nil); len(fs) != 0 {
+			t.Errorf("%s: %v", mode, fs)
+		}
+	}
+}
+
+func TestAppInternalHopsFixture(t *testing.T) {
+	fs := appRunRule(t, appFixture(t, "hops"), "app.internal-hops", nil)
+	if len(fs) != 2 {
+		t.Fatalf("%d findings, want one per internal service: %v", len(fs), fs)
+	}
+	want := appCaptureFile + ":" + strconv.Itoa(appCaptureLine(t, "func (s *service) get(", "s.client.Do(req)"))
+	for _, f := range fs {
+		hops := f.Evidence["hops_per_request"].(float64)
+		if hops < 0.9 || hops > 1.1 {
+			t.Errorf("%s: %v hops per request, want 1", f.Subject, hops)
+		}
+		if f.Evidence["function"] != "main.(*service).get" || f.Evidence["endpoint"] != "main.(*service).profile" || f.Location != want {
+			t.Errorf("%s: %v at %s", f.Subject, f.Evidence, f.Location)
+		}
+		if share := f.Evidence["latency_share"].(float64); share < 0.2 || share > 1 {
+			t.Errorf("latency share %v", share)
+		}
+	}
+	// The internal host can be named instead of found by its address.
+	in := appFixture(t, "hops")
+	in.Window.Metrics.Outbound = append(in.Window.Metrics.Outbound[:0:0], in.Window.Metrics.Outbound...)
+	for i := range in.Window.Metrics.Outbound {
+		in.Window.Metrics.Outbound[i].Host = "users.example.com:80"
+	}
+	if fs := appRunRule(t, in, "app.internal-hops", nil); len(fs) != 0 {
+		t.Errorf("a public host is not internal: %v", fs)
+	}
+	if fs := appRunRule(t, in, "app.internal-hops", map[string]any{"internal_hosts": []string{"users.example.com"}}); len(fs) != 2 {
+		t.Errorf("internal_hosts: %d findings", len(fs))
+	}
+	for _, mode := range []string{"tuned", "blocking"} {
+		if fs := appRunRule(t, appFixture(t, mode), "app.internal-hops", nil); len(fs) != 0 {
+			t.Errorf("%s: %v", mode, fs)
+		}
+	}
+}
+
+func TestAppInternalHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1:8081": true, "localhost": true, "[::1]:80": true, "10.1.2.3:443": true, "192.168.0.9": true,
+		"172.16.0.1:80": true, "fd00::1": true, "api.stripe.com": false, "8.8.8.8:53": false, "billing.internal": true,
+	} {
+		if got := appInternalHost(host, []string{"billing.internal"}); got != want {
+			t.Errorf("%s: %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestAppHandlerName(t *testing.T) {
+	f := func(fn string) pprof.Frame { return pprof.Frame{Func: fn, File: fn + ".go", Line: 1} }
+	serve := []pprof.Frame{f("net/http.HandlerFunc.ServeHTTP"), f("net/http.(*ServeMux).ServeHTTP"),
+		f("net/http.serverHandler.ServeHTTP"), f("net/http.(*conn).serve")}
+	att := pprof.DefaultAttributor()
+	for _, c := range []struct {
+		stack []pprof.Frame
+		want  string
+	}{
+		// Middleware closures lead to the handler's named function.
+		{[]pprof.Frame{f("net/smtp.(*Client).Mail"), f("example.com/shop.(*App).sendMail"), f("example.com/shop.(*App).postOrder"),
+			f("example.com/shop.(*App).authed.func1"), f("example.com/shop.(*App).register.func1")}, "example.com/shop.(*App).postOrder"},
+		// A closure handler that calls a helper is the handler itself.
+		{[]pprof.Frame{f("net/http.(*Client).Do"), f("main.fetch"), f("main.main.func1")}, "main.main.func1"},
+		// A named handler.
+		{[]pprof.Frame{f("time.Sleep"), f("main.slow")}, "main.slow"},
+	} {
+		frames := append(append([]pprof.Frame{}, c.stack...), serve...)
+		if got := appHandlerName(att.Attribute(frames), frames); got != c.want {
+			t.Errorf("%s: handler %s, want %s", c.stack[0].Func, got, c.want)
+		}
+	}
+}
+
+// TestAppFgprofFallback reads the goroutines of a wall-clock profile
+// (fgprof's format: stacks of every goroutine with a sample count) when no
+// goroutine dump was taken. The profile is built from the stacks of the
+// blocking capture's dumps.
+func TestAppFgprofFallback(t *testing.T) {
+	in := appFixture(t, "blocking")
+	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "time", Unit: "nanoseconds"}}}
+	funcs := map[string]*profile.Function{}
+	for _, dump := range in.Window.Goroutines {
+		for _, g := range dump.Goroutines {
+			s := &profile.Sample{Value: []int64{99, 99 * 10_101_010}}
+			for _, f := range g.Frames {
+				fn := funcs[f.Func]
+				if fn == nil {
+					fn = &profile.Function{ID: uint64(len(funcs) + 1), Name: f.Func, Filename: f.File}
+					funcs[f.Func] = fn
+					p.Function = append(p.Function, fn)
+				}
+				loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn, Line: int64(f.Line)}}}
+				p.Location = append(p.Location, loc)
+				s.Location = append(s.Location, loc)
+			}
+			p.Sample = append(p.Sample, s)
+		}
+	}
+	in.Window.Goroutines = nil
+	in.Window.Profiles.Fgprof = &pprof.ProfileResult{Kind: pprof.KindFgprof, Status: source.Status{State: source.OK}, Profile: p}
+	fs := appRunRule(t, in, "app.blocking-io", nil)
+	var found bool
+	for _, f := range fs {
+		if f.Subject == "main.(*service).quote -> main.(*service).get" {
+			found = true
+			if f.Evidence["share"].(float64) < 0.8 {
+				t.Errorf("share %v", f.Evidence["share"])
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no finding from the fgprof profile: %v", fs)
+	}
+}

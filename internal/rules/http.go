@@ -1,0 +1,103 @@
+package rules
+
+import (
+	"context"
+	"math"
+	"slices"
+
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+)
+
+// httpDetectors are the detectors of the HTTP server rules.
+func httpDetectors() Registry {
+	return Registry{"http.saturation": httpSaturation}
+}
+
+// httpSaturation flags a server whose requests queue: in the goroutine
+// dumps, either request goroutines wait at one channel or semaphore site (a
+// concurrency limit in front of the work) while the requests in flight stay
+// pinned, or a large share of the connections' goroutines are runnable
+// (queued for a CPU) while their number stays pinned.
+func httpSaturation(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
+	v := appObserve(in)
+	if len(v.perDump) < 3 || v.server == 0 {
+		return nil, nil
+	}
+	minPinned, minQueue := r.Float("min_pinned_share"), r.Float("min_queue_share")
+	pinned := func(series []float64) (peak, share float64) {
+		peak = slices.Max(series)
+		if peak <= 1 {
+			return peak, 0
+		}
+		var n float64
+		for _, x := range series {
+			if x >= 0.8*peak {
+				n++
+			}
+		}
+		return peak, n / float64(len(series))
+	}
+
+	// A limit: request goroutines queued on a channel or semaphore at one
+	// site (not those in a select, which is how timers and contexts wait).
+	var limitSite pprof.Frame
+	var limitSamples float64
+	for _, h := range v.handlers {
+		for _, c := range h.classes {
+			if c.class.Kind != WaitChannel {
+				continue
+			}
+			for _, s := range c.sites {
+				if s.queued > limitSamples {
+					limitSite, limitSamples = s.site, s.queued
+				}
+			}
+		}
+	}
+	peak, pinnedShare := pinned(v.perDump)
+	queueShare, kind := 0.0, ""
+	if v.samples > 0 && limitSamples/v.samples >= minQueue && pinnedShare >= minPinned {
+		queueShare, kind = limitSamples/v.samples, "limit"
+	} else {
+		// CPU: goroutines serving connections, runnable.
+		peak, pinnedShare = pinned(v.perServerDump)
+		queueShare, kind = v.serverRunnable/v.server, "cpu"
+		if pinnedShare < minPinned || queueShare < minQueue {
+			return nil, nil
+		}
+	}
+	ev := map[string]any{
+		"in_flight_max":  peak,
+		"in_flight_mean": appRound(v.samples / float64(len(v.perDump))),
+		"pinned_share":   appRound(pinnedShare),
+		"queue_share":    appRound(queueShare),
+		"queue":          kind,
+		"dumps":          len(v.perDump),
+		"requests_per_s": 0.0,
+		"p99_ms":         0.0,
+	}
+	f := Finding{Subject: "http server", Evidence: ev, Impact: queueShare}
+	if kind == "limit" {
+		ev["limit_site"] = limitSite.Func
+		f.Location = limitSite.Location()
+	} else {
+		ev["in_flight_mean"] = appRound(v.server / float64(len(v.perServerDump)))
+	}
+	if m := in.Window.Metrics; m != nil {
+		ev["requests_per_s"] = appRound(m.RPS)
+		var p99 float64
+		for _, rt := range m.Routes {
+			if rt.HasLatency && rt.Latency.HasPercentiles {
+				p99 = math.Max(p99, rt.Latency.P99)
+			}
+		}
+		ev["p99_ms"] = appRound(p99 * 1000)
+		if m.HasInFlight {
+			ev["in_flight_gauge"] = m.InFlightTotal
+		}
+		if rt := m.Runtime; rt.HasSchedLatency {
+			ev["sched_latency_p99_ms"] = appRound(rt.SchedLatency.P99 * 1000)
+		}
+	}
+	return []Finding{f}, nil
+}
