@@ -146,6 +146,16 @@ func TestReportAgainstSampleapp(t *testing.T) {
 				}
 			}
 			t.Logf("%s: rules found: %v", tc.profile, found)
+			if tc.profile == "naive" {
+				// The application rules read the service itself and hold in
+				// a short window; the database rules need call counts that
+				// a locked naive service may not reach in seconds.
+				for _, want := range []string{"pool.no-pooling", "app.lock-contention", "app.internal-hops", "runtime.gomaxprocs"} {
+					if !slices.Contains(found, want) {
+						t.Errorf("naive sampleapp: %s not found", want)
+					}
+				}
+			}
 			for _, p := range []string{sarifOut, mdOut} {
 				if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 					t.Errorf("%s not written: %v", p, err)

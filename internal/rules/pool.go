@@ -170,6 +170,10 @@ var poolAcquireRe = regexp.MustCompile(`^(github\.com/jackc/pgx/v[0-9]+/pgxpool\
 
 func poolUndersized(ctx context.Context, in *Input, r *Rule) ([]Finding, error) {
 	minShare, minWaits, spindles := r.Float("min_wait_share"), r.Float("min_acquire_waits_per_s"), r.Int("spindles")
+	// Without the server's cores, headroom cannot be judged: a busy
+	// database makes any pool wait a little, so only a pool that holds
+	// requests back for a large share of their time is called undersized.
+	minShareBlind := r.Float("min_wait_share_unknown_cores")
 	base := poolServerOfWindow(in, 3)
 	conc := requestConcurrency(in.Window.Metrics)
 	var out []Finding
@@ -183,7 +187,7 @@ func poolUndersized(ctx context.Context, in *Input, r *Rule) ([]Finding, error) 
 		if conc > 0 {
 			share = math.Min(1, p.WaitSecondsPerSec/conc)
 		}
-		if share < minShare {
+		if share < minShare || (srv.cores == 0 && share < minShareBlind) {
 			continue
 		}
 		// Headroom: the database is not what requests wait for.
@@ -260,6 +264,9 @@ func poolUndersizedFromStacks(in *Input, r *Rule, srv poolServer, minShare float
 		return nil
 	}
 	share := float64(waiting) / float64(handlers)
+	if srv.cores == 0 {
+		minShare = max(minShare, r.Float("min_wait_share_unknown_cores"))
+	}
 	if share < minShare || srv.lockWaits > 0 || (srv.cores > 0 && srv.active >= float64(srv.cores)) {
 		return nil
 	}

@@ -26,10 +26,17 @@ type redisServer struct {
 	dir  string // defaults to cfg.Dir/redis
 	port int    // defaults to cfg.RedisPort
 	args []string
+	// settings are applied with CONFIG SET to a server already running, so
+	// that one started by an older stack gets them too.
+	settings map[string]string
 }
 
+// cacheSettings make the stack's Redis what a cache should be: bounded, and
+// evicting the least recently used keys when full.
+var cacheSettings = map[string]string{"maxmemory": "256mb", "maxmemory-policy": "allkeys-lru"}
+
 func (s *Stack) redis() (*redisServer, error) {
-	r := &redisServer{cfg: s.cfg}
+	r := &redisServer{cfg: s.cfg, settings: cacheSettings}
 	if _, err := r.binary(); err != nil {
 		return nil, err
 	}
@@ -88,7 +95,7 @@ func (r *redisServer) up(ctx context.Context) error {
 	if pid := r.pid(); pid != 0 {
 		if r.answers(ctx) {
 			r.cfg.Log("redis: already running (pid %d)", pid)
-			return nil
+			return r.apply(ctx)
 		}
 		// Started with another port, or hung: start it anew.
 		r.cfg.Log("redis: pid %d does not answer on %s, restarting it", pid, r.addr())
@@ -117,6 +124,9 @@ func (r *redisServer) up(ctx context.Context) error {
 		"--pidfile", r.pidFile(),
 		"--daemonize", "yes",
 	}
+	for k, v := range r.settings {
+		args = append(args, "--"+k, v)
+	}
 	args = append(args, r.args...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	out, err := cmd.CombinedOutput()
@@ -124,6 +134,21 @@ func (r *redisServer) up(ctx context.Context) error {
 		return fmt.Errorf("%s: %w: %s", bin, err, strings.TrimSpace(string(out)))
 	}
 	return r.waitReady(ctx)
+}
+
+// apply sets the settings on the running server.
+func (r *redisServer) apply(ctx context.Context) error {
+	if len(r.settings) == 0 {
+		return nil
+	}
+	c := r.client()
+	defer c.Close()
+	for k, v := range r.settings {
+		if err := c.ConfigSet(ctx, k, v).Err(); err != nil {
+			return fmt.Errorf("CONFIG SET %s %s: %w", k, v, err)
+		}
+	}
+	return nil
 }
 
 // answers reports whether the server answers on its configured port.

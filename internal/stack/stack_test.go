@@ -262,6 +262,18 @@ func checkRedis(ctx context.Context, t *testing.T, addr string) {
 	if cfg["save"] != "" {
 		t.Errorf("redis persists: save = %q", cfg["save"])
 	}
+	for k, want := range cacheSettings {
+		got, err := c.ConfigGet(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == "256mb" {
+			want = "268435456"
+		}
+		if got[k] != want {
+			t.Errorf("redis %s = %q, want %q", k, got[k], want)
+		}
+	}
 }
 
 func runningPIDs(t *testing.T, s *Stack) map[string]int {
