@@ -73,6 +73,7 @@ services slow, each with evidence and a concrete fix.`,
 	// subcommands: one line each
 	root.AddCommand(newAttachCmd())
 	root.AddCommand(newDemoCmd())
+	root.AddCommand(newTuneCmd())
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newLoadCmd())

@@ -1,0 +1,46 @@
+package tune
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+// BenchmarkTuneNaive runs the whole loop with the real load generator,
+// probes and rules on sampleapp started in the naive profile with the small
+// data set, and reports the fixes kept and the RPS and p95 ratios of the
+// last kept step against the first, measured in the same run.
+//
+//	go test -run '^$' -bench TuneNaive -benchtime 1x ./internal/tune
+func BenchmarkTuneNaive(b *testing.B) {
+	sc := startScenario(b, "tune_bench", sampleapp.ProfileNaive)
+	naive, err := sampleapp.ProfileSettings(sampleapp.ProfileNaive)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		// Every run starts from the naive profile.
+		for _, k := range sampleapp.Knobs {
+			if err := sc.App.SetKnob(ctx, k.Name, naive[k.Name]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		res, err := Run(ctx, Config{Measurer: liveMeasurer(b, sc, 32, 8*time.Second), Knobs: AppKnobs{App: sc.App}, MinSeverity: rules.Info})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		first, last := res.First().Metrics, res.Last().Metrics
+		b.ReportMetric(float64(len(res.Applied())), "fixes")
+		b.ReportMetric(last.RPS/first.RPS, "rps-ratio")
+		b.ReportMetric(float64(first.P95)/float64(last.P95), "p95-ratio")
+		var out strings.Builder
+		_ = WriteText(&out, res)
+		b.Logf("\n%s", out.String())
+	}
+}

@@ -1,0 +1,147 @@
+package tune
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/stack"
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+// LocalOptions say how to start sampleapp on the private stack.
+type LocalOptions struct {
+	// Stack is the private stack's configuration; it is brought up (or
+	// reused when running).
+	Stack stack.Config
+	// Database is the service's own database on the stack, created (with
+	// pg_stat_statements and hypopg) when missing.
+	Database string
+	// Fresh drops the database first: a clean start.
+	Fresh bool
+	// Size of the data set seeded into it (zero: sampleapp.TestSize).
+	Size    sampleapp.Size
+	Profile string
+	Knobs   map[string]string
+	// Logger for the service; nil discards its logs.
+	Logger *slog.Logger
+	// Log receives progress lines; nil discards them.
+	Log func(format string, args ...any)
+}
+
+// Local is sampleapp started by tune on the private stack, in this process.
+type Local struct {
+	Scenario  *scenario.Scenario
+	DSN       string
+	RedisAddr string
+	started   time.Time
+}
+
+// StartLocal brings the private stack up, creates the service's database
+// (dropping it first when opts.Fresh), seeds it and starts sampleapp.
+func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
+	logf := opts.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.Database == "" {
+		opts.Database = "advisor_tune"
+	}
+	st, err := stack.New(opts.Stack)
+	if err != nil {
+		return nil, err
+	}
+	logf("starting the private stack in %s", st.Config().Dir)
+	info, err := st.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("private stack: %w", err)
+	}
+	dsn, err := withDatabase(info.DSN, opts.Database)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDatabase(ctx, info.DSN, opts.Database, opts.Fresh); err != nil {
+		return nil, err
+	}
+	if err := stack.CreateExtensions(ctx, dsn); err != nil {
+		return nil, err
+	}
+	size := opts.Size
+	if size == (sampleapp.Size{}) {
+		size = sampleapp.TestSize
+	}
+	logf("seeding database %s with %v (skipped when already seeded), then starting sampleapp (%s profile)", opts.Database, size, opts.Profile)
+	started := time.Now()
+	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Size: size, Profile: opts.Profile,
+		Knobs: opts.Knobs, CacheNamespace: "tune-" + opts.Database, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Local{Scenario: sc, DSN: dsn, RedisAddr: info.RedisAddr, started: started}, nil
+}
+
+// prepareDatabase creates the database name on the server admin connects
+// to, dropping it first when fresh.
+func prepareDatabase(ctx context.Context, adminDSN, name string, fresh bool) error {
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return fmt.Errorf("connect to the private stack: %w", err)
+	}
+	defer conn.Close(context.Background())
+	ident := pgx.Identifier{name}.Sanitize()
+	if fresh {
+		// The statistics of the dropped database's statements would stay
+		// in pg_stat_statements, crowding out the new ones.
+		if _, err := conn.Exec(ctx, `SELECT pg_stat_statements_reset(0, oid, 0) FROM pg_database WHERE datname = $1`, name); err != nil {
+			return fmt.Errorf("reset the statements of %s: %w", name, err)
+		}
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+			return fmt.Errorf("create database %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Knobs sets the knobs of the service in process.
+func (l *Local) Knobs() Knobs { return AppKnobs{App: l.Scenario.App} }
+
+// Close stops the service and deletes the follow-up jobs (e-mail, invoice,
+// webhook) of the orders placed during the run that are still queued:
+// thousands of them would keep the next run's workers busy for long.
+func (l *Local) Close() error {
+	err := l.Scenario.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, cerr := pgx.Connect(ctx, l.DSN)
+	if cerr != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, _ = conn.Exec(ctx, `DELETE FROM river_job WHERE created_at >= $1
+		AND state IN ('available', 'retryable', 'scheduled', 'pending')`, l.started)
+	return err
+}
+
+// withDatabase returns dsn (a URL) with its database replaced by name.
+func withDatabase(dsn, name string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("the stack's DSN: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
