@@ -21,7 +21,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,6 +56,9 @@ type Options struct {
 	// ServerCPUs is the number of CPUs of the database server, which SQL
 	// cannot see; 0 means unknown.
 	ServerCPUs int
+	// serverCPUsLocal is set when ServerCPUs was taken from advisor's own
+	// host because the server is local.
+	serverCPUsLocal bool
 	// MaxStatements limits the pg_stat_statements rows read (highest total
 	// time first); default 10000.
 	MaxStatements int
@@ -155,6 +160,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Probe, error) {
 	cfg.MaxConns = opts.MaxConns
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
+	if opts.ServerCPUs == 0 && isLocal(cc.Host) {
+		// A server on loopback or a Unix socket runs on advisor's host.
+		opts.ServerCPUs = runtime.NumCPU()
+		opts.serverCPUsLocal = true
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, errors.New("postgres: " + source.RedactSecret(err.Error(), cc.Password))
@@ -168,6 +178,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Probe, error) {
 		user:     cc.User,
 		database: cc.Database,
 	}, nil
+}
+
+// isLocal reports whether host names this machine: loopback, localhost or
+// a Unix socket directory.
+func isLocal(host string) bool {
+	if host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Close closes the probe's connections.

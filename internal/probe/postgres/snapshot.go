@@ -49,9 +49,11 @@ type Server struct {
 	ReadAllStats bool // member of pg_read_all_stats (or superuser)
 	InRecovery   bool
 	PostmasterAt time.Time
-	// CPUs is the server's CPU count from Options.ServerCPUs; 0 = unknown.
-	CPUs     int
-	Settings Settings
+	// CPUs is the server's CPU count from Options.ServerCPUs, or advisor's
+	// host's when the server is local (CPUsLocal); 0 = unknown.
+	CPUs      int
+	CPUsLocal bool
+	Settings  Settings
 
 	timeNow time.Time // the server's now() at the snapshot
 }
@@ -425,7 +427,7 @@ func (e *partStatus) Error() string { return e.st.Detail }
 
 func (p *Probe) collectServer(ctx context.Context) Server {
 	var srv Server
-	srv.CPUs = p.opts.ServerCPUs
+	srv.CPUs, srv.CPUsLocal = p.opts.ServerCPUs, p.opts.serverCPUsLocal
 	srv.Status = p.collect(ctx, "server", func(ctx context.Context, c *pgxpool.Conn) error {
 		var super *bool
 		if err := c.QueryRow(ctx, probeTag+serverSQL).Scan(&srv.VersionNum, &srv.Version, &srv.Database, &srv.User,
