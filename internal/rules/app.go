@@ -664,8 +664,10 @@ func appLockContention(_ context.Context, in *Input, r *Rule) ([]Finding, error)
 		if seconds > 0 {
 			delay = l.delayNs / 1e6 / seconds
 			// Delay per second is the mean number of goroutines waiting.
+			// The dumps are instants and the profiles sampled, so the two
+			// can disagree; a share is at most all requests.
 			if inFlight > 0 {
-				profileShare = delay / 1000 / inFlight
+				profileShare = min(1, delay/1000/inFlight)
 			}
 		}
 		byDumps := share >= minShare
