@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
@@ -91,7 +93,14 @@ func TestReportAgainstSampleapp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
-	info := stacktest.Start(t)
+	stacktest.Start(t)
+	// A Redis of its own: the shared one's hit ratio counts every other
+	// test's misses too.
+	rd, err := stack.StartRedis(context.Background(), t.TempDir(), 26472, stack.RedisOptions{Args: []string{"--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Stop(context.Background())
 	for _, tc := range []struct {
 		profile  string
 		wantCode int
@@ -103,7 +112,7 @@ func TestReportAgainstSampleapp(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			dsn := stacktest.NewDatabase(t, "report_e2e_"+tc.profile)
-			s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr,
+			s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: rd.Addr(),
 				Profile: tc.profile, CacheNamespace: "report-" + tc.profile})
 			if err != nil {
 				t.Fatal(err)
@@ -121,7 +130,7 @@ func TestReportAgainstSampleapp(t *testing.T) {
 
 			dir := t.TempDir()
 			jsonOut, sarifOut, mdOut := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.sarif"), filepath.Join(dir, "r.md")
-			code, _, stderr := runCaptured(t, "report", "--target", s.App.URL, "--pg", dsn, "--redis", info.RedisAddr,
+			code, _, stderr := runCaptured(t, "report", "--target", s.App.URL, "--pg", dsn, "--redis", rd.Addr(),
 				"--window", "4s", "--profile-seconds", "2", "--fail-on", "warning",
 				"--format", "json", "--out", jsonOut, "--format", "sarif", "--out", sarifOut, "--format", "markdown", "--out", mdOut)
 			if code != tc.wantCode {
@@ -211,4 +220,98 @@ func BenchmarkReportWallTime(b *testing.B) {
 	slices.Sort(overruns)
 	b.ReportMetric(overruns[len(overruns)/2], "median_overrun_s")
 	b.ReportMetric(overruns[len(overruns)-1], "max_overrun_s")
+}
+
+// TestCumulativeMatchesWindow runs one workload on a fresh service, database
+// and Redis, observes it with a window covering the whole workload, then
+// analyses the cumulative statistics with --window 0: both must give the
+// same findings (rule and subject).
+func TestCumulativeMatchesWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stacktest.Start(t)
+	dsn := stacktest.NewDatabase(t, "report_cumulative")
+	rd, err := stack.StartRedis(ctx, t.TempDir(), 26471, stack.RedisOptions{Args: []string{"--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Stop(context.Background())
+	// Seed first (its statements are not the workload), then start from
+	// reset statistics.
+	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: rd.Addr(), Profile: "naive", CacheNamespace: "cumulative",
+		Knobs: map[string]string{"lock": "none", "gomaxprocs": "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0), pg_stat_reset()"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		_, _ = load.Run(loadCtx, s.LoadConfig(8, 10*time.Second))
+	}()
+	common := []string{"--target", s.App.URL, "--pg", dsn, "--redis", rd.Addr(), "--format", "json", "--fail-on", "never"}
+	dir := t.TempDir()
+	windowOut, cumulativeOut := filepath.Join(dir, "window.json"), filepath.Join(dir, "cumulative.json")
+	code, _, stderr := runCaptured(t, append([]string{"report", "--window", "9s", "--profile-seconds", "2", "--out", windowOut}, common...)...)
+	if code != exitOK {
+		t.Fatalf("window report: exit %d: %s", code, stderr)
+	}
+	stopLoad()
+	<-loadDone
+	code, _, stderr = runCaptured(t, append([]string{"report", "--window", "0", "--out", cumulativeOut}, common...)...)
+	if code != exitOK {
+		t.Fatalf("cumulative report: exit %d: %s", code, stderr)
+	}
+	keys := func(path string) []string {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep report.Report
+		if err := json.Unmarshal(data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range rep.Findings {
+			k := f.Rule + " " + f.Subject
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	window, cumulative := keys(windowOut), keys(cumulativeOut)
+	t.Logf("window:     %v", window)
+	t.Logf("cumulative: %v", cumulative)
+	if len(window) == 0 {
+		t.Fatal("the naive workload gave no finding")
+	}
+	if !slices.Equal(window, cumulative) {
+		t.Errorf("cumulative analysis differs from the window:\nonly in window:     %v\nonly in cumulative: %v",
+			minus(window, cumulative), minus(cumulative, window))
+	}
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
