@@ -113,7 +113,7 @@ func (p *Text) Print(w io.Writer, r *Report) error {
 	}
 
 	b.WriteString("\n")
-	for _, l := range wrap("Summary: "+summaryLine(r), width) {
+	for _, l := range Wrap("Summary: "+summaryLine(r), width) {
 		b.WriteString(st.heading(l))
 		b.WriteString("\n")
 	}
@@ -141,7 +141,7 @@ func (p *Text) sources(b *bytes.Buffer, r *Report, st textStyles, width int) {
 		case version != "":
 			detail = "version " + version
 		}
-		lines := wrap(detail, width-indent)
+		lines := Wrap(detail, width-indent)
 		status := fmt.Sprintf("%-*s", statusW, sanitize(string(s.Status)))
 		line := fmt.Sprintf("  %-*s  %s  %s", nameW, name, styleOf(st.status, s.Status)(status), lines[0])
 		b.WriteString(strings.TrimRight(line, " "))
@@ -175,11 +175,11 @@ func (p *Text) finding(b *bytes.Buffer, r *Report, f *Finding, st textStyles, wi
 		b.WriteString(in1 + st.rule(f.Rule) + "  " + f.Subject + tag + "\n")
 	default:
 		b.WriteString(in1 + st.rule(f.Rule) + tag + "\n")
-		for _, l := range wrap(f.Subject, width-len(in1)-2) {
+		for _, l := range Wrap(f.Subject, width-len(in1)-2) {
 			fmt.Fprintf(b, "%s  %s\n", in1, l)
 		}
 	}
-	for _, l := range wrap(f.Title, width-len(in1)-2) {
+	for _, l := range Wrap(f.Title, width-len(in1)-2) {
 		fmt.Fprintf(b, "%s  %s\n", in1, l)
 	}
 
@@ -209,7 +209,7 @@ func (p *Text) finding(b *bytes.Buffer, r *Report, f *Finding, st textStyles, wi
 
 // writeLabeled writes "label text", the text wrapped under itself.
 func writeLabeled(b *bytes.Buffer, indent, label, text string, width int, st textStyles) {
-	lines := wrap(text, width-len(indent)-len(label))
+	lines := Wrap(text, width-len(indent)-len(label))
 	fmt.Fprintf(b, "%s%s%s\n", indent, st.faint(label), lines[0])
 	for _, l := range lines[1:] {
 		fmt.Fprintf(b, "%s%s%s\n", indent, strings.Repeat(" ", len(label)), l)
@@ -222,7 +222,7 @@ func writeKVs(b *bytes.Buffer, kvs []evidenceKV, indent string, width int, st te
 	kw := keyWidth(kvs) + 1 // the colon
 	valueCol := len(indent) + kw + 1
 	for _, kv := range kvs {
-		lines := wrap(kv.Value, width-valueCol)
+		lines := Wrap(kv.Value, width-valueCol)
 		key := fmt.Sprintf("%-*s", kw, kv.Key+":")
 		line := fmt.Sprintf("%s%s %s", indent, st.faint(key), lines[0])
 		b.WriteString(strings.TrimRight(line, " "))

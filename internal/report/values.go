@@ -129,10 +129,10 @@ func isControl(r rune) bool {
 	return r < 0x20 || (r >= 0x7f && r <= 0x9f)
 }
 
-// wrap breaks text into lines of at most width cells, at spaces; a word
-// longer than the width is broken. Line breaks in text are kept; runs of
-// spaces collapse.
-func wrap(text string, width int) []string {
+// Wrap breaks text into lines of at most width cells (at least 10), at
+// spaces; a word longer than the width is broken. Line breaks in text are
+// kept; runs of spaces collapse. The terminal UI wraps with it too.
+func Wrap(text string, width int) []string {
 	if width < 10 {
 		width = 10
 	}

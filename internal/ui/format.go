@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
+	"github.com/pgadvisor/advisor/internal/report"
 )
 
 // num formats a non-negative quantity with about three significant digits
@@ -136,26 +137,5 @@ func wrapText(text string, width int) []string {
 			paras[n-1] += " " + t
 		}
 	}
-	var out []string
-	for _, para := range paras {
-		words := strings.Fields(para)
-		if len(words) == 0 {
-			out = append(out, "")
-			continue
-		}
-		line := ""
-		for _, w := range words {
-			switch {
-			case line == "":
-				line = w
-			case ansi.StringWidth(line)+1+ansi.StringWidth(w) <= width:
-				line += " " + w
-			default:
-				out = append(out, line)
-				line = w
-			}
-		}
-		out = append(out, line)
-	}
-	return out
+	return report.Wrap(strings.Join(paras, "\n"), width)
 }
