@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
@@ -89,7 +90,7 @@ func pprofMux() *http.ServeMux {
 
 func TestFaultTargetDown(t *testing.T) {
 	info := stacktest.Start(t)
-	code, rep, _ := faultReport(t, "--window", "0", "--target", "http://"+closedAddr(t), "--redis", info.RedisAddr)
+	code, rep, _ := faultReport(t, "--window", "0", "--target", "http://"+probetest.ClosedAddr(t), "--redis", info.RedisAddr)
 	if code != exitOK {
 		t.Errorf("exit %d with Redis up", code)
 	}
@@ -170,7 +171,7 @@ func TestFaultPostgres(t *testing.T) {
 
 	t.Run("down", func(t *testing.T) {
 		code, rep, stderr := faultReport(t, "--window", "0", "--redis", info.RedisAddr,
-			"--pg", "postgres://advisor:hunter2@"+closedAddr(t)+"/x?connect_timeout=1")
+			"--pg", "postgres://advisor:hunter2@"+probetest.ClosedAddr(t)+"/x?connect_timeout=1")
 		if code != exitOK {
 			t.Errorf("exit %d", code)
 		}
@@ -228,7 +229,7 @@ func TestFaultRedis(t *testing.T) {
 	t.Run("down", func(t *testing.T) {
 		info := stacktest.Start(t)
 		dsn := stacktest.NewDatabase(t, "fault_redis_down")
-		code, rep, _ := faultReport(t, "--window", "0", "--pg", dsn, "--redis", closedAddr(t))
+		code, rep, _ := faultReport(t, "--window", "0", "--pg", dsn, "--redis", probetest.ClosedAddr(t))
 		if code != exitOK {
 			t.Errorf("exit %d", code)
 		}

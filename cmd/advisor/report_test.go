@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,23 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 func TestReportUsageErrorsExitTwo(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "advisor.yaml")
@@ -70,7 +59,7 @@ func TestReportUsageErrorsExitTwo(t *testing.T) {
 }
 
 func TestReportAllSourcesDownExitsThree(t *testing.T) {
-	down := closedAddr(t)
+	down := probetest.ClosedAddr(t)
 	code, stdout, stderr := runCaptured(t, "report", "--window", "0", "--probe-timeout", "2s",
 		"--target", "http://"+down, "--pg", "postgres://advisor:hunter2@"+down+"/app?connect_timeout=1", "--redis", down)
 	if code != exitNoSource {

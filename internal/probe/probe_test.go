@@ -172,7 +172,7 @@ func TestObserveCumulative(t *testing.T) {
 func TestObserveWithSourcesDown(t *testing.T) {
 	info := stacktest.Start(t)
 	dsn := stacktest.NewDatabase(t, "probe_partial")
-	closed := closedPort(t)
+	closed := probetest.ClosedAddr(t)
 	ctx := context.Background()
 	p, err := Open(ctx, Config{Timeout: 2 * time.Second,
 		Sources: config.Sources{Target: "http://" + closed, PG: dsn, Redis: info.RedisAddr}})
@@ -201,7 +201,7 @@ func TestObserveWithSourcesDown(t *testing.T) {
 }
 
 func TestAllSourcesDownAndNotConfigured(t *testing.T) {
-	closed := closedPort(t)
+	closed := probetest.ClosedAddr(t)
 	ctx := context.Background()
 	p, err := Open(ctx, Config{Timeout: time.Second, Sources: config.Sources{
 		PG: "postgres://advisor:s3cr3t-pw@" + closed + "/x?connect_timeout=1", Redis: closed}})
@@ -238,17 +238,6 @@ func TestOpenRejectsMalformedSources(t *testing.T) {
 	if strings.Contains(err.Error(), "pw@") {
 		t.Errorf("error shows the password: %v", err)
 	}
-}
-
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // BenchmarkFullRound is one full probe round: a snapshot of every source

@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
+	"testing"
 
 	"github.com/google/pprof/profile"
 	"github.com/jackc/pgx/v5"
@@ -95,4 +97,17 @@ func FillStatements(ctx context.Context, dsn string) error {
 		return fmt.Errorf("run statements: %w", err)
 	}
 	return nil
+}
+
+// ClosedAddr returns a loopback host:port where nothing listens: a source
+// that is down.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
