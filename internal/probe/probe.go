@@ -233,10 +233,16 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 // served, heap and the goroutine profile. With cpuSeconds 0 it takes no CPU
 // profile and reads block and mutex since the process started.
 func (p *Probes) Profiles(ctx context.Context, cpuSeconds int) *pprof.Snapshot {
+	return p.profiles(ctx, cpuSeconds, cpuSeconds)
+}
+
+// profiles is Profiles with block and mutex deltas over contentionSeconds,
+// which may be longer than the CPU profile (a whole window).
+func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int) *pprof.Snapshot {
 	if p.pprof == nil {
 		return nil
 	}
-	opts := pprof.Options{CPUSeconds: cpuSeconds}
+	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds}
 	if cpuSeconds == 0 {
 		opts.Kinds = []pprof.Kind{pprof.KindGoroutine, pprof.KindBlock, pprof.KindMutex, pprof.KindHeap}
 		opts.Cumulative = true

@@ -39,6 +39,11 @@ type Window struct {
 	// Goroutines are the goroutine dumps sampled over the window, oldest
 	// first.
 	Goroutines []*pprof.GoroutineResult
+	// ProfileSeconds is the time the block and mutex profiles cover: the
+	// window, or for a cumulative window the service's uptime (from its
+	// process_start_time_seconds), since those profiles count from the
+	// process's start; 0 when unknown.
+	ProfileSeconds float64
 
 	// Explainer runs EXPLAIN and hypothetical indexes on the PostgreSQL
 	// source; nil without one. It is the only I/O a rule may do.
@@ -173,12 +178,12 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	first := p.Snapshot(ctx)
 
 	// Profiles run for (up to) the window, concurrently with the sampling.
-	cpu := opts.ProfileSeconds
-	if max := int(opts.Window / time.Second); cpu > max {
-		cpu = max
-	}
+	cpu := min(opts.ProfileSeconds, int(opts.Window/time.Second))
+	// Block and mutex deltas cover the whole window: contention is
+	// sampled, and a few seconds may hold too little of it.
+	contention := max(cpu, int(opts.Window/time.Second))
 	profiles := make(chan *pprof.Snapshot, 1)
-	go func() { profiles <- p.Profiles(ctx, cpu) }()
+	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
 
 	var samples []*pprof.GoroutineResult
 	// Both snapshots take a dump; the samples in between are evenly spaced.
@@ -223,6 +228,13 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 
 // finish adds what does not come from the snapshots.
 func (p *Probes) finish(w *Window) {
+	w.ProfileSeconds = w.Seconds
+	if w.Cumulative {
+		w.ProfileSeconds = 0
+		if m := w.Metrics; m != nil && m.LengthKnown {
+			w.ProfileSeconds = m.Seconds
+		}
+	}
 	if w.Profiles != nil && !w.Sources[Pprof].Ok() && w.Profiles.Status.Ok() {
 		w.Sources[Pprof] = w.Profiles.Status
 	}

@@ -608,7 +608,12 @@ func appLockContention(_ context.Context, in *Input, r *Rule) ([]Finding, error)
 	// Contention profiles: delay under handlers, by the service's frame.
 	seconds := 0.0
 	if w := in.Window; w != nil && w.Profiles != nil {
+		// A cumulative window's profiles count from the process's start,
+		// not from the statistics' reset.
 		seconds = w.Seconds
+		if w.ProfileSeconds > 0 || w.Cumulative {
+			seconds = w.ProfileSeconds
+		}
 		for _, pr := range []*pprof.ProfileResult{w.Profiles.Block, w.Profiles.Mutex} {
 			if pr == nil || !pr.Status.Ok() {
 				continue

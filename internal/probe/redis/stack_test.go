@@ -15,12 +15,13 @@ import (
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
-// Ports of this package's own Redis servers (56400-56499 are for tests).
+// Ports of this package's own Redis servers, below the kernel's ephemeral
+// range (32768 and up), which outgoing connections take from.
 const (
-	portEvict   = 56461
-	portAuth    = 56462
-	portRestart = 56463
-	portNoConf  = 56464
+	portEvict   = 26461
+	portAuth    = 26462
+	portRestart = 26463
+	portNoConf  = 26464
 )
 
 // startRedis starts a Redis of the test's own on port, or on port+20 if
