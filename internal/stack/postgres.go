@@ -368,6 +368,9 @@ func (p *pgServer) up(ctx context.Context) (string, error) {
 		}
 	}
 	if p.pid() == 0 {
+		if err := portFree("postgresql", p.cfg.PGPort); err != nil {
+			return "", err
+		}
 		p.cfg.Log("postgresql: starting on 127.0.0.1:%d", p.cfg.PGPort)
 		// pg_ctl removes a stale postmaster.pid itself.
 		out, err := p.run(ctx, "pg_ctl", "-D", p.dataDir(), "-l", p.logFile(), "-w", "-t", "60", "start")

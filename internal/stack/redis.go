@@ -112,6 +112,9 @@ func (r *redisServer) up(ctx context.Context) error {
 	if err := os.MkdirAll(r.workDir(), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", r.workDir(), err)
 	}
+	if err := portFree("redis", r.portNum()); err != nil {
+		return err
+	}
 	r.cfg.Log("redis: starting on %s", r.addr())
 	args := []string{
 		"--port", strconv.Itoa(r.portNum()),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -197,6 +198,16 @@ func (s *Stack) lock(ctx context.Context) (func(), error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// portFree checks that nothing listens on 127.0.0.1:port, for a clear
+// error before a server fails to start on it.
+func portFree(what string, port int) error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return fmt.Errorf("%s: 127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port (advisor stack up --pg-port / --redis-port)", what, port)
+	}
+	return l.Close()
 }
 
 // processAlive reports whether pid names a live process.

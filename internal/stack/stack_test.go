@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -317,4 +318,25 @@ func deadPID(t *testing.T) int {
 	}
 	t.Fatal("no free pid found")
 	return 0
+}
+
+func TestPortInUseSaysSo(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	s, err := New(Config{Dir: t.TempDir(), PGPort: ownPGPort + 5, RedisPort: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := s.redis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = rd.up(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "--redis-port") {
+		t.Errorf("redis on a taken port: %v", err)
+	}
 }
