@@ -123,17 +123,11 @@ func (e *Error) Error() string { return e.Detail }
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// SourceState is the state of the source this failure leaves it in.
+func (e *Error) SourceState() source.State { return e.State }
+
 // StatusOf turns the error of a fetch into the status of a source; nil is OK.
-func StatusOf(err error, took time.Duration) source.Status {
-	if err == nil {
-		return source.Status{State: source.OK, Took: took}
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return source.Status{State: e.State, Detail: e.Detail, Took: took}
-	}
-	return source.Status{State: source.Error, Detail: source.Redact(err.Error()), Took: took}
-}
+func StatusOf(err error, took time.Duration) source.Status { return source.StatusOf(err, took) }
 
 // endpoint is where a profile kind is served and how to enable it.
 func (c *Client) endpoint(path string, query url.Values) string {

@@ -3,6 +3,7 @@
 package source
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"strings"
@@ -67,4 +68,25 @@ func RedactSecret(text, secret string) string {
 		text = strings.ReplaceAll(text, esc, "xxxxx")
 	}
 	return Redact(text)
+}
+
+// stateError is an error that knows the state of the source it came from;
+// each probe's error type implements it.
+type stateError interface {
+	error
+	SourceState() State
+}
+
+// StatusOf turns the error of a probe into the status of its source: nil
+// is OK; an error that knows its state keeps it and its message (already
+// free of secrets); any other error is an Error with its message redacted.
+func StatusOf(err error, took time.Duration) Status {
+	if err == nil {
+		return Status{State: OK, Took: took}
+	}
+	var se stateError
+	if errors.As(err, &se) {
+		return Status{State: se.SourceState(), Detail: se.Error(), Took: took}
+	}
+	return Status{State: Error, Detail: Redact(err.Error()), Took: took}
 }
