@@ -31,6 +31,8 @@ type attachFlags struct {
 	rulesFile      string
 	timeout        time.Duration
 	exportDir      string
+	headless       bool
+	duration       time.Duration
 }
 
 func (f *attachFlags) register(cmd *cobra.Command) {
@@ -41,6 +43,8 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
 	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON)")
+	fl.BoolVar(&f.headless, "headless", false, "run the same polling and analysis without a UI, logging one line per analysis to stderr (for CI and benchmarks)")
+	fl.DurationVar(&f.duration, "duration", 0, "with --headless: stop after this long (default: until interrupted)")
 }
 
 func (f *attachFlags) check() error {
@@ -84,7 +88,7 @@ all at start.`,
 			if err := f.check(); err != nil {
 				return err
 			}
-			if !isTerminalWriter(cmd.OutOrStdout()) {
+			if !f.headless && !isTerminalWriter(cmd.OutOrStdout()) {
 				fmt.Fprintf(cmd.OutOrStdout(), "advisor attach needs a terminal. For a one-shot report of the same sources, run:\n\n  %s\n",
 					reportCommand(cmd.Flags()))
 				return exitError{code: exitUsage, err: errors.New("standard output is not a terminal")}
@@ -150,8 +154,19 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 		ExportDir:      f.exportDir,
 		Clipboard:      ui.SystemClipboard(os.Stdout, true),
 		Sources:        source.Redact(src.Target),
+		OnAnalysis:     headlessLog(f.headless, stderr),
 	})
-	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(os.Stdout), tea.WithInput(os.Stdin))
+	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(os.Stdout), tea.WithInput(os.Stdin)}
+	if f.headless {
+		// The same model, polling and analysing, with nothing drawn and
+		// no keys read (bubbletea's tui-daemon-combo).
+		opts = []tea.ProgramOption{tea.WithContext(uictx), tea.WithoutRenderer(), tea.WithInput(nil), tea.WithoutSignalHandler()}
+		if f.duration > 0 {
+			stop := time.AfterFunc(f.duration, cancel)
+			defer stop.Stop()
+		}
+	}
+	p := tea.NewProgram(model, opts...)
 	_, err = p.Run()
 	cancel()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, context.Canceled) {
@@ -217,4 +232,24 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// headlessLog returns, with --headless, a callback that logs one line per
+// analysis: the time, each source's state and the findings by severity.
+func headlessLog(on bool, w io.Writer) func(ui.AnalysisMsg) {
+	if !on {
+		return nil
+	}
+	return func(msg ui.AnalysisMsg) {
+		var states []string
+		for _, name := range probe.SourceNames {
+			states = append(states, name+"="+string(msg.Window.Status(name).State))
+		}
+		count := map[rules.Severity]int{}
+		for _, f := range msg.Findings {
+			count[f.Severity]++
+		}
+		fmt.Fprintf(w, "%s %s window=%.0fs findings critical=%d warning=%d info=%d\n", msg.At.Format("15:04:05"),
+			strings.Join(states, " "), msg.Window.Seconds, count[rules.Critical], count[rules.Warning], count[rules.Info])
+	}
 }

@@ -236,31 +236,7 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "sampleapp")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
-		t.Fatalf("build sampleapp: %v\n%s", err, out)
-	}
-	apiAddr, adminAddr := probetest.ClosedAddr(t), probetest.ClosedAddr(t)
-	svc := exec.CommandContext(ctx, bin, "serve", "--pg", dsn, "--redis", rd.Addr(), "--addr", apiAddr, "--admin-addr", adminAddr,
-		"--profile", "naive", "--knob", "gomaxprocs=default", "--cache-namespace", "cumulative")
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = svc.Process.Signal(os.Interrupt); _ = svc.Wait() }()
-	base := "http://" + apiAddr
-	for i := 0; ; i++ {
-		resp, err := http.Get(base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if i == 100 {
-			t.Fatalf("sampleapp did not start: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base := startSampleappProcess(ctx, t, dsn, rd.Addr(), "--profile", "naive", "--knob", "gomaxprocs=default", "--cache-namespace", "cumulative")
 	// Start from reset statistics: the seed is not the workload.
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -332,6 +308,38 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 // (the report's help and docs/ci.md say so). Every rule that reads counters
 // must agree.
 var windowOnlyRules = []string{"app.inline-work", "app.blocking-io", "app.lock-contention", "http.saturation"}
+
+// startSampleappProcess builds sampleapp and runs it as a process of its own
+// on dsn and redisAddr with the given serve flags, until the test ends, and
+// returns its base URL once it answers.
+func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sampleapp")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
+		t.Fatalf("build sampleapp: %v\n%s", err, out)
+	}
+	apiAddr, adminAddr := probetest.ClosedAddr(t), probetest.ClosedAddr(t)
+	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", apiAddr, "--admin-addr", adminAddr}, flags...)
+	svc := exec.Command(bin, args...)
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Process.Signal(os.Interrupt); _ = svc.Wait() })
+	base := "http://" + apiAddr
+	for i := 0; ; i++ {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if i == 100 {
+			t.Fatalf("sampleapp did not start: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 
 func minus(a, b []string) []string {
 	var out []string

@@ -82,6 +82,9 @@ type Options struct {
 	// for thresholds like "100 calls", and rates over one interval are noisy.
 	// The sparklines still move every interval.
 	AnalysisSpan time.Duration
+	// OnAnalysis, when set, is called with each analysis as the model takes
+	// it in: a headless run (advisor attach --headless) logs it.
+	OnAnalysis func(AnalysisMsg)
 	// Now is the clock (tests pin it).
 	Now    func() time.Time
 	Styles *Styles
@@ -381,6 +384,9 @@ func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 		History: m.data.History, Rules: m.opts.Rules, At: msg.At}
 	if !msg.Sampled {
 		m.data.History.Add(msg.Window)
+	}
+	if m.opts.OnAnalysis != nil {
+		m.opts.OnAnalysis(msg)
 	}
 	for _, p := range m.panes {
 		p.SetData(m.data)
