@@ -46,7 +46,9 @@ type Probes struct {
 	pprof   *pprof.Client
 	metrics *metrics.Client
 	pg      *postgres.Probe
-	redis   *redis.Probe
+	// explainer caches the PostgreSQL probe's plans between windows.
+	explainer *cachedExplainer
+	redis     *redis.Probe
 	// absent holds the status of each source without a collector.
 	absent map[string]source.Status
 }
@@ -98,8 +100,10 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 		pg, err := postgres.Open(ctx, src.PG, opts)
 		if err != nil {
 			errs = append(errs, err)
+		} else {
+			p.pg = pg
+			p.explainer = newCachedExplainer(pg)
 		}
-		p.pg = pg
 	} else {
 		p.absent[Postgres] = notConfigured("pass --pg DSN, or set DATABASE_URL or the PG* variables")
 	}
@@ -148,12 +152,14 @@ func (p *Probes) Close() {
 }
 
 // Explainer is the PostgreSQL probe's EXPLAIN / hypothetical index
-// interface, or nil without PostgreSQL.
+// interface, or nil without PostgreSQL. Plans are cached for a few minutes,
+// so that analysing every few seconds does not plan the same statements
+// again each time.
 func (p *Probes) Explainer() postgres.Explainer {
-	if p.pg == nil {
+	if p.explainer == nil {
 		return nil
 	}
-	return p.pg
+	return p.explainer
 }
 
 // Config returns the configuration the probes were opened with.
