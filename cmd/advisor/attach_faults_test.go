@@ -1,0 +1,157 @@
+package main
+
+// The fault matrix for advisor attach, run headless (the same model as the
+// terminal UI, without a renderer): attach keeps running through sources
+// that fail and come back, exits 3 when nothing answers at start, and writes
+// nothing with a read-only role.
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
+	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/stack"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+)
+
+// headlessLine matches the line attach --headless logs per analysis.
+var headlessLine = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d pprof=(\w+) metrics=(\w+) postgres=(\w+) redis=(\w+) window=\d+s findings critical=\d+ warning=\d+ info=\d+$`)
+
+func TestAttachAllSourcesDownExitsThree(t *testing.T) {
+	down := probetest.ClosedAddr(t)
+	code, _, stderr := runCaptured(t, "attach", "--headless", "--duration", "2s", "--probe-timeout", "1s",
+		"--target", "http://"+down, "--pg", "postgres://advisor:hunter2@"+down+"/x?connect_timeout=1", "--redis", down)
+	if code != exitNoSource {
+		t.Fatalf("exit %d, want %d: %s", code, exitNoSource, stderr)
+	}
+	for _, want := range []string{"no source could be probed", "postgres", "redis", "pprof", "metrics"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "hunter2") {
+		t.Error("password shown")
+	}
+}
+
+// TestAttachThroughRestarts runs attach headless on a stack of its own while
+// PostgreSQL and Redis are stopped and started again: attach keeps running,
+// reports the sources lost, then ok again.
+func TestAttachThroughRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a stack of its own")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	own, err := stack.New(stack.Config{Dir: filepath.Join(t.TempDir(), "stack"), PGPort: 25465, RedisPort: 26465})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := own.Up(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Down(context.Background())
+
+	done := make(chan struct{})
+	var code int
+	var stderr string
+	go func() {
+		defer close(done)
+		code, _, stderr = runCaptured(t, "attach", "--headless", "--duration", "14s", "--interval", "500ms",
+			"--probe-timeout", "1s", "--pg", info.DSN, "--redis", info.RedisAddr)
+	}()
+	time.Sleep(3 * time.Second)
+	if err := own.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if _, err := own.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := headlessLine.FindAllStringSubmatch(stderr, -1)
+	if len(lines) < 5 {
+		t.Fatalf("%d analyses logged:\n%s", len(lines), stderr)
+	}
+	// ok, then lost, then ok again, for both.
+	phase := map[int]int{3: 0, 4: 0} // postgres, redis: 0 ok seen, 1 lost seen, 2 back
+	for _, l := range lines {
+		for col := range phase {
+			ok := l[col] == "ok"
+			switch {
+			case phase[col] == 0 && !ok:
+				phase[col] = 1
+			case phase[col] == 1 && ok:
+				phase[col] = 2
+			}
+		}
+	}
+	if phase[3] != 2 || phase[4] != 2 {
+		t.Errorf("sources not seen lost and back (postgres %d, redis %d):\n%s", phase[3], phase[4], stderr)
+	}
+}
+
+// TestAttachReadOnlyRoleWritesNothing runs attach headless against naive
+// sampleapp under load with a pg_monitor-only role: it keeps analysing, and
+// pg_stat_statements shows no writing statement by that role.
+func TestAttachReadOnlyRoleWritesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	info := stacktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dsn := stacktest.NewDatabase(t, "attach_ro")
+	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "attach-ro",
+		Knobs: map[string]string{"gomaxprocs": "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const password = "Attach-Ro-9c1e"
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS attach_ro")
+	if _, err := admin.Exec(ctx, "CREATE ROLE attach_ro LOGIN PASSWORD '"+password+"' IN ROLE pg_monitor"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(context.Background(), "DROP ROLE IF EXISTS attach_ro")
+	roDSN := strings.Split(strings.Replace(dsn, "advisor@", "attach_ro:"+password+"@", 1), "&passfile=")[0]
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		_, _ = load.Run(loadCtx, s.LoadConfig(8, 2*time.Minute))
+	}()
+	defer func() { stopLoad(); <-loadDone }()
+
+	code, stdout, stderr := runCaptured(t, "attach", "--headless", "--duration", "8s",
+		"--target", s.App.URL, "--pg", roDSN, "--redis", info.RedisAddr)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout+stderr, password) {
+		t.Error("password shown")
+	}
+	lines := headlessLine.FindAllStringSubmatch(stderr, -1)
+	if len(lines) < 2 || lines[len(lines)-1][3] != "ok" {
+		t.Fatalf("attach did not analyse PostgreSQL with the pg_monitor role:\n%s", stderr)
+	}
+	checkRoleWroteNothing(ctx, t, admin, "attach_ro")
+}
