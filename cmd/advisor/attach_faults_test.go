@@ -7,18 +7,13 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/scenario"
-	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
@@ -51,15 +46,7 @@ func TestAttachThroughRestarts(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	own, err := stack.New(stack.Config{Dir: filepath.Join(t.TempDir(), "stack"), PGPort: 25465, RedisPort: 26465})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := own.Up(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Down(context.Background())
+	own, info := ownStack(ctx, t, 25465, 26465)
 
 	done := make(chan struct{})
 	var code int
@@ -121,25 +108,9 @@ func TestAttachReadOnlyRoleWritesNothing(t *testing.T) {
 	}
 	defer s.Close()
 	const password = "Attach-Ro-9c1e"
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS attach_ro")
-	if _, err := admin.Exec(ctx, "CREATE ROLE attach_ro LOGIN PASSWORD '"+password+"' IN ROLE pg_monitor"); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(context.Background(), "DROP ROLE IF EXISTS attach_ro")
-	roDSN := strings.Split(strings.Replace(dsn, "advisor@", "attach_ro:"+password+"@", 1), "&passfile=")[0]
-
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		_, _ = load.Run(loadCtx, s.LoadConfig(8, 2*time.Minute))
-	}()
-	defer func() { stopLoad(); <-loadDone }()
+	roDSN, admin := readOnlyRole(ctx, t, dsn, "attach_ro", password)
+	stopLoad := backgroundLoad(ctx, t, s.LoadConfig(8, 2*time.Minute))
+	defer stopLoad() // before the service closes
 
 	code, stdout, stderr := runCaptured(t, "attach", "--headless", "--duration", "8s",
 		"--target", s.App.URL, "--pg", roDSN, "--redis", info.RedisAddr)

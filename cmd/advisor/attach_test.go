@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
@@ -136,15 +135,10 @@ func TestAttachTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		cfg := sc.LoadConfig(8, 0)
-		cfg.Rate = 40
-		_, _ = load.Run(loadCtx, cfg)
-	}()
-	defer func() { stopLoad(); <-loadDone }()
+	cfg := sc.LoadConfig(8, 0)
+	cfg.Rate = 40
+	stopLoad := backgroundLoad(ctx, t, cfg)
+	defer stopLoad() // before the service closes
 
 	x := &tmux{t: t, socket: fmt.Sprintf("advisor-attach-test-%d", os.Getpid())}
 	exportDir := t.TempDir()

@@ -259,15 +259,7 @@ func TestFaultRestartsAndResetDuringWindow(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	own, err := stack.New(stack.Config{Dir: filepath.Join(t.TempDir(), "stack"), PGPort: 25460, RedisPort: 26460})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := own.Up(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Down(context.Background())
+	own, info := ownStack(ctx, t, 25460, 26460)
 	workload := func() {
 		conn, err := pgx.Connect(ctx, info.DSN)
 		if err != nil {

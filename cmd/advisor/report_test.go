@@ -110,13 +110,8 @@ func TestReportAgainstSampleapp(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			loadCtx, stopLoad := context.WithCancel(ctx)
-			loadDone := make(chan struct{})
-			go func() {
-				defer close(loadDone)
-				_, _ = load.Run(loadCtx, s.LoadConfig(16, 2*time.Minute))
-			}()
-			defer func() { stopLoad(); <-loadDone }()
+			stopLoad := backgroundLoad(ctx, t, s.LoadConfig(16, 2*time.Minute))
+			defer stopLoad() // before the service closes
 			// Warm up: the service's cache starts empty in a new namespace.
 			time.Sleep(4 * time.Second)
 
@@ -188,13 +183,8 @@ func BenchmarkReportWallTime(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		_, _ = load.Run(loadCtx, s.LoadConfig(16, time.Hour))
-	}()
-	defer func() { stopLoad(); <-loadDone }()
+	stopLoad := backgroundLoad(ctx, b, s.LoadConfig(16, time.Hour))
+	defer stopLoad() // before the service closes
 	var overruns []float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -248,12 +238,7 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 	conn.Close(ctx)
 
 	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		_, _ = load.Run(loadCtx, load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header, Connections: 8, Duration: 10 * time.Second})
-	}()
+	stopLoad := backgroundLoad(ctx, t, load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header, Connections: 8, Duration: 10 * time.Second})
 	common := []string{"--target", base, "--pg", dsn, "--redis", rd.Addr(), "--format", "json", "--fail-on", "never"}
 	dir := t.TempDir()
 	windowOut, cumulativeOut := filepath.Join(dir, "window.json"), filepath.Join(dir, "cumulative.json")
@@ -262,7 +247,6 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 		t.Fatalf("window report: exit %d: %s", code, stderr)
 	}
 	stopLoad()
-	<-loadDone
 	code, _, stderr = runCaptured(t, append([]string{"report", "--window", "0", "--out", cumulativeOut}, common...)...)
 	if code != exitOK {
 		t.Fatalf("cumulative report: exit %d: %s", code, stderr)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
@@ -35,25 +34,9 @@ func TestReportReadOnlyRoleWritesNothingAndHidesPassword(t *testing.T) {
 	defer s.Close()
 
 	const password = "Ro-Pa55-w0rd-7f3c"
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS advisor_ro")
-	if _, err := admin.Exec(ctx, "CREATE ROLE advisor_ro LOGIN PASSWORD '"+password+"' IN ROLE pg_monitor"); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(context.Background(), "DROP ROLE IF EXISTS advisor_ro")
-	roDSN := strings.Split(strings.Replace(dsn, "advisor@", "advisor_ro:"+password+"@", 1), "&passfile=")[0]
-
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	loadDone := make(chan struct{})
-	go func() {
-		defer close(loadDone)
-		_, _ = load.Run(loadCtx, s.LoadConfig(8, 2*time.Minute))
-	}()
-	defer func() { stopLoad(); <-loadDone }()
+	roDSN, admin := readOnlyRole(ctx, t, dsn, "advisor_ro", password)
+	stopLoad := backgroundLoad(ctx, t, s.LoadConfig(8, 2*time.Minute))
+	defer stopLoad() // before the service closes
 	time.Sleep(time.Second)
 
 	dir := t.TempDir()
