@@ -149,6 +149,16 @@ func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observati
 	}
 	probes := s.probes
 
+	lc := s.LoadConfig(opts.Connections, opts.Warmup+opts.Window+500*time.Millisecond)
+	return ObserveUnderLoad(ctx, probes, lc, opts.Warmup,
+		probe.ObserveOptions{Window: opts.Window, ProfileSeconds: opts.ProfileSeconds})
+}
+
+// ObserveUnderLoad runs the load lc (whose Duration must outlast warmup and
+// the window), waits warmup for pools and caches to settle, observes with
+// probes for the window, and returns the window with the load's result. Any
+// service will do: advisor tune uses it on a sampleapp it did not start.
+func ObserveUnderLoad(ctx context.Context, probes *probe.Probes, lc load.Config, warmup time.Duration, opts probe.ObserveOptions) (*Observation, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type loadDone struct {
@@ -157,15 +167,21 @@ func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observati
 	}
 	done := make(chan loadDone, 1)
 	go func() {
-		res, err := load.Run(ctx, s.LoadConfig(opts.Connections, opts.Warmup+opts.Window+500*time.Millisecond))
+		res, err := load.Run(ctx, lc)
 		done <- loadDone{res, err}
 	}()
 	select {
-	case <-time.After(opts.Warmup):
+	case <-time.After(warmup):
+	case ld := <-done:
+		if ld.err != nil {
+			return nil, fmt.Errorf("load: %w", ld.err)
+		}
+		return nil, errors.New("load: the run ended before the warm-up did")
 	case <-ctx.Done():
+		<-done
 		return nil, ctx.Err()
 	}
-	w, err := probes.Observe(ctx, probe.ObserveOptions{Window: opts.Window, ProfileSeconds: opts.ProfileSeconds})
+	w, err := probes.Observe(ctx, opts)
 	if err != nil {
 		cancel()
 		<-done

@@ -11,6 +11,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/internal/scenario"
 )
 
 // Live measures the real service: it runs the load generator for Duration
@@ -68,46 +69,20 @@ func (l *Live) Measure(ctx context.Context) (*Measurement, error) {
 	}
 	defer probes.Close()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type loadDone struct {
-		res *load.Result
-		err error
-	}
-	done := make(chan loadDone, 1)
 	lc := l.Load
 	lc.Duration = l.Duration
 	lc.Progress = nil
-	go func() {
-		res, err := load.Run(ctx, lc)
-		done <- loadDone{res, err}
-	}()
-	select {
-	case <-time.After(l.Warmup):
-	case ld := <-done:
-		if ld.err != nil {
-			return nil, fmt.Errorf("load: %w", ld.err)
-		}
-		return nil, errors.New("load: the run ended before the warm-up did")
-	case <-ctx.Done():
-		<-done
-		return nil, ctx.Err()
-	}
-	w, err := probes.Observe(ctx, probe.ObserveOptions{Window: l.Window(), ProfileSeconds: l.ProfileSeconds, Progress: l.Progress})
+	obs, err := scenario.ObserveUnderLoad(ctx, probes, lc, l.Warmup,
+		probe.ObserveOptions{Window: l.Window(), ProfileSeconds: l.ProfileSeconds, Progress: l.Progress})
 	if err != nil {
-		cancel()
-		<-done
 		return nil, err
 	}
-	ld := <-done
-	if ld.err != nil {
-		return nil, fmt.Errorf("load: %w", ld.err)
-	}
+	w := obs.Window
 	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: l.Rules.Patterns}, l.Rules.Rules, l.Registry)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return &Measurement{Metrics: MetricsOf(ld.res, w.Metrics), Findings: findings, Warnings: errs}, nil
+	return &Measurement{Metrics: MetricsOf(obs.Load, w.Metrics), Findings: findings, Warnings: errs}, nil
 }
 
 // Names of the sampleapp series the step table reads.
