@@ -2,7 +2,7 @@ package probe
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -118,27 +118,13 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 	}
 	if len(errs) > 0 {
 		p.Close()
-		return nil, joinErrors(errs)
+		return nil, errors.Join(errs...)
 	}
 	return p, nil
 }
 
 func notConfigured(how string) source.Status {
 	return source.Status{State: source.Unavailable, Detail: "not configured: " + how}
-}
-
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	msg := ""
-	for i, e := range errs {
-		if i > 0 {
-			msg += "; "
-		}
-		msg += e.Error()
-	}
-	return fmt.Errorf("%s", msg)
 }
 
 // Close releases the connections.
