@@ -42,7 +42,7 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
-	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON)")
+	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON); with --headless, where the last analysis is written when attach stops")
 	fl.BoolVar(&f.headless, "headless", false, "run the same polling and analysis without a UI, logging one line per analysis to stderr (for CI and benchmarks)")
 	fl.DurationVar(&f.duration, "duration", 0, "with --headless: stop after this long (default: until interrupted)")
 }
@@ -78,11 +78,18 @@ key, q quits.
 A source that goes away shows as LOST and is read again at each interval;
 the UI keeps running. NO_COLOR turns colours off.
 
-Exit codes: 0 after q; 2 usage or configuration error, or standard output is
+--headless runs the same polling and analysis without a UI (for CI, a
+daemon or a benchmark): it logs a line per analysis to standard error, and a
+line whenever a source's state changes with what is wrong and how to fix it.
+With --export-dir it writes the report of the last analysis there on stop.
+
+Exit codes: 0 after q (or --duration); 1 the last report could not be
+written; 2 usage or configuration error, or standard output is
 not a terminal (use advisor report there); 3 no source could be probed at
 all at start.`,
 		Example: `  advisor attach --target http://127.0.0.1:8080 --pg "$DATABASE_URL" --redis 127.0.0.1:6379
-  advisor attach --pg "$DATABASE_URL" --interval 5s`,
+  advisor attach --pg "$DATABASE_URL" --interval 5s
+  advisor attach --headless --duration 10m --export-dir out --target http://127.0.0.1:8080 --pg "$DATABASE_URL"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.check(); err != nil {
@@ -142,6 +149,10 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 	}
 	uictx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var log *headlessLog
+	if f.headless {
+		log = &headlessLog{w: stderr, last: map[string]source.Status{}}
+	}
 	model := ui.New(ui.Options{
 		Context:        uictx,
 		Prober:         probes,
@@ -154,7 +165,7 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 		ExportDir:      f.exportDir,
 		Clipboard:      ui.SystemClipboard(os.Stdout, true),
 		Sources:        source.Redact(src.Target),
-		OnAnalysis:     headlessLog(f.headless, stderr),
+		OnAnalysis:     log.analysis,
 	})
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(os.Stdout), tea.WithInput(os.Stdin)}
 	if f.headless {
@@ -171,6 +182,9 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 	cancel()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("terminal UI: %w", err)
+	}
+	if f.headless && cmd.Flags().Changed("export-dir") {
+		return log.export(f.exportDir)
 	}
 	return nil
 }
@@ -234,22 +248,54 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// headlessLog returns, with --headless, a callback that logs one line per
-// analysis: the time, each source's state and the findings by severity.
-func headlessLog(on bool, w io.Writer) func(ui.AnalysisMsg) {
-	if !on {
-		return nil
+// headlessLog is what attach --headless writes: a line per analysis with
+// each source's state and the findings by severity, a line whenever a
+// source's state or detail changes (what is wrong and how to fix it), and,
+// with --export-dir, the report of the last analysis when attach stops.
+type headlessLog struct {
+	w    io.Writer
+	last map[string]source.Status
+	// final is the last analysis.
+	final *ui.AnalysisMsg
+}
+
+// analysis logs msg; nil (not headless) logs nothing.
+func (h *headlessLog) analysis(msg ui.AnalysisMsg) {
+	if h == nil {
+		return
 	}
-	return func(msg ui.AnalysisMsg) {
-		var states []string
-		for _, name := range probe.SourceNames {
-			states = append(states, name+"="+string(msg.Window.Status(name).State))
+	at := msg.At.Format("15:04:05")
+	var states []string
+	for _, name := range probe.SourceNames {
+		st := msg.Window.Status(name)
+		states = append(states, name+"="+string(st.State))
+		if prev, seen := h.last[name]; !seen || prev.State != st.State || prev.Detail != st.Detail {
+			h.last[name] = st
+			line := fmt.Sprintf("%s source %s %s", at, name, st.State)
+			if st.Detail != "" {
+				line += ": " + source.Redact(st.Detail)
+			}
+			fmt.Fprintln(h.w, line)
 		}
-		count := map[rules.Severity]int{}
-		for _, f := range msg.Findings {
-			count[f.Severity]++
-		}
-		fmt.Fprintf(w, "%s %s window=%.0fs findings critical=%d warning=%d info=%d\n", msg.At.Format("15:04:05"),
-			strings.Join(states, " "), msg.Window.Seconds, count[rules.Critical], count[rules.Warning], count[rules.Info])
 	}
+	count := map[rules.Severity]int{}
+	for _, f := range msg.Findings {
+		count[f.Severity]++
+	}
+	fmt.Fprintf(h.w, "%s %s window=%.0fs findings critical=%d warning=%d info=%d\n", at,
+		strings.Join(states, " "), msg.Window.Seconds, count[rules.Critical], count[rules.Warning], count[rules.Info])
+	h.final = &msg
+}
+
+// export writes the report of the last analysis into dir.
+func (h *headlessLog) export(dir string) error {
+	if h.final == nil {
+		return errors.New("attach stopped before its first analysis: no report exported")
+	}
+	paths, err := ui.Export(dir, &ui.Data{Window: h.final.Window, Findings: h.final.Findings}, h.final.At)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h.w, "report of the last analysis written to %s\n", strings.Join(paths, " and "))
+	return nil
 }

@@ -7,12 +7,17 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
+	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
@@ -38,8 +43,9 @@ func TestAttachAllSourcesDownExitsThree(t *testing.T) {
 }
 
 // TestAttachThroughRestarts runs attach headless on a stack of its own while
-// PostgreSQL and Redis are stopped and started again: attach keeps running,
-// reports the sources lost, then ok again.
+// PostgreSQL and Redis are stopped and started again, then
+// pg_stat_statements is reset: attach keeps running, reports the sources
+// lost, then ok again, and its last report has no negative rate.
 func TestAttachThroughRestarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a stack of its own")
@@ -47,14 +53,26 @@ func TestAttachThroughRestarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	own, info := ownStack(ctx, t, 25465, 26465)
+	workload := func() {
+		conn, err := pgx.Connect(ctx, info.DSN)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		for i := 0; i < 100; i++ {
+			_, _ = conn.Exec(ctx, "SELECT count(*) FROM pg_class WHERE relpages > $1", i)
+		}
+	}
+	workload()
 
+	dir := t.TempDir()
 	done := make(chan struct{})
 	var code int
 	var stderr string
 	go func() {
 		defer close(done)
-		code, _, stderr = runCaptured(t, "attach", "--headless", "--duration", "14s", "--interval", "500ms",
-			"--probe-timeout", "1s", "--pg", info.DSN, "--redis", info.RedisAddr)
+		code, _, stderr = runCaptured(t, "attach", "--headless", "--duration", "16s", "--interval", "500ms",
+			"--analysis-window", "3s", "--probe-timeout", "1s", "--export-dir", dir, "--pg", info.DSN, "--redis", info.RedisAddr)
 	}()
 	time.Sleep(3 * time.Second)
 	if err := own.Down(ctx); err != nil {
@@ -64,6 +82,15 @@ func TestAttachThroughRestarts(t *testing.T) {
 	if _, err := own.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
+	workload()
+	time.Sleep(2 * time.Second)
+	if conn, err := pgx.Connect(ctx, info.DSN); err == nil {
+		if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+			t.Error(err)
+		}
+		conn.Close(ctx)
+	}
+	workload()
 	<-done
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -88,6 +115,21 @@ func TestAttachThroughRestarts(t *testing.T) {
 	if phase[3] != 2 || phase[4] != 2 {
 		t.Errorf("sources not seen lost and back (postgres %d, redis %d):\n%s", phase[3], phase[4], stderr)
 	}
+	// The lost state is explained, with the address tried.
+	if !strings.Contains(stderr, "source redis unavailable: connection refused at "+info.RedisAddr) {
+		t.Errorf("the lost Redis is not explained:\n%s", stderr)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(paths) != 1 {
+		t.Fatalf("%d reports exported:\n%s", len(paths), stderr)
+	}
+	data, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := parseReport(t, data)
+	wantSource(t, rep, "postgres", report.StatusOK, "")
+	wantSource(t, rep, "redis", report.StatusOK, "")
 }
 
 // TestAttachReadOnlyRoleWritesNothing runs attach headless against naive

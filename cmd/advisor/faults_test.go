@@ -14,17 +14,42 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
+
+// faultRun is what one command did in a line of the fault matrix.
+type faultRun struct {
+	cmd  string // report or attach
+	code int
+	// rep is the report written (attach: of its last analysis), nil if none.
+	rep    *report.Report
+	stderr string
+}
+
+// faultBoth runs advisor report (with reportArgs, e.g. its window) and then
+// advisor attach --headless for a few readings, both with the same source
+// flags, and checks each in a subtest of its own.
+func faultBoth(t *testing.T, reportArgs, sources []string, check func(t *testing.T, r faultRun)) {
+	t.Helper()
+	t.Run("report", func(t *testing.T) {
+		code, rep, stderr := faultReport(t, append(slices.Clone(reportArgs), sources...)...)
+		check(t, faultRun{cmd: "report", code: code, rep: rep, stderr: stderr})
+	})
+	t.Run("attach", func(t *testing.T) {
+		check(t, faultAttach(t, sources...))
+	})
+}
 
 // faultReport runs advisor report with JSON output and returns the exit
 // code, the parsed report (nil if none was written) and stderr.
@@ -37,12 +62,56 @@ func faultReport(t *testing.T, args ...string) (int, *report.Report, string) {
 	if err != nil {
 		return code, nil, stderr
 	}
+	return code, parseReport(t, data), stderr
+}
+
+// faultAttach runs advisor attach --headless for 3 s, reading every 500 ms,
+// with the report of its last analysis exported. attach must stop on time,
+// analyse at least once unless it exits 3, and log each source's state.
+func faultAttach(t *testing.T, sources ...string) faultRun {
+	t.Helper()
+	dir := t.TempDir()
+	args := append([]string{"attach", "--headless", "--duration", "3s", "--interval", "500ms", "--analysis-window", "2s",
+		"--probe-timeout", "2s", "--export-dir", dir}, sources...)
+	start := time.Now()
+	code, _, stderr := runCaptured(t, args...)
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("attach --duration 3s ran for %s", took)
+	}
+	r := faultRun{cmd: "attach", code: code, stderr: stderr}
+	if code != exitOK {
+		return r
+	}
+	if len(headlessLine.FindAllString(stderr, -1)) == 0 {
+		t.Errorf("attach logged no analysis:\n%s", stderr)
+	}
+	for _, name := range probe.SourceNames {
+		if !strings.Contains(stderr, " source "+name+" ") {
+			t.Errorf("attach did not log the state of %s:\n%s", name, stderr)
+		}
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(paths) != 1 {
+		t.Fatalf("attach exported %d JSON reports, want 1:\n%s", len(paths), stderr)
+	}
+	data, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rep = parseReport(t, data)
+	return r
+}
+
+// parseReport decodes a JSON report and checks its evidence has no
+// negative number.
+func parseReport(t *testing.T, data []byte) *report.Report {
+	t.Helper()
 	var rep report.Report
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatalf("report JSON: %v", err)
 	}
 	checkNoNegative(t, string(data))
-	return code, &rep, stderr
+	return &rep
 }
 
 // checkNoNegative fails on any negative number among the findings' evidence.
@@ -90,13 +159,15 @@ func pprofMux() *http.ServeMux {
 
 func TestFaultTargetDown(t *testing.T) {
 	info := stacktest.Start(t)
-	code, rep, _ := faultReport(t, "--window", "0", "--target", "http://"+probetest.ClosedAddr(t), "--redis", info.RedisAddr)
-	if code != exitOK {
-		t.Errorf("exit %d with Redis up", code)
-	}
-	wantSource(t, rep, "pprof", report.StatusUnavailable, "cannot reach")
-	wantSource(t, rep, "metrics", report.StatusUnavailable, "cannot reach")
-	wantSource(t, rep, "redis", report.StatusOK, "")
+	faultBoth(t, []string{"--window", "0"}, []string{"--target", "http://" + probetest.ClosedAddr(t), "--redis", info.RedisAddr},
+		func(t *testing.T, r faultRun) {
+			if r.code != exitOK {
+				t.Errorf("exit %d with Redis up: %s", r.code, r.stderr)
+			}
+			wantSource(t, r.rep, "pprof", report.StatusUnavailable, "cannot reach")
+			wantSource(t, r.rep, "metrics", report.StatusUnavailable, "cannot reach")
+			wantSource(t, r.rep, "redis", report.StatusOK, "")
+		})
 }
 
 func TestFaultTargetSlow(t *testing.T) {
@@ -109,17 +180,15 @@ func TestFaultTargetSlow(t *testing.T) {
 	defer slow.Close()
 	info := stacktest.Start(t)
 	start := time.Now()
-	code, rep, _ := faultReport(t, "--window", "0", "--target", slow.URL, "--redis", info.RedisAddr)
-	if took := time.Since(start); took > 8*time.Second {
-		t.Errorf("a slow target held the report for %s", took)
-	}
-	if code != exitOK {
-		t.Errorf("exit %d", code)
-	}
-	wantSource(t, rep, "metrics", report.StatusUnavailable, "")
-	if d := rep.Sources["metrics"].Detail; !strings.Contains(d, "did not answer within") {
-		t.Errorf("metrics detail does not say it timed out: %q", d)
-	}
+	faultBoth(t, []string{"--window", "0"}, []string{"--target", slow.URL, "--redis", info.RedisAddr}, func(t *testing.T, r faultRun) {
+		if took := time.Since(start); r.cmd == "report" && took > 8*time.Second {
+			t.Errorf("a slow target held the report for %s", took)
+		}
+		if r.code != exitOK {
+			t.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		wantSource(t, r.rep, "metrics", report.StatusUnavailable, "did not answer within")
+	})
 }
 
 func TestFaultPprofNotServedMetricsGarbage(t *testing.T) {
@@ -131,16 +200,29 @@ func TestFaultPprofNotServedMetricsGarbage(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer srv.Close()
-	code, rep, _ := faultReport(t, "--window", "0", "--target", srv.URL)
-	if code != exitNoSource {
-		t.Errorf("exit %d, want %d: nothing usable", code, exitNoSource)
-	}
-	wantSource(t, rep, "pprof", report.StatusUnavailable, `import _ "net/http/pprof"`)
-	if s := rep.Sources["metrics"]; s.Status == report.StatusOK || s.Detail == "" {
-		t.Errorf("garbage metrics: %+v", s)
-	}
+	faultBoth(t, []string{"--window", "0"}, []string{"--target", srv.URL}, func(t *testing.T, r faultRun) {
+		if r.code != exitNoSource {
+			t.Errorf("exit %d, want %d: nothing usable", r.code, exitNoSource)
+		}
+		// report writes what it found; attach says it on stderr.
+		if r.cmd == "attach" {
+			for _, want := range []string{`import _ "net/http/pprof"`, "metrics"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+				}
+			}
+			return
+		}
+		wantSource(t, r.rep, "pprof", report.StatusUnavailable, `import _ "net/http/pprof"`)
+		if s := r.rep.Sources["metrics"]; s.Status == report.StatusOK || s.Detail == "" {
+			t.Errorf("garbage metrics: %+v", s)
+		}
+	})
 }
 
+// TestFaultCorruptProfile serves a truncated CPU profile and a broken
+// goroutine dump: report takes a CPU profile, attach reads the dump every
+// interval; both say the profile is broken and use the metrics.
 func TestFaultCorruptProfile(t *testing.T) {
 	mux := pprofMux()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,14 +237,15 @@ func TestFaultCorruptProfile(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	code, rep, stderr := faultReport(t, "--window", "2s", "--profile-seconds", "1", "--target", srv.URL)
-	if code != exitOK {
-		t.Errorf("exit %d: %s", code, stderr)
-	}
-	wantSource(t, rep, "metrics", report.StatusOK, "")
-	if rep.Sources["pprof"].Detail == "" {
-		t.Errorf("pprof detail says nothing of the corrupt CPU profile: %+v", rep.Sources["pprof"])
-	}
+	faultBoth(t, []string{"--window", "2s", "--profile-seconds", "1"}, []string{"--target", srv.URL}, func(t *testing.T, r faultRun) {
+		if r.code != exitOK {
+			t.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		wantSource(t, r.rep, "metrics", report.StatusOK, "")
+		if r.rep.Sources["pprof"].Detail == "" {
+			t.Errorf("pprof detail says nothing of the corrupt profile: %+v", r.rep.Sources["pprof"])
+		}
+	})
 }
 
 func TestFaultPostgres(t *testing.T) {
@@ -170,15 +253,17 @@ func TestFaultPostgres(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("down", func(t *testing.T) {
-		code, rep, stderr := faultReport(t, "--window", "0", "--redis", info.RedisAddr,
-			"--pg", "postgres://advisor:hunter2@"+probetest.ClosedAddr(t)+"/x?connect_timeout=1")
-		if code != exitOK {
-			t.Errorf("exit %d", code)
-		}
-		wantSource(t, rep, "postgres", report.StatusUnavailable, "connection refused")
-		if strings.Contains(stderr+rep.Sources["postgres"].Detail, "hunter2") {
-			t.Error("password shown")
-		}
+		faultBoth(t, []string{"--window", "0"}, []string{"--redis", info.RedisAddr,
+			"--pg", "postgres://advisor:hunter2@" + probetest.ClosedAddr(t) + "/x?connect_timeout=1"}, func(t *testing.T, r faultRun) {
+			if r.code != exitOK {
+				t.Errorf("exit %d: %s", r.code, r.stderr)
+			}
+			wantSource(t, r.rep, "postgres", report.StatusUnavailable, "connection refused")
+			data, _ := json.Marshal(r.rep)
+			if strings.Contains(r.stderr+string(data), "hunter2") {
+				t.Error("password shown")
+			}
+		})
 	})
 
 	t.Run("without pg_stat_statements and hypopg", func(t *testing.T) {
@@ -191,11 +276,12 @@ func TestFaultPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn.Close(ctx)
-		code, rep, _ := faultReport(t, "--window", "0", "--pg", dsn)
-		if code != exitOK {
-			t.Errorf("exit %d", code)
-		}
-		wantSource(t, rep, "postgres", report.StatusOK, "CREATE EXTENSION pg_stat_statements")
+		faultBoth(t, []string{"--window", "0"}, []string{"--pg", dsn}, func(t *testing.T, r faultRun) {
+			if r.code != exitOK {
+				t.Errorf("exit %d: %s", r.code, r.stderr)
+			}
+			wantSource(t, r.rep, "postgres", report.StatusOK, "CREATE EXTENSION pg_stat_statements")
+		})
 	})
 
 	t.Run("role without pg_read_all_stats", func(t *testing.T) {
@@ -212,41 +298,49 @@ func TestFaultPostgres(t *testing.T) {
 		defer conn.Exec(ctx, "DROP OWNED BY fault_plain; DROP ROLE IF EXISTS fault_plain")
 		plain := strings.Replace(dsn, "advisor@", "fault_plain:plain-pw-123@", 1)
 		plain = strings.Split(plain, "&passfile=")[0]
-		code, rep, stderr := faultReport(t, "--window", "0", "--pg", plain)
-		if code != exitOK {
-			t.Errorf("exit %d: %s", code, stderr)
-		}
-		wantSource(t, rep, "postgres", report.StatusOK, "GRANT pg_read_all_stats")
-		data, _ := json.Marshal(rep)
-		if strings.Contains(string(data)+stderr, "plain-pw-123") {
-			t.Error("password shown")
-		}
+		faultBoth(t, []string{"--window", "0"}, []string{"--pg", plain}, func(t *testing.T, r faultRun) {
+			if r.code != exitOK {
+				t.Errorf("exit %d: %s", r.code, r.stderr)
+			}
+			wantSource(t, r.rep, "postgres", report.StatusOK, "GRANT pg_read_all_stats")
+			data, _ := json.Marshal(r.rep)
+			if strings.Contains(string(data)+r.stderr, "plain-pw-123") {
+				t.Error("password shown")
+			}
+		})
 	})
 }
 
 func TestFaultRedis(t *testing.T) {
 	ctx := context.Background()
 	t.Run("down", func(t *testing.T) {
-		info := stacktest.Start(t)
+		stacktest.Start(t)
 		dsn := stacktest.NewDatabase(t, "fault_redis_down")
-		code, rep, _ := faultReport(t, "--window", "0", "--pg", dsn, "--redis", probetest.ClosedAddr(t))
-		if code != exitOK {
-			t.Errorf("exit %d", code)
-		}
-		wantSource(t, rep, "redis", report.StatusUnavailable, "connection refused")
-		_ = info
+		faultBoth(t, []string{"--window", "0"}, []string{"--pg", dsn, "--redis", probetest.ClosedAddr(t)}, func(t *testing.T, r faultRun) {
+			if r.code != exitOK {
+				t.Errorf("exit %d: %s", r.code, r.stderr)
+			}
+			wantSource(t, r.rep, "redis", report.StatusUnavailable, "connection refused")
+		})
 	})
 	t.Run("password not given", func(t *testing.T) {
-		r, err := stack.StartRedis(ctx, t.TempDir(), 26470, stack.RedisOptions{Args: []string{"--requirepass", "redis-pw-9"}})
+		rs, err := stack.StartRedis(ctx, t.TempDir(), 26470, stack.RedisOptions{Args: []string{"--requirepass", "redis-pw-9"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Stop(ctx)
-		code, rep, _ := faultReport(t, "--window", "0", "--redis", r.Addr())
-		if code != exitNoSource {
-			t.Errorf("exit %d, want %d", code, exitNoSource)
-		}
-		wantSource(t, rep, "redis", report.StatusUnavailable, "NOAUTH")
+		defer rs.Stop(ctx)
+		faultBoth(t, []string{"--window", "0"}, []string{"--redis", rs.Addr()}, func(t *testing.T, r faultRun) {
+			if r.code != exitNoSource {
+				t.Errorf("exit %d, want %d", r.code, exitNoSource)
+			}
+			if r.cmd == "attach" {
+				if !strings.Contains(r.stderr, "NOAUTH") {
+					t.Errorf("stderr does not say the password is missing:\n%s", r.stderr)
+				}
+				return
+			}
+			wantSource(t, r.rep, "redis", report.StatusUnavailable, "NOAUTH")
+		})
 	})
 }
 
