@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
@@ -200,4 +203,26 @@ func TestAttachTmux(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(exportDir, "stderr.txt")); strings.Contains(string(data), "panic") {
 		t.Errorf("stderr:\n%s", data)
 	}
+}
+
+// TestAttachStopsEveryGoroutine: once attach returns, nothing it started is
+// still running, not even the wait for a next reading due long after it
+// stopped.
+func TestAttachStopsEveryGoroutine(t *testing.T) {
+	info := stacktest.Start(t)
+	dsn := stacktest.NewDatabase(t, "attach_goleak")
+	target := httptest.NewServer(pprofMux())
+	defer target.Close()
+	before := goleak.IgnoreCurrent()
+	code, _, stderr := runCaptured(t, "attach", "--headless", "--duration", "1500ms", "--interval", "30s",
+		"--target", target.URL, "--pg", dsn, "--redis", info.RedisAddr)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !headlessLine.MatchString(stderr) {
+		t.Fatalf("no analysis logged:\n%s", stderr)
+	}
+	// The target's side of connections attach closed ends on its own.
+	target.CloseClientConnections()
+	goleak.VerifyNone(t, before)
 }

@@ -298,6 +298,14 @@ var windowOnlyRules = []string{"app.inline-work", "app.blocking-io", "app.lock-c
 // returns its base URL once it answers.
 func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) string {
 	t.Helper()
+	base, _ := startSampleapp(ctx, t, dsn, redisAddr, flags...)
+	return base
+}
+
+// startSampleapp is startSampleappProcess that also returns the base URL of
+// the service's admin endpoint (its knobs).
+func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) (base, admin string) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sampleapp")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
 		t.Fatalf("build sampleapp: %v\n%s", err, out)
@@ -309,13 +317,13 @@ func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Process.Signal(os.Interrupt); _ = svc.Wait() })
-	base := "http://" + apiAddr
+	base = "http://" + apiAddr
 	for i := 0; ; i++ {
 		resp, err := http.Get(base + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return base, "http://" + adminAddr
 			}
 		}
 		if i == 100 {

@@ -250,10 +250,21 @@ func (m *Model) snapshotCmd() tea.Cmd {
 	return func() tea.Msg { return snapshotMsg{snap: p.Snapshot(ctx)} }
 }
 
+// tick waits an interval. Unlike tea.Tick, whose goroutine outlives the
+// program by up to an interval, it ends when the model's context does.
 func (m *Model) tick() tea.Cmd {
 	m.tickSeq++
-	seq := m.tickSeq
-	return tea.Tick(m.opts.Interval, func(time.Time) tea.Msg { return tickMsg{seq: seq} })
+	seq, ctx, d := m.tickSeq, m.ctx, m.opts.Interval
+	return func() tea.Msg {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return tickMsg{seq: seq}
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // analyseCmd runs the rules on a window (rules may call the Explainer).
