@@ -129,6 +129,12 @@ func notConfigured(how string) source.Status {
 
 // Close releases the connections.
 func (p *Probes) Close() {
+	if p.pprof != nil {
+		p.pprof.Close()
+	}
+	if p.metrics != nil {
+		p.metrics.Close()
+	}
 	if p.pg != nil {
 		p.pg.Close()
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/probe/metrics/metricstest"
@@ -297,4 +298,33 @@ func BenchmarkFullRound(b *testing.B) {
 // pprofRound fetches, parses and aggregates the CPU profile alone.
 func (p *Probes) pprofRound(ctx context.Context) *pprof.Snapshot {
 	return pprof.Collect(ctx, p.pprof, pprof.Options{CPUSeconds: 1, Kinds: []pprof.Kind{pprof.KindCPU}})
+}
+
+// TestCloseLeavesNoGoroutine: advisor attach runs for hours against a target
+// that stays up, so Close must release the HTTP connections of the pprof and
+// metrics probes itself, not leave them to the target or an idle timeout.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	svc := metricstest.New(metricstest.Config{})
+	var api http.Handler
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	api = svc.Handler(srv.URL)
+
+	before := goleak.IgnoreCurrent()
+	ctx := context.Background()
+	p, err := Open(ctx, Config{Sources: config.Sources{Target: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Snapshot(ctx)
+	for _, name := range []string{Pprof, Metrics} {
+		if st := s.Status[name]; !st.Ok() {
+			t.Errorf("source %s: %+v", name, st)
+		}
+	}
+	p.Close()
+	goleak.VerifyNone(t, before)
 }

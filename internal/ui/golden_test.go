@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -11,13 +10,16 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/muesli/termenv"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	// Pin the colour profile: the goldens are compared with the styles
 	// stripped, but the styles must be rendered the same on every machine.
 	lipgloss.SetColorProfile(termenv.TrueColor)
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m,
+		// teatest.NewTestModel waits for a SIGINT on a channel of its own, which nothing else can close.
+		goleak.IgnoreTopFunction("github.com/charmbracelet/x/exp/teatest.NewTestModel.func2"))
 }
 
 func sizeMsg(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

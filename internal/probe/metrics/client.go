@@ -74,6 +74,11 @@ func (c *Client) String() string {
 	return source.Redact(u.String())
 }
 
+// Close closes the client's idle connections to the endpoint: the client
+// owns its transport, whose keep-alive connections would otherwise stay
+// open, each with its goroutines, until the target closes them.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // Fetch scrapes the endpoint and returns the body. Failures are *Error
 // values with a status a person can act on.
 func (c *Client) Fetch(ctx context.Context) ([]byte, error) {

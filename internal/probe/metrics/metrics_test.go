@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/pgadvisor/advisor/internal/probe/metrics/metricstest"
 	"github.com/pgadvisor/advisor/internal/probe/source"
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 		serveChild()
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func serveChild() {
