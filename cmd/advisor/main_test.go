@@ -5,7 +5,15 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+// TestMain fails the run if a goroutine that a test started (an attach, a
+// report, a tune run, a sampleapp in process) is still running at the end.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // runCaptured runs the command tree in-process and returns its exit code,
 // stdout and stderr.
