@@ -33,14 +33,16 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
-// Profiling rates set by Start. They are low on purpose: a block event is
-// recorded about once per 10 µs spent blocked (runtime.SetBlockProfileRate
-// takes nanoseconds), and one mutex contention event in 100, which keeps the
-// overhead well under 1% at thousands of requests per second while a
-// contended lock or a blocked request path still shows up within seconds.
+// Default profiling rates, set by Start unless Config says otherwise, and
+// the rates advisor recommends: a blocking event is sampled about once per
+// 10 µs spent blocked (runtime.SetBlockProfileRate takes nanoseconds) and one
+// mutex contention event in 10. A contended lock or a blocked request path
+// shows up within seconds; BenchmarkProfilingRates in cmd/advisor measures
+// what the rates cost (see "Block and mutex profiling: cost" in the
+// repository's README).
 const (
 	BlockProfileRateNanos = 10_000
-	MutexProfileFraction  = 100
+	MutexProfileFraction  = 10
 )
 
 // Config says how to start the service.
@@ -68,6 +70,27 @@ type Config struct {
 	// Logger receives the service's logs; nil means JSON (text on a
 	// terminal) on stderr at info level.
 	Logger *slog.Logger
+	// BlockProfileRate is passed to runtime.SetBlockProfileRate: about one
+	// blocking event sampled per this many nanoseconds spent blocked. 0
+	// means BlockProfileRateNanos; a negative value turns block profiling
+	// off. MutexProfileFraction is passed to runtime.SetMutexProfileFraction:
+	// one contention event in this many is sampled. 0 means the constant
+	// MutexProfileFraction; a negative value turns mutex profiling off.
+	// Both rates are process-wide: the last Start in a process sets them.
+	BlockProfileRate     int
+	MutexProfileFraction int
+}
+
+// profilingRate maps a Config rate onto the runtime's: 0 is the default,
+// negative is off (0 for the runtime).
+func profilingRate(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // App is a running service.
@@ -145,8 +168,8 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	if log == nil {
 		log = DefaultLogger(os.Stderr, slog.LevelInfo)
 	}
-	runtime.SetBlockProfileRate(BlockProfileRateNanos)
-	runtime.SetMutexProfileFraction(MutexProfileFraction)
+	runtime.SetBlockProfileRate(profilingRate(cfg.BlockProfileRate, BlockProfileRateNanos))
+	runtime.SetMutexProfileFraction(profilingRate(cfg.MutexProfileFraction, MutexProfileFraction))
 
 	if err := Migrate(ctx, cfg.DSN); err != nil {
 		return nil, err

@@ -28,8 +28,8 @@ var probeEnable = map[string]string{
 // probeProfileEnable says how to turn on each optional profile.
 var probeProfileEnable = map[pprof.Kind]string{
 	pprof.KindCPU:   `Serve /debug/pprof/profile (import _ "net/http/pprof").`,
-	pprof.KindBlock: "Call runtime.SetBlockProfileRate (e.g. 10000: one event per 10 µs blocked) at start.",
-	pprof.KindMutex: "Call runtime.SetMutexProfileFraction (e.g. 100) at start.",
+	pprof.KindBlock: "Call runtime.SetBlockProfileRate(10000) at start (about one event sampled per 10 µs blocked).",
+	pprof.KindMutex: "Call runtime.SetMutexProfileFraction(10) at start (one contention event in 10 sampled).",
 }
 
 // probeUnavailable reports each source that could not be read, and each

@@ -58,10 +58,18 @@ func serveCmd() *cobra.Command {
 	var cfg sampleapp.Config
 	var knobs []string
 	var verbose bool
+	var blockRate, mutexFraction int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the service until interrupted",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.BlockProfileRate, err = profilingFlag("block-profile-rate", blockRate); err != nil {
+				return err
+			}
+			if cfg.MutexProfileFraction, err = profilingFlag("mutex-profile-fraction", mutexFraction); err != nil {
+				return err
+			}
 			cfg.Knobs = map[string]string{}
 			for _, k := range knobs {
 				name, value, err := sampleapp.ParseKnobArg(k)
@@ -98,8 +106,24 @@ func serveCmd() *cobra.Command {
 	f.StringArrayVar(&knobs, "knob", nil, "name=value, overrides the profile for one knob (repeatable); see sampleapp --help")
 	f.StringVar(&cfg.CacheNamespace, "cache-namespace", "sampleapp", "prefix of the Redis keys (instances on different databases sharing a Redis need different ones)")
 	f.IntVar(&cfg.Workers, "workers", 0, "river workers for queued follow-up work (0: default 8, -1: none, API only)")
+	f.IntVar(&blockRate, "block-profile-rate", sampleapp.BlockProfileRateNanos,
+		"runtime.SetBlockProfileRate: sample about one blocking event per this many nanoseconds blocked (0: block profiling off)")
+	f.IntVar(&mutexFraction, "mutex-profile-fraction", sampleapp.MutexProfileFraction,
+		"runtime.SetMutexProfileFraction: sample one mutex contention event in this many (0: mutex profiling off)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
 	return cmd
+}
+
+// profilingFlag maps a profiling flag, where 0 is off as in the runtime's
+// API, onto sampleapp.Config, where 0 is the default and negative is off.
+func profilingFlag(name string, v int) (int, error) {
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("--%s %d: want 0 (off) or more", name, v)
+	case v == 0:
+		return -1, nil
+	}
+	return v, nil
 }
 
 func sizeFlags(cmd *cobra.Command, size *sampleapp.Size) {
