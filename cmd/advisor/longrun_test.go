@@ -52,8 +52,9 @@ func BenchmarkAttachLongRun(b *testing.B) {
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
 		b.Fatal(err)
 	}
-	base, admin := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "naive",
+	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "naive",
 		"--knob", "pool=sized", "--knob", "gomaxprocs=default", "--cache-namespace", "longrun")
+	base, admin := svc.base, svc.admin
 	advisorBin := filepath.Join(b.TempDir(), "advisor")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", advisorBin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("build advisor: %v\n%s", err, out)

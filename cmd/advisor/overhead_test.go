@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -46,7 +47,10 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
 		b.Fatal(err)
 	}
-	base := startSampleappProcess(ctx, b, dsn, info.RedisAddr, "--profile", "tuned", "--cache-namespace", "overhead")
+	// No job workers: the orders' follow-up work (PDFs) left by one run
+	// would take CPU from the next.
+	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "tuned", "--cache-namespace", "overhead", "--workers", "-1")
+	base := svc.base
 	advisorBin := filepath.Join(b.TempDir(), "advisor")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", advisorBin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("build advisor: %v\n%s", err, out)
@@ -62,8 +66,10 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			if err := attach.Start(); err != nil {
 				b.Fatal(err)
 			}
-			time.Sleep(time.Second) // attach's first snapshot
 		}
+		// The same pause before both: attach's first snapshot, and idle
+		// time for PostgreSQL either way.
+		time.Sleep(time.Second)
 		res, err := load.Run(ctx, load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header,
 			Connections: connections, Duration: runLength})
 		if attach != nil {
@@ -85,6 +91,37 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	// Warm the service's caches and pools before measuring.
 	measure(false)
 	b.ResetTimer()
+
+	// What attach's polling alone costs the target, without load: the CPU
+	// time of the service's process and of the PostgreSQL and Redis server
+	// processes over a stretch with attach polling, against the same
+	// stretch without, alternating, and attach's own CPU time.
+	const idle = 15 * time.Second
+	var idleCost, attachCPU []float64
+	idleRun := func(withAttach bool) float64 {
+		before := targetCPU(b, svc.pid)
+		if !withAttach {
+			time.Sleep(idle)
+			return targetCPU(b, svc.pid) - before
+		}
+		attach := exec.CommandContext(ctx, advisorBin, "attach", "--headless", "--duration", idle.String(),
+			"--target", base, "--pg", dsn, "--redis", info.RedisAddr)
+		if out, err := attach.CombinedOutput(); err != nil {
+			b.Fatalf("attach: %v: %s", err, out)
+		}
+		st := attach.ProcessState
+		attachCPU = append(attachCPU, (st.UserTime()+st.SystemTime()).Seconds()/idle.Seconds()*1000)
+		return targetCPU(b, svc.pid) - before
+	}
+	for range 3 {
+		without := idleRun(false)
+		with := idleRun(true)
+		idleCost = append(idleCost, (with-without)/idle.Seconds()*1000)
+	}
+	b.Logf("idle: target CPU added by attach, ms per s %.1f; attach's own CPU, ms per s %.1f", idleCost, attachCPU)
+	b.ReportMetric(median(idleCost), "idle_target_cpu_ms/s")
+	b.ReportMetric(median(attachCPU), "attach_cpu_ms/s")
+
 	var without, with, ratios []float64
 	for i := 0; i < b.N; i++ {
 		for p := 0; p < pairs; p++ {
@@ -118,4 +155,40 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// targetCPU is the CPU time, in seconds, used so far by the process pid and
+// by every PostgreSQL and Redis server process on the machine, with the
+// children they reaped (PostgreSQL backends that ended). Linux only.
+func targetCPU(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(dirs) == 0 {
+		tb.Skipf("no /proc: %v", err)
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	var ticks int64
+	for _, path := range dirs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		open, closing := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		p, _ := strconv.Atoi(strings.TrimSpace(string(data[:open])))
+		comm := string(data[open+1 : closing])
+		if p != pid && comm != "postgres" && comm != "redis-server" {
+			continue
+		}
+		// After "(comm) ": state is field 3; utime, stime, cutime, cstime
+		// are fields 14 to 17.
+		f := strings.Fields(string(data[closing+1:]))
+		for _, i := range []int{14, 15, 16, 17} {
+			n, _ := strconv.ParseInt(f[i-3], 10, 64)
+			ticks += n
+		}
+	}
+	return float64(ticks) / ticksPerSecond
 }

@@ -298,13 +298,18 @@ var windowOnlyRules = []string{"app.inline-work", "app.blocking-io", "app.lock-c
 // returns its base URL once it answers.
 func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) string {
 	t.Helper()
-	base, _ := startSampleapp(ctx, t, dsn, redisAddr, flags...)
-	return base
+	return startSampleapp(ctx, t, dsn, redisAddr, flags...).base
 }
 
-// startSampleapp is startSampleappProcess that also returns the base URL of
-// the service's admin endpoint (its knobs).
-func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) (base, admin string) {
+// sampleappProc is a sampleapp process: its base URL, that of its admin
+// endpoint (its knobs) and its pid.
+type sampleappProc struct {
+	base, admin string
+	pid         int
+}
+
+// startSampleapp is startSampleappProcess returning the whole sampleappProc.
+func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) sampleappProc {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sampleapp")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
@@ -317,13 +322,13 @@ func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, fl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Process.Signal(os.Interrupt); _ = svc.Wait() })
-	base = "http://" + apiAddr
+	base := "http://" + apiAddr
 	for i := 0; ; i++ {
 		resp, err := http.Get(base + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, "http://" + adminAddr
+				return sampleappProc{base: base, admin: "http://" + adminAddr, pid: svc.Process.Pid}
 			}
 		}
 		if i == 100 {
