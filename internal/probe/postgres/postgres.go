@@ -126,6 +126,8 @@ func (o Options) withDefaults() Options {
 type Probe struct {
 	pool     *pgxpool.Pool
 	opts     Options
+	texts    textCache
+	colStats columnStatsCache
 	password string
 	host     string
 	port     uint16

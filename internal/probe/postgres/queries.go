@@ -59,18 +59,17 @@ FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = $1`
 
 // statementsSQL reads pg_stat_statements of the current database, with the
-// column names of server version v.
+// column names of server version v, without the query texts: reading them
+// makes the server read its whole query text file, the larger part of the
+// cost of a snapshot. statementTextsSQL reads the texts of statements not
+// seen before. The probe's own statements are left out after both.
 func statementsSQL(v int, schema string) string {
-	view := pgx.Identifier{schema, "pg_stat_statements"}.Sanitize()
+	fn := pgx.Identifier{schema, "pg_stat_statements"}.Sanitize() + "(false)"
 	exec := "s.total_exec_time, s.mean_exec_time, s.min_exec_time, s.max_exec_time, s.stddev_exec_time, s.total_plan_time, s.plans"
 	wal := "s.wal_bytes::float8"
 	if v < pg13 {
 		exec = "s.total_time, s.mean_time, s.min_time, s.max_time, s.stddev_time, 0::float8, 0::int8"
 		wal = "0::float8"
-	}
-	toplevel := "true"
-	if v >= pg14 {
-		toplevel = "s.toplevel"
 	}
 	blkTime := "s.blk_read_time, s.blk_write_time"
 	statsSince := "NULL::timestamptz"
@@ -79,7 +78,7 @@ func statementsSQL(v int, schema string) string {
 		statsSince = "s.stats_since"
 	}
 	cols := []string{
-		"s.userid", "coalesce(r.rolname, s.userid::text)", "s.dbid", "s.queryid", toplevel, "s.query",
+		"s.userid", "coalesce(r.rolname, s.userid::text)", "s.dbid", "s.queryid", toplevelColumn(v),
 		"s.calls", exec, "s.rows",
 		"s.shared_blks_hit", "s.shared_blks_read", "s.shared_blks_dirtied", "s.shared_blks_written",
 		"s.local_blks_hit", "s.local_blks_read", "s.temp_blks_read", "s.temp_blks_written",
@@ -89,10 +88,26 @@ func statementsSQL(v int, schema string) string {
 	if v < pg13 {
 		order = "s.total_time"
 	}
-	return "SELECT " + strings.Join(cols, ", ") + "\nFROM " + view + " s LEFT JOIN pg_roles r ON r.oid = s.userid" +
+	return "SELECT " + strings.Join(cols, ", ") + "\nFROM " + fn + " s LEFT JOIN pg_roles r ON r.oid = s.userid" +
 		"\nWHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" +
-		"\n  AND s.query NOT LIKE '" + probeTag + "%'" +
 		"\nORDER BY " + order + " DESC LIMIT $1"
+}
+
+// statementTextsSQL reads the query texts of the statements whose queryid
+// is in $1.
+func statementTextsSQL(v int, schema string) string {
+	return "SELECT s.userid, s.dbid, s.queryid, " + toplevelColumn(v) + ", s.query\nFROM " +
+		pgx.Identifier{schema, "pg_stat_statements"}.Sanitize() + "(true) s" +
+		"\nWHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" +
+		"\n  AND s.queryid = ANY($1)"
+}
+
+// toplevelColumn is pg_stat_statements' toplevel (14+).
+func toplevelColumn(v int) string {
+	if v >= pg14 {
+		return "s.toplevel"
+	}
+	return "true"
 }
 
 // statementsInfoSQL reads pg_stat_statements_info (14+).

@@ -124,7 +124,10 @@ type Statements struct {
 	// Hidden is how many rows of other roles had their query text and
 	// queryid hidden (the role is not a member of pg_read_all_stats).
 	Hidden int
-	Rows   []Statement
+	// TextsRead is how many query texts this snapshot read: those of the
+	// statements the probe had not seen before.
+	TextsRead int
+	Rows      []Statement
 }
 
 // StatementKey identifies a statement across snapshots.
@@ -481,17 +484,17 @@ func (p *Probe) collectStatements(ctx context.Context, srv Server) Statements {
 			}
 			out.StatsReset = deref(reset)
 		}
-		rows, err := c.Query(ctx, probeTag+statementsSQL(srv.VersionNum, out.Schema), p.opts.MaxStatements)
+		// A margin for the probe's own statements, left out below.
+		rows, err := c.Query(ctx, probeTag+statementsSQL(srv.VersionNum, out.Schema), p.opts.MaxStatements+ownStatementsMargin)
 		if err != nil {
 			return statementsError(err)
 		}
 		hidden := map[StatementKey]int{}
 		var st Statement
 		var queryID *int64
-		var query *string
 		var statsSince *time.Time
 		_, err = pgx.ForEachRow(rows, []any{
-			&st.UserID, &st.User, &st.DBID, &queryID, &st.TopLevel, &query,
+			&st.UserID, &st.User, &st.DBID, &queryID, &st.TopLevel,
 			&st.Calls, &st.TotalExecTime, &st.MeanExecTime, &st.MinExecTime, &st.MaxExecTime, &st.StddevExecTime,
 			&st.TotalPlanTime, &st.Plans, &st.Rows,
 			&st.SharedBlksHit, &st.SharedBlksRead, &st.SharedBlksDirtied, &st.SharedBlksWritten,
@@ -512,13 +515,28 @@ func (p *Probe) collectStatements(ctx context.Context, srv Server) Statements {
 				hidden[row.Key()] = len(out.Rows)
 			} else {
 				row.QueryID = *queryID
-				row.Query = deref(query)
 			}
 			out.Rows = append(out.Rows, row)
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		read, err := p.texts.fill(ctx, c, statementTextsSQL(srv.VersionNum, out.Schema), out.Rows)
+		out.TextsRead = read
+		if err != nil {
+			return statementsError(err)
+		}
+		// Leave out the probe's own statements.
+		kept := out.Rows[:0]
+		for _, r := range out.Rows {
+			if !strings.HasPrefix(r.Query, probeTag) {
+				kept = append(kept, r)
+			}
+		}
+		out.Rows = kept
+		if len(out.Rows) > p.opts.MaxStatements {
+			out.Rows = out.Rows[:p.opts.MaxStatements]
 		}
 		for i := range out.Rows {
 			if r := &out.Rows[i]; r.Hidden && r.Calls > 0 {
@@ -766,9 +784,24 @@ func (p *Probe) collectColumnStats(ctx context.Context, stmts Statements, tables
 	}
 	schemas := make([]string, len(hot))
 	names := make([]string, len(hot))
+	var key strings.Builder
 	for i, t := range hot {
 		schemas[i], names[i] = t.Schema, t.Name
+		fmt.Fprintf(&key, "%d@%d ", t.RelID, t.LastAnalyze.UnixNano())
 	}
+	// pg_stats changes when a table is analysed: the last read serves as
+	// long as the same tables were not analysed since (and for 5 minutes
+	// at most, for columns whose privileges changed).
+	p.colStats.mu.Lock()
+	defer p.colStats.mu.Unlock()
+	if c := &p.colStats; c.key == key.String() && time.Since(c.at) < 5*time.Minute {
+		return c.out
+	}
+	defer func() {
+		if out.Status.Ok() {
+			p.colStats.key, p.colStats.at, p.colStats.out = key.String(), time.Now(), out
+		}
+	}()
 	out.Status = p.collect(ctx, "pg_stats", func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx, probeTag+columnStatsSQL, schemas, names)
 		if err != nil {

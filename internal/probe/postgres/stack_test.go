@@ -791,3 +791,98 @@ func TestOwnStatementsLeftOut(t *testing.T) {
 		}
 	}
 }
+
+// TestTextsReadOnce: a snapshot reads the query texts of the statements it
+// has not seen before only, and every statement still has its text.
+func TestTextsReadOnce(t *testing.T) {
+	dsn := stacktest.NewDatabase(t, "probe_pg_texts")
+	p := openProbe(t, dsn, Options{})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM pg_class WHERE relpages > $1", 1); err != nil {
+		t.Fatal(err)
+	}
+	first := p.Snapshot(ctx)
+	if first.Statements.TextsRead == 0 {
+		t.Fatalf("first snapshot read no text: %+v", first.Statements.Status)
+	}
+	// The probe's own statements of the first round are new to the
+	// second; by the third nothing is new.
+	_ = p.Snapshot(ctx)
+	third := p.Snapshot(ctx)
+	if third.Statements.TextsRead != 0 {
+		t.Errorf("third snapshot read %d texts, want 0", third.Statements.TextsRead)
+	}
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM pg_attribute WHERE attnum > $1", 2); err != nil {
+		t.Fatal(err)
+	}
+	fourth := p.Snapshot(ctx)
+	if fourth.Statements.TextsRead != 1 {
+		t.Errorf("after one new statement a snapshot read %d texts, want 1", fourth.Statements.TextsRead)
+	}
+	want := map[string]bool{"SELECT count(*) FROM pg_class WHERE relpages > $1": false, "SELECT count(*) FROM pg_attribute WHERE attnum > $1": false}
+	for _, st := range fourth.Statements.Rows {
+		if st.Query == "" {
+			t.Errorf("statement %d without its text", st.QueryID)
+		}
+		if _, ok := want[st.Query]; ok {
+			want[st.Query] = true
+		}
+	}
+	for q, seen := range want {
+		if !seen {
+			t.Errorf("%q not in the snapshot", q)
+		}
+	}
+}
+
+// TestColumnStatsReadAfterAnalyse: pg_stats is read again only once a hot
+// table was analysed since the last read.
+func TestColumnStatsReadAfterAnalyse(t *testing.T) {
+	dsn := stacktest.NewDatabase(t, "probe_pg_colstats")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE hot (id int, v text);
+		INSERT INTO hot SELECT i, 'v' || i FROM generate_series(1, 1000) i; ANALYZE hot`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM hot WHERE id > $1", 5); err != nil {
+		t.Fatal(err)
+	}
+	reads := func() int64 {
+		var n int64
+		err := conn.QueryRow(ctx, `SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements
+			WHERE query LIKE '/* advisor */ SELECT schemaname::text, tablename::text, attname%'
+			AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	p := openProbe(t, dsn, Options{})
+	var s *Snapshot
+	for range 3 {
+		s = p.Snapshot(ctx)
+	}
+	if n := reads(); n != 1 {
+		t.Errorf("pg_stats read %d times in 3 snapshots, want 1", n)
+	}
+	if len(s.ColumnStats.Rows) == 0 || !s.ColumnStats.Status.Ok() {
+		t.Fatalf("column stats of the last snapshot: %+v", s.ColumnStats)
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE hot"); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Snapshot(ctx)
+	if n := reads(); n != 2 {
+		t.Errorf("pg_stats read %d times after ANALYZE, want 2", n)
+	}
+}

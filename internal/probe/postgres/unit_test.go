@@ -214,16 +214,23 @@ func TestStatementsSQLByVersion(t *testing.T) {
 		v           int
 		has, hasNot []string
 	}{
-		{120000, []string{"s.total_time", "true, s.query"}, []string{"total_exec_time", "toplevel", "wal_bytes", "stats_since"}},
-		{130000, []string{"s.total_exec_time", "s.blk_read_time", "s.wal_bytes", "true, s.query"}, []string{"toplevel", "shared_blk_read_time"}},
+		{120000, []string{"s.total_time", "s.queryid, true, s.calls"}, []string{"total_exec_time", "toplevel", "wal_bytes", "stats_since"}},
+		{130000, []string{"s.total_exec_time", "s.blk_read_time", "s.wal_bytes", "s.queryid, true, s.calls"}, []string{"toplevel", "shared_blk_read_time"}},
 		{140000, []string{"s.toplevel", "s.blk_read_time"}, []string{"shared_blk_read_time", "stats_since"}},
 		{160000, []string{"s.toplevel", "s.blk_read_time"}, []string{"shared_blk_read_time"}},
 		{170000, []string{"s.shared_blk_read_time", "s.shared_blk_write_time", "s.stats_since", "s.toplevel"}, []string{"s.blk_read_time"}},
 	}
 	for _, c := range cases {
 		sql := statementsSQL(c.v, "public")
-		if !strings.Contains(sql, `"public"."pg_stat_statements"`) || !strings.Contains(sql, "current_database()") {
+		// The counters without the texts; the texts by queryid.
+		if !strings.Contains(sql, `"public"."pg_stat_statements"(false)`) || !strings.Contains(sql, "current_database()") ||
+			strings.Contains(sql, "s.query,") {
 			t.Errorf("%d: %s", c.v, sql)
+		}
+		texts := statementTextsSQL(c.v, "public")
+		if !strings.Contains(texts, `"public"."pg_stat_statements"(true)`) || !strings.Contains(texts, "queryid = ANY($1)") ||
+			strings.Contains(texts, "s.toplevel") != (c.v >= pg14) {
+			t.Errorf("%d: %s", c.v, texts)
 		}
 		for _, s := range c.has {
 			if !strings.Contains(sql, s) {
