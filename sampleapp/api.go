@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 )
 
 // maxBodyBytes bounds request bodies (http.MaxBytesReader): 413 beyond.
@@ -245,14 +244,12 @@ func (a *App) getFeed(w http.ResponseWriter, r *http.Request, s *settings, _ Pri
 			return
 		}
 		key = a.cacheKey("feed", id)
-		b, err := a.redis.Get(ctx, key).Bytes()
-		if err == nil {
-			a.nearFeeds.put(gen, id, b)
-			writeRaw(w, http.StatusOK, b)
-			return
-		}
-		if !errors.Is(err, redis.Nil) {
-			a.log.Warn("cache read failed", "key", key, "err", err)
+		if _, stale := a.staleFeeds.get(gen, id); !stale {
+			if b, ok := a.cache.get(ctx, key); ok {
+				a.nearFeeds.put(gen, id, b)
+				writeRaw(w, http.StatusOK, b)
+				return
+			}
 		}
 	}
 	p, err := a.profile(ctx, s, r, id)
@@ -274,9 +271,7 @@ func (a *App) getFeed(w http.ResponseWriter, r *http.Request, s *settings, _ Pri
 		return
 	}
 	if s.cache {
-		if err := a.redis.Set(ctx, key, b, feedTTL).Err(); err != nil {
-			a.log.Warn("cache write failed", "key", key, "err", err)
-		}
+		a.cache.set(ctx, key, b, feedTTL)
 		a.nearFeeds.put(a.cacheGen.Load(), id, b)
 	}
 	writeRaw(w, http.StatusOK, b)

@@ -48,7 +48,8 @@ const (
 // Config says how to start the service.
 type Config struct {
 	// DSN of the PostgreSQL database (migrated at start) and address of
-	// Redis (host:port).
+	// Redis (host:port). Redis is a cache: the service starts, and serves
+	// from PostgreSQL, while it does not answer.
 	DSN       string
 	RedisAddr string
 	// Listen addresses; empty means 127.0.0.1 on a free port. AdminAddr must
@@ -67,6 +68,10 @@ type Config struct {
 	// "sampleapp". Instances on different databases sharing a Redis need
 	// different namespaces.
 	CacheNamespace string
+	// ShutdownTimeout is how long Close lets requests in flight and running
+	// jobs finish; 0 means 10 seconds. Jobs still running then are
+	// cancelled (see Shutdown).
+	ShutdownTimeout time.Duration
 	// Logger receives the service's logs; nil means JSON (text on a
 	// terminal) on stderr at info level.
 	Logger *slog.Logger
@@ -111,6 +116,7 @@ type App struct {
 	metrics *metrics
 	db      *database
 	redis   *redis.Client
+	cache   *redisCache // the requests' cache calls, skipping Redis after a failure
 	jobs    *river.Client[pgx.Tx]
 	jobPool *pgxpool.Pool
 	sink    *SMTPSink
@@ -125,6 +131,10 @@ type App struct {
 	tokens   *tokenCache
 	// nearFeeds is the in-process cache of feeds in front of Redis.
 	nearFeeds *nearCache
+	// staleFeeds marks, for feedTTL, the users whose feed invalidation did
+	// not reach Redis (down, or skipped): the feed Redis holds for them may
+	// predate their last order, so it is not read.
+	staleFeeds *nearCache
 
 	identity identityService
 	users    usersService
@@ -176,7 +186,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a := &App{cfg: cfg, log: log, metrics: newMetrics(), cancel: cancel, tokens: newTokenCache(30*time.Second, 100_000),
-		nearFeeds: newNearCache(nearFeedTTL, 50_000)}
+		nearFeeds: newNearCache(nearFeedTTL, 50_000), staleFeeds: newNearCache(feedTTL, 50_000)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -184,10 +194,13 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	}()
 	a.db = newDatabase(cfg.DSN, a.metrics)
 	a.metrics.reg.MustRegister(&poolCollector{db: a.db})
-	a.redis = redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 64, MinIdleConns: 8})
+	a.redis = newRedisClient(cfg.RedisAddr)
+	a.cache = &redisCache{rdb: a.redis, log: log, skipped: a.metrics.cacheSkipped}
 	a.metrics.reg.MustRegister(newRedisPoolCollector(a.redis))
 	if err := a.redis.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
+		// A cache that is down is no reason not to serve: requests read
+		// PostgreSQL until Redis answers (and /health says it does not).
+		log.Warn("redis unreachable at start: serving without the cache until it answers", "addr", cfg.RedisAddr, "err", err)
 	}
 	a.client = &http.Client{
 		Timeout: 30 * time.Second,
@@ -338,8 +351,17 @@ func (a *App) Mail() []Mail { return a.sink.Messages() }
 // Webhooks returns the deliveries the webhook receiver received.
 func (a *App) Webhooks() []Delivery { return a.hooks.Deliveries() }
 
+// hardStopGrace is how long Shutdown waits, once ctx is done, for the jobs
+// it cancelled to return and for river to record them.
+const hardStopGrace = 5 * time.Second
+
 // Shutdown stops accepting requests, waits for those in flight and for the
-// workers' current jobs (until ctx is done), then releases everything.
+// workers' current jobs (until ctx is done), then releases everything. Jobs
+// still running when ctx is done are cancelled: river makes them available
+// again (the attempt not counted) for another instance or a restart, within
+// hardStopGrace; only then are the database pools closed. (Closed under
+// them, the jobs would stay "running" until river rescues them, after
+// RescueStuckJobsAfter.) Shutdown then returns an error saying so.
 func (a *App) Shutdown(ctx context.Context) error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return nil
@@ -352,8 +374,15 @@ func (a *App) Shutdown(ctx context.Context) error {
 		}
 	}
 	if a.jobs != nil && a.cfg.Workers > 0 {
-		if err := a.jobs.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			errs = append(errs, fmt.Errorf("stop river: %w", err))
+		if err := a.jobs.Stop(ctx); err != nil {
+			hctx, cancel := context.WithTimeout(context.Background(), hardStopGrace)
+			herr := a.jobs.StopAndCancel(hctx)
+			cancel()
+			if herr != nil {
+				errs = append(errs, fmt.Errorf("stop river: running jobs not finished in time (%w), nor within %s of being cancelled: %w", err, hardStopGrace, herr))
+			} else {
+				errs = append(errs, fmt.Errorf("stop river: running jobs not finished in time (%w): cancelled, to be retried", err))
+			}
 		}
 	}
 	if a.cancel != nil {
@@ -381,9 +410,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close shuts the service down, giving requests in flight 10 seconds.
+// Close shuts the service down, giving requests in flight and running jobs
+// Config.ShutdownTimeout (10 seconds by default).
 func (a *App) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	d := a.cfg.ShutdownTimeout
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return a.Shutdown(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,9 @@ type SMTPSink struct {
 	msgs []Mail
 	conn map[net.Conn]struct{}
 	done chan struct{}
+	// hang makes the sink accept connections and never answer, as a mail
+	// provider that hangs does (tests of shutdowns with jobs stuck).
+	hang atomic.Bool
 }
 
 // maxKeptMails bounds the messages a sink remembers.
@@ -98,6 +102,10 @@ func (s *SMTPSink) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(c)
 	reply := func(line string) bool {
+		if s.hang.Load() {
+			<-s.done
+			return false
+		}
 		select {
 		case <-time.After(time.Duration(20+rand.IntN(31)) * time.Millisecond):
 		case <-s.done:

@@ -25,6 +25,7 @@ type metrics struct {
 	clientDuration *prometheus.HistogramVec
 	dbQueries      *prometheus.CounterVec
 	jobs           *prometheus.CounterVec
+	cacheSkipped   prometheus.Counter
 }
 
 // latencyBuckets go from 1 ms to 10 s.
@@ -56,8 +57,11 @@ func newMetrics() *metrics {
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sampleapp_fulfilment_total", Help: "Order follow-up work (e-mail, invoice, webhook) done, by where it ran (inline or worker) and outcome.",
 		}, []string{"where", "outcome"}),
+		cacheSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sampleapp_cache_skipped_total", Help: "Cache calls (reads, writes, invalidations) not sent to Redis because it failed less than a second before.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.clientRequests, m.clientDuration, m.dbQueries, m.jobs,
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.clientRequests, m.clientDuration, m.dbQueries, m.jobs, m.cacheSkipped,
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsAll)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

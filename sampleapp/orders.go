@@ -237,8 +237,10 @@ func (a *App) postOrder(w http.ResponseWriter, r *http.Request, s *settings, pr 
 	}
 	if s.cache {
 		a.nearFeeds.drop(in.UserID)
-		if err := a.redis.Del(ctx, a.cacheKey("feed", in.UserID)).Err(); err != nil {
-			a.log.Warn("cache invalidation failed", "err", err)
+		if !a.cache.del(ctx, a.cacheKey("feed", in.UserID)) {
+			// Redis may keep the old feed until its TTL: read PostgreSQL
+			// for this user's feed until then.
+			a.staleFeeds.put(a.cacheGen.Load(), in.UserID, nil)
 		}
 	}
 	if s.inline {
@@ -419,6 +421,12 @@ type fulfilWorker struct {
 
 func (w *fulfilWorker) Work(ctx context.Context, job *river.Job[fulfilArgs]) error {
 	err := w.a.fulfil(withRoute(ctx, "worker"), job.Args.OrderID)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The job was cancelled (a hard stop: river then makes it available
+		// again without counting the attempt) or timed out, and failed for
+		// it: say so, river tells the cases apart by the error.
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -489,6 +497,10 @@ func (a *App) sendConfirmation(ctx context.Context, o Order, to, name string) er
 	} else {
 		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	}
+	// net/smtp knows no context: when ctx is cancelled (a job cancelled by a
+	// hard stop), end the conversation at once rather than at the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
 	host, _, _ := net.SplitHostPort(a.SMTPAddr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {

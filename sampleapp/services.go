@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 )
 
 // Token scopes.
@@ -182,14 +181,11 @@ func (s usersService) profile(ctx context.Context, st *settings, id int64) (Prof
 	var key string
 	if st.cache {
 		key = s.a.cacheKey("profile", id)
-		b, err := s.a.redis.Get(ctx, key).Bytes()
-		if err == nil {
+		if b, ok := s.a.cache.get(ctx, key); ok {
 			var p Profile
 			if err := json.Unmarshal(b, &p); err == nil {
 				return p, nil
 			}
-		} else if !errors.Is(err, redis.Nil) {
-			s.a.log.Warn("cache read failed", "key", key, "err", err)
 		}
 	}
 	q, release, err := s.a.db.acquire(ctx)
@@ -232,9 +228,7 @@ func (s usersService) profile(ctx context.Context, st *settings, id int64) (Prof
 	}
 	if st.cache {
 		if b, err := json.Marshal(p); err == nil {
-			if err := s.a.redis.Set(ctx, key, b, profileTTL).Err(); err != nil {
-				s.a.log.Warn("cache write failed", "key", key, "err", err)
-			}
+			s.a.cache.set(ctx, key, b, profileTTL)
 		}
 	}
 	return p, nil
