@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/stack"
 )
 
@@ -62,4 +68,75 @@ func ownStack(ctx context.Context, t testing.TB, pgPort, redisPort int) (*stack.
 	}
 	t.Cleanup(func() { _ = s.Down(context.Background()) })
 	return s, info
+}
+
+// sampleappProc is a sampleapp process: the base URL of its API and of its
+// admin endpoint (the knobs), its pid, and stop, which stops it (also called
+// when the test ends).
+type sampleappProc struct {
+	base, admin string
+	pid         int
+	stop        func()
+}
+
+// startSampleappProcess builds sampleapp and runs it as a process of its own
+// on dsn and redisAddr with the given serve flags, until the test ends, and
+// returns its base URL once it answers.
+func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) string {
+	t.Helper()
+	return startSampleapp(ctx, t, dsn, redisAddr, flags...).base
+}
+
+// startSampleapp is startSampleappProcess returning the whole sampleappProc.
+func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) sampleappProc {
+	t.Helper()
+	return runSampleapp(t, buildSampleapp(ctx, t), dsn, redisAddr, flags...)
+}
+
+// buildSampleapp builds the sampleapp command into the test's temporary
+// directory and returns its path.
+func buildSampleapp(ctx context.Context, t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sampleapp")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
+		t.Fatalf("build sampleapp: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runSampleapp runs `bin serve` on free loopback ports with flags and
+// returns it once it answers /health.
+func runSampleapp(t testing.TB, bin, dsn, redisAddr string, flags ...string) sampleappProc {
+	t.Helper()
+	apiAddr, adminAddr := probetest.ClosedAddr(t), probetest.ClosedAddr(t)
+	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", apiAddr, "--admin-addr", adminAddr}, flags...)
+	svc := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	svc.Stderr = &stderr
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = svc.Process.Signal(os.Interrupt)
+			_ = svc.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	base := "http://" + apiAddr
+	for i := 0; ; i++ {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return sampleappProc{base: base, admin: "http://" + adminAddr, pid: svc.Process.Pid, stop: stop}
+			}
+		}
+		if i == 100 {
+			stop()
+			t.Fatalf("sampleapp %v did not start: %v\n%s", flags, err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -292,51 +290,6 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 // (the report's help and docs/ci.md say so). Every rule that reads counters
 // must agree.
 var windowOnlyRules = []string{"app.inline-work", "app.blocking-io", "app.lock-contention", "http.saturation"}
-
-// startSampleappProcess builds sampleapp and runs it as a process of its own
-// on dsn and redisAddr with the given serve flags, until the test ends, and
-// returns its base URL once it answers.
-func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) string {
-	t.Helper()
-	return startSampleapp(ctx, t, dsn, redisAddr, flags...).base
-}
-
-// sampleappProc is a sampleapp process: its base URL, that of its admin
-// endpoint (its knobs) and its pid.
-type sampleappProc struct {
-	base, admin string
-	pid         int
-}
-
-// startSampleapp is startSampleappProcess returning the whole sampleappProc.
-func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) sampleappProc {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sampleapp")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
-		t.Fatalf("build sampleapp: %v\n%s", err, out)
-	}
-	apiAddr, adminAddr := probetest.ClosedAddr(t), probetest.ClosedAddr(t)
-	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", apiAddr, "--admin-addr", adminAddr}, flags...)
-	svc := exec.Command(bin, args...)
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Process.Signal(os.Interrupt); _ = svc.Wait() })
-	base := "http://" + apiAddr
-	for i := 0; ; i++ {
-		resp, err := http.Get(base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return sampleappProc{base: base, admin: "http://" + adminAddr, pid: svc.Process.Pid}
-			}
-		}
-		if i == 100 {
-			t.Fatalf("sampleapp did not start: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 func minus(a, b []string) []string {
 	var out []string
