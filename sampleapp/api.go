@@ -169,17 +169,21 @@ func (a *App) authed(h authedHandler) http.HandlerFunc {
 	}
 }
 
+// health answers 503 when PostgreSQL is down: the service cannot serve.
+// Redis is a cache: without it the service serves from PostgreSQL, so a
+// Redis that is down makes the status "degraded" with a 200; a 503 would
+// make a load balancer pull every instance at once for a cache outage.
 func (a *App) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code := map[string]string{"status": "ok", "postgres": "ok", "redis": "ok"}, http.StatusOK
+	if err := a.redis.Ping(ctx).Err(); err != nil {
+		status["redis"], status["status"] = "unreachable", "degraded"
+	}
 	if p := a.db.pool(); p != nil {
 		if err := p.Ping(ctx); err != nil {
-			status["postgres"], status["status"], code = "unreachable", "degraded", http.StatusServiceUnavailable
+			status["postgres"], status["status"], code = "unreachable", "down", http.StatusServiceUnavailable
 		}
-	}
-	if err := a.redis.Ping(ctx).Err(); err != nil {
-		status["redis"], status["status"], code = "unreachable", "degraded", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, status)
 }

@@ -106,6 +106,11 @@ func TestRedisDown(t *testing.T) {
 	requests(app, 2, 3, 4, 5, 6)
 	time.Sleep(1200 * time.Millisecond) // past the cache's skip window: Redis is tried again, and down
 	requests(app, 7, 8, 9)
+	// A cache outage is not an outage of the service.
+	if b := mustStatus(t, http.StatusOK, "GET", app.URL+"/health", ""); !strings.Contains(string(b), `"status":"degraded"`) ||
+		!strings.Contains(string(b), `"redis":"unreachable"`) {
+		t.Errorf("/health with Redis down: %s", b)
+	}
 
 	// An instance (API and workers) starts while Redis is down, warns, and
 	// serves.
