@@ -16,12 +16,15 @@ import (
 // findingsPane lists the findings, sortable by severity or impact; enter
 // opens one with its evidence, fix and docs.
 type findingsPane struct {
-	sh            *shared
-	data          *Data
-	list          *table
-	byImpact      bool
-	detail        bool
-	detailKey     string
+	sh        *shared
+	data      *Data
+	list      *table
+	byImpact  bool
+	detail    bool
+	detailKey string
+	// opened is the open finding as last found: a window without it keeps
+	// it on screen, marked gone, until the reader goes back to the list.
+	opened        rules.Finding
 	vp            viewport.Model
 	width, height int
 	sorted        []rules.Finding
@@ -106,14 +109,21 @@ func (p *findingsPane) sortName() string {
 
 // current is the finding under the cursor, or the one open in the detail.
 func (p *findingsPane) current() (rules.Finding, bool) {
-	key := p.detailKey
-	if !p.detail {
-		r, ok := p.list.selected()
-		if !ok {
-			return rules.Finding{}, false
+	if p.detail {
+		if f, ok := p.find(p.detailKey); ok {
+			p.opened = f
 		}
-		key = r.Key
+		return p.opened, true
 	}
+	r, ok := p.list.selected()
+	if !ok {
+		return rules.Finding{}, false
+	}
+	return p.find(r.Key)
+}
+
+// find returns the finding of the current window whose fingerprint is key.
+func (p *findingsPane) find(key string) (rules.Finding, bool) {
 	for _, f := range p.sorted {
 		if f.Fingerprint() == key {
 			return f, true
@@ -156,8 +166,8 @@ func (p *findingsPane) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(km, k.Enter):
-		if r, ok := p.list.selected(); ok {
-			p.detail, p.detailKey = true, r.Key
+		if f, ok := p.current(); ok {
+			p.detail, p.detailKey, p.opened = true, f.Fingerprint(), f
 			p.renderDetail()
 			p.vp.GotoTop()
 		}
@@ -222,6 +232,9 @@ func (p *findingsPane) renderDetail() {
 		}
 	}
 	para(f.Title, "")
+	if _, found := p.find(p.detailKey); !found {
+		line(st.Dim.Render("no longer found in the current window: shown as last found"))
+	}
 	line("")
 	line(fmt.Sprintf("severity %s · impact %s · subject %s", f.Severity, pct(f.Impact), f.Subject))
 	if f.Location != "" {

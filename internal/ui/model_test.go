@@ -502,3 +502,25 @@ func TestAnalysisSpan(t *testing.T) {
 		t.Errorf("%d snapshots kept as window starts, want at most 4", len(m.bases))
 	}
 }
+
+// TestOpenFindingKept: a finding open in the detail view stays on screen,
+// marked gone, when the next window no longer has it; back on the list, the
+// list is the new window's.
+func TestOpenFindingKept(t *testing.T) {
+	m := fixtureModel(t, 100, 30)
+	m.Update(keyMsg("2"))
+	m.Update(keyMsg("enter"))
+	open := screen(t, m, 100, 30)
+	if !strings.Contains(open, "Evidence") || strings.Contains(open, "no longer found") {
+		t.Fatalf("detail not open:\n%s", open)
+	}
+	m.Update(AnalysisMsg{Window: fixtureWindow(40), At: fixtureStart.Add(82 * time.Second)})
+	kept := screen(t, m, 100, 30)
+	if !strings.Contains(kept, "Evidence") || !strings.Contains(kept, "no longer found in the current window") {
+		t.Errorf("the open finding was not kept when the window lost it:\n%s", kept)
+	}
+	m.Update(keyMsg("esc"))
+	if list := screen(t, m, 100, 30); !strings.Contains(list, "no findings in this window") {
+		t.Errorf("back on the list:\n%s", list)
+	}
+}
