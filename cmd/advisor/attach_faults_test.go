@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -53,16 +51,7 @@ func TestAttachThroughRestarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	own, info := ownStack(ctx, t, 25465, 26465)
-	workload := func() {
-		conn, err := pgx.Connect(ctx, info.DSN)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		for i := 0; i < 100; i++ {
-			_, _ = conn.Exec(ctx, "SELECT count(*) FROM pg_class WHERE relpages > $1", i)
-		}
-	}
+	workload := func() { pgWorkload(ctx, info.DSN, 100) }
 	workload()
 
 	dir := t.TempDir()
@@ -119,15 +108,7 @@ func TestAttachThroughRestarts(t *testing.T) {
 	if !strings.Contains(stderr, "source redis unavailable: connection refused at "+info.RedisAddr) {
 		t.Errorf("the lost Redis is not explained:\n%s", stderr)
 	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(paths) != 1 {
-		t.Fatalf("%d reports exported:\n%s", len(paths), stderr)
-	}
-	data, err := os.ReadFile(paths[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := parseReport(t, data)
+	rep := readExport(t, dir, stderr)
 	wantSource(t, rep, "postgres", report.StatusOK, "")
 	wantSource(t, rep, "redis", report.StatusOK, "")
 }

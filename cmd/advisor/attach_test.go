@@ -125,11 +125,7 @@ func TestAttachTmux(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	bin := filepath.Join(t.TempDir(), "advisor")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildAdvisor(ctx, t)
 
 	info := stacktest.Start(t)
 	dsn := stacktest.NewDatabase(t, "cmd_attach_tmux")

@@ -90,6 +90,14 @@ func faultAttach(t *testing.T, sources ...string) faultRun {
 			t.Errorf("attach did not log the state of %s:\n%s", name, stderr)
 		}
 	}
+	r.rep = readExport(t, dir, stderr)
+	return r
+}
+
+// readExport reads the one JSON report attach --headless exported into dir
+// (stderr is attach's, for the failure message) and checks it.
+func readExport(t *testing.T, dir, stderr string) *report.Report {
+	t.Helper()
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(paths) != 1 {
 		t.Fatalf("attach exported %d JSON reports, want 1:\n%s", len(paths), stderr)
@@ -98,8 +106,20 @@ func faultAttach(t *testing.T, sources ...string) faultRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.rep = parseReport(t, data)
-	return r
+	return parseReport(t, data)
+}
+
+// pgWorkload runs n statements against dsn so that pg_stat_statements has
+// something to count; a server that is down is no error.
+func pgWorkload(ctx context.Context, dsn string, n int) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	for i := 0; i < n; i++ {
+		_, _ = conn.Exec(ctx, "SELECT count(*) FROM pg_class WHERE relpages > $1", i)
+	}
 }
 
 // parseReport decodes a JSON report and checks its evidence has no
@@ -354,16 +374,7 @@ func TestFaultRestartsAndResetDuringWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	own, info := ownStack(ctx, t, 25460, 26460)
-	workload := func() {
-		conn, err := pgx.Connect(ctx, info.DSN)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		for i := 0; i < 200; i++ {
-			_, _ = conn.Exec(ctx, "SELECT count(*) FROM pg_class WHERE relpages > $1", i)
-		}
-	}
+	workload := func() { pgWorkload(ctx, info.DSN, 200) }
 	workload()
 
 	for _, fault := range []struct {

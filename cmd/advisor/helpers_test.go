@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,30 @@ func buildSampleapp(ctx context.Context, t testing.TB) string {
 		t.Fatalf("build sampleapp: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// buildAdvisor builds this command into the test's temporary directory and
+// returns its path.
+func buildAdvisor(ctx context.Context, t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "advisor")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build advisor: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// median is the median of xs (which it does not change), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // runSampleapp runs `bin serve` on free loopback ports with flags and

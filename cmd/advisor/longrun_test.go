@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/internal/tune"
 	"github.com/pgadvisor/advisor/sampleapp"
 )
 
@@ -54,11 +54,8 @@ func BenchmarkAttachLongRun(b *testing.B) {
 	}
 	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "naive",
 		"--knob", "pool=sized", "--knob", "gomaxprocs=default", "--cache-namespace", "longrun")
-	base, admin := svc.base, svc.admin
-	advisorBin := filepath.Join(b.TempDir(), "advisor")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", advisorBin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build advisor: %v\n%s", err, out)
-	}
+	base, knobs := svc.base, tune.AdminKnobs{URL: svc.admin}
+	advisorBin := buildAdvisor(ctx, b)
 	mixFile := writeMixFile(b, sampleapp.TestSize)
 
 	// The load changes every phase, in a process of its own.
@@ -76,7 +73,7 @@ func BenchmarkAttachLongRun(b *testing.B) {
 			if (i/len(flips))%2 == 1 {
 				v = f.b
 			}
-			if err := setKnob(ctx, admin, f.knob, v); err != nil && ctx.Err() == nil {
+			if err := knobs.SetKnob(ctx, f.knob, v); err != nil && ctx.Err() == nil {
 				b.Errorf("knob %s=%s: %v", f.knob, v, err)
 			}
 			c := conns[i%len(conns)]
@@ -232,24 +229,6 @@ func writeMixFile(tb testing.TB, size sampleapp.Size) string {
 		tb.Fatal(err)
 	}
 	return path
-}
-
-// setKnob sets one of sampleapp's knobs through its admin endpoint.
-func setKnob(ctx context.Context, admin, name, value string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, admin+"/knobs/"+name,
-		strings.NewReader(`{"value":"`+value+`"}`))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("admin answered %s", resp.Status)
-	}
-	return nil
 }
 
 // lockedBuffer is a bytes.Buffer safe for a writer and a reader in

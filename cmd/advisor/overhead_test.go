@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,10 +50,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	// would take CPU from the next.
 	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "tuned", "--cache-namespace", "overhead", "--workers", "-1")
 	base := svc.base
-	advisorBin := filepath.Join(b.TempDir(), "advisor")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", advisorBin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build advisor: %v\n%s", err, out)
-	}
+	advisorBin := buildAdvisor(ctx, b)
 	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
 	measure := func(withAttach bool) float64 {
 		var attach *exec.Cmd
@@ -145,16 +141,6 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(median(with), "rps_with")
 	b.ReportMetric(median(with)/median(without), "ratio_of_medians")
 	b.ReportMetric(median(ratios), "ratio")
-}
-
-// median is the median of xs (which it does not change).
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // targetCPU is the CPU time, in seconds, used so far by the process pid and

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,9 +137,9 @@ func BenchmarkProfilingRates(b *testing.B) {
 		b.StopTimer()
 
 		// One line per setting: the benchmark's log keeps 10 lines only.
-		offRPS, offCPU := seriesMedian(rps[0]), seriesMedian(cpu[0])
+		offRPS, offCPU := median(rps[0]), median(cpu[0])
 		for i, s := range profilingSettings {
-			m, c := seriesMedian(rps[i]), seriesMedian(cpu[i])
+			m, c := median(rps[i]), median(cpu[i])
 			b.ReportMetric(m, wl.name+"_"+s.name+"_rps")
 			if i > 0 {
 				b.ReportMetric(m/offRPS, wl.name+"_"+s.name+"_ratio")
@@ -223,18 +222,6 @@ func profileStacks(base, kind string) (stackCount, error) {
 		}
 	}
 	return c, nil
-}
-
-func seriesMedian(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func formatSeries(xs []float64, format string) string {
