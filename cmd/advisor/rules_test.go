@@ -17,9 +17,7 @@ var updateRulesGolden = flag.Bool("rules.update", false, "rewrite testdata/rules
 // rulesTestRegistry stands for the build's registry in golden tests, so
 // that their output does not change each time a detector is added.
 func rulesTestRegistry() rules.Registry {
-	return rules.Registry{
-		"db.slow-query": func(context.Context, *rules.Input, *rules.Rule) ([]rules.Finding, error) { return nil, nil },
-	}
+	return rules.NewRegistry(rules.Def[struct{}]{ID: "db.slow-query", Check: func(context.Context, *rules.Input, struct{}) ([]rules.Finding, error) { return nil, nil }})
 }
 
 // execRules runs the whole command tree in-process, with the rules command

@@ -20,14 +20,12 @@ import (
 // appDetectors are the detectors of the application rules: what the service
 // does inside its HTTP handlers, read from its goroutine dumps, CPU and
 // contention profiles and HTTP metrics.
-func appDetectors() Registry {
-	return Registry{
-		"app.blocking-io":     appBlockingIO,
-		"app.inline-work":     appInlineWork,
-		"app.lock-contention": appLockContention,
-		"app.internal-hops":   appInternalHops,
-	}
-}
+var appRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){
+	"app.blocking-io":     appBlockingIO,
+	"app.inline-work":     appInlineWork,
+	"app.lock-contention": appLockContention,
+	"app.internal-hops":   appInternalHops,
+})
 
 // appProfilerPackages are packages whose handlers are the profilers advisor
 // itself calls (a CPU profile sleeps in its handler for the whole window):

@@ -17,21 +17,19 @@ import (
 )
 
 // dbDetectors returns the detectors of the database rules.
-func dbDetectors() Registry {
-	return Registry{
-		"db.missing-index":       dbMissingIndex,
-		"db.n-plus-one":          dbNPlusOne,
-		"db.overfetch":           dbOverfetch,
-		"db.slow-query":          dbSlowQuery,
-		"db.cache-candidate":     dbCacheCandidate,
-		"db.unused-index":        dbUnusedIndex,
-		"db.duplicate-index":     dbDuplicateIndex,
-		"db.blocked-queries":     dbBlockedQueries,
-		"db.idle-in-transaction": dbIdleInTransaction,
-		"db.long-running":        dbLongRunning,
-		"db.low-cache-hit":       dbLowCacheHit,
-	}
-}
+var dbRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){
+	"db.missing-index":       dbMissingIndex,
+	"db.n-plus-one":          dbNPlusOne,
+	"db.overfetch":           dbOverfetch,
+	"db.slow-query":          dbSlowQuery,
+	"db.cache-candidate":     dbCacheCandidate,
+	"db.unused-index":        dbUnusedIndex,
+	"db.duplicate-index":     dbDuplicateIndex,
+	"db.blocked-queries":     dbBlockedQueries,
+	"db.idle-in-transaction": dbIdleInTransaction,
+	"db.long-running":        dbLongRunning,
+	"db.low-cache-hit":       dbLowCacheHit,
+})
 
 // dbPG returns the window's PostgreSQL part, or nil.
 func dbPG(in *Input) *postgres.Window {
@@ -432,7 +430,7 @@ func dbCoveredBy(c dbIndexCandidate, indexes []postgres.IndexDelta) *postgres.In
 
 func dbMissingIndex(ctx context.Context, in *Input, r *Rule) ([]Finding, error) {
 	pg := dbPG(in)
-	if pg == nil || in.Window.Explainer == nil {
+	if pg == nil || in.Explainer == nil {
 		return nil, nil
 	}
 	minCalls, minTotal, minCut := int64(r.Int("min_calls")), r.Float("min_total_time_ms"), r.Float("min_cost_cut")
@@ -456,7 +454,7 @@ func dbMissingIndex(ctx context.Context, in *Input, r *Rule) ([]Finding, error) 
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		plan, err := in.Window.Explainer.Explain(ctx, d.Statement.Query)
+		plan, err := in.Explainer.Explain(ctx, d.Statement.Query)
 		if err != nil {
 			var skip *postgres.SkipError
 			if !errors.As(err, &skip) {
@@ -532,7 +530,7 @@ func dbTryIndex(ctx context.Context, in *Input, d *postgres.StatementDelta, plan
 	minCut float64) (Finding, bool, error) {
 	verified := true
 	before, after := plan.TotalCost(), 0.0
-	res, err := in.Window.Explainer.HypotheticalCost(ctx, d.Statement.Query, c.sql(false))
+	res, err := in.Explainer.HypotheticalCost(ctx, d.Statement.Query, c.sql(false))
 	var missing *postgres.HypoPGMissingError
 	var skip *postgres.SkipError
 	switch {

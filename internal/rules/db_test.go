@@ -107,8 +107,8 @@ func dbRule(t testing.TB, id string, params map[string]any) *Rule {
 // does.
 func dbDetect(t testing.TB, w *probe.Window, r *Rule) []Finding {
 	t.Helper()
-	reg := dbDetectors()
-	for id, d := range poolDetectors() {
+	reg := NewRegistry(dbRules...)
+	for id, d := range NewRegistry(poolRules...) {
 		reg[id] = d
 	}
 	fs, errs := Run(context.Background(), &Input{Window: w, Patterns: loadBuiltin(t).Patterns}, []*Rule{r}, reg)
@@ -758,8 +758,8 @@ func TestDBShortLocation(t *testing.T) {
 
 func TestDBNoSourceNoFinding(t *testing.T) {
 	w := &probe.Window{Sources: map[string]source.Status{}}
-	for id, d := range dbDetectors() {
-		fs, err := d(context.Background(), &Input{Window: w}, loadBuiltin(t).Rule(id))
+	for id, d := range NewRegistry(dbRules...) {
+		fs, err := d.run(context.Background(), &Input{Window: w}, loadBuiltin(t).Rule(id))
 		if err != nil || len(fs) > 0 {
 			t.Errorf("%s without PostgreSQL: %v %v", id, fs, err)
 		}
@@ -793,7 +793,7 @@ func TestDBOddStatements(t *testing.T) {
 		d.Statement.QueryID = int64(i + 1)
 		w.Postgres.Statements.Rows = append(w.Postgres.Statements.Rows, d)
 	}
-	for id := range dbDetectors() {
+	for id := range NewRegistry(dbRules...) {
 		if id == "db.missing-index" {
 			continue // needs the server
 		}

@@ -75,7 +75,7 @@ func dbFamilyRules(t testing.TB) []*Rule {
 func dbRun(t testing.TB, ctx context.Context, w *probe.Window) []Finding {
 	t.Helper()
 	reg := Registry{}
-	for _, fam := range []Registry{dbDetectors(), poolDetectors()} {
+	for _, fam := range []Registry{NewRegistry(dbRules...), NewRegistry(poolRules...)} {
 		for id, d := range fam {
 			reg[id] = d
 		}

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 )
 
 // Input is what detectors analyse.
@@ -14,18 +15,10 @@ type Input struct {
 	Window *probe.Window
 	// Patterns is the compiled wait_patterns catalogue of the rule set.
 	Patterns *Patterns
+	// Explainer runs EXPLAIN and prices hypothetical indexes on the
+	// PostgreSQL source; nil without one. It is the only I/O a rule may do.
+	Explainer postgres.Explainer
 }
-
-// Detector finds the problems of one rule in a window. It returns findings
-// with evidence, and may fill Subject, Location, Impact, Fix.SQL, Fix.Config
-// and Fix.Code (and Title or Fix.Summary, to replace the templates); Run sets
-// Rule and Severity from the rule. A detector reads its thresholds from
-// rule.Params and never does I/O except through the interface the Postgres
-// probe provides for EXPLAIN with hypothetical indexes.
-type Detector func(ctx context.Context, in *Input, rule *Rule) ([]Finding, error)
-
-// Registry maps rule ids to their detectors.
-type Registry map[string]Detector
 
 // PanicError is the error Run returns for a detector that panicked.
 type PanicError struct {
@@ -83,7 +76,7 @@ func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Find
 			err = &PanicError{Rule: r.ID, Value: p, Stack: debug.Stack()}
 		}
 	}()
-	fs, err = d(ctx, in, r)
+	fs, err = d.run(ctx, in, r)
 	if err != nil {
 		err = fmt.Errorf("rule %s: %w", r.ID, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestRunCompletesFindings(t *testing.T) {
 	set := testRules(t)
 	var gotWindow *probe.Window
 	reg := Registry{
-		"db.slow-query": func(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
+		"db.slow-query": testDetector(func(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
 			gotWindow = in.Window
 			if r.Float("min_mean_ms") != 20 {
 				t.Errorf("detector sees min_mean_ms %v", r.Float("min_mean_ms"))
@@ -49,7 +50,7 @@ func TestRunCompletesFindings(t *testing.T) {
 				{Rule: "wrong", Severity: Info, Subject: "q1", Impact: 0.3, Evidence: map[string]any{"query": "SELECT 1", "mean_ms": 25.0}},
 				{Subject: "q2", Title: "my own title", Fix: Fix{Summary: "my own fix", SQL: "CREATE INDEX"}, Evidence: map[string]any{"query": "SELECT 2", "mean_ms": 30}},
 			}, nil
-		},
+		}),
 	}
 	w := &probe.Window{Seconds: 10}
 	fs, errs := Run(context.Background(), &Input{Window: w, Patterns: set.Patterns}, set.Rules, reg)
@@ -77,7 +78,7 @@ func TestRunCompletesFindings(t *testing.T) {
 func TestRunOrdersBySeverityThenImpact(t *testing.T) {
 	set := testRules(t)
 	ret := func(fs ...Finding) Detector {
-		return func(context.Context, *Input, *Rule) ([]Finding, error) { return fs, nil }
+		return testDetector(func(context.Context, *Input, *Rule) ([]Finding, error) { return fs, nil })
 	}
 	reg := Registry{
 		// info
@@ -116,10 +117,10 @@ func TestRunSkipsDisabledAndUndetected(t *testing.T) {
 	called := map[string]bool{}
 	reg := Registry{}
 	for _, id := range []string{"db.unused-index", "db.long-running"} {
-		reg[id] = func(context.Context, *Input, *Rule) ([]Finding, error) {
+		reg[id] = testDetector(func(context.Context, *Input, *Rule) ([]Finding, error) {
 			called[id] = true
 			return nil, nil
-		}
+		})
 	}
 	_, errs := Run(context.Background(), &Input{}, set.Rules, reg)
 	if len(errs) > 0 {
@@ -136,25 +137,25 @@ func TestRunSkipsDisabledAndUndetected(t *testing.T) {
 func TestRunRecoversPanicsAndKeepsGoing(t *testing.T) {
 	set := testRules(t)
 	reg := Registry{
-		"db.long-running": func(_ context.Context, in *Input, _ *Rule) ([]Finding, error) {
+		"db.long-running": testDetector(func(_ context.Context, in *Input, _ *Rule) ([]Finding, error) {
 			// A detector bug: the input has no window.
 			if in.Window.Seconds > 0 {
 				return nil, nil
 			}
 			return nil, nil
-		},
-		"db.missing-index": func(_ context.Context, _ *Input, r *Rule) ([]Finding, error) {
+		}),
+		"db.missing-index": testDetector(func(_ context.Context, _ *Input, r *Rule) ([]Finding, error) {
 			_ = r.Int("no_such_param")
 			return nil, nil
-		},
-		"db.idle-in-transaction": func(context.Context, *Input, *Rule) ([]Finding, error) {
+		}),
+		"db.idle-in-transaction": testDetector(func(context.Context, *Input, *Rule) ([]Finding, error) {
 			return []Finding{finding("kept", 0, map[string]any{"application_name": "a", "idle_seconds": 100})},
 				errors.New("pg_stat_activity: partial read")
-		},
-		"db.blocked-queries": func(context.Context, *Input, *Rule) ([]Finding, error) {
+		}),
+		"db.blocked-queries": testDetector(func(context.Context, *Input, *Rule) ([]Finding, error) {
 			return []Finding{finding("ok", 0, map[string]any{"wait_seconds": 9, "lock_mode": "m", "relation": "t",
 				"blocking_application": "x", "blocking_query": "q"})}, nil
-		},
+		}),
 	}
 	fs, errs := Run(context.Background(), &Input{}, set.Rules, reg)
 	var subjects []string
@@ -184,9 +185,9 @@ func TestRunRecoversPanicsAndKeepsGoing(t *testing.T) {
 func TestRunTemplateErrorKeepsFinding(t *testing.T) {
 	set := testRules(t)
 	reg := Registry{
-		"db.long-running": func(context.Context, *Input, *Rule) ([]Finding, error) {
+		"db.long-running": testDetector(func(context.Context, *Input, *Rule) ([]Finding, error) {
 			return []Finding{{Subject: "SELECT pg_sleep(600)", Evidence: map[string]any{"duration_seconds": "long"}}}, nil
-		},
+		}),
 	}
 	fs, errs := Run(context.Background(), &Input{}, set.Rules, reg)
 	if len(fs) != 1 || len(errs) != 1 {
@@ -207,11 +208,11 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	ran := 0
 	reg := Registry{}
 	for _, id := range []string{"app.blocking-io", "db.long-running"} {
-		reg[id] = func(context.Context, *Input, *Rule) ([]Finding, error) {
+		reg[id] = testDetector(func(context.Context, *Input, *Rule) ([]Finding, error) {
 			ran++
 			cancel()
 			return nil, nil
-		}
+		})
 	}
 	_, errs := Run(ctx, &Input{}, set.Rules, reg)
 	if ran != 1 || len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
@@ -327,4 +328,16 @@ func TestReflow(t *testing.T) {
 	if got := reflow(in); got != want {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
+}
+
+// testDetector adapts a plain function for the engine tests: it reads the
+// rule itself, params by name included.
+type testDetector func(ctx context.Context, in *Input, r *Rule) ([]Finding, error)
+
+func (testDetector) RuleID() string { return "" }
+
+func (testDetector) paramsType() reflect.Type { return nil }
+
+func (f testDetector) run(ctx context.Context, in *Input, r *Rule) ([]Finding, error) {
+	return f(ctx, in, r)
 }

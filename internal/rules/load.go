@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -320,7 +321,7 @@ func (l *loader) base(data []byte) *Set {
 				byID[r.ID] = r
 			}
 		}
-		for _, id := range catalog {
+		for _, id := range catalog() {
 			if _, seen := firstLine[id]; !seen {
 				l.errorf(keyNode(root, "rules"), "rule %q of the catalog is missing", id)
 				continue
@@ -375,7 +376,7 @@ func (l *loader) baseRule(rn *yaml.Node) (r *Rule, valid bool) {
 		}
 		return key
 	}
-	r = &Rule{ID: id, Enabled: true}
+	r = &Rule{ID: id, Enabled: true, line: rn.Line, col: rn.Column}
 	good := idOK
 	for _, key := range []string{"severity", "title", "fix", "docs"} {
 		if f[key] == nil && idOK {
@@ -394,6 +395,8 @@ func (l *loader) baseRule(rn *yaml.Node) (r *Rule, valid bool) {
 	if n := f["params"]; n != nil {
 		ps, ok := l.baseParams(n, what("params"))
 		r.Params, good = ps, good && ok
+		k := keyNode(rn, "params")
+		r.line, r.col = k.Line, k.Column
 	}
 	if n := f["title"]; n != nil {
 		s, ok := l.template(n, what("title"), "title")
@@ -413,8 +416,37 @@ func (l *loader) baseRule(rn *yaml.Node) (r *Rule, valid bool) {
 	if !good {
 		return r, false
 	}
+	if !l.checkParams(r) {
+		return r, false
+	}
 	r.compile()
 	return r, true
+}
+
+// checkParams decodes the params of a rule into its built-in detector's
+// params struct: a param the detector does not read, or one it reads that is
+// missing or of another type, is an error at the param (or at the rule's
+// params when the param is missing).
+func (l *loader) checkParams(r *Rule) bool {
+	var d Detector
+	for _, c := range builtin() {
+		if c.RuleID() == r.ID {
+			d = c
+		}
+	}
+	if d == nil || d.paramsType() == nil {
+		return true
+	}
+	v := reflect.New(d.paramsType()).Elem()
+	errs := decodeParams(r.Params, v, true)
+	for _, e := range errs {
+		at := &yaml.Node{Line: r.line, Column: r.col}
+		if i := slices.IndexFunc(r.Params, func(p Param) bool { return p.Name == e.name }); i >= 0 {
+			at.Line, at.Column = r.Params[i].line, r.Params[i].col
+		}
+		l.errorf(at, "%s: params: %s", r.ID, e.msg)
+	}
+	return len(errs) == 0
 }
 
 // compile parses the templates, which loading has already checked.
@@ -444,7 +476,7 @@ func (l *loader) baseParams(n *yaml.Node, what string) ([]Param, bool) {
 			good = false
 			continue
 		}
-		ps = append(ps, Param{Name: k.Value, Value: val})
+		ps = append(ps, Param{Name: k.Value, Value: val, line: k.Line, col: k.Column})
 	}
 	return ps, good
 }
@@ -754,7 +786,15 @@ func (l *loader) overrideRule(base *Rule, f map[string]*yaml.Node) *Rule {
 			k, v := kv[0], kv[1]
 			i := slices.IndexFunc(r.Params, func(p Param) bool { return p.Name == k.Value })
 			if i < 0 {
-				l.errorf(k, "%s: unknown param %q (known: %s)", what, k.Value, paramNames(base))
+				msg := fmt.Sprintf("%s: unknown param %q", what, k.Value)
+				names := make([]string, len(base.Params))
+				for i, p := range base.Params {
+					names[i] = p.Name
+				}
+				if near := nearest(k.Value, names); near != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", near)
+				}
+				l.errorf(k, "%s (known: %s)", msg, paramNames(base))
 				good = false
 				continue
 			}

@@ -300,7 +300,7 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		if len(set.Rules) != len(catalog) {
+		if len(set.Rules) != len(catalog()) {
 			t.Fatalf("%d rules", len(set.Rules))
 		}
 		for _, r := range set.Rules {
@@ -311,4 +311,37 @@ func FuzzLoad(f *testing.F) {
 		// The base file itself, fuzzed, must not panic either.
 		_, _ = Load(Source{Name: "fuzz.yaml", Data: data})
 	})
+}
+
+// TestLoadChecksDetectorParams: a param of rules.yaml that the detector does
+// not read, one it reads that is missing, and one of another type are load
+// errors at the param's (or the params') position.
+func TestLoadChecksDetectorParams(t *testing.T) {
+	data := string(advisor.DefaultRules)
+	for _, tc := range []struct {
+		old, new string
+		want     []string
+	}{
+		{"      min_queue_share: 0.5\n", "      min_queue_shar: 0.5\n", []string{
+			`:323:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`,
+			`:325:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`,
+		}},
+		{"      min_queue_share: 0.5\n", "      min_queue_share: half\n", []string{
+			`:325:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`,
+		}},
+	} {
+		if !strings.Contains(data, tc.old) {
+			t.Fatalf("rules.yaml no longer has %q", tc.old)
+		}
+		_, err := Load(Source{Name: "rules.yaml", Data: []byte(strings.Replace(data, tc.old, tc.new, 1))})
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) != len(tc.want) {
+			t.Fatalf("%q: errors %v, want %d", tc.new, err, len(tc.want))
+		}
+		for i, e := range errs {
+			if !strings.HasSuffix(e.Error(), tc.want[i]) {
+				t.Errorf("error %q, want ...%s", e.Error(), tc.want[i])
+			}
+		}
+	}
 }

@@ -12,13 +12,11 @@ import (
 )
 
 // poolDetectors returns the detectors of the connection pool rules.
-func poolDetectors() Registry {
-	return Registry{
-		"pool.undersized": poolUndersized,
-		"pool.oversized":  poolOversized,
-		"pool.no-pooling": poolNoPooling,
-	}
-}
+var poolRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){
+	"pool.undersized": poolUndersized,
+	"pool.oversized":  poolOversized,
+	"pool.no-pooling": poolNoPooling,
+})
 
 // poolKinds are the pool kinds of PostgreSQL clients (metrics.PoolFamily
 // kinds); go-redis pools are not database pools.

@@ -9,9 +9,7 @@ import (
 )
 
 // probeDetectors are the detectors of the probe rules.
-func probeDetectors() Registry {
-	return Registry{"probe.unavailable": probeUnavailable}
-}
+var probeRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){"probe.unavailable": probeUnavailable})
 
 // probeEnable says how to make each source readable.
 var probeEnable = map[string]string{

@@ -12,16 +12,14 @@ import (
 
 // redisDetectors are the detectors of the Redis rules, read from INFO,
 // SLOWLOG and CONFIG GET over the window.
-func redisDetectors() Registry {
-	return Registry{
-		"redis.low-hit-ratio":        redisLowHitRatio,
-		"redis.evictions":            redisEvictions,
-		"redis.slow-commands":        redisSlowCommands,
-		"redis.cpu-saturation":       redisCPUSaturation,
-		"redis.rejected-connections": redisRejectedConnections,
-		"redis.memory-unbounded":     redisMemoryUnbounded,
-	}
-}
+var redisRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){
+	"redis.low-hit-ratio":        redisLowHitRatio,
+	"redis.evictions":            redisEvictions,
+	"redis.slow-commands":        redisSlowCommands,
+	"redis.cpu-saturation":       redisCPUSaturation,
+	"redis.rejected-connections": redisRejectedConnections,
+	"redis.memory-unbounded":     redisMemoryUnbounded,
+})
 
 // redisSubject is the subject of the findings about the server: one Redis
 // per window.

@@ -23,6 +23,9 @@ type Rule struct {
 	Docs  Docs
 
 	title, fix *template.Template
+	// line and col are where the rule's params (or, without params, the
+	// rule) begin in the base file, for errors about its params.
+	line, col int
 }
 
 // Param is one threshold of a rule. Value is an int, a float64, a bool, a
@@ -31,6 +34,8 @@ type Rule struct {
 type Param struct {
 	Name  string
 	Value any
+	// line and col are the param's position in the base file.
+	line, col int
 }
 
 // Docs explains a rule to a person: `advisor rules explain` prints them.

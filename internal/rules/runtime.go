@@ -12,12 +12,10 @@ import (
 
 // runtimeDetectors are the detectors of the Go runtime rules, read from the
 // runtime and process metrics the service exports.
-func runtimeDetectors() Registry {
-	return Registry{
-		"runtime.gomaxprocs":  runtimeGOMAXPROCS,
-		"runtime.gc-pressure": runtimeGCPressure,
-	}
-}
+var runtimeRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){
+	"runtime.gomaxprocs":  runtimeGOMAXPROCS,
+	"runtime.gc-pressure": runtimeGCPressure,
+})
 
 // runtimeUsableCPUs returns the CPUs the target may use when they are known:
 // the rule's usable_cpus param, else the host's CPU count when the target is

@@ -302,12 +302,12 @@ func TestLostSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A detector that reports the hit ratio of every window it sees.
-	reg := rules.Registry{"redis.low-hit-ratio": func(_ context.Context, in *rules.Input, _ *rules.Rule) ([]rules.Finding, error) {
+	reg := rules.NewRegistry(rules.Def[struct{}]{ID: "redis.low-hit-ratio", Check: func(_ context.Context, in *rules.Input, _ struct{}) ([]rules.Finding, error) {
 		if in.Window.Redis == nil || in.Window.Redis.HitRatio < 0 {
 			return nil, nil
 		}
 		return []rules.Finding{{Subject: "redis", Title: "hit ratio seen", Evidence: map[string]any{"hit_ratio": in.Window.Redis.HitRatio}}}, nil
-	}}
+	}})
 	// An analysis span shorter than the snapshots' spacing: each window runs
 	// from the previous snapshot, as this test's arithmetic assumes.
 	m := New(Options{Prober: fp, Rules: set, Registry: reg, Interval: time.Millisecond, AnalysisSpan: time.Millisecond})
@@ -436,12 +436,12 @@ func TestProfileReachesRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := rules.Registry{"app.blocking-io": func(_ context.Context, in *rules.Input, _ *rules.Rule) ([]rules.Finding, error) {
+	reg := rules.NewRegistry(rules.Def[struct{}]{ID: "app.blocking-io", Check: func(_ context.Context, in *rules.Input, _ struct{}) ([]rules.Finding, error) {
 		if in.Window.Profiles == nil {
 			return nil, nil
 		}
 		return []rules.Finding{{Subject: "handler", Title: "profile seen", Evidence: map[string]any{"samples": in.Window.Profiles.CPU.Samples}}}, nil
-	}}
+	}})
 	m := New(Options{Prober: fp, Rules: set, Registry: reg, Interval: time.Millisecond})
 	m.Update(sizeMsg(100, 30))
 	feed(m, snapshotMsg{snap: fp.Snapshot(context.Background())})

@@ -274,7 +274,7 @@ func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	return func() tea.Msg {
 		msg := AnalysisMsg{Window: w, At: now(), Sampled: true}
 		if set != nil {
-			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns}, set.Rules, reg)
+			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: w.Explainer}, set.Rules, reg)
 		}
 		return msg
 	}

@@ -8,22 +8,27 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
-// httpDetectors are the detectors of the HTTP server rules.
-func httpDetectors() Registry {
-	return Registry{"http.saturation": httpSaturation}
-}
+// httpRules are the detectors of the HTTP server rules.
+var httpRules = []Detector{httpSaturation}
 
 // httpSaturation flags a server whose requests queue: in the goroutine
 // dumps, either request goroutines wait at one channel or semaphore site (a
 // concurrency limit in front of the work) while the requests in flight stay
 // pinned, or a large share of the connections' goroutines are runnable
 // (queued for a CPU) while their number stays pinned.
-func httpSaturation(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
+var httpSaturation = Def[httpSaturationParams]{ID: "http.saturation", Check: checkHTTPSaturation}
+
+type httpSaturationParams struct {
+	MinPinnedShare float64 `param:"min_pinned_share"`
+	MinQueueShare  float64 `param:"min_queue_share"`
+}
+
+func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) ([]Finding, error) {
 	v := appObserve(in)
 	if len(v.perDump) < 3 || v.server == 0 {
 		return nil, nil
 	}
-	minPinned, minQueue := r.Float("min_pinned_share"), r.Float("min_queue_share")
+	minPinned, minQueue := p.MinPinnedShare, p.MinQueueShare
 	pinned := func(series []float64) (peak, share float64) {
 		peak = slices.Max(series)
 		if peak <= 1 {
