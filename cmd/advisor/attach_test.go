@@ -15,7 +15,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
@@ -158,26 +157,22 @@ func TestAttachTmux(t *testing.T) {
 	})
 	// Its findings: the naive profile opens a connection per request, calls
 	// its own services over HTTP, and more.
-	if len(rules.Builtin()) == 0 {
-		t.Log("no detector is registered in rules.Builtin(): the findings pane is not checked")
-	} else {
-		x.run("send-keys", "-t", "attach", "2")
-		screen := x.waitFor(60*time.Second, "findings of the live service", func(s string) bool {
-			return strings.Contains(s, "[2 Findings]") && findingRow.MatchString(s)
-		})
-		t.Logf("findings pane:\n%s", screen)
-		x.run("send-keys", "-t", "attach", "Enter")
-		x.waitFor(10*time.Second, "a finding's detail", func(s string) bool {
-			return strings.Contains(s, "Evidence") && strings.Contains(s, "Fix")
-		})
-		x.run("send-keys", "-t", "attach", "Escape")
-		x.waitFor(10*time.Second, "the list again", func(s string) bool { return findingRow.MatchString(s) })
-		x.run("send-keys", "-t", "attach", "e")
-		x.waitFor(10*time.Second, "the export", func(s string) bool { return strings.Contains(s, "report written to") })
-		matches, _ := filepath.Glob(filepath.Join(exportDir, "advisor-report-*.json"))
-		if len(matches) != 1 {
-			t.Errorf("exported %v", matches)
-		}
+	x.run("send-keys", "-t", "attach", "2")
+	screen := x.waitFor(60*time.Second, "findings of the live service", func(s string) bool {
+		return strings.Contains(s, "[2 Findings]") && findingRow.MatchString(s)
+	})
+	t.Logf("findings pane:\n%s", screen)
+	x.run("send-keys", "-t", "attach", "Enter")
+	x.waitFor(10*time.Second, "a finding's detail", func(s string) bool {
+		return strings.Contains(s, "Evidence") && strings.Contains(s, "Fix")
+	})
+	x.run("send-keys", "-t", "attach", "Escape")
+	x.waitFor(10*time.Second, "the list again", func(s string) bool { return findingRow.MatchString(s) })
+	x.run("send-keys", "-t", "attach", "e")
+	x.waitFor(10*time.Second, "the export", func(s string) bool { return strings.Contains(s, "report written to") })
+	matches, _ := filepath.Glob(filepath.Join(exportDir, "advisor-report-*.json"))
+	if len(matches) != 1 {
+		t.Errorf("exported %v", matches)
 	}
 	// A CPU profile on demand, shown in the Runtime pane. The two keys go
 	// together, as when typed fast.

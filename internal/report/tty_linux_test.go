@@ -15,8 +15,7 @@ func openTTY(t *testing.T) *os.File {
 	t.Helper()
 	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Logf("no pseudo-terminal: %v", err)
-		return nil
+		t.Skipf("no pseudo-terminal: %v", err)
 	}
 	t.Cleanup(func() { ptm.Close() })
 	fd := int(ptm.Fd())

@@ -9,6 +9,6 @@ import (
 
 // openTTY returns nil: the test opens pseudo-terminals on Linux only.
 func openTTY(t *testing.T) *os.File {
-	t.Log("pseudo-terminals are opened on Linux only")
+	t.Skip("pseudo-terminals are opened on Linux only")
 	return nil
 }
