@@ -2,8 +2,6 @@ package rules
 
 import (
 	"cmp"
-	"context"
-	"fmt"
 	"math"
 	"net"
 	"regexp"
@@ -13,19 +11,13 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/pgadvisor/advisor/internal/probe"
-	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
-// appDetectors are the detectors of the application rules: what the service
+// appRules are the detectors of the application rules: what the service
 // does inside its HTTP handlers, read from its goroutine dumps, CPU and
 // contention profiles and HTTP metrics.
-var appRules = legacyRules(map[string]func(ctx context.Context, in *Input, r *Rule) ([]Finding, error){
-	"app.blocking-io":     appBlockingIO,
-	"app.inline-work":     appInlineWork,
-	"app.lock-contention": appLockContention,
-	"app.internal-hops":   appInternalHops,
-})
+var appRules = []Detector{appBlockingIO, appInlineWork, appLockContention, appInternalHops}
 
 // appProfilerPackages are packages whose handlers are the profilers advisor
 // itself calls (a CPU profile sleeps in its handler for the whole window):
@@ -231,7 +223,8 @@ func (v *appView) sortedHandlers() []*appHandlerStat {
 
 // appObserve classifies the handler goroutines of every goroutine dump of
 // the window and the samples of its CPU profile (or fgprof's wall-clock
-// profile for goroutines when there are no dumps).
+// profile for goroutines when there are no dumps). Rules read it through
+// Input.app, which computes it once per input.
 func appObserve(in *Input) *appView {
 	v := &appView{handlers: map[string]*appHandlerStat{}}
 	w := in.Window
@@ -382,93 +375,6 @@ func appProfile(w *probe.Window, kind pprof.Kind) *pprof.ProfileResult {
 // appRound keeps evidence readable: 3 decimals.
 func appRound(x float64) float64 { return math.Round(x*1000) / 1000 }
 
-// appFuncShort drops the import path of a function name:
-// "github.com/x/y/pkg.(*T).m" -> "pkg.(*T).m".
-func appFuncShort(name string) string {
-	pkg := pprof.FuncPackage(name)
-	if i := strings.LastIndexByte(pkg, '/'); i >= 0 {
-		return name[i+1:]
-	}
-	return name
-}
-
-// appBlockingKinds are the wait kinds app.blocking-io reports.
-var appBlockingKinds = []WaitKind{WaitNetwork, WaitDisk, WaitSleep}
-
-// appBlockingIO flags handlers whose goroutines wait on network I/O that
-// is not the service's data stores, on files or on sleep, by call site.
-// Classes of inline work are left to app.inline-work, and outbound HTTP to
-// hosts of the same system to app.internal-hops when the metrics show that
-// outbound calls go there.
-func appBlockingIO(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
-	minShare, minSamples := r.Float("min_share"), r.Float("min_samples")
-	v := appObserve(in)
-	hopsExplainHTTP := appOutboundMostlyInternal(in, nil)
-	var out []Finding
-	for _, h := range v.sortedHandlers() {
-		if h.samples < minSamples {
-			continue
-		}
-		// Group the blocking samples by the service function that waits.
-		type group struct {
-			samples float64
-			classes map[string]float64
-			site    *appSiteStat
-		}
-		groups := map[string]*group{}
-		for _, c := range h.classes {
-			if c.class.InlineWork || !slices.Contains(appBlockingKinds, c.class.Kind) {
-				continue
-			}
-			if hopsExplainHTTP && c.class.Class == "outbound-http" {
-				continue
-			}
-			for _, s := range c.sites {
-				if s.samples == 0 {
-					continue
-				}
-				g := groups[s.site.Func]
-				if g == nil {
-					g = &group{classes: map[string]float64{}}
-					groups[s.site.Func] = g
-				}
-				g.samples += s.samples
-				g.classes[c.class.Class] += s.samples
-				if g.site == nil || s.samples > g.site.samples {
-					g.site = s
-				}
-			}
-		}
-		for fn, g := range groups {
-			share := g.samples / h.samples
-			if share < minShare {
-				continue
-			}
-			class := appTop(g.classes)
-			ev := map[string]any{
-				"handler":         h.name,
-				"function":        fn,
-				"wait_class":      class,
-				"share":           appRound(share),
-				"samples":         h.samples,
-				"waiting_samples": g.samples,
-				"dumps":           v.dumps,
-			}
-			if !g.site.api.IsZero() {
-				ev["calls"] = g.site.api.Func
-			}
-			out = append(out, Finding{
-				Subject:  h.name + " -> " + fn,
-				Evidence: ev,
-				Location: g.site.site.Location(),
-				Impact:   g.samples / v.samples,
-				Fix:      Fix{Code: appBlockingCode(class)},
-			})
-		}
-	}
-	return out, nil
-}
-
 // appTop is the key with the largest value (then the smallest key).
 func appTop(m map[string]float64) string {
 	var best string
@@ -478,254 +384,6 @@ func appTop(m map[string]float64) string {
 		}
 	}
 	return best
-}
-
-func appBlockingCode(class string) string {
-	switch class {
-	case "sleep":
-		return "// Retry with a bounded backoff outside the request, or not at all:\n" +
-			"// a request should never sleep while a client waits."
-	default:
-		return "ctx, cancel := context.WithTimeout(r.Context(), 300*time.Millisecond)\n" +
-			"defer cancel()\n" +
-			"g, ctx := errgroup.WithContext(ctx) // independent calls run concurrently\n" +
-			"g.Go(func() error { return callA(ctx) })\n" +
-			"g.Go(func() error { return callB(ctx) })\n" +
-			"err := g.Wait()"
-	}
-}
-
-// appInlineWork flags work of inline_work classes (e-mail, PDF, images,
-// hashing, webhooks) inside handlers: share of the handler's wall time
-// (goroutine samples) and CPU time (CPU profile).
-func appInlineWork(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
-	minShare, minSamples := r.Float("min_share"), r.Float("min_samples")
-	v := appObserve(in)
-	var out []Finding
-	for _, h := range v.sortedHandlers() {
-		names := make([]string, 0, len(h.classes))
-		for name := range h.classes {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			c := h.classes[name]
-			if !c.class.InlineWork {
-				continue
-			}
-			var wall, cpu float64
-			if h.samples > 0 {
-				wall = c.samples / h.samples
-			}
-			if h.cpu > 0 {
-				cpu = c.cpu / h.cpu
-			}
-			byWall := h.samples >= minSamples && wall >= minShare
-			byCPU := h.cpuSamples >= minSamples && cpu >= minShare
-			if !byWall && !byCPU {
-				continue
-			}
-			site := c.topSite()
-			ev := map[string]any{
-				"handler":     h.name,
-				"work_class":  c.class.Class,
-				"description": c.class.Description,
-				"function":    site.site.Func,
-				"share_wall":  appRound(wall),
-				"share_cpu":   appRound(cpu),
-				"samples":     h.samples,
-				"cpu_samples": h.cpuSamples,
-			}
-			if !site.api.IsZero() {
-				ev["calls"] = site.api.Func
-			}
-			impact := 0.0
-			if v.samples > 0 {
-				impact = c.samples / v.samples
-			}
-			if v.cpu > 0 {
-				impact = max(impact, c.cpu/v.cpu)
-			}
-			out = append(out, Finding{
-				Subject:  h.name + " -> " + c.class.Class,
-				Evidence: ev,
-				Location: site.site.Location(),
-				Impact:   impact,
-				Fix: Fix{Code: "// in the handler: persist the order and enqueue the follow-up work\n" +
-					"_, err = riverClient.InsertTx(ctx, tx, FollowUpArgs{OrderID: id}, nil)\n" +
-					"// commit, then reply at once\n" +
-					"w.WriteHeader(http.StatusCreated) // or 202 Accepted with a status URL\n" +
-					"// a river worker (or asynq handler) calls " + appFuncShort(site.site.Func) + " with retries"},
-			})
-		}
-	}
-	return out, nil
-}
-
-// appLockContention flags locks that request goroutines queue on: the
-// waiters in the goroutine dumps (mutex class) grouped by the line that
-// called Lock, with the delay the block and mutex profiles measured there.
-func appLockContention(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
-	minShare, minDelay := r.Float("min_share"), r.Float("min_delay_ms_per_s")
-	v := appObserve(in)
-	type lock struct {
-		site        pprof.Frame
-		siteSamples float64
-		samples     float64
-		handlers    map[string]float64
-		delayNs     float64
-		profiled    bool
-	}
-	locks := map[string]*lock{} // by the function that takes the lock
-	get := func(site pprof.Frame) *lock {
-		l := locks[site.Func]
-		if l == nil {
-			l = &lock{site: site, handlers: map[string]float64{}}
-			locks[site.Func] = l
-		}
-		return l
-	}
-	for _, h := range v.handlers {
-		for _, c := range h.classes {
-			if c.class.Kind != WaitLock {
-				continue
-			}
-			for _, s := range c.sites {
-				if s.samples == 0 {
-					continue
-				}
-				l := get(s.site)
-				if s.samples > l.siteSamples {
-					l.site, l.siteSamples = s.site, s.samples
-				}
-				l.samples += s.samples
-				l.handlers[h.name] += s.samples
-			}
-		}
-	}
-	// Contention profiles: delay under handlers, by the service's frame.
-	seconds := 0.0
-	if w := in.Window; w != nil && w.Profiles != nil {
-		// A cumulative window's profiles count from the process's start,
-		// not from the statistics' reset.
-		seconds = w.Seconds
-		if w.ProfileSeconds > 0 || w.Cumulative {
-			seconds = w.ProfileSeconds
-		}
-		for _, pr := range []*pprof.ProfileResult{w.Profiles.Block, w.Profiles.Mutex} {
-			if pr == nil || !pr.Status.Ok() {
-				continue
-			}
-			if pr.Profile != nil && pr.Profile.DurationNanos > 0 {
-				seconds = float64(pr.Profile.DurationNanos) / 1e9
-			}
-			mutexProfile := pr == w.Profiles.Mutex
-			delays := map[string]float64{}
-			sites := map[string]pprof.Frame{}
-			for _, h := range pr.Handlers {
-				if slices.Contains(appProfilerPackages, pprof.FuncPackage(h.Handler)) {
-					continue
-				}
-				for _, s := range h.Sites {
-					if !mutexProfile && !appIsLockFrame(in.Patterns, s.WaitIn.Func) {
-						continue
-					}
-					if s.CallSite.IsZero() {
-						continue
-					}
-					delays[s.CallSite.Func] += float64(s.Value)
-					sites[s.CallSite.Func] = s.CallSite
-				}
-			}
-			for fn, d := range delays {
-				l := locks[fn]
-				if l == nil {
-					if seconds <= 0 || d/1e6/seconds < minDelay {
-						continue
-					}
-					l = get(sites[fn])
-				}
-				l.profiled = true
-				// The block profile (waiters) and the mutex profile
-				// (holders) see the same contention: keep the larger.
-				l.delayNs = max(l.delayNs, d)
-			}
-		}
-	}
-	// inFlight is the mean number of request goroutines in a dump.
-	inFlight := 0.0
-	if v.dumps > 0 {
-		inFlight = v.samples / float64(v.dumps)
-	}
-	var out []Finding
-	for fn, l := range locks {
-		share := 0.0
-		if v.samples > 0 {
-			share = l.samples / v.samples
-		}
-		delay, profileShare := 0.0, 0.0
-		if seconds > 0 {
-			delay = l.delayNs / 1e6 / seconds
-			// Delay per second is the mean number of goroutines waiting.
-			// The dumps are instants and the profiles sampled, so the two
-			// can disagree; a share is at most all requests.
-			if inFlight > 0 {
-				profileShare = min(1, delay/1000/inFlight)
-			}
-		}
-		byDumps := share >= minShare
-		byProfiles := l.profiled && delay >= minDelay && (inFlight == 0 || profileShare >= minShare)
-		if !byDumps && !byProfiles {
-			continue
-		}
-		ev := map[string]any{
-			"lock_site": fn,
-			"handler":   appTop(l.handlers),
-			"handlers":  len(l.handlers),
-			// The share of requests waiting: seen in the dumps, or
-			// measured by the contention profiles.
-			"waiting_share":          appRound(max(share, profileShare)),
-			"waiting_share_dumps":    appRound(share),
-			"waiting_share_profiles": appRound(profileShare),
-			"delay_ms_per_s":         appRound(delay),
-			"samples":                v.samples,
-			"waiting":                l.samples,
-		}
-		if len(l.handlers) == 0 {
-			ev["handler"] = "(contention profiles only)"
-		}
-		impact := max(share, profileShare)
-		out = append(out, Finding{
-			Subject:  fn,
-			Evidence: ev,
-			Location: l.site.Location(),
-			Impact:   impact,
-			Fix: Fix{Code: "mu.Lock()\n" +
-				"rec := state.snapshot() // only memory work under the lock\n" +
-				"mu.Unlock()\n" +
-				"err := write(ctx, rec)  // I/O after unlocking, or batched by one goroutine"},
-		})
-	}
-	return out, nil
-}
-
-// appIsLockFrame reports whether a block profile's wait frame is a mutex
-// (the mutex classes of the catalogue), not a channel or a select.
-func appIsLockFrame(p *Patterns, fn string) bool {
-	if p == nil {
-		return false
-	}
-	for _, c := range p.Classes {
-		if c.Kind != WaitLock {
-			continue
-		}
-		for _, re := range c.Functions {
-			if re.MatchString(fn) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // appInternalHost reports whether an outbound host (host or host:port) is
@@ -747,170 +405,12 @@ func appInternalHost(host string, internal []string) bool {
 	return ip != nil && (ip.IsLoopback() || ip.IsPrivate())
 }
 
-// appInternalHostsOf returns the window's internal hosts plus the rule's.
-func appInternalHostsOf(in *Input, r *Rule) []string {
+// appInternalHostsOf returns the window's internal hosts plus the given
+// ones (a rule's internal_hosts).
+func appInternalHostsOf(in *Input, more []string) []string {
 	var hosts []string
 	if in.Window != nil {
 		hosts = append(hosts, in.Window.InternalHosts...)
 	}
-	if r != nil {
-		hosts = append(hosts, r.List("internal_hosts")...)
-	}
-	return hosts
-}
-
-// appOutboundMostlyInternal reports whether the metrics count outbound HTTP
-// calls and at least 90% of them go to hosts of the same system.
-func appOutboundMostlyInternal(in *Input, r *Rule) bool {
-	if in.Window == nil || in.Window.Metrics == nil {
-		return false
-	}
-	hosts := appInternalHostsOf(in, r)
-	var all, internal float64
-	for _, o := range in.Window.Metrics.Outbound {
-		all += o.Calls
-		if appInternalHost(o.Host, hosts) {
-			internal += o.Calls
-		}
-	}
-	return all > 0 && internal >= 0.9*all
-}
-
-// appEntryRoutes returns the routes that serve requests from outside:
-// every route except those that answer the service's own internal calls
-// (the callee of a hop served by the same process shows as a route whose
-// request count matches the calls to an internal host, and whose latency is
-// below what the caller measured).
-func appEntryRoutes(m *metrics.Window, internal []metrics.OutboundRate) []metrics.RouteRate {
-	used := make([]bool, len(m.Routes))
-	for _, o := range internal {
-		if o.Calls <= 0 {
-			continue
-		}
-		for i, rt := range m.Routes {
-			if used[i] || math.Abs(rt.Requests-o.Calls) > 0.05*o.Calls+2 {
-				continue
-			}
-			// The callee answers faster than the caller's appRound trip; the
-			// caller's own route, which includes the hop, is slower.
-			if !o.HasLatency || !rt.HasLatency || rt.Latency.Count == 0 || rt.Latency.Mean >= o.Latency.Mean {
-				continue
-			}
-			used[i] = true
-			break
-		}
-	}
-	var out []metrics.RouteRate
-	for i, rt := range m.Routes {
-		if !used[i] {
-			out = append(out, rt)
-		}
-	}
-	return out
-}
-
-// appInternalHops flags hosts of the same system called over HTTP about
-// once or more per inbound request, from the client metrics the service
-// exports; the calling function comes from the goroutine dumps.
-func appInternalHops(_ context.Context, in *Input, r *Rule) ([]Finding, error) {
-	w := in.Window
-	if w == nil || w.Metrics == nil || len(w.Metrics.Outbound) == 0 {
-		return nil, nil
-	}
-	minHops, minLatency := r.Float("min_hops_per_request"), r.Float("min_latency_share")
-	m := w.Metrics
-	hosts := appInternalHostsOf(in, r)
-	var internal []metrics.OutboundRate
-	for _, o := range m.Outbound {
-		if appInternalHost(o.Host, hosts) {
-			internal = append(internal, o)
-		}
-	}
-	if len(internal) == 0 {
-		return nil, nil
-	}
-	entry := appEntryRoutes(m, internal)
-	var inbound, inboundBusy float64
-	latencyKnown := true
-	for _, rt := range entry {
-		inbound += rt.Requests
-		if rt.HasLatency && rt.Latency.Count > 0 {
-			inboundBusy += rt.Latency.Mean * rt.Requests
-		} else if rt.Requests > 0 {
-			latencyKnown = false
-		}
-	}
-	if inbound <= 0 {
-		return nil, nil
-	}
-	// The calling function: outbound HTTP waits in the dumps.
-	v := appObserve(in)
-	callers := map[string]float64{}
-	handlers := map[string]float64{}
-	sites := map[string]pprof.Frame{}
-	for _, h := range v.handlers {
-		for _, c := range h.classes {
-			if c.class.Class != "outbound-http" {
-				continue
-			}
-			for _, s := range c.sites {
-				callers[s.site.Func] += s.samples + s.cpu/1e7
-				handlers[h.name] += s.samples
-				sites[s.site.Func] = s.site
-			}
-		}
-	}
-	caller := appTop(callers)
-	// The endpoint when one handler makes most of the calls; the client
-	// metrics do not say which endpoints call a host.
-	endpoint := "the service"
-	var all float64
-	for _, n := range handlers {
-		all += n
-	}
-	if top := appTop(handlers); top != "" && handlers[top] >= 0.8*all {
-		endpoint = top
-	}
-	var out []Finding
-	for _, o := range internal {
-		hops := o.Calls / inbound
-		if hops < minHops {
-			continue
-		}
-		share := -1.0
-		if o.HasLatency && latencyKnown && inboundBusy > 0 {
-			share = math.Min(o.Latency.Mean*o.Calls/inboundBusy, 1)
-			if share < minLatency {
-				continue
-			}
-		}
-		ev := map[string]any{
-			"endpoint":         endpoint,
-			"host":             o.Host,
-			"hops_per_request": appRound(hops),
-			"latency_share":    appRound(share),
-			"outbound_per_s":   appRound(o.PerSec),
-			"inbound_per_s":    appRound(inbound / math.Max(m.Seconds, 1e-9)),
-			"function":         caller,
-		}
-		if o.HasLatency {
-			ev["hop_mean_ms"] = appRound(o.Latency.Mean * 1000)
-		}
-		if caller == "" {
-			ev["function"] = "unknown (no goroutine dumps with outbound calls)"
-		}
-		impact := math.Max(share, 0)
-		f := Finding{
-			Subject:  "internal HTTP hops -> " + o.Host,
-			Evidence: ev,
-			Impact:   impact,
-			Fix: Fix{Code: fmt.Sprintf("// instead of an HTTP appRound trip to %s on every request:\n", o.Host) +
-				"p, err := usersService.Profile(ctx, id) // the same code, called in-process"},
-		}
-		if caller != "" {
-			f.Location = sites[caller].Location()
-		}
-		out = append(out, f)
-	}
-	return out, nil
+	return append(hosts, more...)
 }

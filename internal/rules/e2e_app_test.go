@@ -83,7 +83,7 @@ func appLogWindow(t *testing.T, name string, w *probe.Window) {
 		}
 	}
 	// How request goroutines were classified (wait_patterns).
-	v := appObserve(&Input{Window: w, Patterns: loadBuiltin(t).Patterns})
+	v := (&Input{Window: w, Patterns: loadBuiltin(t).Patterns}).app()
 	classes := map[string]float64{}
 	for _, h := range v.handlers {
 		for name, c := range h.classes {

@@ -10,7 +10,15 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 )
 
-// Input is what detectors analyse.
+// Input is what detectors analyse: one window, for one Run.
+//
+// The views of the window that several rules read (the request goroutines
+// by handler, the database server's capacity) are methods of Input that
+// compute them on first use and keep them for the rules after. Run calls
+// the detectors one after the other on one goroutine, so an Input needs no
+// lock, and it is not safe for concurrent use. The views are shared and
+// read-only: a detector must not modify them. They are not recomputed
+// when Window changes: a new window needs a new Input.
 type Input struct {
 	Window *probe.Window
 	// Patterns is the compiled wait_patterns catalogue of the rule set.
@@ -18,6 +26,32 @@ type Input struct {
 	// Explainer runs EXPLAIN and prices hypothetical indexes on the
 	// PostgreSQL source; nil without one. It is the only I/O a rule may do.
 	Explainer postgres.Explainer
+
+	// views caches the views of the window; see the methods below.
+	views struct {
+		app  *appView
+		pool *poolServer
+	}
+}
+
+// app returns the request goroutines of the window, classified by handler,
+// wait class and call site (appObserve).
+func (in *Input) app() *appView {
+	if in.views.app == nil {
+		in.views.app = appObserve(in)
+	}
+	return in.views.app
+}
+
+// poolServer returns what the database tells about its capacity
+// (poolServerOfWindow), without the reserved connections a rule assumes
+// when the server does not say.
+func (in *Input) poolServer() poolServer {
+	if in.views.pool == nil {
+		s := poolServerOfWindow(in)
+		in.views.pool = &s
+	}
+	return *in.views.pool
 }
 
 // PanicError is the error Run returns for a detector that panicked.

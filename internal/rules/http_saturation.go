@@ -24,7 +24,7 @@ type httpSaturationParams struct {
 }
 
 func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) ([]Finding, error) {
-	v := appObserve(in)
+	v := in.app()
 	if len(v.perDump) < 3 || v.server == 0 {
 		return nil, nil
 	}

@@ -1,0 +1,157 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+)
+
+// appEntryRoutes returns the routes that serve requests from outside:
+// every route except those that answer the service's own internal calls
+// (the callee of a hop served by the same process shows as a route whose
+// request count matches the calls to an internal host, and whose latency is
+// below what the caller measured).
+func appEntryRoutes(m *metrics.Window, internal []metrics.OutboundRate) []metrics.RouteRate {
+	used := make([]bool, len(m.Routes))
+	for _, o := range internal {
+		if o.Calls <= 0 {
+			continue
+		}
+		for i, rt := range m.Routes {
+			if used[i] || math.Abs(rt.Requests-o.Calls) > 0.05*o.Calls+2 {
+				continue
+			}
+			// The callee answers faster than the caller's appRound trip; the
+			// caller's own route, which includes the hop, is slower.
+			if !o.HasLatency || !rt.HasLatency || rt.Latency.Count == 0 || rt.Latency.Mean >= o.Latency.Mean {
+				continue
+			}
+			used[i] = true
+			break
+		}
+	}
+	var out []metrics.RouteRate
+	for i, rt := range m.Routes {
+		if !used[i] {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// appInternalHops flags hosts of the same system called over HTTP about
+// once or more per inbound request, from the client metrics the service
+// exports; the calling function comes from the goroutine dumps.
+var appInternalHops = Def[appInternalHopsParams]{ID: "app.internal-hops", Check: checkAppInternalHops}
+
+type appInternalHopsParams struct {
+	MinHopsPerRequest float64  `param:"min_hops_per_request"`
+	MinLatencyShare   float64  `param:"min_latency_share"`
+	InternalHosts     []string `param:"internal_hosts"`
+}
+
+func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams) ([]Finding, error) {
+	w := in.Window
+	if w == nil || w.Metrics == nil || len(w.Metrics.Outbound) == 0 {
+		return nil, nil
+	}
+	minHops, minLatency := p.MinHopsPerRequest, p.MinLatencyShare
+	m := w.Metrics
+	hosts := appInternalHostsOf(in, p.InternalHosts)
+	var internal []metrics.OutboundRate
+	for _, o := range m.Outbound {
+		if appInternalHost(o.Host, hosts) {
+			internal = append(internal, o)
+		}
+	}
+	if len(internal) == 0 {
+		return nil, nil
+	}
+	entry := appEntryRoutes(m, internal)
+	var inbound, inboundBusy float64
+	latencyKnown := true
+	for _, rt := range entry {
+		inbound += rt.Requests
+		if rt.HasLatency && rt.Latency.Count > 0 {
+			inboundBusy += rt.Latency.Mean * rt.Requests
+		} else if rt.Requests > 0 {
+			latencyKnown = false
+		}
+	}
+	if inbound <= 0 {
+		return nil, nil
+	}
+	// The calling function: outbound HTTP waits in the dumps.
+	v := in.app()
+	callers := map[string]float64{}
+	handlers := map[string]float64{}
+	sites := map[string]pprof.Frame{}
+	for _, h := range v.handlers {
+		for _, c := range h.classes {
+			if c.class.Class != "outbound-http" {
+				continue
+			}
+			for _, s := range c.sites {
+				callers[s.site.Func] += s.samples + s.cpu/1e7
+				handlers[h.name] += s.samples
+				sites[s.site.Func] = s.site
+			}
+		}
+	}
+	caller := appTop(callers)
+	// The endpoint when one handler makes most of the calls; the client
+	// metrics do not say which endpoints call a host.
+	endpoint := "the service"
+	var all float64
+	for _, n := range handlers {
+		all += n
+	}
+	if top := appTop(handlers); top != "" && handlers[top] >= 0.8*all {
+		endpoint = top
+	}
+	var out []Finding
+	for _, o := range internal {
+		hops := o.Calls / inbound
+		if hops < minHops {
+			continue
+		}
+		share := -1.0
+		if o.HasLatency && latencyKnown && inboundBusy > 0 {
+			share = math.Min(o.Latency.Mean*o.Calls/inboundBusy, 1)
+			if share < minLatency {
+				continue
+			}
+		}
+		ev := map[string]any{
+			"endpoint":         endpoint,
+			"host":             o.Host,
+			"hops_per_request": appRound(hops),
+			"latency_share":    appRound(share),
+			"outbound_per_s":   appRound(o.PerSec),
+			"inbound_per_s":    appRound(inbound / math.Max(m.Seconds, 1e-9)),
+			"function":         caller,
+		}
+		if o.HasLatency {
+			ev["hop_mean_ms"] = appRound(o.Latency.Mean * 1000)
+		}
+		if caller == "" {
+			ev["function"] = "unknown (no goroutine dumps with outbound calls)"
+		}
+		impact := math.Max(share, 0)
+		f := Finding{
+			Subject:  "internal HTTP hops -> " + o.Host,
+			Evidence: ev,
+			Impact:   impact,
+			Fix: Fix{Code: fmt.Sprintf("// instead of an HTTP appRound trip to %s on every request:\n", o.Host) +
+				"p, err := usersService.Profile(ctx, id) // the same code, called in-process"},
+		}
+		if caller != "" {
+			f.Location = sites[caller].Location()
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
