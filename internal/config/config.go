@@ -5,16 +5,15 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pgadvisor/advisor/internal/yamlfile"
 )
 
 // Sources says where to read each source. An empty field means the source is
@@ -184,15 +183,7 @@ func Resolve(env, file, flags Sources) Sources {
 }
 
 // PositionError is one problem in a file, at a line and column.
-type PositionError struct {
-	File         string
-	Line, Column int
-	Msg          string
-}
-
-func (e *PositionError) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
-}
+type PositionError = yamlfile.Error
 
 // LoadFile reads an advisor.yaml.
 func LoadFile(path string) (Sources, error) {
@@ -203,126 +194,77 @@ func LoadFile(path string) (Sources, error) {
 	return Parse(path, data)
 }
 
-// Parse reads advisor.yaml content; name is used in error positions.
+// keys are the top-level keys of advisor.yaml, and tlsKeys those of its tls.
+var (
+	keys    = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "redis", "target", "tls"}
+	tlsKeys = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
+)
+
+// Parse reads advisor.yaml content; name is used in error positions. Every
+// problem of the file is reported at once: those of its YAML as
+// yamlfile.Errors (each a *PositionError), then those of Validate. A key
+// without a value (null) is as if absent.
 func Parse(name string, data []byte) (Sources, error) {
 	var s Sources
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return s, nil
-		}
-		return s, fmt.Errorf("%s: %w", name, err)
+	f := yamlfile.Parse(name, data)
+	root := f.Root()
+	if root == nil {
+		return s, f.Err()
 	}
-	if len(root.Content) == 0 {
-		return s, nil
+	if root.Kind != yaml.MappingNode {
+		f.Errorf(root, "the file must be a mapping of keys (target, metrics, pprof, pg, redis, ...)")
+		return s, f.Err()
 	}
-	doc := root.Content[0]
-	if doc.Kind != yaml.MappingNode {
-		return s, &PositionError{name, doc.Line, doc.Column, "the file must be a mapping of keys (target, metrics, pprof, pg, redis, ...)"}
-	}
-	var errs []error
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		key, val := doc.Content[i], doc.Content[i+1]
-		if seen[key.Value] {
-			errs = append(errs, &PositionError{name, key.Line, key.Column, fmt.Sprintf("key %q given twice", key.Value)})
+	fields, _ := f.Fields(root, "", keys...)
+	strs := map[string]*string{"target": &s.Target, "metrics": &s.Metrics, "pprof": &s.Pprof, "pg": &s.PG, "redis": &s.Redis}
+	for _, key := range keys {
+		v := fields[key]
+		if v == nil || yamlfile.IsNull(v) {
 			continue
 		}
-		seen[key.Value] = true
-		dst, ok := fieldsOf(&s)[key.Value]
-		if !ok {
-			errs = append(errs, &PositionError{name, key.Line, key.Column, fmt.Sprintf("unknown key %q (known: %s)", key.Value, strings.Join(knownKeys(), ", "))})
-			continue
-		}
-		if key.Value == "tls" {
-			errs = append(errs, decodeTLS(name, val, &s.TLS)...)
-			continue
-		}
-		if err := decodeStrict(val, dst); err != nil {
-			errs = append(errs, &PositionError{name, val.Line, val.Column, fmt.Sprintf("%s: %v", key.Value, err)})
+		switch key {
+		case "headers":
+			s.Headers = readHeaders(f, v)
+		case "tls":
+			s.TLS = readTLS(f, v)
+		case "internal_hosts":
+			s.InternalHosts, _ = f.Strings(v, key)
+		case "db_cores":
+			s.DBCores, _ = f.Int(v, key)
+		default:
+			*strs[key], _ = f.String(v, key)
 		}
 	}
 	if err := s.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		return s, errors.Join(f.Err(), fmt.Errorf("%s: %w", name, err))
 	}
-	return s, errors.Join(errs...)
+	return s, f.Err()
 }
 
-func fieldsOf(s *Sources) map[string]any {
-	return map[string]any{
-		"target": &s.Target, "metrics": &s.Metrics, "pprof": &s.Pprof, "pg": &s.PG, "redis": &s.Redis,
-		"headers": &s.Headers, "tls": &s.TLS, "internal_hosts": &s.InternalHosts, "db_cores": &s.DBCores,
+func readHeaders(f *yamlfile.File, n *yaml.Node) map[string]string {
+	pairs, _ := f.Pairs(n, "headers")
+	h := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		h[p.Key.Value], _ = f.Text(p.Value, "headers."+p.Key.Value)
 	}
+	return h
 }
 
-func knownKeys() []string {
-	var keys []string
-	for k := range fieldsOf(&Sources{}) {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func decodeTLS(name string, node *yaml.Node, t *TLS) []error {
-	if node.Kind != yaml.MappingNode {
-		return []error{&PositionError{name, node.Line, node.Column, "tls: expected a mapping (ca_file, cert_file, key_file, insecure_skip_verify)"}}
-	}
-	fields := map[string]any{"ca_file": &t.CAFile, "cert_file": &t.CertFile, "key_file": &t.KeyFile, "insecure_skip_verify": &t.InsecureSkipVerify}
-	var errs []error
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		key, val := node.Content[i], node.Content[i+1]
-		dst, ok := fields[key.Value]
-		if !ok {
-			errs = append(errs, &PositionError{name, key.Line, key.Column, fmt.Sprintf("unknown key tls.%s (known: ca_file, cert_file, insecure_skip_verify, key_file)", key.Value)})
-			continue
-		}
-		if err := decodeStrict(val, dst); err != nil {
-			errs = append(errs, &PositionError{name, val.Line, val.Column, fmt.Sprintf("tls.%s: %v", key.Value, err)})
+func readTLS(f *yamlfile.File, n *yaml.Node) TLS {
+	var t TLS
+	fields, _ := f.Fields(n, "tls", tlsKeys...)
+	for key, v := range fields {
+		what := "tls." + key
+		switch key {
+		case "ca_file":
+			t.CAFile, _ = f.String(v, what)
+		case "cert_file":
+			t.CertFile, _ = f.String(v, what)
+		case "key_file":
+			t.KeyFile, _ = f.String(v, what)
+		case "insecure_skip_verify":
+			t.InsecureSkipVerify, _ = f.Bool(v, what)
 		}
 	}
-	return errs
-}
-
-// decodeStrict decodes node into dst, refusing the conversions yaml.v3
-// would otherwise allow (a number into a string field).
-func decodeStrict(node *yaml.Node, dst any) error {
-	if _, isString := dst.(*string); isString && (node.Kind != yaml.ScalarNode || node.Tag != "!!str") {
-		return fmt.Errorf("expected a string, got %s", describe(node))
-	}
-	if err := node.Decode(dst); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return fmt.Errorf("expected %s, got %s", expected(dst), describe(node))
-		}
-		return err
-	}
-	return nil
-}
-
-func expected(dst any) string {
-	switch dst.(type) {
-	case *int:
-		return "an integer"
-	case *bool:
-		return "true or false"
-	case *[]string:
-		return "a list of strings"
-	case *map[string]string:
-		return "a mapping of strings"
-	}
-	return "another type"
-}
-
-func describe(node *yaml.Node) string {
-	switch node.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%s %q", strings.TrimPrefix(node.Tag, "!!"), node.Value)
-	}
-	return "something else"
+	return t
 }

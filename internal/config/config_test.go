@@ -45,11 +45,11 @@ metrics: ftp://example
 		t.Fatal("no error")
 	}
 	want := []string{
-		`advisor.yaml:2:1: unknown key "tagret"`,
-		`advisor.yaml:3:11: db_cores: expected an integer, got str "many"`,
-		`advisor.yaml:4:5: pg: expected a string, got int "5432"`,
-		`advisor.yaml:6:3: unknown key tls.ca`,
-		`advisor.yaml:7:25: tls.insecure_skip_verify: expected true or false`,
+		`advisor.yaml:2:1: unknown key "tagret" (did you mean "target"?)`,
+		`advisor.yaml:3:11: db_cores must be an integer, not the string "many"`,
+		`advisor.yaml:4:5: pg must be a string, not the integer 5432`,
+		`advisor.yaml:6:3: unknown key "ca" in tls`,
+		`advisor.yaml:7:25: tls.insecure_skip_verify must be true or false, not the string "maybe"`,
 		`metrics: "ftp://example" is not an http(s) URL`,
 	}
 	for _, w := range want {
@@ -74,6 +74,23 @@ func TestParseEmptyAndNotAMapping(t *testing.T) {
 	_, err = Parse("a.yaml", []byte("target: [unclosed\n"))
 	if err == nil || !strings.Contains(err.Error(), "a.yaml") {
 		t.Errorf("bad YAML: %v", err)
+	}
+}
+
+func TestParseNullDuplicatesAndSyntax(t *testing.T) {
+	s, err := Parse("a.yaml", []byte("target: http://x:1\nheaders:\ninternal_hosts: ~\ntls:\n"))
+	if err != nil || s.Target != "http://x:1" || s.Headers != nil || s.InternalHosts != nil {
+		t.Errorf("keys without a value: %+v, %v", s, err)
+	}
+	_, err = Parse("a.yaml", []byte("pg: postgres://a@b/c\nheaders: {X-Version: 2, X-Id: [1]}\npg: postgres://d@e/f\n"))
+	want := "a.yaml:2:31: headers.X-Id must be a string, not a list\n" +
+		"a.yaml:3:1: duplicate key \"pg\" (first at line 1)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+	_, err = Parse("a.yaml", []byte("target: http://x:1\nheaders:\n  a: b: c\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "a.yaml:3:3: ") {
+		t.Errorf("a syntax error is not at its line: %v", err)
 	}
 }
 
