@@ -211,7 +211,7 @@ func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *r
 	if err != nil {
 		return err
 	}
-	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: w.Explainer}, set.Rules, rules.Builtin())
+	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}, set.Rules, rules.Builtin())
 	for _, e := range errs {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}

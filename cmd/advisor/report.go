@@ -169,7 +169,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 		return err
 	}
 
-	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: w.Explainer}, set.Rules, rules.Builtin())
+	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}, set.Rules, rules.Builtin())
 	for _, e := range errs {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}

@@ -131,7 +131,10 @@ func TestObserveReadsEverySource(t *testing.T) {
 	if len(w.Goroutines) < 3 {
 		t.Errorf("%d goroutine dumps over the window, want at least 3", len(w.Goroutines))
 	}
-	if w.Explainer == nil {
+	if w.ProfileSeconds != w.Seconds {
+		t.Errorf("profiles cover %.1f s of a %.1f s window", w.ProfileSeconds, w.Seconds)
+	}
+	if p.Explainer() == nil {
 		t.Error("no explainer with a PostgreSQL source")
 	}
 	if ticks == 0 {

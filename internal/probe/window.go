@@ -1,11 +1,11 @@
 // Package probe reads the sources advisor analyses (pprof, Prometheus
 // metrics, PostgreSQL, Redis) into a Snapshot, and turns two snapshots into a
-// Window of rates and deltas. Each source has a package of its own beneath
+// Window of rates and deltas; a Session takes snapshots in turn and builds
+// the windows between them. Each source has a package of its own beneath
 // this one; this package runs them together and composes their results.
 package probe
 
 import (
-	"context"
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
@@ -44,10 +44,6 @@ type Window struct {
 	// process_start_time_seconds), since those profiles count from the
 	// process's start; 0 when unknown.
 	ProfileSeconds float64
-
-	// Explainer runs EXPLAIN and hypothetical indexes on the PostgreSQL
-	// source; nil without one. It is the only I/O a rule may do.
-	Explainer postgres.Explainer
 
 	// InternalHosts are hosts of the same system named by the user, besides
 	// loopback and the private ranges.
@@ -142,106 +138,6 @@ func usableRedis(r *redis.Snapshot) *redis.Snapshot {
 		return nil
 	}
 	return r
-}
-
-// ObserveOptions shape one observation.
-type ObserveOptions struct {
-	// Window is how long to observe; 0 takes one snapshot and analyses the
-	// cumulative statistics since their last reset.
-	Window time.Duration
-	// ProfileSeconds is the length of the CPU profile taken inside the
-	// window (capped to the window); 0 takes none.
-	ProfileSeconds int
-	// GoroutineSamples is how many goroutine dumps to take over the window,
-	// counting both ends (default 5).
-	GoroutineSamples int
-	// Progress, when set, is called about once a second with the time
-	// elapsed; it must not block.
-	Progress func(elapsed, total time.Duration)
-}
-
-// Observe takes a snapshot, profiles and samples goroutines during the window,
-// takes a second snapshot, and composes the window. Every source that fails
-// shows in Window.Sources; Observe itself fails only when ctx is cancelled.
-func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, error) {
-	if opts.Window <= 0 {
-		cur := p.Snapshot(ctx)
-		w := NewWindow(nil, cur)
-		w.Profiles = p.Profiles(ctx, 0)
-		p.finish(w)
-		return w, ctx.Err()
-	}
-	if opts.GoroutineSamples < 2 {
-		opts.GoroutineSamples = 5
-	}
-	start := time.Now()
-	first := p.Snapshot(ctx)
-
-	// Profiles run for (up to) the window, concurrently with the sampling.
-	cpu := min(opts.ProfileSeconds, int(opts.Window/time.Second))
-	// Block and mutex deltas cover the whole window: contention is
-	// sampled, and a few seconds may hold too little of it.
-	contention := max(cpu, int(opts.Window/time.Second))
-	profiles := make(chan *pprof.Snapshot, 1)
-	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
-
-	var samples []*pprof.GoroutineResult
-	// Both snapshots take a dump; the samples in between are evenly spaced.
-	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
-	next := start.Add(interval)
-	ticker := time.NewTicker(250 * time.Millisecond)
-	defer ticker.Stop()
-	deadline := start.Add(opts.Window)
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			<-profiles
-			return nil, ctx.Err()
-		case now := <-ticker.C:
-			if opts.Progress != nil {
-				opts.Progress(now.Sub(start), opts.Window)
-			}
-			if p.pprof != nil && now.After(next) && now.Before(deadline.Add(-interval/2)) {
-				next = next.Add(interval)
-				gctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-				if g := p.goroutineDump(gctx); g.Status.Ok() {
-					samples = append(samples, g)
-				}
-				cancel()
-			}
-		}
-	}
-	last := p.Snapshot(ctx)
-	w := NewWindow(first, last)
-	w.Profiles = <-profiles
-	// Keep the dumps in time order: first, the samples, last.
-	var dumps []*pprof.GoroutineResult
-	if len(w.Goroutines) > 0 && first.Goroutines != nil && w.Goroutines[0] == first.Goroutines {
-		dumps = append(dumps, w.Goroutines[0])
-		w.Goroutines = w.Goroutines[1:]
-	}
-	dumps = append(dumps, samples...)
-	w.Goroutines = append(dumps, w.Goroutines...)
-	p.finish(w)
-	return w, ctx.Err()
-}
-
-// finish adds what does not come from the snapshots.
-func (p *Probes) finish(w *Window) {
-	w.ProfileSeconds = w.Seconds
-	if w.Cumulative {
-		w.ProfileSeconds = 0
-		if m := w.Metrics; m != nil && m.LengthKnown {
-			w.ProfileSeconds = m.Seconds
-		}
-	}
-	if w.Profiles != nil && !w.Sources[Pprof].Ok() && w.Profiles.Status.Ok() {
-		w.Sources[Pprof] = w.Profiles.Status
-	}
-	if w.Postgres != nil {
-		w.Explainer = p.Explainer()
-	}
-	w.InternalHosts = p.cfg.Sources.InternalHosts
 }
 
 // Status returns the window's status of one source; a source never probed is

@@ -16,6 +16,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/sampleapp"
 )
 
@@ -45,7 +46,7 @@ type Scenario struct {
 	// knob changed it: the service runs in this process.
 	gomaxprocs int
 	// probes are opened by the first Observe and stay open until Close, so
-	// that the windows' Explainer still works when rules run on them.
+	// that the observations' Explainer still works when rules run on them.
 	probes *probe.Probes
 }
 
@@ -123,11 +124,15 @@ type ObserveOptions struct {
 type Observation struct {
 	Window *probe.Window
 	Load   *load.Result
+	// Explainer runs EXPLAIN on the service's database for the rules
+	// (rules.Input.Explainer); nil without PostgreSQL. It works while the
+	// probes that observed are open.
+	Explainer postgres.Explainer
 }
 
 // Observe runs the load and, after the warm-up, observes the service, its
-// database and its Redis for the window. The window's Explainer stays usable
-// until the scenario is closed.
+// database and its Redis for the window. The observation's Explainer stays
+// usable until the scenario is closed.
 func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observation, error) {
 	if opts.Connections <= 0 {
 		opts.Connections = 16
@@ -156,8 +161,9 @@ func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observati
 
 // ObserveUnderLoad runs the load lc (whose Duration must outlast warmup and
 // the window), waits warmup for pools and caches to settle, observes with
-// probes for the window, and returns the window with the load's result. Any
-// service will do: advisor tune uses it on a sampleapp it did not start.
+// probes for the window, and returns the window with the load's result and
+// the probes' Explainer (usable while probes are open). Any service will do:
+// advisor tune uses it on a sampleapp it did not start.
 func ObserveUnderLoad(ctx context.Context, probes *probe.Probes, lc load.Config, warmup time.Duration, opts probe.ObserveOptions) (*Observation, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -191,5 +197,5 @@ func ObserveUnderLoad(ctx context.Context, probes *probe.Probes, lc load.Config,
 	if ld.err != nil && !errors.Is(ld.err, context.Canceled) {
 		return nil, fmt.Errorf("load: %w", ld.err)
 	}
-	return &Observation{Window: w, Load: ld.res}, nil
+	return &Observation{Window: w, Load: ld.res, Explainer: probes.Explainer()}, nil
 }

@@ -54,11 +54,11 @@ func TestExplainerOutlivesObserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obs.Window.Explainer == nil {
+	if obs.Explainer == nil {
 		t.Fatal("no explainer")
 	}
 	// Rules run after Observe returns: the explainer must still work.
-	if _, err := obs.Window.Explainer.Explain(ctx, "SELECT id FROM users WHERE id = $1"); err != nil {
+	if _, err := obs.Explainer.Explain(ctx, "SELECT id FROM users WHERE id = $1"); err != nil {
 		t.Errorf("explain after Observe: %v", err)
 	}
 }

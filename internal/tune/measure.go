@@ -78,7 +78,7 @@ func (l *Live) Measure(ctx context.Context) (*Measurement, error) {
 		return nil, err
 	}
 	w := obs.Window
-	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: l.Rules.Patterns, Explainer: w.Explainer}, l.Rules.Rules, l.Registry)
+	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: l.Rules.Patterns, Explainer: obs.Explainer}, l.Rules.Rules, l.Registry)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

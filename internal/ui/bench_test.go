@@ -70,7 +70,7 @@ func BenchmarkView5000Statements(b *testing.B) {
 			for range DefaultHistory {
 				msg := bigAnalysis(5000)
 				// The model keeps the previous snapshot too.
-				m.prev = &probe.Snapshot{Postgres: msg.Window.Postgres.Cur}
+				m.session.Keep(&probe.Snapshot{Postgres: msg.Window.Postgres.Cur})
 				m.Update(msg)
 			}
 			runtime.GC()

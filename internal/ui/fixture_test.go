@@ -36,7 +36,6 @@ func fixtureWindow(i int) *probe.Window {
 			probe.Postgres: ok("15.8", 41*time.Millisecond),
 			probe.Redis:    ok("7.0.15", 2*time.Millisecond),
 		}}
-	w.Explainer = fixtureExplainer{}
 	rps := 40 * wave
 	w.Metrics = &metrics.Window{Start: w.Start, End: end, Seconds: 2, LengthKnown: true,
 		RPS: rps, Requests: rps * 2,
@@ -170,7 +169,8 @@ func fixtureProfile() ProfileMsg {
 // findings, and a profile.
 func fixtureModel(t testing.TB, width, height int) *Model {
 	t.Helper()
-	m := New(Options{Rules: fixtureRules(), Now: func() time.Time { return fixtureStart }, Clipboard: &fakeClipboard{}})
+	m := New(Options{Rules: fixtureRules(), Explainer: fixtureExplainer{}, Now: func() time.Time { return fixtureStart },
+		Clipboard: &fakeClipboard{}})
 	m.Update(sizeMsg(width, height))
 	for i := range 40 {
 		msg := AnalysisMsg{Window: fixtureWindow(i), At: fixtureStart.Add(time.Duration(i+1) * 2 * time.Second)}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 	"github.com/pgadvisor/advisor/internal/probe/redis"
@@ -237,7 +239,7 @@ func (f *fakeProber) Snapshot(context.Context) *probe.Snapshot {
 }
 
 func (f *fakeProber) Profiles(context.Context, int) *pprof.Snapshot { return fixtureProfile().Profile }
-func (f *fakeProber) Explainer() postgres.Explainer                 { return nil }
+func (f *fakeProber) Explainer() postgres.Explainer                 { return fixtureExplainer{} }
 func (f *fakeProber) Config() probe.Config                          { return probe.Config{} }
 
 // feed sends msg and, in turn, the messages of the commands it returns,
@@ -498,8 +500,48 @@ func TestAnalysisSpan(t *testing.T) {
 			t.Errorf("sparkline point %v, want 100", v)
 		}
 	}
-	if len(m.bases) > 4 {
-		t.Errorf("%d snapshots kept as window starts, want at most 4", len(m.bases))
+}
+
+// TestAnalysedWindowProfileSeconds: the windows attach hands the rules are
+// finished as advisor report's are: their contention profiles cover the
+// window, or for the first (cumulative) window the service's uptime.
+func TestAnalysedWindowProfileSeconds(t *testing.T) {
+	t0 := fixtureStart
+	snap := func(at time.Time) *probe.Snapshot {
+		s := redisSnap(at, "a", 7200, 1000, 0, 0)
+		fams, err := metrics.ParseBytes([]byte(fmt.Sprintf("process_start_time_seconds %d\nhttp_requests_total 5\n", t0.Add(-time.Hour).Unix())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Metrics = metrics.NewSnapshot(at, fams, metrics.DefaultNames())
+		s.Status[probe.Metrics] = source.Status{State: source.OK}
+		return s
+	}
+	fp := &fakeProber{snaps: []*probe.Snapshot{snap(t0), snap(t0.Add(2 * time.Second))}}
+	var seen []*probe.Window
+	reg := rules.NewRegistry(rules.Def[struct{}]{ID: "app.blocking-io", Check: func(_ context.Context, in *rules.Input, _ struct{}) ([]rules.Finding, error) {
+		seen = append(seen, in.Window)
+		return nil, nil
+	}})
+	set, err := rules.Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(Options{Prober: fp, Rules: set, Registry: reg, Interval: time.Millisecond})
+	feed(m, snapshotMsg{snap: fp.Snapshot(context.Background())})
+	feed(m, tickMsg{seq: m.tickSeq})
+	if len(seen) != 2 {
+		t.Fatalf("%d windows analysed, want 2", len(seen))
+	}
+	if w := seen[0]; !w.Cumulative || w.ProfileSeconds != 3600 {
+		t.Errorf("first window (cumulative %v, %.0f s): profiles cover %.0f s, want the service's uptime (3600 s)",
+			w.Cumulative, w.Seconds, w.ProfileSeconds)
+	}
+	if w := seen[1]; w.Cumulative || w.Seconds != 2 || w.ProfileSeconds != 2 {
+		t.Errorf("second window (cumulative %v, %.0f s): profiles cover %.0f s, want 2 s", w.Cumulative, w.Seconds, w.ProfileSeconds)
+	}
+	if m.Data().Window != seen[1] {
+		t.Error("the panes do not show the analysed window")
 	}
 }
 

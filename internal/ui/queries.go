@@ -205,10 +205,7 @@ func (p *queriesPane) explain() tea.Cmd {
 	p.planKey, p.planQuery = r.Key, stmt.Statement.Query
 	p.plan, p.planErr = nil, nil
 	p.SetSize(p.width, p.height)
-	var ex postgres.Explainer
-	if p.data.Window != nil {
-		ex = p.data.Window.Explainer
-	}
+	ex := p.sh.explainer
 	if ex == nil {
 		p.planErr = errors.New("no PostgreSQL connection to explain with")
 		return nil

@@ -3,9 +3,9 @@
 // queries, tables and indexes, pools and connections, Redis, Go runtime).
 //
 // Data flows one way. Every interval a command takes a probe.Snapshot and
-// sends it back as a message; the model keeps the previous snapshot, builds
-// the probe.Window between the two and runs the rules in another command;
-// the window and its findings go to every pane. Update never does I/O: every
+// sends it back as a message; the model feeds it to its probe.Session, which
+// builds the windows that end at it, and runs the rules on the analysis
+// window in another command; the window and its findings go to every pane. Update never does I/O: every
 // probe, EXPLAIN, profile, export and clipboard write runs as a tea.Cmd whose
 // result comes back as a message to the pane that asked for it. With no
 // Prober the model polls nothing and shows what it is sent (AnalysisMsg,
@@ -68,6 +68,9 @@ type Options struct {
 	// Rules and Registry are what runs on each window.
 	Rules    *rules.Set
 	Registry rules.Registry
+	// Explainer runs EXPLAIN for the rules and the Queries pane; nil takes
+	// the Prober's.
+	Explainer postgres.Explainer
 	// ExportDir receives the reports `e` writes (default: the current
 	// directory).
 	ExportDir string
@@ -155,10 +158,8 @@ type Model struct {
 	filtering bool
 	data      *Data
 
-	prev *probe.Snapshot
-	// bases are earlier snapshots, oldest first, at least a third of the
-	// analysis span apart: the start of the analysis window.
-	bases     []*probe.Snapshot
+	// session keeps the snapshots and builds the windows.
+	session   *probe.Session
 	polling   bool
 	tickSeq   int
 	analysing bool
@@ -201,10 +202,17 @@ func New(opts Options) *Model {
 	if opts.ExportDir == "" {
 		opts.ExportDir = "."
 	}
+	sess := probe.SessionOptions{AnalysisSpan: opts.AnalysisSpan}
+	if opts.Prober != nil {
+		sess.InternalHosts = opts.Prober.Config().Sources.InternalHosts
+		if opts.Explainer == nil {
+			opts.Explainer = opts.Prober.Explainer()
+		}
+	}
 	m := &Model{opts: opts, ctx: opts.Context, st: opts.Styles, km: DefaultKeyMap(), help: help.New(),
-		width: 80, height: 24}
+		width: 80, height: 24, session: probe.NewSession(sess)}
 	m.data = &Data{History: NewHistory(opts.History), Rules: opts.Rules}
-	sh := &shared{st: m.st, km: m.km, ctx: m.ctx, clipboard: opts.Clipboard, now: opts.Now}
+	sh := &shared{st: m.st, km: m.km, ctx: m.ctx, clipboard: opts.Clipboard, now: opts.Now, explainer: opts.Explainer}
 	m.overview = newOverviewPane(sh)
 	m.findings = newFindingsPane(sh)
 	m.queries = newQueriesPane(sh)
@@ -224,6 +232,8 @@ type shared struct {
 	ctx       context.Context
 	clipboard Clipboard
 	now       func() time.Time
+	// explainer runs EXPLAIN on the PostgreSQL source; nil without one.
+	explainer postgres.Explainer
 }
 
 // Init starts polling.
@@ -270,11 +280,11 @@ func (m *Model) tick() tea.Cmd {
 // analyseCmd runs the rules on a window (rules may call the Explainer).
 func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	m.analysing = true
-	ctx, set, reg, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Now
+	ctx, set, reg, ex, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Explainer, m.opts.Now
 	return func() tea.Msg {
 		msg := AnalysisMsg{Window: w, At: now(), Sampled: true}
 		if set != nil {
-			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: w.Explainer}, set.Rules, reg)
+			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: ex}, set.Rules, reg)
 		}
 		return msg
 	}
@@ -336,26 +346,22 @@ func (m *Model) say(msg string) {
 // messageTTL is how long a message stays in the status line.
 const messageTTL = 15 * time.Second
 
-// snapshot composes the window between the previous snapshot and this one,
-// and hands it to the rules (one run at a time: the latest window waits).
+// snapshot feeds the session this snapshot and hands the analysis window it
+// ends to the rules (one run at a time: the latest window waits).
 func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	m.polling = false
 	if m.message == "reading the sources…" || m.message == "refreshing…" {
 		m.message = ""
 	}
+	var extra probe.Extra
+	if p := m.profile; p != nil && p.Profile != nil && cur.Time.Sub(p.At) < ProfileTTL {
+		extra.Profiles = p.Profile
+	}
 	// The interval window feeds the sparklines; the analysis window, over
 	// up to AnalysisSpan, the rules and the panes.
-	m.data.History.Add(probe.NewWindow(m.prev, cur))
-	w := probe.NewWindow(m.analysisBase(cur), cur)
-	m.prev = cur
-	m.keepBase(cur)
-	if w.Postgres != nil {
-		w.Explainer = m.opts.Prober.Explainer()
-	}
-	w.InternalHosts = m.opts.Prober.Config().Sources.InternalHosts
-	if p := m.profile; p != nil && p.Profile != nil && w.End.Sub(p.At) < ProfileTTL {
-		w.Profiles = p.Profile
-	}
+	step := m.session.Add(cur, extra)
+	m.data.History.Add(step.Interval)
+	w := step.Analysis
 	cmds := []tea.Cmd{m.tick()}
 	if m.analysing {
 		m.pending = w
@@ -363,30 +369,6 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 		cmds = append(cmds, m.analyseCmd(w))
 	}
 	return tea.Batch(cmds...)
-}
-
-// analysisBase is the oldest kept snapshot within the analysis span of cur,
-// or the previous one.
-func (m *Model) analysisBase(cur *probe.Snapshot) *probe.Snapshot {
-	for _, b := range m.bases {
-		if b != cur && cur.Time.Sub(b.Time) <= m.opts.AnalysisSpan {
-			return b
-		}
-	}
-	return m.prev
-}
-
-// keepBase remembers cur as a future window start if it is far enough from
-// the last one kept, and forgets those that fell out of the span. At most
-// four snapshots are kept.
-func (m *Model) keepBase(cur *probe.Snapshot) {
-	span := m.opts.AnalysisSpan
-	if n := len(m.bases); n == 0 || cur.Time.Sub(m.bases[n-1].Time) >= span/3 {
-		m.bases = append(m.bases, cur)
-	}
-	for len(m.bases) > 1 && cur.Time.Sub(m.bases[0].Time) > span {
-		m.bases = m.bases[1:]
-	}
 }
 
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
@@ -598,8 +580,8 @@ func (m *Model) statusLine() string {
 		var st source.Status
 		if w != nil {
 			st = w.Status(name)
-		} else if m.prev != nil {
-			st = m.prev.Status[name]
+		} else if prev := m.session.Prev(); prev != nil {
+			st = prev.Status[name]
 		}
 		parts = append(parts, name+" "+m.stateWord(st))
 	}

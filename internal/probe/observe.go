@@ -1,0 +1,79 @@
+package probe
+
+import (
+	"context"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+)
+
+// ObserveOptions shape one observation.
+type ObserveOptions struct {
+	// Window is how long to observe; 0 takes one snapshot and analyses the
+	// cumulative statistics since their last reset.
+	Window time.Duration
+	// ProfileSeconds is the length of the CPU profile taken inside the
+	// window (capped to the window); 0 takes none.
+	ProfileSeconds int
+	// GoroutineSamples is how many goroutine dumps to take over the window,
+	// counting both ends (default 5).
+	GoroutineSamples int
+	// Progress, when set, is called about once a second with the time
+	// elapsed; it must not block.
+	Progress func(elapsed, total time.Duration)
+}
+
+// Observe takes a snapshot, profiles and samples goroutines during the window,
+// takes a second snapshot, and composes the window. Every source that fails
+// shows in Window.Sources; Observe itself fails only when ctx is cancelled.
+func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, error) {
+	s := p.NewSession(0)
+	if opts.Window <= 0 {
+		cur := p.Snapshot(ctx)
+		step := s.Add(cur, Extra{Profiles: p.Profiles(ctx, 0)})
+		return step.Analysis, ctx.Err()
+	}
+	if opts.GoroutineSamples < 2 {
+		opts.GoroutineSamples = 5
+	}
+	start := time.Now()
+	s.Keep(p.Snapshot(ctx))
+
+	// Profiles run for (up to) the window, concurrently with the sampling.
+	cpu := min(opts.ProfileSeconds, int(opts.Window/time.Second))
+	// Block and mutex deltas cover the whole window: contention is
+	// sampled, and a few seconds may hold too little of it.
+	contention := max(cpu, int(opts.Window/time.Second))
+	profiles := make(chan *pprof.Snapshot, 1)
+	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
+
+	var samples []*pprof.GoroutineResult
+	// Both snapshots take a dump; the samples in between are evenly spaced.
+	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
+	next := start.Add(interval)
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	deadline := start.Add(opts.Window)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			<-profiles
+			return nil, ctx.Err()
+		case now := <-ticker.C:
+			if opts.Progress != nil {
+				opts.Progress(now.Sub(start), opts.Window)
+			}
+			if p.pprof != nil && now.After(next) && now.Before(deadline.Add(-interval/2)) {
+				next = next.Add(interval)
+				gctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+				if g := p.goroutineDump(gctx); g.Status.Ok() {
+					samples = append(samples, g)
+				}
+				cancel()
+			}
+		}
+	}
+	last := p.Snapshot(ctx)
+	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples})
+	return step.Analysis, ctx.Err()
+}

@@ -1,0 +1,157 @@
+package probe
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+)
+
+// Session is one sampling session: the snapshots of the sources fed in
+// turn, and the windows between them. It keeps the previous snapshot and a
+// few earlier ones (the bases) within the analysis span, and finishes every
+// window it builds the same way. It reads nothing itself and runs no
+// goroutine: advisor attach feeds it a snapshot every interval, and
+// Probes.Observe the two ends of its window. It is not safe for concurrent
+// use.
+type Session struct {
+	span          time.Duration
+	internalHosts []string
+
+	prev *Snapshot
+	// bases are earlier snapshots, oldest first, at least a third of the
+	// analysis span apart: the start of the analysis window.
+	bases []*Snapshot
+}
+
+// SessionOptions configure a session.
+type SessionOptions struct {
+	// AnalysisSpan is how far back the analysis window reaches; 0 starts
+	// each analysis window at the previous snapshot.
+	AnalysisSpan time.Duration
+	// InternalHosts are set on every window (Window.InternalHosts).
+	InternalHosts []string
+}
+
+// NewSession returns a session with no snapshot yet.
+func NewSession(opts SessionOptions) *Session {
+	return &Session{span: max(opts.AnalysisSpan, 0), internalHosts: opts.InternalHosts}
+}
+
+// NewSession returns a session whose windows carry the probes' internal
+// hosts.
+func (p *Probes) NewSession(span time.Duration) *Session {
+	return NewSession(SessionOptions{AnalysisSpan: span, InternalHosts: p.cfg.Sources.InternalHosts})
+}
+
+// Extra is what an analysis window holds besides its two snapshots.
+type Extra struct {
+	// Profiles taken for the window; nil for none.
+	Profiles *pprof.Snapshot
+	// Goroutines are dumps sampled between the window's two snapshots,
+	// oldest first; they go between the snapshots' own dumps.
+	Goroutines []*pprof.GoroutineResult
+}
+
+// Step is the windows one snapshot ends.
+type Step struct {
+	// Interval runs from the previous snapshot (what moved since: the
+	// sparklines' numbers); cumulative for the first snapshot.
+	Interval *Window
+	// Analysis runs from the oldest snapshot kept within the analysis span,
+	// or the previous one when none is: what the rules analyse. It holds
+	// the Extra.
+	Analysis *Window
+}
+
+// Prev returns the last snapshot fed, or nil.
+func (s *Session) Prev() *Snapshot { return s.prev }
+
+// Keep records snap as the previous snapshot, and as a base when far
+// enough from the last one, without building a window: the start of an
+// observation.
+func (s *Session) Keep(snap *Snapshot) {
+	s.prev = snap
+	if n := len(s.bases); n == 0 || snap.Time.Sub(s.bases[n-1].Time) >= s.span/3 {
+		s.bases = append(s.bases, snap)
+	}
+	for len(s.bases) > 1 && snap.Time.Sub(s.bases[0].Time) > s.span {
+		s.bases = s.bases[1:]
+	}
+}
+
+// Add builds and finishes the windows that end at cur, then keeps cur.
+func (s *Session) Add(cur *Snapshot, extra Extra) Step {
+	base := s.analysisBase(cur)
+	analysis := NewWindow(base, cur)
+	var interval *Window
+	if base == s.prev {
+		interval = analysis.clone()
+	} else {
+		interval = NewWindow(s.prev, cur)
+	}
+	s.finish(interval)
+	analysis.Profiles = extra.Profiles
+	analysis.insertGoroutines(base, extra.Goroutines)
+	s.finish(analysis)
+	s.Keep(cur)
+	return Step{Interval: interval, Analysis: analysis}
+}
+
+// analysisBase is the oldest base within the analysis span of cur, or the
+// previous snapshot.
+func (s *Session) analysisBase(cur *Snapshot) *Snapshot {
+	for _, b := range s.bases {
+		if b != cur && cur.Time.Sub(b.Time) <= s.span {
+			return b
+		}
+	}
+	return s.prev
+}
+
+// finish adds to w what does not come from the snapshots: the time its
+// contention profiles cover, the pprof status when only its profiles read
+// the target, and the internal hosts.
+func (s *Session) finish(w *Window) {
+	w.ProfileSeconds = w.Seconds
+	if w.Cumulative {
+		// Block and mutex profiles count from the process's start.
+		w.ProfileSeconds = 0
+		if m := w.Metrics; m != nil && m.LengthKnown {
+			w.ProfileSeconds = m.Seconds
+		}
+	}
+	// Profiles read inside the window show the target answered even when
+	// the goroutine dumps of its snapshots failed; an older profile (one
+	// attach took earlier) says nothing of the source now.
+	if p := w.Profiles; p != nil && p.Status.Ok() && !w.Sources[Pprof].Ok() && !p.Time.Before(w.Start) {
+		w.Sources[Pprof] = p.Status
+	}
+	w.InternalHosts = s.internalHosts
+}
+
+// clone copies w with maps and slices of its own, sharing the sources'
+// windows (which nothing changes once built).
+func (w *Window) clone() *Window {
+	c := *w
+	c.Sources = maps.Clone(w.Sources)
+	c.Goroutines = slices.Clone(w.Goroutines)
+	return &c
+}
+
+// insertGoroutines puts samples, taken between base and the window's end,
+// after base's dump and before the end's.
+func (w *Window) insertGoroutines(base *Snapshot, samples []*pprof.GoroutineResult) {
+	if len(samples) == 0 {
+		return
+	}
+	var dumps []*pprof.GoroutineResult
+	rest := w.Goroutines
+	if len(rest) > 0 && base != nil && base.Goroutines != nil && rest[0] == base.Goroutines {
+		dumps = append(dumps, rest[0])
+		rest = rest[1:]
+	}
+	dumps = append(dumps, samples...)
+	w.Goroutines = append(dumps, rest...)
+}
