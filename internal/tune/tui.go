@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,9 +30,11 @@ func NewUI(in io.Reader, out io.Writer, opts ...tea.ProgramOption) *UI {
 	return u
 }
 
-// Decide shows the proposal (sent by the Proposing event) and waits for
-// the person's answer.
-func (u *UI) Decide(ctx context.Context, _ Proposal) (Decision, error) {
+// Decide shows p, the proposal it is given, and waits for the person's
+// answer to it. It needs no event: the Proposing event, when forwarded by
+// Event first, shows the same proposal a moment earlier.
+func (u *UI) Decide(ctx context.Context, p Proposal) (Decision, error) {
+	u.prog.Send(askMsg{p})
 	select {
 	case d := <-u.answers:
 		return d, nil
@@ -100,22 +101,21 @@ type stateMsg struct {
 	remaining int
 }
 
-// snapshotMsg copies what the event's result holds: the loop goes on
-// changing it after the callback returns.
+// snapshotMsg is the program's message for an event. It shares the
+// event's proposal and result: the loop sent copies, it never changes them.
 func snapshotMsg(e Event) stateMsg {
-	m := stateMsg{kind: e.Kind, step: e.Step, again: e.Again}
-	if e.Proposal != nil {
-		p := *e.Proposal
-		m.proposal = &p
-	}
+	m := stateMsg{kind: e.Kind, step: e.Step, again: e.Again, proposal: e.Proposal}
 	if e.Result != nil {
-		m.steps = slices.Clone(e.Result.Steps)
-		m.skipped = slices.Clone(e.Result.Skipped)
+		m.steps = e.Result.Steps
+		m.skipped = e.Result.Skipped
 		m.stop = e.Result.Stop
 		m.remaining = len(e.Result.Remaining)
 	}
 	return m
 }
+
+// askMsg is a proposal Decide waits for an answer to.
+type askMsg struct{ p Proposal }
 
 type progressMsg struct{ elapsed, total time.Duration }
 
@@ -135,6 +135,9 @@ type model struct {
 	state    stateMsg
 	progress progressMsg
 	pending  *Proposal
+	// answered is the last proposal answered: a key can answer the
+	// proposal of a Proposing event before Decide asks about it.
+	answered *Proposal
 	status   string
 	quit     bool
 	done     bool
@@ -170,6 +173,12 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.pending = nil
 			m.status = "stopped: " + msg.stop
 		}
+	case askMsg:
+		if m.answered == nil || !sameProposal(*m.answered, msg.p) {
+			p := msg.p
+			m.pending = &p
+			m.status = fmt.Sprintf("fix proposed for step %d", p.Step)
+		}
 	case progressMsg:
 		m.progress = msg
 	case doneMsg:
@@ -182,6 +191,7 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, tea.Quit
 		case "q":
 			if m.pending != nil {
+				m.answered = m.pending
 				m.answer(Quit)
 				m.status = "quitting"
 				return m, nil
@@ -190,12 +200,14 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, tea.Quit
 		case "y", "enter":
 			if m.pending != nil {
+				m.answered = m.pending
 				m.answer(Apply)
 				m.status = "applying " + m.pending.Action.String()
 				m.pending = nil
 			}
 		case "n":
 			if m.pending != nil {
+				m.answered = m.pending
 				m.answer(Skip)
 				m.status = "skipped " + m.pending.Action.String()
 				m.pending = nil
@@ -269,6 +281,12 @@ func renderProposal(p *Proposal, width int) string {
 	}
 	b.WriteString(fixStyle.Render(fmt.Sprintf("  on sampleapp: set %s (now %s)", p.Action, p.Current)) + "\n")
 	return b.String()
+}
+
+// sameProposal reports whether a and b propose the same fix for the same
+// finding at the same step: no two proposals of a run do.
+func sameProposal(a, b Proposal) bool {
+	return a.Step == b.Step && a.Action == b.Action && a.Current == b.Current && a.Finding.Fingerprint() == b.Finding.Fingerprint()
 }
 
 func rankOf(p *Proposal) int {
