@@ -1,18 +1,14 @@
 package load
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pgadvisor/advisor/internal/yamlfile"
 )
 
 // Mix is the content of a mix file: the entries of Config.Mix, the ranges
@@ -52,249 +48,177 @@ func LoadMix(path string) (*Mix, error) {
 	return ParseMix(filepath.Base(path), data)
 }
 
-// ParseMix parses the content of a mix file; name prefixes the errors.
+// ParseMix parses the content of a mix file; name prefixes the errors. Every
+// problem of the file is reported at once, as yamlfile.Errors.
 func ParseMix(name string, data []byte) (*Mix, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: the mix file is empty", name)
+	f := yamlfile.Parse(name, data)
+	root := f.Root()
+	if root == nil {
+		if !f.Failed() {
+			f.Errorf(nil, "the mix file is empty")
 		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, f.Err()
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		return nil, fmt.Errorf("%s:%d:%d: a mix file holds one document", name, extra.Line, extra.Column)
-	}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: the mix file is empty", name)
-	}
-	p := mixParser{name: name}
-	m, err := p.mix(doc.Content[0])
-	if err != nil {
+	m := mixParser{f}.mix(root)
+	if err := f.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-type mixParser struct{ name string }
+// mixParser reads a mix file; its File collects the problems.
+type mixParser struct{ *yamlfile.File }
 
-func (p mixParser) errorf(n *yaml.Node, format string, args ...any) error {
-	return fmt.Errorf("%s:%d:%d: %s", p.name, n.Line, n.Column, fmt.Sprintf(format, args...))
-}
-
-// fields calls f for each key of a mapping, refusing keys not in known.
-func (p mixParser) fields(n *yaml.Node, what string, known []string, f func(key string, value *yaml.Node) error) error {
-	if n.Kind != yaml.MappingNode {
-		return p.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			return p.errorf(k, "%s: keys must be strings", what)
-		}
-		if known != nil && !slices.Contains(known, k.Value) {
-			return p.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(known, ", "))
-		}
-		if err := f(k.Value, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p mixParser) mix(n *yaml.Node) (*Mix, error) {
+func (p mixParser) mix(n *yaml.Node) *Mix {
 	m := &Mix{Vars: map[string]Range{}, Header: http.Header{}}
-	var entries *yaml.Node
+	top, ok := p.Fields(n, "the mix", "headers", "vars", "entries")
+	if !ok {
+		return m
+	}
+	if v := top["headers"]; v != nil {
+		p.headers(v, m.Header)
+	}
+	varsOK := true
+	if v := top["vars"]; v != nil {
+		varsOK = p.vars(v, m.Vars)
+	}
 	var entryNodes []*yaml.Node
-	err := p.fields(n, "the mix", []string{"headers", "vars", "entries"}, func(key string, v *yaml.Node) error {
-		switch key {
-		case "headers":
-			return p.headers(v, m.Header)
-		case "vars":
-			return p.fields(v, "vars", nil, func(name string, v *yaml.Node) error {
-				if !isIdent(name) {
-					return p.errorf(v, "var %q: a name is letters, digits and underscores", name)
-				}
-				r, err := p.rangeOf(v, name)
-				m.Vars[name] = r
-				return err
-			})
-		default:
-			entries = v
-			if v.Kind != yaml.SequenceNode {
-				return p.errorf(v, "entries must be a list, not %s", kindName(v))
-			}
-			for _, en := range v.Content {
-				e, err := p.entry(en)
-				if err != nil {
-					return err
-				}
-				m.Entries = append(m.Entries, e)
-				entryNodes = append(entryNodes, en)
-			}
-			return nil
+	if v := top["entries"]; v != nil {
+		entryNodes = p.List(v, "entries")
+	}
+	if len(entryNodes) == 0 && (top["entries"] == nil || yamlfile.IsNull(top["entries"]) || top["entries"].Kind == yaml.SequenceNode) {
+		p.Errorf(n, "the mix has no entries")
+	}
+	for _, en := range entryNodes {
+		e, ok := p.entry(en)
+		if !ok {
+			continue
 		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	if entries == nil || len(m.Entries) == 0 {
-		return nil, p.errorf(n, "the mix has no entries")
-	}
-	// Every placeholder needs a var; vars may come after the entries.
-	for i, e := range m.Entries {
+		m.Entries = append(m.Entries, e)
+		if !varsOK {
+			continue
+		}
+		// Every placeholder needs a var; vars may come after the entries.
 		for _, field := range []string{"path", "body"} {
 			text := e.Path
 			if field == "body" {
 				text = e.Body
 			}
 			if _, err := parseTemplate(text, m.Vars, map[string]int{}); err != nil {
-				return nil, p.errorf(valueOf(entryNodes[i], field), "%s: %v", field, err)
+				p.Errorf(yamlfile.ValueNode(en, field), "%s: %v", field, err)
 			}
 		}
 	}
-	return m, nil
+	return m
 }
 
-func (p mixParser) headers(n *yaml.Node, h http.Header) error {
-	return p.fields(n, "headers", nil, func(key string, v *yaml.Node) error {
+func (p mixParser) vars(n *yaml.Node, vars map[string]Range) bool {
+	pairs, ok := p.Pairs(n, "vars")
+	for _, kv := range pairs {
+		name := kv.Key.Value
+		if !isIdent(name) {
+			p.Errorf(kv.Value, "var %q: a name is letters, digits and underscores", name)
+			ok = false
+			continue
+		}
+		r, good := p.rangeOf(kv.Value, name)
+		vars[name] = r
+		ok = ok && good
+	}
+	return ok
+}
+
+func (p mixParser) headers(n *yaml.Node, h http.Header) {
+	pairs, _ := p.Pairs(n, "headers")
+	for _, kv := range pairs {
+		key, v := kv.Key.Value, kv.Value
 		if !isToken(key) {
-			return p.errorf(v, "header name %q is not valid", key)
+			p.Errorf(v, "header name %q is not valid", key)
+			continue
 		}
 		switch v.Kind {
 		case yaml.ScalarNode:
 			h.Add(key, v.Value)
 		case yaml.SequenceNode:
 			for _, item := range v.Content {
-				s, err := p.str(item, "header "+key)
-				if err != nil {
-					return err
+				if s, ok := p.Text(item, "header "+key); ok {
+					h.Add(key, s)
 				}
-				h.Add(key, s)
 			}
 		default:
-			return p.errorf(v, "header %s must be a string or a list of strings", key)
+			p.Errorf(v, "header %s must be a string or a list of strings, not %s", key, yamlfile.Describe(v))
 		}
-		return nil
-	})
+	}
 }
 
-func (p mixParser) rangeOf(n *yaml.Node, name string) (Range, error) {
+func (p mixParser) rangeOf(n *yaml.Node, name string) (Range, bool) {
 	var r Range
-	var haveMin, haveMax bool
-	err := p.fields(n, "var "+name, []string{"min", "max"}, func(key string, v *yaml.Node) error {
-		i, err := p.int(v, key)
-		if key == "min" {
-			r.Min, haveMin = i, true
-		} else {
-			r.Max, haveMax = i, true
-		}
-		return err
-	})
-	switch {
-	case err != nil:
-		return r, err
-	case !haveMin || !haveMax:
-		return r, p.errorf(n, "var %s needs min and max", name)
-	case r.Min > r.Max:
-		return r, p.errorf(n, "var %s: min %d is above max %d", name, r.Min, r.Max)
+	f, ok := p.Fields(n, "var "+name, "min", "max")
+	if !ok {
+		return r, false
 	}
-	return r, nil
+	minN, maxN := f["min"], f["max"]
+	if minN == nil || maxN == nil {
+		p.Errorf(n, "var %s needs min and max", name)
+		return r, false
+	}
+	lo, okMin := p.Int(minN, "min")
+	hi, okMax := p.Int(maxN, "max")
+	r = Range{Min: int64(lo), Max: int64(hi)}
+	if okMin && okMax && r.Min > r.Max {
+		p.Errorf(n, "var %s: min %d is above max %d", name, r.Min, r.Max)
+		return r, false
+	}
+	return r, okMin && okMax
 }
 
-func (p mixParser) entry(n *yaml.Node) (Entry, error) {
+var entryKeys = []string{"name", "weight", "method", "path", "body", "headers"}
+
+// entry reads an entry of the mix; it reports false when the entry has a
+// problem.
+func (p mixParser) entry(n *yaml.Node) (Entry, bool) {
 	var e Entry
-	var havePath bool
-	known := []string{"name", "weight", "method", "path", "body", "headers"}
-	err := p.fields(n, "an entry", known, func(key string, v *yaml.Node) error {
-		var err error
-		switch key {
-		case "name":
-			e.Name, err = p.str(v, key)
-		case "weight":
-			var w int64
-			w, err = p.int(v, key)
-			if err == nil && (w < 1 || w > 1_000_000) {
-				err = p.errorf(v, "weight must be between 1 and 1000000")
-			}
-			e.Weight = int(w)
-		case "method":
-			e.Method, err = p.str(v, key)
-			if err == nil && !isToken(e.Method) {
-				err = p.errorf(v, "method %q is not valid", e.Method)
-			}
-		case "path":
-			e.Path, err = p.str(v, key)
-			havePath = true
-		case "body":
-			if v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode {
-				return p.errorf(v, "body must be a string: quote a JSON body, e.g. body: '{\"id\": {user}}'")
-			}
-			e.Body, err = p.str(v, key)
-		case "headers":
-			e.Header = http.Header{}
-			err = p.headers(v, e.Header)
-		}
-		return err
-	})
-	if err != nil {
-		return e, err
+	f, ok := p.Fields(n, "an entry", entryKeys...)
+	if !ok {
+		return e, false
 	}
-	if !havePath {
-		return e, p.errorf(n, "an entry needs a path")
-	}
-	return e, nil
-}
-
-func (p mixParser) str(n *yaml.Node, what string) (string, error) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		return "", p.errorf(n, "%s must be a string, not %s", what, kindName(n))
-	}
-	return n.Value, nil
-}
-
-func (p mixParser) int(n *yaml.Node, what string) (int64, error) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		return 0, p.errorf(n, "%s must be an integer, not %s", what, kindName(n))
-	}
-	i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-	if err != nil {
-		return 0, p.errorf(n, "%s: %q is not a 64-bit integer", what, n.Value)
-	}
-	return i, nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	switch n.ShortTag() {
-	case "!!null":
-		return "null"
-	case "!!int", "!!float":
-		return "the number " + n.Value
-	case "!!bool":
-		return "the boolean " + n.Value
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
-
-// valueOf returns the value of key in mapping n, or n itself.
-func valueOf(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
+	good := true
+	text := func(key string, dst *string) {
+		if v := f[key]; v != nil {
+			s, ok := p.Text(v, key)
+			*dst, good = s, good && ok
 		}
 	}
-	return n
+	text("name", &e.Name)
+	text("method", &e.Method)
+	text("path", &e.Path)
+	if v := f["weight"]; v != nil {
+		w, ok := p.Int(v, "weight")
+		if ok && (w < 1 || w > 1_000_000) {
+			p.Errorf(v, "weight must be between 1 and 1000000")
+			ok = false
+		}
+		e.Weight, good = w, good && ok
+	}
+	if v := f["method"]; v != nil && e.Method != "" && !isToken(e.Method) {
+		p.Errorf(v, "method %q is not valid", e.Method)
+		good = false
+	}
+	if v := f["body"]; v != nil {
+		if v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode {
+			p.Errorf(v, "body must be a string: quote a JSON body, e.g. body: '{\"id\": {user}}'")
+			good = false
+		} else {
+			text("body", &e.Body)
+		}
+	}
+	if v := f["headers"]; v != nil {
+		e.Header = http.Header{}
+		p.headers(v, e.Header)
+	}
+	if f["path"] == nil {
+		p.Errorf(n, "an entry needs a path")
+		good = false
+	}
+	return e, good
 }

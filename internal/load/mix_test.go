@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -75,7 +76,7 @@ func TestParseMixErrors(t *testing.T) {
 		{"unknown top key", "entries: [{path: /}]\nheader: {A: b}\n", "mix.yaml:2:1: unknown key \"header\" in the mix"},
 		{"unknown entry key", "entries:\n  - path: /a\n    wieght: 2\n", "mix.yaml:3:5: unknown key \"wieght\" in an entry"},
 		{"unknown range key", "vars:\n  id: {min: 1, maks: 2}\nentries: [{path: /}]\n", "mix.yaml:2:16: unknown key \"maks\""},
-		{"weight not int", "entries:\n  - path: /a\n    weight: lots\n", "mix.yaml:3:13: weight must be an integer, not \"lots\""},
+		{"weight not int", "entries:\n  - path: /a\n    weight: lots\n", "mix.yaml:3:13: weight must be an integer, not the string \"lots\""},
 		{"weight zero", "entries:\n  - {path: /a, weight: 0}\n", "mix.yaml:2:24: weight must be between"},
 		{"no path", "entries:\n  - name: a\n", "mix.yaml:2:5: an entry needs a path"},
 		{"entries not list", "entries: {path: /a}\n", "mix.yaml:1:10: entries must be a list"},
@@ -85,16 +86,41 @@ func TestParseMixErrors(t *testing.T) {
 		{"range order", "vars:\n  id: {min: 5, max: 1}\nentries: [{path: /}]\n", "mix.yaml:2:7: var id: min 5 is above max 1"},
 		{"range half", "vars:\n  id: {min: 5}\nentries: [{path: /}]\n", "mix.yaml:2:7: var id needs min and max"},
 		{"header list of maps", "headers:\n  A: [{b: c}]\nentries: [{path: /}]\n", "mix.yaml:2:7: header A must be a string, not a mapping"},
-		{"two documents", "entries: [{path: /}]\n---\nentries: [{path: /}]\n", "mix.yaml:2:1: a mix file holds one document"},
-		{"empty", "# nothing\n", "mix.yaml: the mix file is empty"},
-		{"syntax", "entries: [\n", "mix.yaml: yaml: line"},
+		{"two documents", "entries: [{path: /}]\n---\nentries: [{path: /}]\n", "mix.yaml:2:1: the file holds more than one YAML document"},
+		{"empty", "# nothing\n", "mix.yaml:1:1: the mix file is empty"},
+		{"syntax", "entries: [\n", "mix.yaml:1:1: did not find expected node content"},
 		{"json unknown key", "{\n\t\"entries\": [{\"path\": \"/\", \"Weight\": 1}]\n}\n", "mix.yaml:2:28: unknown key \"Weight\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseMix("mix.yaml", []byte(tc.in))
-			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			if err == nil || !slices.ContainsFunc(strings.Split(err.Error(), "\n"), func(line string) bool { return strings.HasPrefix(line, tc.want) }) {
 				t.Fatalf("error %v, want one starting with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseMixEveryError checks that the problems of a mix file are all
+// reported at once, in file order, with a did-you-mean for a misspelt key.
+func TestParseMixEveryError(t *testing.T) {
+	in := `vars:
+  id: {min: 5, max: 1}
+entries:
+  - path: /u/{id}
+    wieght: 2
+  - path: /a
+    method: 5
+    weight: many
+  - name: no-path
+    headers: {A: [x, {b: c}]}
+`
+	want := `mix.yaml:2:7: var id: min 5 is above max 1
+mix.yaml:5:5: unknown key "wieght" in an entry (did you mean "weight"?) (known: name, weight, method, path, body, headers)
+mix.yaml:8:13: weight must be an integer, not the string "many"
+mix.yaml:9:5: an entry needs a path
+mix.yaml:10:22: header A must be a string, not a mapping`
+	_, err := ParseMix("mix.yaml", []byte(in))
+	if err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
 }
