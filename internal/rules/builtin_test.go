@@ -2,9 +2,13 @@ package rules
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -172,70 +176,115 @@ func TestBuiltinRegistry(t *testing.T) {
 	}
 }
 
-func TestWaitPatternsClassify(t *testing.T) {
-	p := loadBuiltin(t).Patterns
-	tests := []struct {
-		name      string
-		state     string
-		functions []string
-		want      string
-	}{
-		{"pgxpool acquire", "select", []string{
-			"golang.org/x/sync/semaphore.(*Weighted).Acquire",
-			"github.com/jackc/puddle/v2.(*Pool[...]).Acquire",
-			"github.com/jackc/pgx/v5/pgxpool.(*Pool).Acquire",
-			"github.com/jackc/pgx/v5/pgxpool.(*Pool).Query",
-			"main.listOrders",
-		}, "pool-acquire"},
-		{"database/sql wait", "select", []string{
-			"database/sql.(*DB).conn",
-			"database/sql.(*DB).query",
-			"database/sql.(*DB).QueryContext",
-		}, "pool-acquire"},
-		{"pgx round trip", "IO wait", []string{
-			"internal/poll.(*FD).Read",
-			"net.(*conn).Read",
-			"github.com/jackc/pgx/v5/pgconn.(*PgConn).receiveMessage",
-			"github.com/jackc/pgx/v5/pgxpool.(*Pool).Query",
-		}, "database"},
-		{"outbound http", "select", []string{
-			"net/http.(*persistConn).roundTrip",
-			"net/http.(*Transport).roundTrip",
-			"net/http.send",
-			"net/http.(*Client).do",
-			"net/http.(*Client).Do",
-			"main.fetchRates",
-		}, "outbound-http"},
-		{"smtp before http", "IO wait", []string{
-			"net.(*conn).Read",
-			"net/textproto.(*Reader).ReadResponse",
-			"net/smtp.(*Client).cmd",
-			"net/smtp.SendMail",
-		}, "smtp"},
-		{"mutex", "sync.Mutex.Lock", []string{
-			"sync.runtime_SemacquireMutex",
-			"sync.(*Mutex).lockSlow",
-			"sync.(*Mutex).Lock",
-			"main.(*stats).record",
-		}, "mutex"},
-		{"sleep", "sleep", []string{"time.Sleep", "main.handler"}, "sleep"},
-		{"running", "running", []string{"crypto/sha256.block", "main.handler"}, "cpu"},
-		{"bcrypt", "running", []string{"golang.org/x/crypto/blowfish.encryptBlock", "golang.org/x/crypto/bcrypt.GenerateFromPassword"}, "hashing"},
-		{"raw socket", "IO wait", []string{"net.(*conn).Read", "main.proxy"}, "network-io"},
-		{"channel", "chan receive", []string{"main.waitDone"}, "channel"},
-		{"nothing", "syscall", []string{"syscall.Syscall"}, ""},
-	}
-	for _, tt := range tests {
-		got := p.Classify(tt.state, tt.functions)
-		name := ""
-		if got != nil {
-			name = got.Class
+// TestBuiltinOneDetectorPerRule keeps a rule to one detector: builtin()
+// lists exactly one for each rule of the catalog and none for another id.
+func TestBuiltinOneDetectorPerRule(t *testing.T) {
+	n := map[string]int{}
+	for _, d := range builtin() {
+		if d == nil {
+			t.Errorf("nil detector in builtin()")
+			continue
 		}
-		if name != tt.want {
-			t.Errorf("%s: class %q, want %q", tt.name, name, tt.want)
+		if !Known(d.RuleID()) {
+			t.Errorf("detector for unknown rule id %q in builtin()", d.RuleID())
+		}
+		n[d.RuleID()]++
+	}
+	for _, id := range catalog() {
+		if n[id] != 1 {
+			t.Errorf("rule %s has %d detectors in builtin(), want 1", id, n[id])
 		}
 	}
-	if c := p.Class("smtp"); c == nil || !c.InlineWork || c.Kind != WaitNetwork {
-		t.Errorf("smtp class %+v", c)
+}
+
+// TestBuiltinDetectorFiles keeps a rule to one detector file: the Def of
+// each rule of the catalog, Def[P]{ID: "x.y-z", ...}, is written once, in
+// x_y_z.go, and every Def literal names a rule of the catalog. The id is
+// written nowhere else in the package's production code: other code refers
+// to the Def (appInlineWork.ID).
+func TestBuiltinDetectorFiles(t *testing.T) {
+	defs, ids := detectorDefs(t)
+	for _, id := range catalog() {
+		want := strings.NewReplacer(".", "_", "-", "_").Replace(id) + ".go"
+		if got := defs[id]; len(got) != 1 || got[0] != want {
+			t.Errorf("rule %s: Def literals in %v, want one in %s", id, got, want)
+		}
+		if got := ids[id]; len(got) > 1 {
+			t.Errorf("rule %s: its id is written %d times, in %v; outside its Def, use the Def's ID field", id, len(got), got)
+		}
 	}
+	for id, files := range defs {
+		if !Known(id) {
+			t.Errorf("%v: Def of unknown rule id %q", files, id)
+		}
+	}
+}
+
+// detectorDefs parses the package's production files and returns the files
+// of the Def composite literals, by the string literal of their ID field,
+// and the files of every string literal that is a rule id of the catalog.
+func detectorDefs(t *testing.T) (defs, ids map[string][]string) {
+	t.Helper()
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	defs, ids = map[string][]string{}, map[string][]string{}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.BasicLit:
+				if s, err := strconv.Unquote(n.Value); n.Kind == token.STRING && err == nil && Known(s) {
+					ids[s] = append(ids[s], name)
+				}
+			case *ast.CompositeLit:
+				if id, ok := defID(t, fset, n); ok {
+					defs[id] = append(defs[id], name)
+				}
+			}
+			return true
+		})
+	}
+	return defs, ids
+}
+
+// defID returns the ID of a Def[P] composite literal.
+func defID(t *testing.T, fset *token.FileSet, lit *ast.CompositeLit) (string, bool) {
+	t.Helper()
+	idx, ok := lit.Type.(*ast.IndexExpr)
+	if !ok {
+		return "", false
+	}
+	if typ, ok := idx.X.(*ast.Ident); !ok || typ.Name != "Def" {
+		return "", false
+	}
+	for _, e := range lit.Elts {
+		kv, ok := e.(*ast.KeyValueExpr)
+		if !ok {
+			continue
+		}
+		if key, ok := kv.Key.(*ast.Ident); !ok || key.Name != "ID" {
+			continue
+		}
+		v, ok := kv.Value.(*ast.BasicLit)
+		if !ok || v.Kind != token.STRING {
+			t.Errorf("%s: the ID of a Def must be a string literal", fset.Position(kv.Pos()))
+			return "", false
+		}
+		id, err := strconv.Unquote(v.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, true
+	}
+	t.Errorf("%s: a Def without an ID", fset.Position(lit.Pos()))
+	return "", false
 }
