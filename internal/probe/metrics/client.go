@@ -79,15 +79,15 @@ func (c *Client) String() string {
 // open, each with its goroutines, until the target closes them.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
-// Fetch scrapes the endpoint and returns the body. Failures are *Error
-// values with a status a person can act on.
+// Fetch scrapes the endpoint and returns the body. Failures are
+// *source.StatusError values with a status a person can act on.
 func (c *Client) Fetch(ctx context.Context) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	shown := c.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url.String(), nil)
 	if err != nil {
-		return nil, &Error{State: source.Error, Detail: "metrics: bad request URL " + shown}
+		return nil, &source.StatusError{State: source.Error, Detail: "metrics: bad request URL " + shown}
 	}
 	for k, vs := range c.header {
 		for _, v := range vs {
@@ -106,14 +106,14 @@ func (c *Client) Fetch(ctx context.Context) ([]byte, error) {
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, &Error{State: source.Unavailable,
+		return nil, &source.StatusError{State: source.Unavailable,
 			Detail: fmt.Sprintf("metrics not served at %s (404): expose promhttp.Handler() there, or give the right --metrics URL", shown)}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, &Error{State: source.Unavailable,
+		return nil, &source.StatusError{State: source.Unavailable,
 			Detail: fmt.Sprintf("metrics: %s answered %s: give the header it needs (e.g. Authorization) in the target options", shown, resp.Status)}
 	case resp.StatusCode != http.StatusOK:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, &Error{State: source.Error,
+		return nil, &source.StatusError{State: source.Error,
 			Detail: fmt.Sprintf("metrics: %s answered %s: %s", shown, resp.Status, source.Redact(firstLine(msg)))}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
@@ -121,10 +121,10 @@ func (c *Client) Fetch(ctx context.Context) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, transportError(ctx, shown, c.timeout, err)
 		}
-		return nil, &Error{State: source.Error, Err: err, Detail: fmt.Sprintf("metrics: reading %s failed: %s", shown, source.Redact(err.Error()))}
+		return nil, &source.StatusError{State: source.Error, Err: err, Detail: fmt.Sprintf("metrics: reading %s failed: %s", shown, source.Redact(err.Error()))}
 	}
 	if int64(len(body)) > c.maxBody {
-		return nil, &Error{State: source.Error, Detail: fmt.Sprintf("metrics: the body from %s is larger than %d bytes", shown, c.maxBody)}
+		return nil, &source.StatusError{State: source.Error, Detail: fmt.Sprintf("metrics: the body from %s is larger than %d bytes", shown, c.maxBody)}
 	}
 	return body, nil
 }
@@ -138,47 +138,28 @@ func (c *Client) Scrape(ctx context.Context, names Names) *Snapshot {
 	if err == nil {
 		fams, err = ParseBytes(body)
 		if err != nil {
-			err = &Error{State: source.Error, Err: err, Detail: fmt.Sprintf("metrics: %s: %s", c.String(), err.Error())}
+			err = &source.StatusError{State: source.Error, Err: err, Detail: fmt.Sprintf("metrics: %s: %s", c.String(), err.Error())}
 		}
 	}
 	s := NewSnapshot(start, fams, names)
 	s.Target = c.String()
-	s.Status = StatusOf(err, time.Since(start))
+	s.Status = source.StatusOf(err, time.Since(start))
 	if err == nil && len(fams) == 0 {
 		s.Status.Detail = fmt.Sprintf("metrics: %s serves no metrics", c.String())
 	}
 	return s
 }
 
-// Error is a failed scrape with a message a person can act on. It never
-// holds a password or a header value.
-type Error struct {
-	State  source.State
-	Detail string
-	Err    error
-}
-
-func (e *Error) Error() string { return e.Detail }
-
-// Unwrap returns the underlying error.
-func (e *Error) Unwrap() error { return e.Err }
-
-// SourceState is the state of the source this failure leaves it in.
-func (e *Error) SourceState() source.State { return e.State }
-
-// StatusOf turns the error of a scrape into the status of a source; nil is OK.
-func StatusOf(err error, took time.Duration) source.Status { return source.StatusOf(err, took) }
-
 func transportError(ctx context.Context, shown string, limit time.Duration, err error) error {
 	var netErr net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return &Error{State: source.Unavailable, Err: err, Detail: fmt.Sprintf("metrics: %s did not answer within %s", shown, limit.Round(time.Millisecond))}
+		return &source.StatusError{State: source.Unavailable, Err: err, Detail: fmt.Sprintf("metrics: %s did not answer within %s", shown, limit.Round(time.Millisecond))}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &Error{State: source.Unavailable, Err: err, Detail: fmt.Sprintf("metrics: cannot reach %s: %s", shown, source.Redact(err.Error()))}
+	return &source.StatusError{State: source.Unavailable, Err: err, Detail: fmt.Sprintf("metrics: cannot reach %s: %s", shown, source.Redact(err.Error()))}
 }
 
 func firstLine(b []byte) string {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -483,6 +484,23 @@ func TestScrapeFailures(t *testing.T) {
 		if w == nil || len(w.Routes) != 0 && tc.state != source.OK {
 			t.Errorf("%s: window %+v", tc.url, w)
 		}
+	}
+}
+
+// TestFetchErrorIsStatusError checks that a failed fetch is the shared
+// source.StatusError, whose state the snapshot's status takes.
+func TestFetchErrorIsStatusError(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	c, err := NewClient(srv.URL, HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Fetch(context.Background())
+	var se *source.StatusError
+	if !errors.As(err, &se) || se.State != source.Unavailable || !strings.Contains(se.Error(), "metrics not served") {
+		t.Errorf("Fetch: %#v", err)
 	}
 }
 

@@ -87,52 +87,25 @@ func (c *Client) String() string { return source.Redact(c.root.Redacted()) }
 // each with its goroutines, until the target closes them.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
-// Reason classifies why a fetch failed.
-type Reason string
-
-// Reasons of a failed fetch.
+// Reasons of a failed fetch, in source.StatusError.Reason.
 const (
 	// NotServed: the endpoint answered 404.
-	NotServed Reason = "not-served"
+	NotServed = "not-served"
 	// Unreachable: no connection could be made.
-	Unreachable Reason = "unreachable"
+	Unreachable = "unreachable"
 	// Timeout: the target did not answer in time.
-	Timeout Reason = "timeout"
+	Timeout = "timeout"
 	// Refused: the target answered 401 or 403.
-	Refused Reason = "refused"
+	Refused = "refused"
 	// HTTPStatus: the target answered another non-200 status.
-	HTTPStatus Reason = "http-status"
+	HTTPStatus = "http-status"
 	// NotProfile: the body is not a profile (HTML, text, garbage).
-	NotProfile Reason = "not-profile"
+	NotProfile = "not-profile"
 	// Truncated: the body is a profile cut short or corrupt.
-	Truncated Reason = "truncated"
+	Truncated = "truncated"
 	// Disabled: the profile is empty because its sampling rate is zero.
-	Disabled Reason = "disabled"
+	Disabled = "disabled"
 )
-
-// Error is a failed fetch with a message a person can act on. It never holds
-// a password or a header value.
-type Error struct {
-	Kind   Kind
-	Reason Reason
-	// State is the source state this failure maps to.
-	State source.State
-	// Detail is the message; Error returns it.
-	Detail string
-	// Err is the underlying error, if any.
-	Err error
-}
-
-func (e *Error) Error() string { return e.Detail }
-
-// Unwrap returns the underlying error.
-func (e *Error) Unwrap() error { return e.Err }
-
-// SourceState is the state of the source this failure leaves it in.
-func (e *Error) SourceState() source.State { return e.State }
-
-// StatusOf turns the error of a fetch into the status of a source; nil is OK.
-func StatusOf(err error, took time.Duration) source.Status { return source.StatusOf(err, took) }
 
 // endpoint is where a profile kind is served and how to enable it.
 func (c *Client) endpoint(path string, query url.Values) string {
@@ -151,7 +124,7 @@ func (c *Client) get(ctx context.Context, kind Kind, path string, query url.Valu
 	shown := source.Redact((&url.URL{Scheme: c.root.Scheme, Host: c.root.Host, Path: c.root.Path + path}).String())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, &Error{Kind: kind, Reason: Unreachable, State: source.Error, Detail: fmt.Sprintf("%s: bad request URL %s", kind, shown)}
+		return nil, &source.StatusError{Reason: Unreachable, State: source.Error, Detail: fmt.Sprintf("%s: bad request URL %s", kind, shown)}
 	}
 	for k, vs := range c.header {
 		for _, v := range vs {
@@ -170,13 +143,13 @@ func (c *Client) get(ctx context.Context, kind Kind, path string, query url.Valu
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, &Error{Kind: kind, Reason: NotServed, State: source.Unavailable, Detail: notServedDetail(kind, shown)}
+		return nil, &source.StatusError{Reason: NotServed, State: source.Unavailable, Detail: notServedDetail(kind, shown)}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, &Error{Kind: kind, Reason: Refused, State: source.Unavailable,
+		return nil, &source.StatusError{Reason: Refused, State: source.Unavailable,
 			Detail: fmt.Sprintf("%s: %s answered %s: give the header it needs (e.g. Authorization) in the target options", kind, shown, resp.Status)}
 	case resp.StatusCode != http.StatusOK:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, &Error{Kind: kind, Reason: HTTPStatus, State: source.Error,
+		return nil, &source.StatusError{Reason: HTTPStatus, State: source.Error,
 			Detail: fmt.Sprintf("%s: %s answered %s: %s", kind, shown, resp.Status, source.Redact(firstLine(msg)))}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
@@ -184,11 +157,11 @@ func (c *Client) get(ctx context.Context, kind Kind, path string, query url.Valu
 		if ctx.Err() != nil {
 			return nil, transportError(ctx, kind, shown, c.timeout+extra, err)
 		}
-		return nil, &Error{Kind: kind, Reason: Truncated, State: source.Error, Err: err,
+		return nil, &source.StatusError{Reason: Truncated, State: source.Error, Err: err,
 			Detail: fmt.Sprintf("%s: reading the body from %s failed: %s", kind, shown, source.Redact(err.Error()))}
 	}
 	if int64(len(body)) > c.maxBody {
-		return nil, &Error{Kind: kind, Reason: NotProfile, State: source.Error,
+		return nil, &source.StatusError{Reason: NotProfile, State: source.Error,
 			Detail: fmt.Sprintf("%s: the body from %s is larger than %d bytes", kind, shown, c.maxBody)}
 	}
 	return body, nil
@@ -198,14 +171,14 @@ func (c *Client) get(ctx context.Context, kind Kind, path string, query url.Valu
 func transportError(ctx context.Context, kind Kind, shown string, limit time.Duration, err error) error {
 	var netErr net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return &Error{Kind: kind, Reason: Timeout, State: source.Unavailable, Err: err,
+		return &source.StatusError{Reason: Timeout, State: source.Unavailable, Err: err,
 			Detail: fmt.Sprintf("%s: %s did not answer within %s", kind, shown, limit.Round(time.Millisecond))}
 	}
 	if errors.Is(err, context.Canceled) {
-		return &Error{Kind: kind, Reason: Timeout, State: source.Unavailable, Err: err,
+		return &source.StatusError{Reason: Timeout, State: source.Unavailable, Err: err,
 			Detail: fmt.Sprintf("%s: fetching %s was cancelled", kind, shown)}
 	}
-	return &Error{Kind: kind, Reason: Unreachable, State: source.Unavailable, Err: err,
+	return &source.StatusError{Reason: Unreachable, State: source.Unavailable, Err: err,
 		Detail: fmt.Sprintf("%s: cannot reach %s: %s", kind, shown, source.Redact(rootCause(err).Error()))}
 }
 
@@ -243,11 +216,11 @@ func firstLine(b []byte) string {
 // is not a profile apart from a profile cut short, and never panics.
 func ParseProfile(data []byte) (p *profile.Profile, err error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &Error{Reason: NotProfile, State: source.Error, Detail: "the body is empty, not a profile"}
+		return nil, &source.StatusError{Reason: NotProfile, State: source.Error, Detail: "the body is empty, not a profile"}
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			p, err = nil, &Error{Reason: Truncated, State: source.Error, Detail: fmt.Sprintf("the profile is corrupt: %v", r)}
+			p, err = nil, &source.StatusError{Reason: Truncated, State: source.Error, Detail: fmt.Sprintf("the profile is corrupt: %v", r)}
 		}
 	}()
 	p, err = profile.ParseData(data)
@@ -256,14 +229,14 @@ func ParseProfile(data []byte) (p *profile.Profile, err error) {
 	}
 	gzipped := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
 	if gzipped {
-		return nil, &Error{Reason: Truncated, State: source.Error, Err: err,
+		return nil, &source.StatusError{Reason: Truncated, State: source.Error, Err: err,
 			Detail: "the profile is truncated or corrupt: " + err.Error()}
 	}
 	if looksLikeText(data) {
-		return nil, &Error{Reason: NotProfile, State: source.Error, Err: err,
+		return nil, &source.StatusError{Reason: NotProfile, State: source.Error, Err: err,
 			Detail: fmt.Sprintf("the body is not a pprof profile (it starts %q)", firstLine(data[:min(len(data), 80)]))}
 	}
-	return nil, &Error{Reason: NotProfile, State: source.Error, Err: err,
+	return nil, &source.StatusError{Reason: NotProfile, State: source.Error, Err: err,
 		Detail: "the body is not a pprof profile: " + err.Error()}
 }
 
@@ -285,9 +258,8 @@ func (c *Client) fetchProfile(ctx context.Context, kind Kind, path string, query
 	}
 	p, err := ParseProfile(body)
 	if err != nil {
-		var e *Error
+		var e *source.StatusError
 		if errors.As(err, &e) {
-			e.Kind = kind
 			e.Detail = fmt.Sprintf("%s: %s from %s", kind, e.Detail, c.String()+path)
 		}
 		return nil, err
@@ -322,7 +294,7 @@ func (c *Client) GoroutineText(ctx context.Context) ([]Goroutine, error) {
 		err = errors.New("no goroutine found")
 	}
 	if err != nil && len(gs) == 0 {
-		return nil, &Error{Kind: KindGoroutineText, Reason: NotProfile, State: source.Error, Err: err,
+		return nil, &source.StatusError{Reason: NotProfile, State: source.Error, Err: err,
 			Detail: fmt.Sprintf("%s: the body from %s is not a goroutine dump: %s", KindGoroutineText, c.String()+"/debug/pprof/goroutine?debug=2", firstLine([]byte(err.Error())))}
 	}
 	return gs, nil
@@ -368,7 +340,7 @@ func (c *Client) contention(ctx context.Context, kind Kind, seconds int) (*profi
 			return p, nil
 		}
 	}
-	return nil, &Error{Kind: kind, Reason: Disabled, State: source.Unavailable, Detail: disabledDetail(kind)}
+	return nil, &source.StatusError{Reason: Disabled, State: source.Unavailable, Detail: disabledDetail(kind)}
 }
 
 func disabledDetail(kind Kind) string {
@@ -379,7 +351,7 @@ func disabledDetail(kind Kind) string {
 }
 
 // Fgprof fetches a wall-clock profile from /debug/fgprof when the target
-// serves it; a 404 gives an Error with Reason NotServed.
+// serves it; a 404 gives a source.StatusError with Reason NotServed.
 func (c *Client) Fgprof(ctx context.Context, seconds int) (*profile.Profile, error) {
 	seconds = max(seconds, 1)
 	q := secondsQuery(seconds)

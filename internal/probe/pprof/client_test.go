@@ -235,7 +235,7 @@ func TestCollectLiveTarget(t *testing.T) {
 	// The same target without the header refuses.
 	bare, _ := NewClient(url, HTTPOptions{})
 	_, err = bare.Heap(context.Background())
-	var e *Error
+	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != Refused || e.State != source.Unavailable {
 		t.Errorf("without the header: %v", err)
 	}
@@ -249,7 +249,7 @@ func TestClientNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Goroutine(context.Background())
-	var e *Error
+	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != NotServed || !strings.Contains(e.Detail, `import _ "net/http/pprof"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -282,7 +282,7 @@ func TestClientBadBodies(t *testing.T) {
 	cases := []struct {
 		name   string
 		body   []byte
-		reason Reason
+		reason string
 		text   string
 	}{
 		{"html", []byte("<html><body>Welcome</body></html>"), NotProfile, "not a pprof profile"},
@@ -294,11 +294,11 @@ func TestClientBadBodies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := serveBody(t, tc.body, 0)
 			_, err := c.Heap(context.Background())
-			var e *Error
+			var e *source.StatusError
 			if !errors.As(err, &e) || e.Reason != tc.reason || e.State != source.Error || !strings.Contains(e.Detail, tc.text) {
 				t.Fatalf("err = %#v", err)
 			}
-			if st := StatusOf(err, time.Second); st.State != source.Error || st.Detail != e.Detail || st.Took != time.Second {
+			if st := source.StatusOf(err, time.Second); st.State != source.Error || st.Detail != e.Detail || st.Took != time.Second {
 				t.Errorf("StatusOf = %+v", st)
 			}
 		})
@@ -308,7 +308,7 @@ func TestClientBadBodies(t *testing.T) {
 func TestGoroutineTextNotADump(t *testing.T) {
 	c := serveBody(t, []byte("<html><body>hello</body></html>"), 0)
 	_, err := c.GoroutineText(context.Background())
-	var e *Error
+	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != NotProfile || !strings.Contains(e.Detail, "not a goroutine dump") {
 		t.Fatalf("err = %v", err)
 	}
@@ -318,7 +318,7 @@ func TestClientTimeout(t *testing.T) {
 	c := serveBody(t, readCapture(t, "cpu.pb.gz"), 5*time.Second)
 	start := time.Now()
 	_, err := c.Goroutine(context.Background())
-	var e *Error
+	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != Timeout || e.State != source.Unavailable || !strings.Contains(e.Detail, "did not answer within 300ms") {
 		t.Fatalf("err = %v", err)
 	}
@@ -336,7 +336,7 @@ func TestClientUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Heap(context.Background())
-	var e *Error
+	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != Unreachable || strings.Contains(e.Detail, "hunter2") {
 		t.Fatalf("err = %v", err)
 	}
@@ -394,7 +394,7 @@ func TestContentionDisabled(t *testing.T) {
 		{c.Mutex, "runtime.SetMutexProfileFraction("},
 	} {
 		_, err := tc.fetch(context.Background(), 1)
-		var e *Error
+		var e *source.StatusError
 		if !errors.As(err, &e) || e.Reason != Disabled || e.State != source.Unavailable || !strings.Contains(e.Detail, tc.want) {
 			t.Errorf("err = %v", err)
 		}
@@ -447,7 +447,7 @@ func TestClientTLS(t *testing.T) {
 	}
 	c, _ := NewClient(srv.URL, HTTPOptions{})
 	_, err := c.Heap(ctx)
-	var e *Error
+	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != Unreachable || !strings.Contains(e.Detail, "certificate") {
 		t.Errorf("unknown CA: %v", err)
 	}

@@ -133,7 +133,7 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 				att.Goroutines(gs)
 				snap.GoroutineText.Goroutines = gs
 				snap.GoroutineText.Summary = SummarizeGoroutines(gs)
-				snap.GoroutineText.Status = StatusOf(err, time.Since(t0))
+				snap.GoroutineText.Status = source.StatusOf(err, time.Since(t0))
 			})
 			continue
 		}
@@ -148,7 +148,7 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 				f.dst.Profile = p
 				f.dst.Aggregation = att.Aggregate(p)
 			}
-			f.dst.Status = StatusOf(err, time.Since(t0))
+			f.dst.Status = source.StatusOf(err, time.Since(t0))
 		})
 	}
 	wg.Wait()

@@ -70,23 +70,37 @@ func RedactSecret(text, secret string) string {
 	return Redact(text)
 }
 
-// stateError is an error that knows the state of the source it came from;
-// each probe's error type implements it.
-type stateError interface {
-	error
-	SourceState() State
+// StatusError is a failed read of a source with a message a person can act
+// on; the probes that fetch over HTTP (metrics, pprof) return it. It never
+// holds a password or a header value.
+type StatusError struct {
+	// State is the state the failure leaves the source in.
+	State State
+	// Reason classifies the failure in a word, for a probe whose callers
+	// tell failures apart (pprof: "not-served", "timeout", ...); it may be
+	// empty.
+	Reason string
+	// Detail is the message; Error returns it.
+	Detail string
+	// Err is the underlying error, if any.
+	Err error
 }
 
+func (e *StatusError) Error() string { return e.Detail }
+
+// Unwrap returns the underlying error.
+func (e *StatusError) Unwrap() error { return e.Err }
+
 // StatusOf turns the error of a probe into the status of its source: nil
-// is OK; an error that knows its state keeps it and its message (already
-// free of secrets); any other error is an Error with its message redacted.
+// is OK; a StatusError keeps its state and its message (already free of
+// secrets); any other error is an Error with its message redacted.
 func StatusOf(err error, took time.Duration) Status {
 	if err == nil {
 		return Status{State: OK, Took: took}
 	}
-	var se stateError
+	var se *StatusError
 	if errors.As(err, &se) {
-		return Status{State: se.SourceState(), Detail: se.Error(), Took: took}
+		return Status{State: se.State, Detail: se.Error(), Took: took}
 	}
 	return Status{State: Error, Detail: Redact(err.Error()), Took: took}
 }

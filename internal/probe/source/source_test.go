@@ -1,8 +1,11 @@
 package source
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedact(t *testing.T) {
@@ -31,5 +34,22 @@ func TestRedactSecret(t *testing.T) {
 	got := RedactSecret("auth failed for p@ss/w0rd and p%40ss%2Fw0rd", "p@ss/w0rd")
 	if strings.Contains(got, "w0rd") {
 		t.Errorf("RedactSecret left the secret: %q", got)
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	cause := errors.New("dial tcp: connection refused")
+	err := fmt.Errorf("wrapped: %w", &StatusError{State: Unavailable, Reason: "unreachable", Detail: "metrics: cannot reach http://x", Err: cause})
+	if st := StatusOf(err, time.Second); st.State != Unavailable || st.Detail != "metrics: cannot reach http://x" || st.Took != time.Second {
+		t.Errorf("StatusOf(StatusError) = %+v", st)
+	}
+	if !errors.Is(err, cause) {
+		t.Error("StatusError does not unwrap to its cause")
+	}
+	if st := StatusOf(errors.New("open postgres://u:s3cret@db/app"), 0); st.State != Error || strings.Contains(st.Detail, "s3cret") {
+		t.Errorf("StatusOf(other) = %+v", st)
+	}
+	if st := StatusOf(nil, time.Millisecond); !st.Ok() || st.Took != time.Millisecond {
+		t.Errorf("StatusOf(nil) = %+v", st)
 	}
 }
