@@ -213,7 +213,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 func noSourceError(rep *report.Report) error {
 	var b strings.Builder
 	b.WriteString("no source could be probed:")
-	for _, name := range report.SourceNames {
+	for _, name := range probe.SourceNames {
 		s := rep.Sources[name]
 		fmt.Fprintf(&b, "\n  %-9s %s: %s", name, s.Status, s.Detail)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgadvisor/advisor/internal/load"
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/rules"
@@ -129,7 +130,7 @@ func TestReportAgainstSampleapp(t *testing.T) {
 			if err := json.Unmarshal(data, &rep); err != nil {
 				t.Fatal(err)
 			}
-			for _, name := range report.SourceNames {
+			for _, name := range probe.SourceNames {
 				if rep.Sources[name].Status != report.StatusOK {
 					t.Errorf("source %s: %+v", name, rep.Sources[name])
 				}

@@ -3,6 +3,7 @@ package report
 import (
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
@@ -118,10 +119,10 @@ func fixtureFindings() []rules.Finding {
 // fixtureSources are the sources of the fixture report: Redis down.
 func fixtureSources() map[string]Source {
 	return map[string]Source{
-		SourcePprof:    {Status: StatusOK, Detail: "http://127.0.0.1:8080/debug/pprof/"},
-		SourceMetrics:  {Status: StatusOK, Detail: "http://127.0.0.1:8080/metrics"},
-		SourcePostgres: {Status: StatusOK, Detail: "pg_stat_statements 1.10, hypopg 1.4.0", Version: "15.8"},
-		SourceRedis: {Status: StatusUnavailable, Detail: "dial tcp 127.0.0.1:6379: connect: connection " +
+		probe.Pprof:    {Status: StatusOK, Detail: "http://127.0.0.1:8080/debug/pprof/"},
+		probe.Metrics:  {Status: StatusOK, Detail: "http://127.0.0.1:8080/metrics"},
+		probe.Postgres: {Status: StatusOK, Detail: "pg_stat_statements 1.10, hypopg 1.4.0", Version: "15.8"},
+		probe.Redis: {Status: StatusUnavailable, Detail: "dial tcp 127.0.0.1:6379: connect: connection " +
 			"refused; pass --redis ADDR or set REDIS_URL"},
 	}
 }

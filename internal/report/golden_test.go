@@ -12,6 +12,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
@@ -83,8 +84,8 @@ func TestGolden(t *testing.T) {
 func TestGoldenEmpty(t *testing.T) {
 	// A report without findings: everything down but metrics, cumulative.
 	r := New(fixtureTime, 0, map[string]Source{
-		SourceMetrics: {Status: StatusOK, Detail: "http://127.0.0.1:8080/metrics"},
-		SourcePprof:   {Status: StatusError, Detail: "GET /debug/pprof/goroutine?debug=2: unexpected content type text/html"},
+		probe.Metrics: {Status: StatusOK, Detail: "http://127.0.0.1:8080/metrics"},
+		probe.Pprof:   {Status: StatusError, Detail: "GET /debug/pprof/goroutine?debug=2: unexpected content type text/html"},
 	}, nil, Baseline{})
 	for _, tc := range []struct {
 		format Format

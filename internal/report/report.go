@@ -12,36 +12,25 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/source"
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
 // SchemaID is the value of the report's "schema" field.
 const SchemaID = "advisor.report/v1"
 
-// The names of the sources of a report, in the order printers list them.
+// Status is the state of one source in a report: the probe's source.State,
+// whose values are those of the schema (sources.<name>.status).
+type Status = source.State
+
+// The statuses of a source, which are source's states: ok (read),
+// unavailable (not configured, or not reachable or readable as configured),
+// error (answered with something that could not be used).
 const (
-	SourcePprof    = "pprof"
-	SourceMetrics  = "metrics"
-	SourcePostgres = "postgres"
-	SourceRedis    = "redis"
-)
-
-// SourceNames lists the sources every report describes, in print order.
-var SourceNames = []string{SourcePprof, SourceMetrics, SourcePostgres, SourceRedis}
-
-// Status is the state of one source in a report.
-type Status string
-
-// The statuses of a source.
-const (
-	// StatusOK: the source was read.
-	StatusOK Status = "ok"
-	// StatusUnavailable: the source was not configured, or could not be
-	// reached or read as configured (refused, not exposed, not permitted).
-	StatusUnavailable Status = "unavailable"
-	// StatusError: the source answered but what it returned could not be
-	// used (malformed, unexpected).
-	StatusError Status = "error"
+	StatusOK          = source.OK
+	StatusUnavailable = source.Unavailable
+	StatusError       = source.Error
 )
 
 // Source is what the report says about one source.
@@ -103,14 +92,14 @@ func New(at time.Time, window time.Duration, sources map[string]Source, findings
 		Schema:            SchemaID,
 		GeneratedAt:       at.UTC().Truncate(time.Second),
 		WindowSeconds:     window.Seconds(),
-		Sources:           make(map[string]Source, len(SourceNames)),
+		Sources:           make(map[string]Source, len(probe.SourceNames)),
 		Findings:          make([]Finding, 0, len(findings)),
 		KnownFingerprints: []string{},
 	}
 	for name, s := range sources {
 		r.Sources[name] = s
 	}
-	for _, name := range SourceNames {
+	for _, name := range probe.SourceNames {
 		if _, ok := r.Sources[name]; !ok {
 			r.Sources[name] = Source{Status: StatusUnavailable, Detail: "not configured"}
 		}
@@ -182,13 +171,13 @@ func (r *Report) AllUnavailable() bool {
 	return true
 }
 
-// sourceOrder returns the report's source names: the four of SourceNames,
-// then any other, sorted.
+// sourceOrder returns the report's source names: the four of
+// probe.SourceNames, then any other, sorted.
 func (r *Report) sourceOrder() []string {
-	names := slices.Clone(SourceNames)
+	names := slices.Clone(probe.SourceNames)
 	var extra []string
 	for name := range r.Sources {
-		if !slices.Contains(SourceNames, name) {
+		if !slices.Contains(probe.SourceNames, name) {
 			extra = append(extra, name)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
@@ -51,13 +52,13 @@ func TestNew(t *testing.T) {
 }
 
 func TestNewFillsSources(t *testing.T) {
-	r := New(fixtureTime, 0, map[string]Source{SourcePostgres: {Status: StatusError, Detail: "bad"}}, nil, Baseline{})
-	for _, name := range SourceNames {
+	r := New(fixtureTime, 0, map[string]Source{probe.Postgres: {Status: StatusError, Detail: "bad"}}, nil, Baseline{})
+	for _, name := range probe.SourceNames {
 		if _, ok := r.Sources[name]; !ok {
 			t.Errorf("source %s missing", name)
 		}
 	}
-	if r.Sources[SourceRedis].Status != StatusUnavailable || r.Sources[SourcePostgres].Detail != "bad" {
+	if r.Sources[probe.Redis].Status != StatusUnavailable || r.Sources[probe.Postgres].Detail != "bad" {
 		t.Errorf("sources = %+v", r.Sources)
 	}
 	if !r.AllUnavailable() {
@@ -144,7 +145,7 @@ func TestTextSanitizes(t *testing.T) {
 		Evidence: map[string]any{"query": "SELECT 1\x1b[5m"},
 		Fix:      rules.Fix{Summary: "fix\x9b", SQL: "SELECT\t1;\x1b[0m"},
 	}
-	src := map[string]Source{SourceRedis: {Status: StatusError, Detail: "bad reply \x1b[1m"}}
+	src := map[string]Source{probe.Redis: {Status: StatusError, Detail: "bad reply \x1b[1m"}}
 	for _, color := range []bool{false, true} {
 		var b bytes.Buffer
 		if err := Print(&b, FormatText, New(fixtureTime, 0, src, []rules.Finding{f}, Baseline{}), Options{Color: color}); err != nil {

@@ -15,12 +15,11 @@ func SourcesOf(w *probe.Window) map[string]Source {
 	return out
 }
 
+// statusOf is the state of a source as a report gives it: a state other
+// than ok and error, none included, is unavailable.
 func statusOf(s source.State) Status {
-	switch s {
-	case source.OK:
-		return StatusOK
-	case source.Error:
-		return StatusError
+	if s == source.OK || s == source.Error {
+		return s
 	}
-	return StatusUnavailable
+	return source.Unavailable
 }
