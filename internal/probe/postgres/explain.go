@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgadvisor/advisor/internal/sqltext"
 )
 
 // Explainer is what the rules use to look at plans: the generic plan of a
@@ -68,170 +70,13 @@ func (e *HypoPGMissingError) Error() string {
 
 // CheckExplainable says whether query may be explained: one SELECT, VALUES,
 // TABLE, or WITH whose parts do not write; SELECT INTO (it creates a table)
-// and anything else return a *SkipError.
+// and anything else return a *SkipError (sqltext.CheckQuery says why).
 func CheckExplainable(query string) error {
-	toks, err := scanSQL(query)
-	if err != nil {
+	if err := sqltext.CheckQuery(query); err != nil {
 		return skip("%v", err)
-	}
-	if len(toks.words) == 0 {
-		return skip("empty statement")
-	}
-	if toks.statements > 1 {
-		return skip("more than one statement")
-	}
-	first := toks.words[0]
-	switch first {
-	case "SELECT", "VALUES", "TABLE", "WITH":
-	default:
-		return skip("%s is not a query (only SELECT and WITH without writes are explained)", first)
-	}
-	for _, w := range toks.words {
-		switch w {
-		case "INSERT", "UPDATE", "DELETE", "MERGE":
-			if first == "WITH" {
-				return skip("WITH holds %s", w)
-			}
-		case "INTO":
-			return skip("SELECT INTO creates a table")
-		case "ANALYZE", "ANALYSE":
-			return skip("holds ANALYZE")
-		}
 	}
 	return nil
 }
-
-// sqlTokens is what scanSQL keeps of a statement.
-type sqlTokens struct {
-	words      []string // keywords and unquoted identifiers, upper case
-	statements int      // non-empty statements separated by ';'
-	maxParam   int      // highest $n
-}
-
-// scanSQL splits SQL into words outside comments, strings and quoted
-// identifiers, counting statements and parameters.
-func scanSQL(q string) (sqlTokens, error) {
-	var t sqlTokens
-	inStatement := false
-	for i := 0; i < len(q); {
-		c := q[i]
-		switch {
-		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			depth := 0
-			for i < len(q) {
-				if strings.HasPrefix(q[i:], "/*") {
-					depth++
-					i += 2
-				} else if strings.HasPrefix(q[i:], "*/") {
-					depth--
-					i += 2
-					if depth == 0 {
-						break
-					}
-				} else {
-					i++
-				}
-			}
-			if depth != 0 {
-				return t, errors.New("unterminated comment")
-			}
-		case c == '\'':
-			escapes := i > 0 && (q[i-1] == 'E' || q[i-1] == 'e')
-			i++
-			for {
-				if i >= len(q) {
-					return t, errors.New("unterminated string")
-				}
-				if escapes && q[i] == '\\' {
-					i += 2
-					continue
-				}
-				if q[i] == '\'' {
-					if i+1 < len(q) && q[i+1] == '\'' {
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				i++
-			}
-			inStatement = true
-		case c == '"':
-			end := strings.IndexByte(q[i+1:], '"')
-			if end < 0 {
-				return t, errors.New("unterminated quoted identifier")
-			}
-			i += end + 2
-			inStatement = true
-		case c == '$':
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if j > i+1 {
-				n, _ := strconv.Atoi(q[i+1 : min(j, i+7)])
-				t.maxParam = max(t.maxParam, n)
-				i = j
-				inStatement = true
-				continue
-			}
-			// dollar quote: $tag$ ... $tag$ (a tag has no '$')
-			for j < len(q) && q[j] != '$' && isIdentByte(q[j]) {
-				j++
-			}
-			if j < len(q) && q[j] == '$' {
-				tag := q[i : j+1]
-				end := strings.Index(q[j+1:], tag)
-				if end < 0 {
-					return t, errors.New("unterminated dollar-quoted string")
-				}
-				i = j + 1 + end + len(tag)
-				inStatement = true
-				continue
-			}
-			i++
-		case c == ';':
-			if inStatement {
-				t.statements++
-				inStatement = false
-			}
-			i++
-		case isIdentStart(c):
-			j := i
-			for j < len(q) && isIdentByte(q[j]) {
-				j++
-			}
-			// A prefix of a string (E'..', U&'..') is not a word.
-			if j < len(q) && q[j] == '\'' && j-i == 1 {
-				i = j
-				continue
-			}
-			t.words = append(t.words, strings.ToUpper(q[i:j]))
-			i = j
-			inStatement = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
-			i++
-		default:
-			i++
-			inStatement = true
-		}
-	}
-	if inStatement {
-		t.statements++
-	}
-	return t, nil
-}
-
-func isIdentStart(c byte) bool {
-	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80
-}
-
-func isIdentByte(c byte) bool { return isIdentStart(c) || (c >= '0' && c <= '9') || c == '$' }
 
 // Explain returns the generic plan of query, a statement text as
 // pg_stat_statements shows it. On 16+ it runs EXPLAIN (GENERIC_PLAN, FORMAT
@@ -389,7 +234,7 @@ func (p *Probe) HypotheticalCost(ctx context.Context, query, createIndex string)
 		}
 		return res, p.wrap("hypothetical index", err)
 	}
-	fn := func(name string) string { return quoteIdent(schema) + "." + name }
+	fn := func(name string) string { return sqltext.QuoteIdent(schema) + "." + name }
 
 	res.BeforePlan, err = p.explainOn(ctx, c, v, query)
 	if err != nil {
@@ -424,12 +269,12 @@ func (p *Probe) HypotheticalCost(ctx context.Context, query, createIndex string)
 // checkCreateIndex accepts one CREATE [UNIQUE] INDEX [CONCURRENTLY]
 // statement and returns it without CONCURRENTLY, which hypopg rejects.
 func checkCreateIndex(def string) (string, error) {
-	toks, err := scanSQL(def)
+	toks, err := sqltext.Scan(def)
 	if err != nil {
 		return "", skip("index definition: %v", err)
 	}
-	w := toks.words
-	if toks.statements != 1 || len(w) < 2 || w[0] != "CREATE" ||
+	w := toks.Words
+	if toks.Statements != 1 || len(w) < 2 || w[0] != "CREATE" ||
 		!(w[1] == "INDEX" || (len(w) > 2 && w[1] == "UNIQUE" && w[2] == "INDEX")) {
 		return "", skip("not a single CREATE INDEX statement: %q", def)
 	}
@@ -439,5 +284,3 @@ func checkCreateIndex(def string) (string, error) {
 	}
 	return def, nil
 }
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,0 +1,122 @@
+// The server: version, identity, and the settings of pg_settings that
+// matter.
+
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgadvisor/advisor/internal/probe/source"
+)
+
+// Server is the server's version, identity and the settings that matter.
+type Server struct {
+	Status source.Status
+	// VersionNum is server_version_num, e.g. 150004.
+	VersionNum int
+	// Version is server_version, e.g. "15.4 (Debian 15.4-1)".
+	Version      string
+	Database     string
+	User         string
+	Superuser    bool
+	ReadAllStats bool // member of pg_read_all_stats (or superuser)
+	InRecovery   bool
+	PostmasterAt time.Time
+	// CPUs is the server's CPU count from Options.ServerCPUs, or advisor's
+	// host's when the server is local (CPUsLocal); 0 = unknown.
+	CPUs      int
+	CPUsLocal bool
+	Settings  Settings
+
+	timeNow time.Time // the server's now() at the snapshot
+}
+
+// Setting is one row of pg_settings.
+type Setting struct {
+	Value string
+	Unit  string
+}
+
+// Settings holds the settings a snapshot reads, by name.
+type Settings map[string]Setting
+
+// Int returns a numeric setting in its own unit, and whether it is set.
+func (s Settings) Int(name string) (int64, bool) {
+	v, ok := s[name]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	return n, err == nil
+}
+
+// Bytes returns a memory setting in bytes (shared_buffers, work_mem, ...).
+func (s Settings) Bytes(name string) (int64, bool) {
+	n, ok := s.Int(name)
+	if !ok {
+		return 0, false
+	}
+	mult, ok := unitBytes[s[name].Unit]
+	if !ok {
+		return 0, false
+	}
+	return n * mult, true
+}
+
+var unitBytes = map[string]int64{
+	"B": 1, "kB": 1 << 10, "8kB": 8 << 10, "16kB": 16 << 10, "32kB": 32 << 10, "64kB": 64 << 10,
+	"MB": 1 << 20, "16MB": 16 << 20, "GB": 1 << 30, "TB": 1 << 40,
+}
+
+// Bool returns an on/off setting.
+func (s Settings) Bool(name string) bool { return s[name].Value == "on" }
+
+// List returns a comma-separated setting (shared_preload_libraries) as a
+// list of trimmed names.
+func (s Settings) List(name string) []string {
+	var out []string
+	for _, f := range strings.Split(s[name].Value, ",") {
+		if f = strings.Trim(strings.TrimSpace(f), `"`); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (p *Probe) collectServer(ctx context.Context) Server {
+	var srv Server
+	srv.CPUs, srv.CPUsLocal = p.opts.ServerCPUs, p.opts.serverCPUsLocal
+	srv.Status = p.collect(ctx, "server", func(ctx context.Context, c *pgxpool.Conn) error {
+		var super *bool
+		if err := c.QueryRow(ctx, probeTag+serverSQL).Scan(&srv.VersionNum, &srv.Version, &srv.Database, &srv.User,
+			&srv.PostmasterAt, &srv.timeNow, &srv.InRecovery, &super, &srv.ReadAllStats); err != nil {
+			return err
+		}
+		srv.Superuser = super != nil && *super
+		if srv.Superuser {
+			srv.ReadAllStats = true
+		}
+		rows, err := c.Query(ctx, probeTag+settingsSQL, settingNames)
+		if err != nil {
+			return err
+		}
+		srv.Settings = Settings{}
+		var name string
+		var set Setting
+		_, err = pgx.ForEachRow(rows, []any{&name, &set.Value, &set.Unit}, func() error {
+			srv.Settings[name] = set
+			return nil
+		})
+		return err
+	})
+	if srv.Status.Ok() {
+		srv.Status.Version = srv.Version
+	}
+	return srv
+}
