@@ -15,7 +15,9 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/sqltext"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
@@ -71,8 +73,9 @@ func dbFamilyRules(t testing.TB) []*Rule {
 	return out
 }
 
-// dbRun runs this file's rules over a window.
-func dbRun(t testing.TB, ctx context.Context, w *probe.Window) []Finding {
+// dbRun runs this file's rules over a window, explaining with ex (nil: no
+// EXPLAIN, so no db.missing-index).
+func dbRun(t testing.TB, ctx context.Context, w *probe.Window, ex postgres.Explainer) []Finding {
 	t.Helper()
 	reg := Registry{}
 	for _, fam := range []Registry{NewRegistry(dbRules...), NewRegistry(poolRules...)} {
@@ -80,7 +83,7 @@ func dbRun(t testing.TB, ctx context.Context, w *probe.Window) []Finding {
 			reg[id] = d
 		}
 	}
-	fs, errs := Run(ctx, &Input{Window: w, Patterns: loadBuiltin(t).Patterns}, dbFamilyRules(t), reg)
+	fs, errs := Run(ctx, &Input{Window: w, Patterns: loadBuiltin(t).Patterns, Explainer: ex}, dbFamilyRules(t), reg)
 	for _, err := range errs {
 		t.Errorf("run: %v", err)
 	}
@@ -161,8 +164,7 @@ func TestMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		obs.Window.Explainer = probes.Explainer()
-		fs := dbRun(t, ctx, obs.Window)
+		fs := dbRun(t, ctx, obs.Window, probes.Explainer())
 		probes.Close()
 		matrix = append(matrix, fmt.Sprintf("%-22s -> %s", c.label(), dbRuleList(fs)))
 		t.Run(c.name, func(t *testing.T) {
@@ -178,7 +180,7 @@ func TestMatrix(t *testing.T) {
 					if i == 15 {
 						break
 					}
-					t.Logf("calls %d rows %d total %.1f ms: %.90s", d.Calls, d.Rows, d.TotalTime, dbOneLine(d.Statement.Query))
+					t.Logf("calls %d rows %d total %.1f ms: %.90s", d.Calls, d.Rows, d.TotalTime, sqltext.OneLine(d.Statement.Query))
 				}
 			}()
 			dbCheckCase(t, c, fs)
@@ -293,11 +295,10 @@ func TestPgbenchNoFalsePositives(t *testing.T) {
 		t.Fatalf("pgbench: %v\n%s", err, out)
 	}
 	w := probe.NewWindow(first, probes.Snapshot(ctx))
-	w.Explainer = probes.Explainer()
 	if w.Postgres == nil || len(w.Postgres.Statements.Rows) < 5 {
 		t.Fatalf("no pgbench statements in the window")
 	}
-	fs := dbRun(t, ctx, w)
+	fs := dbRun(t, ctx, w, probes.Explainer())
 	t.Logf("pgbench TPC-B -> %s", dbRuleList(fs))
 	for _, f := range fs {
 		t.Logf("%s %s [%s] %s", f.Severity, f.Rule, f.Subject, f.Title)

@@ -1,0 +1,53 @@
+package rules
+
+import (
+	"context"
+
+	"github.com/pgadvisor/advisor/internal/sqltext"
+)
+
+// dbSlowQuery flags statements slow on average (pghero's mean time bar), or
+// taking most of the database's time with calls that are not fast ones.
+var dbSlowQuery = Def[dbSlowQueryParams]{ID: "db.slow-query", Check: checkDBSlowQuery}
+
+type dbSlowQueryParams struct {
+	MinMeanMS     float64 `param:"min_mean_ms"`
+	MinCalls      int     `param:"min_calls"`
+	MinTotalShare float64 `param:"min_total_share"`
+}
+
+func checkDBSlowQuery(ctx context.Context, in *Input, p dbSlowQueryParams) ([]Finding, error) {
+	pg := dbPG(in)
+	if pg == nil {
+		return nil, nil
+	}
+	minMean, minCalls := p.MinMeanMS, int64(p.MinCalls)
+	// A statement that takes most of the database's time is slow only if
+	// its calls are not fast ones: then it is N+1 or cache material.
+	minShare, minShareMean := p.MinTotalShare, p.MinMeanMS/4
+	var out []Finding
+	for _, d := range dbVisible(pg) {
+		if d.Calls < minCalls || sqltext.ReadsCatalog(d.Statement.Query) {
+			continue
+		}
+		slow := d.MeanTime >= minMean
+		heavy := d.Share >= minShare && d.MeanTime >= minShareMean
+		if !slow && !heavy {
+			continue
+		}
+		out = append(out, Finding{
+			Subject: dbSubject(d),
+			Evidence: map[string]any{
+				"query":         sqltext.OneLine(d.Statement.Query),
+				"queryid":       dbQueryID(d.Statement.QueryID),
+				"calls":         d.Calls,
+				"mean_ms":       dbRound(d.MeanTime, 3),
+				"total_time_ms": dbRound(d.TotalTime, 1),
+				"total_share":   dbRound(d.Share, 3),
+				"rows_per_call": dbRound(float64(d.Rows)/float64(d.Calls), 2),
+			},
+			Impact: d.Share,
+		})
+	}
+	return out, nil
+}
