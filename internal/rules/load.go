@@ -168,7 +168,11 @@ func (l *loader) base() *Set {
 				continue
 			}
 			firstLine[r.ID] = rn.Line
-			if valid {
+			// The params are checked against the detector once the rule is
+			// known not to be a duplicate, whose params would only repeat
+			// the error.
+			if valid && l.checkParams(r) {
+				r.compile()
 				byID[r.ID] = r
 			}
 		}
@@ -214,7 +218,8 @@ func (l *loader) ruleID(rn *yaml.Node, f map[string]*yaml.Node) (string, bool) {
 
 // baseRule reads a rule of the base file. It returns nil when the entry
 // has no valid id, and the rule with valid false when something else is
-// wrong with it.
+// wrong with it. The caller checks the params against the detector and
+// compiles the templates.
 func (l *loader) baseRule(rn *yaml.Node) (r *Rule, valid bool) {
 	f, ok := l.Fields(rn, "a rule", ruleKeys...)
 	if !ok {
@@ -264,14 +269,7 @@ func (l *loader) baseRule(rn *yaml.Node) (r *Rule, valid bool) {
 	if !idOK {
 		return nil, false
 	}
-	if !good {
-		return r, false
-	}
-	if !l.checkParams(r) {
-		return r, false
-	}
-	r.compile()
-	return r, true
+	return r, good
 }
 
 // checkParams decodes the params of a rule into its built-in detector's
