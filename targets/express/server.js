@@ -1,4 +1,8 @@
 'use strict';
+// The process that started this one, read before anything slow: see
+// exitWithParent.
+const startedBy = process.ppid;
+
 // The Express reference target: the FastAPI target's API on node-postgres,
 // with prom-client metrics.
 //
@@ -344,19 +348,32 @@ function primary(cfg) {
   process.on('SIGINT', stop);
 }
 
-// exitWithParent exits when the process that started this one is gone (a
-// test that died without stopping it), checked once a second.
-function exitWithParent() {
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.exit(1);
-  }, 1000).unref();
+// exitWithParent exits when the process parent, which started this one, is
+// gone (a test that died without stopping it), checked now and once a second.
+function exitWithParent(parent) {
+  const check = () => {
+    if (currentParent() !== parent) process.exit(1);
+  };
+  check();
+  setInterval(check, 1000).unref();
+}
+
+// currentParent returns this process's parent now (process.ppid is the one
+// it had at start), from /proc where there is one.
+function currentParent() {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return process.ppid;
+  }
 }
 
 async function main() {
   if (cluster.isWorker) {
     const cfg = JSON.parse(process.env.ADVISOR_TARGET_CONFIG);
-    if (cfg.exitWithParent) exitWithParent();
+    if (cfg.exitWithParent) exitWithParent(cfg.primaryPid);
     serve(cfg);
     return;
   }
@@ -379,13 +396,14 @@ async function main() {
     knobs: parseKnobs(values.profile, values.knob),
     pidDir: values['pid-dir'] || '',
     exitWithParent: values['exit-with-parent'],
+    primaryPid: process.pid,
   };
   try {
     pgConfig(cfg.dsn, APPLICATION_NAME); // a bad URL fails here, once
   } catch (err) {
     throw new UsageError(err.message);
   }
-  if (cfg.exitWithParent) exitWithParent();
+  if (cfg.exitWithParent) exitWithParent(startedBy);
   await applyIndexKnob(cfg.dsn, cfg.knobs.index);
   if (cfg.knobs.workers > 1) {
     primary(cfg);

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import os
-import threading
 import time
 
 import psycopg2
@@ -26,6 +25,7 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, Text, 
 from sqlalchemy.orm import declarative_base, relationship, selectinload, sessionmaker
 
 import metrics
+from parent import watch_parent
 
 APPLICATION_NAME = "advisor-target-fastapi"
 PAGE_SIZE = 20
@@ -219,8 +219,10 @@ def create_app():
     def started():
         if pid_file:
             open(pid_file, "w").close()
-        if config["exit_with_parent"]:
-            watch_parent()
+        # A worker process watches the launcher (which watches its own
+        # parent); with one worker the launcher is this process.
+        if config["exit_with_parent"] and os.getpid() != config["launcher_pid"]:
+            watch_parent(config["launcher_pid"])
         metrics.start_process_metrics()
 
     @app.on_event("shutdown")
@@ -232,16 +234,3 @@ def create_app():
 
     return app
 
-
-def watch_parent():
-    """Exits this process when its parent is gone (a test that died without
-    stopping it), checked once a second."""
-    parent = os.getppid()
-
-    def loop():
-        while True:
-            time.sleep(1)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=loop, name="watch-parent", daemon=True).start()

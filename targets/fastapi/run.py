@@ -174,6 +174,7 @@ def serve(args):
             "knobs": knobs,
             "pid_dir": args.pid_dir or "",
             "exit_with_parent": args.exit_with_parent,
+            "launcher_pid": os.getpid(),
         }
     )
     metrics_dir = None
@@ -188,6 +189,11 @@ def serve(args):
 
     sys.path.insert(0, HERE)
     import uvicorn
+
+    from parent import watch_parent
+
+    if args.exit_with_parent:
+        watch_parent(args.parent_pid)
 
     try:
         uvicorn.run(
@@ -222,6 +228,7 @@ def main(argv):
             "--exit-with-parent", action="store_true", help="exit when the process that started this one is gone"
         )
     args = parser.parse_args(argv)
+    args.parent_pid = os.getppid()  # before anything slow
     if not args.dsn:
         parser.error("--dsn (or DATABASE_URL) is required")
     try:

@@ -1,0 +1,18 @@
+"""Ties a process's life to its parent's: used with --exit-with-parent."""
+
+import os
+import threading
+import time
+
+
+def watch_parent(parent):
+    """Exits this process when its parent, the process parent, is gone (e.g.
+    a test that died without stopping it), checked now and then once a
+    second from a daemon thread."""
+
+    def loop():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=loop, name="watch-parent", daemon=True).start()
