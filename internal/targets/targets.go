@@ -149,11 +149,26 @@ func start(ctx context.Context, t testing.TB, kind Kind, opts Options) (*Target,
 		}
 		t.Logf("seeded %s (size %s) in %v", Redact(dsn), size, time.Since(began).Round(10*time.Millisecond))
 	}
+	// Another process may take the free port before the target binds it.
+	for attempt := 1; ; attempt++ {
+		tg, err := launch(ctx, t, root, kind, dsn, opts, workers)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return tg, err
+		}
+		t.Logf("%v; again on another port", err)
+	}
+}
+
+// errPortTaken: the target could not listen on the port it was given.
+var errPortTaken = errors.New("port taken")
+
+// launch starts the target on a free port and waits for it to be ready.
+func launch(ctx context.Context, t testing.TB, root string, kind Kind, dsn string, opts Options, workers int) (*Target, error) {
+	t.Helper()
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-
 	dir := t.TempDir()
 	tg := &Target{
 		Kind:    kind,
@@ -206,7 +221,11 @@ func start(ctx context.Context, t testing.TB, kind Kind, opts Options) (*Target,
 
 	if err := tg.waitReady(ctx, workers); err != nil {
 		_ = tg.Stop()
-		return nil, fmt.Errorf("%s did not start: %w\n%s", tg, err, tg.Log())
+		log := tg.Log()
+		if strings.Contains(strings.ToLower(log), "address already in use") {
+			return nil, fmt.Errorf("%s: %w", tg, errPortTaken)
+		}
+		return nil, fmt.Errorf("%s did not start: %w\n%s", tg, err, log)
 	}
 	return tg, nil
 }
