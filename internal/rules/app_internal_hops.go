@@ -9,39 +9,6 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
-// appEntryRoutes returns the routes that serve requests from outside:
-// every route except those that answer the service's own internal calls
-// (the callee of a hop served by the same process shows as a route whose
-// request count matches the calls to an internal host, and whose latency is
-// below what the caller measured).
-func appEntryRoutes(m *metrics.Window, internal []metrics.OutboundRate) []metrics.RouteRate {
-	used := make([]bool, len(m.Routes))
-	for _, o := range internal {
-		if o.Calls <= 0 {
-			continue
-		}
-		for i, rt := range m.Routes {
-			if used[i] || math.Abs(rt.Requests-o.Calls) > 0.05*o.Calls+2 {
-				continue
-			}
-			// The callee answers faster than the caller's appRound trip; the
-			// caller's own route, which includes the hop, is slower.
-			if !o.HasLatency || !rt.HasLatency || rt.Latency.Count == 0 || rt.Latency.Mean >= o.Latency.Mean {
-				continue
-			}
-			used[i] = true
-			break
-		}
-	}
-	var out []metrics.RouteRate
-	for i, rt := range m.Routes {
-		if !used[i] {
-			out = append(out, rt)
-		}
-	}
-	return out
-}
-
 // appInternalHops flags hosts of the same system called over HTTP about
 // once or more per inbound request, from the client metrics the service
 // exports; the calling function comes from the goroutine dumps.
@@ -154,4 +121,37 @@ func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams)
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// appEntryRoutes returns the routes that serve requests from outside:
+// every route except those that answer the service's own internal calls
+// (the callee of a hop served by the same process shows as a route whose
+// request count matches the calls to an internal host, and whose latency is
+// below what the caller measured).
+func appEntryRoutes(m *metrics.Window, internal []metrics.OutboundRate) []metrics.RouteRate {
+	used := make([]bool, len(m.Routes))
+	for _, o := range internal {
+		if o.Calls <= 0 {
+			continue
+		}
+		for i, rt := range m.Routes {
+			if used[i] || math.Abs(rt.Requests-o.Calls) > 0.05*o.Calls+2 {
+				continue
+			}
+			// The callee answers faster than the caller's round trip; the
+			// caller's own route, which includes the hop, is slower.
+			if !o.HasLatency || !rt.HasLatency || rt.Latency.Count == 0 || rt.Latency.Mean >= o.Latency.Mean {
+				continue
+			}
+			used[i] = true
+			break
+		}
+	}
+	var out []metrics.RouteRate
+	for i, rt := range m.Routes {
+		if !used[i] {
+			out = append(out, rt)
+		}
+	}
+	return out
 }
