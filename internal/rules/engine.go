@@ -29,8 +29,9 @@ type Input struct {
 
 	// views caches the views of the window; see the methods below.
 	views struct {
-		app  *appView
-		pool *poolServer
+		app   *appView
+		pool  *poolServer
+		split *TimeSplit
 	}
 }
 
@@ -41,6 +42,14 @@ func (in *Input) app() *appView {
 		in.views.app = appObserve(in)
 	}
 	return in.views.app
+}
+
+// split returns where the requests' time goes over the window (splitOf).
+func (in *Input) split() *TimeSplit {
+	if in.views.split == nil {
+		in.views.split = splitOf(in)
+	}
+	return in.views.split
 }
 
 // poolServer returns what the database tells about its capacity

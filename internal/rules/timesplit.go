@@ -1,0 +1,329 @@
+package rules
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+)
+
+// Parts of a request's time, in the order a split lists them.
+const (
+	PartCPU      = "cpu"      // running on a CPU in the service
+	PartDB       = "db"       // in PostgreSQL, or waiting on its answer
+	PartDBPool   = "db-pool"  // waiting for a PostgreSQL connection
+	PartRedis    = "redis"    // waiting on Redis
+	PartOutbound = "outbound" // waiting on an outbound call (HTTP, SMTP, DNS)
+	PartDisk     = "disk"     // file I/O
+	PartLock     = "lock"     // waiting for a lock
+	PartSleep    = "sleep"    // sleeping
+	PartQueue    = "queue"    // waiting for a slot: a channel, a semaphore
+	// PartOther is the rest: waiting inside the service for nothing advisor
+	// can see (a blocked event loop, a worker or thread to be free, a pool
+	// whose waits are not exposed).
+	PartOther = "other"
+)
+
+// Parts lists the parts in order.
+var Parts = []string{PartCPU, PartDB, PartDBPool, PartRedis, PartOutbound, PartDisk, PartLock, PartSleep, PartQueue, PartOther}
+
+// TimeSplit says where the requests' time goes over a window: for the
+// service and for each route, the rate, the latency, the requests in flight
+// and, where the evidence allows, the time per request in each part.
+type TimeSplit struct {
+	// Runtime is the service's language as its metrics tell it: go,
+	// python, node, jvm, or "" when unknown.
+	Runtime string
+	// Method says how the parts were measured: "goroutine dumps" (a
+	// wall-clock profile of the handlers, Go) or "metrics and database"
+	// (process CPU, PostgreSQL and Redis time, outbound calls; the rest is
+	// other); "" without request metrics.
+	Method string
+	// Service is every route together.
+	Service Span
+	// Routes are the routes by share of the service's request time,
+	// largest first. Their parts are set only where a route's time can be
+	// told apart from the others' (Go handlers, or a single route).
+	Routes []Span
+	// Handlers are the Go handlers seen in the goroutine dumps, with their
+	// own parts, by share of samples.
+	Handlers []Span
+	// Notes say what the split could not see.
+	Notes []string
+}
+
+// Span is one route (or the service) over the window.
+type Span struct {
+	Route, Method string
+	RPS           float64
+	// Mean, P50 and P95 latency in milliseconds; HasLatency is unset
+	// without a latency histogram.
+	MeanMS, P50MS, P95MS float64
+	HasLatency           bool
+	// InFlight is the mean number of requests in flight: a gauge's value
+	// when the service exposes one (InFlightFrom "gauge"), else rate times
+	// mean latency (Little's law, "rate x latency").
+	InFlight     float64
+	InFlightFrom string
+	// Share is the span's share of the service's request time (rate x mean
+	// latency), 0..1.
+	Share float64
+	// Parts are the time per request in each part, in Parts order; empty
+	// when unknown.
+	Parts []Part
+}
+
+// Part is the time one request spends in one part, on average.
+type Part struct {
+	Name         string
+	MSPerRequest float64
+	// Share is the part's share of the span's mean latency, 0..1.
+	Share float64
+	// From says what measured it.
+	From string
+}
+
+// Part returns the named part, or a zero Part.
+func (s *Span) Part(name string) Part {
+	for _, p := range s.Parts {
+		if p.Name == name {
+			return p
+		}
+	}
+	return Part{Name: name}
+}
+
+// ignoredRoute reports the routes of the profilers and metrics advisor itself
+// reads, which are not the service's requests.
+func ignoredRoute(route string) bool {
+	return route == "/metrics" || strings.HasPrefix(route, "/debug/pprof")
+}
+
+// Split returns where the requests' time goes over the input's window.
+func Split(in *Input) *TimeSplit { return in.split() }
+
+// splitOf computes the time split of an input's window.
+func splitOf(in *Input) *TimeSplit {
+	ts := &TimeSplit{}
+	w := in.Window
+	if w == nil || w.Metrics == nil {
+		ts.Notes = append(ts.Notes, "no request metrics: the split needs the service's HTTP request counters and latency histograms")
+		return ts
+	}
+	m := w.Metrics
+	ts.Runtime = runtimeOf(m)
+	var total float64 // request seconds per second over every route
+	for _, r := range m.Routes {
+		if ignoredRoute(r.Route) || r.RPS <= 0 {
+			continue
+		}
+		sp := Span{Route: r.Route, Method: r.Method, RPS: r.RPS}
+		if r.HasLatency && r.Latency.Count > 0 {
+			sp.HasLatency = true
+			sp.MeanMS = r.Latency.Mean * 1000
+			if r.Latency.HasPercentiles {
+				sp.P50MS, sp.P95MS = r.Latency.P50*1000, r.Latency.P95*1000
+			}
+			sp.InFlight, sp.InFlightFrom = sp.RPS*r.Latency.Mean, "rate x latency"
+			total += sp.InFlight
+		}
+		ts.Routes = append(ts.Routes, sp)
+	}
+	svc := Span{Route: "", InFlight: total, InFlightFrom: "rate x latency"}
+	var p50w, p95w float64
+	for i := range ts.Routes {
+		r := &ts.Routes[i]
+		svc.RPS += r.RPS
+		if total > 0 {
+			r.Share = r.InFlight / total
+		}
+		if r.HasLatency {
+			svc.HasLatency = true
+			p50w += r.P50MS * r.RPS
+			p95w = math.Max(p95w, r.P95MS)
+		}
+	}
+	if svc.RPS > 0 && svc.HasLatency {
+		svc.MeanMS = total / svc.RPS * 1000
+		svc.P50MS = p50w / svc.RPS // rate-weighted: the routes' histograms are not merged
+		svc.P95MS = p95w           // the slowest route's: an upper bound
+	}
+	if m.HasInFlight && m.InFlightTotal > 0 {
+		svc.InFlight, svc.InFlightFrom = m.InFlightTotal, "gauge"
+	}
+	svc.Share = 1
+	ts.Service = svc
+	slices.SortStableFunc(ts.Routes, func(a, b Span) int { return cmp.Compare(b.Share, a.Share) })
+	if svc.RPS <= 0 || !svc.HasLatency {
+		ts.Notes = append(ts.Notes, "no requests with a latency histogram in the window: the time per request cannot be split")
+		return ts
+	}
+
+	if v := in.app(); v.dumps >= 2 && v.samples > 0 {
+		ts.Method = "goroutine dumps"
+		ts.Service.Parts = dumpParts(v, nil, svc.MeanMS)
+		ts.Handlers = handlerSpans(v)
+		if len(ts.Routes) == 1 {
+			ts.Routes[0].Parts = ts.Service.Parts
+		}
+		return ts
+	}
+	ts.Method = "metrics and database"
+	ts.Service.Parts = metricParts(in, &ts.Service, &ts.Notes)
+	if len(ts.Routes) == 1 {
+		ts.Routes[0].Parts = ts.Service.Parts
+	}
+	return ts
+}
+
+// runtimeOf recognises the service's runtime from its metrics.
+func runtimeOf(m *metrics.Window) string {
+	if m.Runtime.GOMAXPROCS != nil || m.Runtime.Goroutines != nil {
+		return "go"
+	}
+	return ""
+}
+
+// partOfClass maps a wait class to the part of a request's time it is.
+func partOfClass(w *WaitPattern) string {
+	if w == nil {
+		return PartOther
+	}
+	switch w.Kind {
+	case WaitCPU:
+		return PartCPU
+	case WaitPool:
+		return PartDBPool
+	case WaitDatastore:
+		if strings.Contains(w.Class, "redis") {
+			return PartRedis
+		}
+		return PartDB
+	case WaitNetwork:
+		return PartOutbound
+	case WaitDisk:
+		return PartDisk
+	case WaitLock:
+		return PartLock
+	case WaitSleep:
+		return PartSleep
+	case WaitChannel:
+		return PartQueue
+	}
+	return PartOther
+}
+
+// dumpParts splits meanMS by the handler goroutines' samples: the share of
+// samples in each part is the share of time (the fgprof idea). With h nil,
+// every handler counts.
+func dumpParts(v *appView, h *appHandlerStat, meanMS float64) []Part {
+	samples := map[string]float64{}
+	var total float64
+	add := func(h *appHandlerStat) {
+		var classified float64
+		for _, c := range h.classes {
+			samples[partOfClass(c.class)] += c.samples
+			classified += c.samples
+		}
+		samples[PartOther] += max(0, h.samples-classified)
+		total += h.samples
+	}
+	if h != nil {
+		add(h)
+	} else {
+		for _, h := range v.sortedHandlers() {
+			add(h)
+		}
+	}
+	if total <= 0 {
+		return nil
+	}
+	from := fmt.Sprintf("goroutine dumps (%g handler samples)", total)
+	var out []Part
+	for _, name := range Parts {
+		if s := samples[name]; s > 0 {
+			out = append(out, Part{Name: name, Share: s / total, MSPerRequest: meanMS * s / total, From: from})
+		}
+	}
+	return out
+}
+
+// handlerSpans are the Go handlers with their own split; their latency is
+// unknown (handlers are not routes), so their parts carry shares only.
+func handlerSpans(v *appView) []Span {
+	var out []Span
+	for _, h := range v.sortedHandlers() {
+		if h.samples <= 0 {
+			continue
+		}
+		out = append(out, Span{Route: h.name, Share: h.samples / v.samples, Parts: dumpParts(v, h, 0)})
+	}
+	slices.SortStableFunc(out, func(a, b Span) int { return cmp.Compare(b.Share, a.Share) })
+	return out
+}
+
+// metricParts splits a service's mean latency from what the sources
+// measure: process CPU, PostgreSQL statement time, pool waits, Redis
+// server time and outbound calls, each per request; the rest is other.
+func metricParts(in *Input, svc *Span, notes *[]string) []Part {
+	w := in.Window
+	m := w.Metrics
+	per := func(secondsPerSecond float64) float64 { return secondsPerSecond / svc.RPS * 1000 }
+	var out []Part
+	var known float64
+	add := func(name string, ms float64, from string) {
+		if ms <= 0 || math.IsNaN(ms) || math.IsInf(ms, 0) {
+			return
+		}
+		// A part cannot be longer than what is left of the request: CPU or
+		// database time of other work (jobs, other services) would show as
+		// more than the requests take.
+		ms = math.Min(ms, svc.MeanMS-known)
+		if ms <= 0 {
+			return
+		}
+		known += ms
+		out = append(out, Part{Name: name, MSPerRequest: ms, Share: ms / svc.MeanMS, From: from})
+	}
+	if c := m.Process.CPUCores; c != nil {
+		add(PartCPU, per(*c), "process_cpu_seconds_total")
+	} else {
+		*notes = append(*notes, "no process CPU metric (process_cpu_seconds_total): CPU time is counted in other")
+	}
+	if pg := w.Postgres; pg != nil && pg.Statements.Seconds > 0 {
+		add(PartDB, per(pg.Statements.TotalTime/1000/pg.Statements.Seconds), "pg_stat_statements (execution time of the window's statements)")
+	}
+	var poolWait float64
+	for _, p := range m.Pools {
+		if p.Kind != "go-redis" {
+			poolWait += p.WaitSecondsPerSec
+		}
+	}
+	add(PartDBPool, per(poolWait), "pool metrics (acquire wait time)")
+	if r := w.Redis; r != nil && r.Seconds > 0 {
+		var usec float64
+		for _, c := range r.PerCommand {
+			usec += float64(c.Usec)
+		}
+		add(PartRedis, per(usec/1e6/r.Seconds), "Redis INFO commandstats (server time)")
+	}
+	var outbound float64
+	for _, o := range m.Outbound {
+		if o.HasLatency {
+			outbound += o.PerSec * o.Latency.Mean
+		}
+	}
+	add(PartOutbound, per(outbound), "outbound HTTP client metrics")
+	if rest := svc.MeanMS - known; rest > 0 {
+		out = append(out, Part{Name: PartOther, MSPerRequest: rest, Share: rest / svc.MeanMS,
+			From: "the rest: waiting inside the service for nothing advisor can see"})
+	}
+	// Parts order, whatever the order they were measured in.
+	slices.SortStableFunc(out, func(a, b Part) int {
+		return cmp.Compare(slices.Index(Parts, a.Name), slices.Index(Parts, b.Name))
+	})
+	return out
+}
