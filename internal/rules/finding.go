@@ -8,7 +8,7 @@ import (
 )
 
 // Finding is one problem found in a window, in the report schema of
-// DESIGN.md (advisor.report/v1).
+// docs/design.md (advisor.report/v1).
 type Finding struct {
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
@@ -27,6 +27,23 @@ type Finding struct {
 	// Impact is the estimated share, in [0, 1], of database or request time
 	// the problem accounts for; findings of one severity are ranked by it.
 	Impact float64 `json:"impact,omitempty"`
+	// Saves is the request time the fix would remove, from the window's
+	// time split; nil where the split could not say.
+	Saves *Saving `json:"saves,omitempty"`
+}
+
+// Saving is the request time a finding's fix would remove.
+type Saving struct {
+	// MSPerRequest is the time one request would no longer spend, on
+	// average, and Share that time over the mean request latency (0..1).
+	MSPerRequest float64 `json:"ms_per_request"`
+	Share        float64 `json:"share"`
+	// Basis says how it was estimated: which part of the split, from what.
+	Basis string `json:"basis"`
+	// NotRequestTime is set for a finding whose cost is not request time
+	// (an unused index costs writes and disk, a sequence near its end is a
+	// risk); MSPerRequest and Share are then 0.
+	NotRequestTime bool `json:"not_request_time,omitempty"`
 }
 
 // Fix is what to change, with optional DDL, configuration and code.
