@@ -112,7 +112,7 @@ func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams)
 			Subject:  "internal HTTP hops -> " + o.Host,
 			Evidence: ev,
 			Impact:   impact,
-			Fix: Fix{Code: fmt.Sprintf("// instead of an HTTP appRound trip to %s on every request:\n", o.Host) +
+			Fix: Fix{Code: fmt.Sprintf("// instead of an HTTP round trip to %s on every request:\n", o.Host) +
 				"p, err := usersService.Profile(ctx, id) // the same code, called in-process"},
 		}
 		if caller != "" {

@@ -7,6 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/pgadvisor/advisor/internal/yamlfile"
+
 	advisor "github.com/pgadvisor/advisor"
 )
 
@@ -67,35 +69,13 @@ func Suggest(id string) []string {
 	for _, c := range catalog() {
 		family, name, _ := strings.Cut(c, ".")
 		switch {
-		case editDistance(id, c) <= 3,
+		case yamlfile.EditDistance(id, c) <= 3,
 			len(id) >= 3 && strings.Contains(c, id),
 			strings.TrimSuffix(id, ".") == family,
-			len(id) >= 4 && editDistance(id, name) <= 2,
-			len(id) >= 6 && len(id) < len(c) && editDistance(id, c[:len(id)]) <= 2:
+			len(id) >= 4 && yamlfile.EditDistance(id, name) <= 2,
+			len(id) >= 6 && len(id) < len(c) && yamlfile.EditDistance(id, c[:len(id)]) <= 2:
 			out = append(out, c)
 		}
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -6,7 +6,8 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strings"
+
+	"github.com/pgadvisor/advisor/internal/yamlfile"
 )
 
 // Detector is the code of one rule: the id it serves, the params it reads
@@ -102,7 +103,7 @@ func decodeParams(ps []Param, v reflect.Value, strict bool) []paramError {
 		for _, p := range ps {
 			if !read[p.Name] {
 				msg := fmt.Sprintf("param %q is not read by the detector", p.Name)
-				if near := nearest(p.Name, slices.Sorted(maps.Keys(read))); near != "" {
+				if near := yamlfile.Suggest(p.Name, slices.Sorted(maps.Keys(read))); near != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", near)
 				}
 				errs = append(errs, paramError{name: p.Name, msg: msg})
@@ -163,17 +164,4 @@ func typeName(t reflect.Type) string {
 		}
 	}
 	return "an unsupported type " + t.String()
-}
-
-// nearest returns the candidate closest to s within a small edit distance,
-// or "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", 0
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		if d <= max(2, len(s)/4) && (best == "" || d < bestD) {
-			best, bestD = c, d
-		}
-	}
-	return best
 }

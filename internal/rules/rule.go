@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -87,67 +86,6 @@ func (r *Rule) ParamMap() map[string]any {
 		m[p.Name] = p.Value
 	}
 	return m
-}
-
-// The typed accessors below panic when the rule has no such param or the
-// param has another type: the built-in rules.yaml fixes both, and an override
-// cannot change them, so that is a bug in the detector, which Run recovers
-// into an error naming the rule.
-
-// Float returns a numeric param (int or float) as a float64.
-func (r *Rule) Float(name string) float64 {
-	switch v := r.mustParam(name).(type) {
-	case float64:
-		return v
-	case int:
-		return float64(v)
-	}
-	panic(r.typeError(name, "a number"))
-}
-
-// Int returns an integer param.
-func (r *Rule) Int(name string) int {
-	if v, ok := r.mustParam(name).(int); ok {
-		return v
-	}
-	panic(r.typeError(name, "an integer"))
-}
-
-// Bool returns a boolean param.
-func (r *Rule) Bool(name string) bool {
-	if v, ok := r.mustParam(name).(bool); ok {
-		return v
-	}
-	panic(r.typeError(name, "a boolean"))
-}
-
-// Text returns a string param.
-func (r *Rule) Text(name string) string {
-	if v, ok := r.mustParam(name).(string); ok {
-		return v
-	}
-	panic(r.typeError(name, "a string"))
-}
-
-// List returns a list-of-strings param. The caller must not modify it.
-func (r *Rule) List(name string) []string {
-	if v, ok := r.mustParam(name).([]string); ok {
-		return v
-	}
-	panic(r.typeError(name, "a list of strings"))
-}
-
-func (r *Rule) mustParam(name string) any {
-	v, ok := r.Param(name)
-	if !ok {
-		panic(fmt.Sprintf("rule %s has no param %q", r.ID, name))
-	}
-	return v
-}
-
-func (r *Rule) typeError(name, want string) string {
-	v, _ := r.Param(name)
-	return fmt.Sprintf("rule %s: param %q is %s, not %s", r.ID, name, kindName(v), want)
 }
 
 // RenderTitle executes the rule's title template over the finding.
