@@ -131,9 +131,52 @@ func (l *Local) Close() error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	_, _ = conn.Exec(ctx, `DELETE FROM river_job WHERE created_at >= $1
-		AND state IN ('available', 'retryable', 'scheduled', 'pending')`, l.started)
+	_, _ = discardJobs(ctx, conn, l.started)
 	return err
+}
+
+// discardJobs deletes the jobs created since and not started yet (queued,
+// scheduled or waiting for a retry), and returns how many it deleted.
+func discardJobs(ctx context.Context, conn *pgx.Conn, since time.Time) (int64, error) {
+	tag, err := conn.Exec(ctx, `DELETE FROM river_job WHERE created_at >= $1
+		AND state IN ('available', 'retryable', 'scheduled', 'pending')`, since)
+	if err != nil {
+		return 0, fmt.Errorf("discard queued jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// drainJobs leaves the job workers of the sampleapp on database dsn idle:
+// it deletes the jobs created since and not started (the order follow-up
+// work a load step queued), then waits until no job is running. It returns
+// how many jobs it deleted. A measurement taken after it pays for no
+// earlier step's background work.
+func drainJobs(ctx context.Context, dsn string, since time.Time) (int64, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, fmt.Errorf("drain jobs: %w", err)
+	}
+	defer conn.Close(context.Background())
+	n, err := discardJobs(ctx, conn, since)
+	if err != nil {
+		return 0, err
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var running int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'running'`).Scan(&running); err != nil {
+			return n, fmt.Errorf("drain jobs: count running jobs: %w", err)
+		}
+		if running == 0 {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, fmt.Errorf("drain jobs: %d still running: %w", running, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // withDatabase returns dsn (a URL) with its database replaced by name.

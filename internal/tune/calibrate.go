@@ -1,0 +1,361 @@
+package tune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+// Impact calibration: does Finding.Impact rank fixes by what they gain?
+// Calibrate takes the findings of one measurement of the service in its
+// starting state (the naive profile) as the prediction, then measures each
+// fix alone from that state against an adjacent measurement of the state
+// itself. SpearmanRho compares the two rankings; FirstKeptShare says, of a
+// whole tuning run, how much of the gain the first fixes reached.
+
+// CalibrationConfig configures Calibrate.
+type CalibrationConfig struct {
+	Measurer Measurer
+	Knobs    Knobs
+	// Settle, when set, runs before every measurement, with the knobs
+	// already set for it: it waits for the background work a previous
+	// measurement left (order follow-up jobs) so that no measurement pays
+	// for another's.
+	Settle func(ctx context.Context) error
+	// Log, when set, receives a line per measurement.
+	Log func(format string, args ...any)
+}
+
+// FixGain is one fix measured alone from the starting state.
+type FixGain struct {
+	// Finding is the finding of the baseline that predicts the fix: of
+	// those whose fix sets this knob, the one with the largest impact.
+	Finding rules.Finding
+	Action  Action
+	// From is the knob's value in the starting state, set back after the
+	// fix was measured.
+	From string
+	// Naive is the starting state measured next to Fixed, just before it
+	// when NaiveFirst, else just after.
+	Naive, Fixed Metrics
+	NaiveFirst   bool
+}
+
+// Gain is the fix's throughput against the adjacent measurement of the
+// starting state: RPS(fix) / RPS(naive).
+func (g FixGain) Gain() float64 {
+	if g.Naive.RPS <= 0 {
+		return math.NaN()
+	}
+	return g.Fixed.RPS / g.Naive.RPS
+}
+
+// LogGain is the natural logarithm of Gain: gains compose by adding.
+func (g FixGain) LogGain() float64 { return math.Log(g.Gain()) }
+
+// P95Ratio is how many times shorter p95 got: p95(naive) / p95(fix).
+func (g FixGain) P95Ratio() float64 {
+	if g.Fixed.P95 <= 0 {
+		return math.NaN()
+	}
+	return float64(g.Naive.P95) / float64(g.Fixed.P95)
+}
+
+// Calibration is what Calibrate measured.
+type Calibration struct {
+	// Baseline is the first measurement of the starting state; its
+	// findings (All, ranked) are the prediction.
+	Baseline Metrics
+	All      []rules.Finding
+	// Fixes holds one entry per knob some finding of the baseline maps to,
+	// in knob order (sampleapp.Knobs), not in the predicted order: the
+	// machine's drift over the run must not line up with the prediction.
+	Fixes []FixGain
+	// Undetected lists the knobs away from their tuned value that no
+	// finding of the baseline maps to: seeded problems the prediction
+	// missed (their fixes were not measured).
+	Undetected []Action
+}
+
+// Impacts and LogGains return the predicted impact and the measured log
+// gain of each fix, in the order of Fixes.
+func (c *Calibration) Impacts() []float64 {
+	out := make([]float64, len(c.Fixes))
+	for i, g := range c.Fixes {
+		out[i] = g.Finding.Impact
+	}
+	return out
+}
+
+// LogGains returns the measured log gain of each fix, in the order of Fixes.
+func (c *Calibration) LogGains() []float64 {
+	out := make([]float64, len(c.Fixes))
+	for i, g := range c.Fixes {
+		out[i] = g.LogGain()
+	}
+	return out
+}
+
+// Spearman is the rank correlation between the predicted impacts and the
+// measured log gains.
+func (c *Calibration) Spearman() (float64, error) {
+	return SpearmanRho(c.Impacts(), c.LogGains())
+}
+
+// Calibrate measures the service in the state it is in (the baseline, whose
+// findings predict), then, for each knob that a finding of the baseline
+// maps to, applies that fix alone, measures it next to a measurement of the
+// starting state (alternating which goes first, so that drift hits both
+// alike) and sets the knob back. It returns what it measured so far with
+// any error; the knobs are back in their starting state unless setting one
+// back failed.
+func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error) {
+	if cfg.Measurer == nil || cfg.Knobs == nil {
+		return nil, errors.New("calibrate: a measurer and knobs are required")
+	}
+	logf := cfg.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	start, err := cfg.Knobs.Settings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read knobs: %w", err)
+	}
+	measure := func(what string) (Metrics, *Measurement, error) {
+		if cfg.Settle != nil {
+			if err := cfg.Settle(ctx); err != nil {
+				return Metrics{}, nil, fmt.Errorf("settle before measuring %s: %w", what, err)
+			}
+		}
+		m, err := cfg.Measurer.Measure(ctx)
+		if err != nil {
+			return Metrics{}, nil, fmt.Errorf("measure %s: %w", what, err)
+		}
+		logf("%-28s %9.1f RPS  p95 %8s  %d findings", what, m.Metrics.RPS, fmtDur(m.Metrics.P95), len(m.Findings))
+		return m.Metrics, m, nil
+	}
+
+	base, bm, err := measure("baseline")
+	if err != nil {
+		return nil, err
+	}
+	c := &Calibration{Baseline: base, All: Rank(bm.Findings, rules.Info)}
+	c.Fixes, c.Undetected = predictedFixes(c.All, start)
+
+	for i := range c.Fixes {
+		g := &c.Fixes[i]
+		g.NaiveFirst = i%2 == 0
+		label := g.Action.String()
+		if g.NaiveFirst {
+			if g.Naive, _, err = measure("naive next to " + label); err != nil {
+				return c, err
+			}
+		}
+		if err := cfg.Knobs.SetKnob(ctx, g.Action.Knob, g.Action.Value); err != nil {
+			return c, fmt.Errorf("apply %s: %w", g.Action, err)
+		}
+		g.Fixed, _, err = measure(label)
+		// Back to the starting state whatever the measurement gave.
+		if rerr := cfg.Knobs.SetKnob(context.WithoutCancel(ctx), g.Action.Knob, g.From); rerr != nil {
+			return c, errors.Join(err, fmt.Errorf("set %s back to %s: %w", g.Action.Knob, g.From, rerr))
+		}
+		if err != nil {
+			return c, err
+		}
+		if !g.NaiveFirst {
+			if g.Naive, _, err = measure("naive next to " + label); err != nil {
+				return c, err
+			}
+		}
+		logf("%-28s x%.2f RPS against the adjacent naive measurement", label, g.Gain())
+	}
+	return c, nil
+}
+
+// predictedFixes picks, from the ranked findings of the starting state, one
+// fix per knob: that of the finding with the largest impact among those
+// whose rule maps to the knob (several rules map to the pool knob) and
+// whose fix is not in place already. The fixes come in knob order. It also
+// returns the knobs away from their tuned value that no finding maps to.
+func predictedFixes(ranked []rules.Finding, start sampleapp.Settings) (fixes []FixGain, undetected []Action) {
+	byKnob := map[string]FixGain{}
+	for _, f := range ranked {
+		a, _, ok := ActionFor(f)
+		if !ok || start[a.Knob] == a.Value {
+			continue
+		}
+		if _, seen := byKnob[a.Knob]; !seen {
+			byKnob[a.Knob] = FixGain{Finding: f, Action: a, From: start[a.Knob]}
+		}
+	}
+	for _, k := range sampleapp.Knobs {
+		if g, ok := byKnob[k.Name]; ok {
+			fixes = append(fixes, g)
+		} else if v, ok := start[k.Name]; ok && v != k.Tuned {
+			undetected = append(undetected, Action{Knob: k.Name, Value: k.Tuned})
+		}
+	}
+	return fixes, undetected
+}
+
+// SpearmanRho is Spearman's rank correlation of x and y: the Pearson
+// correlation of their ranks, tied values taking the mean of the ranks
+// they span. It fails when the series differ in length, hold fewer than two
+// values, hold a NaN, or one of them is constant (no ranking to compare).
+func SpearmanRho(x, y []float64) (float64, error) {
+	if len(x) != len(y) {
+		return math.NaN(), fmt.Errorf("spearman: %d values against %d", len(x), len(y))
+	}
+	if len(x) < 2 {
+		return math.NaN(), fmt.Errorf("spearman: %d pair(s), need at least 2", len(x))
+	}
+	if slices.ContainsFunc(x, math.IsNaN) || slices.ContainsFunc(y, math.IsNaN) {
+		return math.NaN(), errors.New("spearman: a value is NaN")
+	}
+	rx, ry := averageRanks(x), averageRanks(y)
+	n := float64(len(x))
+	mean := (n + 1) / 2 // the mean rank, ties or not
+	var sxy, sxx, syy float64
+	for i := range rx {
+		dx, dy := rx[i]-mean, ry[i]-mean
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	if sxx == 0 || syy == 0 {
+		return math.NaN(), errors.New("spearman: every value of a series is the same")
+	}
+	return sxy / math.Sqrt(sxx*syy), nil
+}
+
+// averageRanks returns the rank of each value of xs, 1 for the smallest;
+// equal values share the mean of the ranks they span.
+func averageRanks(xs []float64) []float64 {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case xs[a] < xs[b]:
+			return -1
+		case xs[a] > xs[b]:
+			return 1
+		}
+		return 0
+	})
+	ranks := make([]float64, len(xs))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && xs[idx[j+1]] == xs[idx[i]] {
+			j++
+		}
+		r := float64(i+j)/2 + 1 // positions i..j hold ranks i+1..j+1
+		for k := i; k <= j; k++ {
+			ranks[idx[k]] = r
+		}
+		i = j + 1
+	}
+	return ranks
+}
+
+// descendingRanks returns the rank of each value of xs, 1 for the largest,
+// ties sharing the mean rank: the order a ranking by impact shows.
+func descendingRanks(xs []float64) []float64 {
+	neg := make([]float64, len(xs))
+	for i, v := range xs {
+		neg[i] = -v
+	}
+	return averageRanks(neg)
+}
+
+// FirstKeptShare is the share of a tuning run's log-RPS gain reached once
+// its first n fixes were kept: log(RPS after the nth kept fix / RPS of the
+// first step) / log(RPS of the last kept step / RPS of the first step). A
+// run that kept fewer than n fixes reached all of its gain: 1. It fails
+// when the run has no baseline or gained nothing (no gain to share).
+func FirstKeptShare(res *Result, n int) (float64, error) {
+	first, last := res.First(), res.Last()
+	if first == nil || last == nil || first.Metrics.RPS <= 0 {
+		return math.NaN(), errors.New("first-kept share: the run has no measured first step")
+	}
+	total := math.Log(last.Metrics.RPS / first.Metrics.RPS)
+	if !(total > 0) {
+		return math.NaN(), fmt.Errorf("first-kept share: the run gained nothing (RPS %.1f -> %.1f)", first.Metrics.RPS, last.Metrics.RPS)
+	}
+	after, kept := last, 0
+	for i := range res.Steps {
+		s := &res.Steps[i]
+		if s.Fix != nil && s.Outcome == Kept {
+			if kept++; kept == n {
+				after = s
+				break
+			}
+		}
+	}
+	return math.Log(after.Metrics.RPS/first.Metrics.RPS) / total, nil
+}
+
+// Targets of the calibration (issue 14): the rank correlation of predicted
+// impact and measured log gain, and the share of a run's log-RPS gain that
+// its first FirstFixes kept fixes reach.
+const (
+	SpearmanTarget   = 0.8
+	FirstFixes       = 4
+	FirstFixesTarget = 0.85
+)
+
+// WriteCalibration prints the calibration table: per fix, the predicted
+// impact and its rank, the adjacent measurements, the measured gain, its
+// logarithm and its rank; then the rank correlation against its target,
+// and the knobs and findings left out.
+func WriteCalibration(w io.Writer, c *Calibration) error {
+	pr, mr := descendingRanks(c.Impacts()), descendingRanks(c.LogGains())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join([]string{"rule", "fix", "impact", "rank", "naive RPS", "fix RPS", "gain", "log gain", "rank",
+		"naive p95", "fix p95", "first"}, "\t"))
+	for i, g := range c.Fixes {
+		first := "fix"
+		if g.NaiveFirst {
+			first = "naive"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%.1f\t%.1f\tx%.2f\t%+.2f\t%s\t%s\t%s\t%s\n",
+			g.Finding.Rule, g.Action, 100*g.Finding.Impact, fmtRank(pr[i]), g.Naive.RPS, g.Fixed.RPS, g.Gain(), g.LogGain(),
+			fmtRank(mr[i]), fmtDur(g.Naive.P95), fmtDur(g.Fixed.P95), first)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	rho, err := c.Spearman()
+	if err != nil {
+		fmt.Fprintf(w, "\nrank correlation (Spearman) of predicted impact and measured log gain: undefined (%v)\n", err)
+	} else {
+		fmt.Fprintf(w, "\nrank correlation (Spearman) of predicted impact and measured log gain: %.2f over %d fixes (target >= %.2f)\n",
+			rho, len(c.Fixes), SpearmanTarget)
+	}
+	if len(c.Undetected) > 0 {
+		names := make([]string, len(c.Undetected))
+		for i, a := range c.Undetected {
+			names[i] = a.String()
+		}
+		fmt.Fprintf(w, "knobs away from their fix that no finding pointed at (not measured): %s\n", strings.Join(names, ", "))
+	}
+	_, err = fmt.Fprintf(w, "baseline: %.1f RPS, p95 %s, %d findings\n", c.Baseline.RPS, fmtDur(c.Baseline.P95), len(c.All))
+	return err
+}
+
+// fmtRank prints a rank, with its half when tied.
+func fmtRank(r float64) string {
+	if r == math.Trunc(r) {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.1f", r)
+}

@@ -1,0 +1,263 @@
+package tune
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+func TestSpearmanRho(t *testing.T) {
+	cases := []struct {
+		name string
+		x, y []float64
+		want float64
+	}{
+		{"same order", []float64{1, 2, 3, 4}, []float64{10, 20, 30, 40}, 1},
+		{"reversed", []float64{1, 2, 3, 4}, []float64{4, 3, 2, 1}, -1},
+		// Ranks only: any monotone transform of a series leaves rho alone.
+		{"monotone, not linear", []float64{0.1, 0.5, 0.9, 1}, []float64{math.Exp(1), math.Exp(5), math.Exp(9), math.Exp(10)}, 1},
+		// One swap among four: 1 - 6*2/(4*(16-1)).
+		{"one swap", []float64{1, 2, 3, 4}, []float64{1, 2, 4, 3}, 0.8},
+		// IQ against hours of television a week (the textbook example):
+		// -29/165.
+		{"no ties, textbook", []float64{106, 100, 86, 101, 99, 103, 97, 113, 112, 110},
+			[]float64{7, 27, 2, 50, 28, 29, 20, 12, 6, 17}, -29.0 / 165},
+		// Ties take the mean of their ranks: x ranks 1, 2.5, 2.5, 4; the
+		// Pearson correlation of the ranks is 4.5 / sqrt(4.5 * 5).
+		{"ties", []float64{1, 2, 2, 3}, []float64{1, 3, 2, 4}, 4.5 / math.Sqrt(4.5*5)},
+		{"tied the same way in both", []float64{0.5, 0.5, 0.2}, []float64{3, 3, 1}, 1},
+	}
+	for _, c := range cases {
+		got, err := SpearmanRho(c.x, c.y)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: rho %v, want %v", c.name, got, c.want)
+		}
+		if back, _ := SpearmanRho(c.y, c.x); math.Abs(back-got) > 1e-12 {
+			t.Errorf("%s: not symmetric: %v and %v", c.name, got, back)
+		}
+	}
+}
+
+func TestSpearmanRhoUndefined(t *testing.T) {
+	cases := []struct {
+		name string
+		x, y []float64
+		want string
+	}{
+		{"lengths", []float64{1, 2, 3}, []float64{1, 2}, "3 values against 2"},
+		{"one pair", []float64{1}, []float64{2}, "need at least 2"},
+		{"none", nil, nil, "need at least 2"},
+		{"constant", []float64{1, 1, 1}, []float64{1, 2, 3}, "the same"},
+		{"NaN", []float64{1, math.NaN(), 3}, []float64{1, 2, 3}, "NaN"},
+	}
+	for _, c := range cases {
+		got, err := SpearmanRho(c.x, c.y)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !math.IsNaN(got) {
+			t.Errorf("%s: %v, %v; want NaN and an error saying %q", c.name, got, err, c.want)
+		}
+	}
+}
+
+func TestAverageRanks(t *testing.T) {
+	got := averageRanks([]float64{30, 10, 20, 10, 30, 30})
+	want := []float64{5, 1.5, 3, 1.5, 5, 5}
+	if !slices.Equal(got, want) {
+		t.Errorf("ranks %v, want %v", got, want)
+	}
+	if got := descendingRanks([]float64{0.9, 0.1, 0.9}); !slices.Equal(got, []float64{1.5, 3, 1.5}) {
+		t.Errorf("descending ranks %v", got)
+	}
+}
+
+// run builds a tuning result from its steps' RPS: a negative value is a
+// reverted fix.
+func run(rps ...float64) *Result {
+	res := &Result{}
+	for i, v := range rps {
+		s := Step{N: i, Metrics: Metrics{RPS: math.Abs(v)}, Outcome: Kept}
+		if i == 0 {
+			s.Outcome = Baseline
+		} else {
+			s.Fix = &Applied{Action: Action{Knob: "k", Value: "v"}}
+		}
+		if v < 0 {
+			s.Outcome = Reverted
+		}
+		res.Steps = append(res.Steps, s)
+	}
+	return res
+}
+
+func TestFirstKeptShare(t *testing.T) {
+	cases := []struct {
+		name string
+		res  *Result
+		want float64
+	}{
+		// Fourth kept fix at 1600 of 100 -> 3200: log 16 / log 32.
+		{"a reverted fix does not count", run(100, 200, -50, 400, 800, 1600, 3200), 0.8},
+		{"the fourth is the last", run(100, 200, 400, 800, 1600), 1},
+		{"fewer than four kept", run(100, 1000, -10, 2000), 1},
+		// A late fix that made things a little worse and was kept (within
+		// the noise) leaves more than all of the gain after four.
+		{"beyond the end", run(100, 200, 400, 800, 1600, 1500), math.Log(16) / math.Log(15)},
+		// The last kept step is the run's end, even when later steps were
+		// reverted.
+		{"reverted at the end", run(100, 1000, 10000, 100000, 1000000, 10000000, -5), 4.0 / 5},
+	}
+	for _, c := range cases {
+		got, err := FirstKeptShare(c.res, FirstFixes)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: share %v, want %v", c.name, got, c.want)
+		}
+	}
+	// A step measured twice counts with its second measurement.
+	res := run(100, 200, 400, 800, 1600, 3200)
+	res.Steps[4].Remeasured = &Metrics{RPS: 50}
+	if got, _ := FirstKeptShare(res, FirstFixes); math.Abs(got-0.8) > 1e-12 {
+		t.Errorf("remeasured step: share %v, want 0.8", got)
+	}
+	for name, res := range map[string]*Result{"no steps": {}, "no gain": run(100, 90), "baseline only": run(100), "nil": nil} {
+		if got, err := FirstKeptShare(res, FirstFixes); err == nil || !math.IsNaN(got) {
+			t.Errorf("%s: %v, %v; want NaN and an error", name, got, err)
+		}
+	}
+}
+
+// failingMeasurer fails its nth measurement (counted from 1).
+type failingMeasurer struct {
+	*fakeService
+	n int
+}
+
+func (m failingMeasurer) Measure(ctx context.Context) (*Measurement, error) {
+	if m.measures+1 == m.n {
+		m.measures++
+		return nil, errors.New("scripted measurement failure")
+	}
+	return m.fakeService.Measure(ctx)
+}
+
+func TestCalibrate(t *testing.T) {
+	pool := poolProblem
+	// A second rule on the pool knob, with less impact: the pool fix is
+	// measured once, predicted by the larger impact.
+	undersized := problem{knob: "pool", fixed: "sized", gain: 1,
+		finding: finding("pool.undersized", "sampleapp", rules.Warning, 0.1)}
+	svc := newFake(t, hopsProblem, pool, undersized, indexProblem, lockProblem)
+	svc.extra = []rules.Finding{finding("db.slow-query", "SELECT 1", rules.Warning, 0.9)}
+	settles := 0
+	var lines []string
+	c, err := Calibrate(context.Background(), CalibrationConfig{Measurer: svc, Knobs: svc,
+		Settle: func(context.Context) error { settles++; return nil },
+		Log:    func(format string, args ...any) { lines = append(lines, format) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fixes []string
+	for _, g := range c.Fixes {
+		fixes = append(fixes, g.Finding.Rule+":"+g.Action.String())
+	}
+	// Knob order, not impact order; one entry for the pool knob.
+	want := []string{"app.internal-hops:hops=inproc", "pool.no-pooling:pool=sized", "db.missing-index:index=present", "app.lock-contention:lock=none"}
+	if !slices.Equal(fixes, want) {
+		t.Fatalf("fixes %v, want %v", fixes, want)
+	}
+	// Each fix alone from the naive state, then set back; the naive
+	// measurement before the fix, then after it, in turn.
+	wantSets := "hops=inproc hops=http pool=sized pool=per-request index=present index=absent lock=none lock=global"
+	if got := strings.Join(svc.sets, " "); got != wantSets {
+		t.Errorf("knobs set: %s, want %s", got, wantSets)
+	}
+	naive, _ := sampleapp.ProfileSettings(sampleapp.ProfileNaive)
+	if svc.settings.String() != naive.String() {
+		t.Errorf("knobs after: %s, want the naive profile", svc.settings)
+	}
+	if svc.measures != 9 || settles != 9 {
+		t.Errorf("%d measurements and %d settles, want 9 each: the baseline and two per fix", svc.measures, settles)
+	}
+	for i, g := range c.Fixes {
+		if g.NaiveFirst != (i%2 == 0) {
+			t.Errorf("fix %d: naive first %v", i, g.NaiveFirst)
+		}
+		if g.Naive.RPS != 100 || g.From != naive[g.Action.Knob] {
+			t.Errorf("%s: naive RPS %v from %q", g.Action, g.Naive.RPS, g.From)
+		}
+	}
+	gains := []float64{2, 3, 1.5, 0.6}
+	for i, g := range c.Fixes {
+		if math.Abs(g.Gain()-gains[i]) > 1e-9 || math.Abs(g.LogGain()-math.Log(gains[i])) > 1e-9 {
+			t.Errorf("%s: gain %v (log %v), want %v", g.Action, g.Gain(), g.LogGain(), gains[i])
+		}
+	}
+	// Impacts 0.4, 0.6, 0.2, 0.5 (ranks 3, 1, 4, 2) against gains 2, 3,
+	// 1.5, 0.6 (ranks 2, 1, 3, 4): 1 - 6*(1+0+1+4)/(4*(16-1)).
+	if rho, err := c.Spearman(); err != nil || math.Abs(rho-0.4) > 1e-12 {
+		t.Errorf("rho %v (%v), want 0.4", rho, err)
+	}
+	var undetected []string
+	for _, a := range c.Undetected {
+		undetected = append(undetected, a.String())
+	}
+	if got := strings.Join(undetected, " "); got != "nplusone=batched overfetch=columns cache=redis inline=queued gomaxprocs=default" {
+		t.Errorf("undetected %s", got)
+	}
+	if len(lines) == 0 {
+		t.Error("nothing logged")
+	}
+
+	var out strings.Builder
+	if err := WriteCalibration(&out, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"pool.no-pooling", "pool=sized", "60%", "x3.00  +1.10", "0.40 over 4 fixes (target >= 0.80)",
+		"not measured): nplusone=batched", "baseline: 100.0 RPS"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// A fix whose measurement fails is set back all the same.
+func TestCalibrateSetsBackAfterAFailure(t *testing.T) {
+	svc := newFake(t, hopsProblem, poolProblem)
+	_, err := Calibrate(context.Background(), CalibrationConfig{Measurer: failingMeasurer{svc, 3}, Knobs: svc})
+	if err == nil || !strings.Contains(err.Error(), "measure hops=inproc: scripted measurement failure") {
+		t.Fatalf("error %v", err)
+	}
+	if got := strings.Join(svc.sets, " "); got != "hops=inproc hops=http" {
+		t.Errorf("knobs set: %s", got)
+	}
+}
+
+// From the tuned profile there is nothing to measure, and no rank
+// correlation.
+func TestCalibrateTuned(t *testing.T) {
+	svc := newFake(t, hopsProblem)
+	tuned, _ := sampleapp.ProfileSettings(sampleapp.ProfileTuned)
+	svc.settings = tuned
+	c, err := Calibrate(context.Background(), CalibrationConfig{Measurer: svc, Knobs: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Fixes) != 0 || len(c.Undetected) != 0 || svc.measures != 1 {
+		t.Errorf("fixes %v, undetected %v, %d measurements", c.Fixes, c.Undetected, svc.measures)
+	}
+	if _, err := c.Spearman(); err == nil {
+		t.Error("a rank correlation over no fixes")
+	}
+}
