@@ -6,6 +6,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,17 +23,26 @@ type Activity struct {
 	Sessions []Session
 }
 
-// ActivityGroup counts backends by database, user, application, state and
-// wait event. Ages are in seconds.
+// ActivityGroup counts backends by database, user, application, client
+// address, state and wait event. Ages are in seconds.
 type ActivityGroup struct {
-	Database, User, Application, State string
-	WaitEventType, WaitEvent           string
-	Count                              int
-	OldestXactAge                      float64
-	OldestQueryAge                     float64 // active queries only
-	OldestStateAge                     float64
-	YoungestBackendAge                 float64 // small values mean churn
-	MeanBackendAge                     float64
+	Database, User, Application string
+	// ClientAddr is the client's IP address (host(client_addr)); "" for a
+	// Unix socket.
+	ClientAddr string
+	// State is pg_stat_activity.state (the State* constants); "" when the
+	// probe's role may not see it (another role's session without
+	// pg_read_all_stats).
+	State string
+	// WaitEventType and WaitEvent are what the backend waits for (Lock,
+	// LWLock, IO, Client, IPC, Timeout, ...); "" when it does not wait.
+	WaitEventType, WaitEvent string
+	Count                    int
+	OldestXactAge            float64
+	OldestQueryAge           float64 // active queries only
+	OldestStateAge           float64
+	YoungestBackendAge       float64 // small values mean churn
+	MeanBackendAge           float64
 }
 
 // Session is one long-running query or transaction left idle. Ages are in
@@ -73,23 +83,16 @@ type BlockedQuery struct {
 func (p *Probe) collectActivity(ctx context.Context) Activity {
 	var out Activity
 	out.Status = p.collect(ctx, "activity", func(ctx context.Context, c *pgxpool.Conn) error {
-		rows, err := c.Query(ctx, probeTag+activityGroupsSQL, ApplicationName)
+		var err error
+		out.Groups, err = readActivityGroups(ctx, c)
 		if err != nil {
 			return err
 		}
-		var g ActivityGroup
-		_, err = pgx.ForEachRow(rows, []any{&g.Database, &g.User, &g.Application, &g.State, &g.WaitEventType, &g.WaitEvent,
-			&g.Count, &g.OldestXactAge, &g.OldestQueryAge, &g.OldestStateAge, &g.YoungestBackendAge, &g.MeanBackendAge,
-		}, func() error {
-			out.Groups = append(out.Groups, g)
+		for _, g := range out.Groups {
 			out.Total += g.Count
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 		minAge := fmt.Sprintf("%d milliseconds", p.opts.SessionMinAge.Milliseconds())
-		rows, err = c.Query(ctx, probeTag+sessionsSQL, ApplicationName, minAge, p.opts.QueryTextLimit, p.opts.MaxSessions)
+		rows, err := c.Query(ctx, probeTag+sessionsSQL, ApplicationName, minAge, p.opts.QueryTextLimit, p.opts.MaxSessions)
 		if err != nil {
 			return err
 		}
@@ -128,4 +131,43 @@ func (p *Probe) collectBlocked(ctx context.Context, v int) Blocked {
 		return err
 	})
 	return out
+}
+
+// readActivityGroups reads the groups of pg_stat_activity on c.
+func readActivityGroups(ctx context.Context, c *pgxpool.Conn) ([]ActivityGroup, error) {
+	rows, err := c.Query(ctx, probeTag+activityGroupsSQL, ApplicationName)
+	if err != nil {
+		return nil, err
+	}
+	var groups []ActivityGroup
+	var g ActivityGroup
+	_, err = pgx.ForEachRow(rows, []any{&g.Database, &g.User, &g.Application, &g.ClientAddr, &g.State, &g.WaitEventType, &g.WaitEvent,
+		&g.Count, &g.OldestXactAge, &g.OldestQueryAge, &g.OldestStateAge, &g.YoungestBackendAge, &g.MeanBackendAge,
+	}, func() error {
+		groups = append(groups, g)
+		return nil
+	})
+	return groups, err
+}
+
+// ReadActivity takes a light reading of pg_stat_activity: its groups only
+// (no individual sessions, no lock waits), in one statement on one of the
+// probe's sessions (read-only, bounded by the statement timeout, tagged as
+// the probe's), within the collector timeout. The sample's time is the
+// local clock's when the reading started, as Snapshot times are in package
+// probe. The error says what went wrong, without the password.
+func (p *Probe) ReadActivity(ctx context.Context) (ActivitySample, error) {
+	sample := ActivitySample{Time: time.Now()}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.CollectorTimeout)
+	defer cancel()
+	c, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return ActivitySample{}, p.wrap("activity", err)
+	}
+	defer c.Release()
+	sample.Groups, err = readActivityGroups(ctx, c)
+	if err != nil {
+		return ActivitySample{}, p.wrap("activity", err)
+	}
+	return sample, nil
 }

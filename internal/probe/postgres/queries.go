@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -32,7 +33,8 @@ const serverSQL = `SELECT current_setting('server_version_num')::int,
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')`
 
-// settingNames are the settings a snapshot reads.
+// settingNames are the settings a snapshot reads on every version;
+// settingsFor adds those of later versions.
 var settingNames = []string{
 	"max_connections",
 	"superuser_reserved_connections",
@@ -50,6 +52,17 @@ var settingNames = []string{
 	"max_parallel_workers_per_gather",
 	"statement_timeout",
 	"idle_in_transaction_session_timeout",
+}
+
+// settingsFor is the settings a snapshot reads on server version v:
+// reserved_connections (slots kept for pg_use_reserved_connections) exists
+// from 16.
+func settingsFor(v int) []string {
+	names := slices.Clone(settingNames)
+	if v >= pg16 {
+		names = append(names, "reserved_connections")
+	}
+	return names
 }
 
 const settingsSQL = `SELECT name, setting, coalesce(unit, '') FROM pg_settings WHERE name = ANY($1)`
@@ -145,9 +158,11 @@ LEFT JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
 WHERE s.relid = ANY($1)
 ORDER BY s.relid, s.indexrelid`
 
-// activityGroupsSQL groups the client backends of every database. $1 is
-// the application name of advisor's own sessions.
+// activityGroupsSQL groups the client backends of every database by
+// database, user, application, client address (empty for a Unix socket), state
+// and wait event. $1 is the application name of advisor's own sessions.
 const activityGroupsSQL = `SELECT coalesce(datname::text, ''), coalesce(usename::text, ''), application_name,
+       coalesce(host(client_addr), ''),
        coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''),
        count(*),
        coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8,
@@ -157,8 +172,8 @@ const activityGroupsSQL = `SELECT coalesce(datname::text, ''), coalesce(usename:
        coalesce(avg(extract(epoch FROM now() - backend_start)), 0)::float8
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $1
-GROUP BY 1, 2, 3, 4, 5, 6
-ORDER BY 7 DESC, 1, 2, 3, 4, 5, 6`
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+ORDER BY 8 DESC, 1, 2, 3, 4, 5, 6, 7`
 
 // sessionsSQL lists the long-running queries and the transactions left idle.
 const sessionsSQL = `SELECT pid, coalesce(datname::text, ''), coalesce(usename::text, ''), application_name,

@@ -89,6 +89,43 @@ func (s Settings) List(name string) []string {
 	return out
 }
 
+// ConnectionLimits are the server's connection slots, from max_connections
+// and the slots it keeps in reserve.
+type ConnectionLimits struct {
+	// Max is max_connections.
+	Max int
+	// SuperuserReserved is superuser_reserved_connections: slots only
+	// superusers may take.
+	SuperuserReserved int
+	// Reserved is reserved_connections (16+; 0 before): slots only roles
+	// with pg_use_reserved_connections (and superusers) may take.
+	Reserved int
+}
+
+// Available is the number of sessions ordinary roles may open: Max less
+// both reserves.
+func (l ConnectionLimits) Available() int {
+	return max(l.Max-l.SuperuserReserved-l.Reserved, 0)
+}
+
+// ConnectionLimits reads the connection limits from the settings; false
+// when max_connections was not read. A reserve that was not read (one the
+// server's version does not have) counts as 0.
+func (s Settings) ConnectionLimits() (ConnectionLimits, bool) {
+	n, ok := s.Int("max_connections")
+	if !ok {
+		return ConnectionLimits{}, false
+	}
+	l := ConnectionLimits{Max: int(n)}
+	if v, ok := s.Int("superuser_reserved_connections"); ok {
+		l.SuperuserReserved = int(v)
+	}
+	if v, ok := s.Int("reserved_connections"); ok {
+		l.Reserved = int(v)
+	}
+	return l, true
+}
+
 func (p *Probe) collectServer(ctx context.Context) Server {
 	var srv Server
 	srv.CPUs, srv.CPUsLocal = p.opts.ServerCPUs, p.opts.serverCPUsLocal
@@ -102,7 +139,7 @@ func (p *Probe) collectServer(ctx context.Context) Server {
 		if srv.Superuser {
 			srv.ReadAllStats = true
 		}
-		rows, err := c.Query(ctx, probeTag+settingsSQL, settingNames)
+		rows, err := c.Query(ctx, probeTag+settingsSQL, settingsFor(srv.VersionNum))
 		if err != nil {
 			return err
 		}
