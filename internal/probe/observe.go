@@ -2,8 +2,10 @@ package probe
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
@@ -16,15 +18,17 @@ type ObserveOptions struct {
 	// window (capped to the window); 0 takes none.
 	ProfileSeconds int
 	// GoroutineSamples is how many goroutine dumps to take over the window,
-	// counting both ends (default 5).
+	// counting both ends (default 5). pg_stat_activity is read at the same
+	// ticks, with or without a pprof source.
 	GoroutineSamples int
 	// Progress, when set, is called about once a second with the time
 	// elapsed; it must not block.
 	Progress func(elapsed, total time.Duration)
 }
 
-// Observe takes a snapshot, profiles and samples goroutines during the window,
-// takes a second snapshot, and composes the window. Every source that fails
+// Observe takes a snapshot, profiles and samples goroutines and
+// pg_stat_activity during the window, takes a second snapshot, and composes
+// the window. Every source that fails
 // shows in Window.Sources; Observe itself fails only when ctx is cancelled.
 func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, error) {
 	s := p.NewSession(0)
@@ -48,7 +52,9 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
 
 	var samples []*pprof.GoroutineResult
-	// Both snapshots take a dump; the samples in between are evenly spaced.
+	var activity []postgres.ActivitySample
+	// Both snapshots take a dump and read pg_stat_activity; the samples in
+	// between are evenly spaced.
 	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
 	next := start.Add(interval)
 	ticker := time.NewTicker(250 * time.Millisecond)
@@ -63,17 +69,44 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 			if opts.Progress != nil {
 				opts.Progress(now.Sub(start), opts.Window)
 			}
-			if p.pprof != nil && now.After(next) && now.Before(deadline.Add(-interval/2)) {
+			if (p.pprof != nil || p.pg != nil) && now.After(next) && now.Before(deadline.Add(-interval/2)) {
 				next = next.Add(interval)
-				gctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-				if g := p.goroutineDump(gctx); g.Status.Ok() {
+				g, a := p.sample(ctx)
+				if g != nil {
 					samples = append(samples, g)
 				}
-				cancel()
+				if a != nil {
+					activity = append(activity, *a)
+				}
 			}
 		}
 	}
 	last := p.Snapshot(ctx)
-	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples})
+	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples, Activity: activity})
 	return step.Analysis, ctx.Err()
+}
+
+// sample takes, at the same time, a goroutine dump (with a pprof source)
+// and a light reading of pg_stat_activity (with PostgreSQL), each bounded
+// by the source timeout; nil for what was not configured or failed.
+func (p *Probes) sample(ctx context.Context) (*pprof.GoroutineResult, *postgres.ActivitySample) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	var activity *postgres.ActivitySample
+	var wg sync.WaitGroup
+	if p.pg != nil {
+		wg.Go(func() {
+			if a, ok := p.activitySample(ctx); ok {
+				activity = &a
+			}
+		})
+	}
+	var dump *pprof.GoroutineResult
+	if p.pprof != nil {
+		if g := p.goroutineDump(ctx); g.Status.Ok() {
+			dump = g
+		}
+	}
+	wg.Wait()
+	return dump, activity
 }

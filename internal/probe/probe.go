@@ -170,6 +170,17 @@ type Snapshot struct {
 	Status map[string]source.Status
 }
 
+// ActivitySample is the snapshot's reading of pg_stat_activity's groups,
+// timed at the snapshot; false when PostgreSQL or its activity could not
+// be read.
+func (s *Snapshot) ActivitySample() (postgres.ActivitySample, bool) {
+	pg := usablePG(s.Postgres)
+	if pg == nil || !pg.Activity.Status.Ok() {
+		return postgres.ActivitySample{}, false
+	}
+	return postgres.ActivitySample{Time: s.Time, Groups: pg.Activity.Groups}, true
+}
+
 // Snapshot reads every configured source concurrently, each with its own
 // timeout. It never fails: a source that cannot be read has a status saying
 // why.
@@ -246,6 +257,16 @@ func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int
 		opts.Cumulative = true
 	}
 	return pprof.Collect(ctx, p.pprof, opts)
+}
+
+// activitySample takes a light reading of pg_stat_activity's groups;
+// false without PostgreSQL or when it could not be read.
+func (p *Probes) activitySample(ctx context.Context) (postgres.ActivitySample, bool) {
+	if p.pg == nil {
+		return postgres.ActivitySample{}, false
+	}
+	a, err := p.pg.ReadActivity(ctx)
+	return a, err == nil
 }
 
 // goroutineDump reads the debug=2 goroutine dump, attributed to handlers.

@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/probe/metrics/metricstest"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/probe/source"
@@ -130,6 +132,9 @@ func TestObserveReadsEverySource(t *testing.T) {
 	}
 	if len(w.Goroutines) < 3 {
 		t.Errorf("%d goroutine dumps over the window, want at least 3", len(w.Goroutines))
+	}
+	if len(w.Activity) < 3 {
+		t.Errorf("%d readings of pg_stat_activity over the window, want at least 3", len(w.Activity))
 	}
 	if w.ProfileSeconds != w.Seconds {
 		t.Errorf("profiles cover %.1f s of a %.1f s window", w.ProfileSeconds, w.Seconds)
@@ -330,4 +335,60 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	}
 	p.Close()
 	goleak.VerifyNone(t, before)
+}
+
+// TestObserveSamplesActivity: without a pprof source, Observe still reads
+// pg_stat_activity at each sampling tick, and the window carries every
+// reading, oldest first, from its start to its end.
+func TestObserveSamplesActivity(t *testing.T) {
+	stacktest.Start(t)
+	dsn := stacktest.NewDatabase(t, "probe_activity")
+	ctx := context.Background()
+	const app = "advisor-probe-observe-test"
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = app
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+
+	p, err := Open(ctx, Config{Sources: config.Sources{PG: dsn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w, err := p.Observe(ctx, ObserveOptions{Window: 2 * time.Second, GoroutineSamples: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.Activity); n < 4 || n > 5 {
+		t.Fatalf("%d readings of pg_stat_activity over the window, want 4 or 5", n)
+	}
+	if !w.Activity[0].Time.Equal(w.Start) || !w.Activity[len(w.Activity)-1].Time.Equal(w.End) {
+		t.Errorf("readings from %s to %s, window %s to %s", w.Activity[0].Time, w.Activity[len(w.Activity)-1].Time, w.Start, w.End)
+	}
+	for i := 1; i < len(w.Activity); i++ {
+		if !w.Activity[i].Time.After(w.Activity[i-1].Time) {
+			t.Errorf("reading %d not after the one before", i)
+		}
+	}
+	var found bool
+	for _, c := range w.ActivityByClient() {
+		if c.Application == app {
+			found = true
+			if c.Samples != len(w.Activity) || c.Seen != c.Samples || c.State(postgres.StateIdle) != (postgres.SessionCount{Mean: 1, Max: 1}) {
+				t.Errorf("summary of %s: %+v", app, c)
+			}
+		}
+		if c.Application == postgres.ApplicationName {
+			t.Errorf("advisor's own sessions: %+v", c)
+		}
+	}
+	if !found {
+		t.Errorf("no summary of %s: %+v", app, w.ActivityByClient())
+	}
 }

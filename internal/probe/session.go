@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
@@ -23,6 +24,10 @@ type Session struct {
 	// bases are earlier snapshots, oldest first, at least a third of the
 	// analysis span apart: the start of the analysis window.
 	bases []*Snapshot
+	// activity holds the pg_stat_activity readings since the oldest base,
+	// oldest first: every snapshot's, and those taken between snapshots
+	// (Extra.Activity).
+	activity []postgres.ActivitySample
 }
 
 // SessionOptions configure a session.
@@ -52,6 +57,10 @@ type Extra struct {
 	// Goroutines are dumps sampled between the window's two snapshots,
 	// oldest first; they go between the snapshots' own dumps.
 	Goroutines []*pprof.GoroutineResult
+	// Activity holds readings of pg_stat_activity taken between the
+	// previous snapshot and this one, oldest first. The session keeps them
+	// with the snapshots' own for the analysis windows of the span.
+	Activity []postgres.ActivitySample
 }
 
 // Step is the windows one snapshot ends.
@@ -61,7 +70,8 @@ type Step struct {
 	Interval *Window
 	// Analysis runs from the oldest snapshot kept within the analysis span,
 	// or the previous one when none is: what the rules analyse. It holds
-	// the Extra.
+	// the Extra, and the pg_stat_activity readings of every snapshot fed
+	// since its start.
 	Analysis *Window
 }
 
@@ -70,7 +80,8 @@ func (s *Session) Prev() *Snapshot { return s.prev }
 
 // Keep records snap as the previous snapshot, and as a base when far
 // enough from the last one, without building a window: the start of an
-// observation.
+// observation. It keeps snap's pg_stat_activity reading, and forgets the
+// readings older than the oldest base.
 func (s *Session) Keep(snap *Snapshot) {
 	s.prev = snap
 	if n := len(s.bases); n == 0 || snap.Time.Sub(s.bases[n-1].Time) >= s.span/3 {
@@ -79,6 +90,16 @@ func (s *Session) Keep(snap *Snapshot) {
 	for len(s.bases) > 1 && snap.Time.Sub(s.bases[0].Time) > s.span {
 		s.bases = s.bases[1:]
 	}
+	if a, ok := snap.ActivitySample(); ok {
+		s.activity = append(s.activity, a)
+	}
+	oldest := s.bases[0].Time
+	i := 0
+	for i < len(s.activity) && s.activity[i].Time.Before(oldest) {
+		i++
+	}
+	// A copy, so that the dropped readings are not held by the array.
+	s.activity = slices.Clone(s.activity[i:])
 }
 
 // Add builds and finishes the windows that end at cur, then keeps cur.
@@ -94,6 +115,8 @@ func (s *Session) Add(cur *Snapshot, extra Extra) Step {
 	s.finish(interval)
 	analysis.Profiles = extra.Profiles
 	analysis.insertGoroutines(base, extra.Goroutines)
+	s.activity = append(s.activity, extra.Activity...)
+	analysis.Activity = s.activitySince(base, cur)
 	s.finish(analysis)
 	s.Keep(cur)
 	return Step{Interval: interval, Analysis: analysis}
@@ -108,6 +131,24 @@ func (s *Session) analysisBase(cur *Snapshot) *Snapshot {
 		}
 	}
 	return s.prev
+}
+
+// activitySince is the pg_stat_activity readings from base (nil: none
+// before cur) to cur, cur's included, oldest first.
+func (s *Session) activitySince(base, cur *Snapshot) []postgres.ActivitySample {
+	var out []postgres.ActivitySample
+	if base != nil {
+		for _, a := range s.activity {
+			if !a.Time.Before(base.Time) && !a.Time.After(cur.Time) {
+				out = append(out, a)
+			}
+		}
+	}
+	if a, ok := cur.ActivitySample(); ok {
+		out = append(out, a)
+	}
+	slices.SortStableFunc(out, func(a, b postgres.ActivitySample) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // finish adds to w what does not come from the snapshots: the time its
@@ -137,6 +178,7 @@ func (w *Window) clone() *Window {
 	c := *w
 	c.Sources = maps.Clone(w.Sources)
 	c.Goroutines = slices.Clone(w.Goroutines)
+	c.Activity = slices.Clone(w.Activity)
 	return &c
 }
 

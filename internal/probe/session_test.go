@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 	"github.com/pgadvisor/advisor/internal/probe/redis"
 	"github.com/pgadvisor/advisor/internal/probe/source"
@@ -219,5 +220,92 @@ func TestSessionGoroutineSamples(t *testing.T) {
 	}
 	if got := step.Interval.Goroutines; !slices.Equal(got, []*pprof.GoroutineResult{first.Goroutines, last.Goroutines}) {
 		t.Errorf("interval window's dumps: %d", len(got))
+	}
+}
+
+// withActivity adds to snap a PostgreSQL snapshot whose pg_stat_activity
+// holds n active sessions of application "svc".
+func withActivity(snap *Snapshot, n int) *Snapshot {
+	ok := source.Status{State: source.OK}
+	snap.Status[Postgres] = ok
+	snap.Postgres = &postgres.Snapshot{Status: ok, Time: snap.Time, Server: postgres.Server{Status: ok},
+		Activity: postgres.Activity{Status: ok, Total: n, Groups: []postgres.ActivityGroup{
+			{Application: "svc", ClientAddr: "127.0.0.1", State: postgres.StateActive, Count: n}}}}
+	return snap
+}
+
+// activitySeconds lists the seconds into the session of a window's
+// activity readings.
+func activitySeconds(w *Window) []int {
+	var out []int
+	for _, a := range w.Activity {
+		out = append(out, int(a.Time.Sub(sessionT0)/time.Second))
+	}
+	return out
+}
+
+// TestSessionActivity: the analysis window holds the pg_stat_activity
+// readings of every snapshot since its start, and those taken between
+// snapshots; the interval window holds its two ends; readings older than
+// the oldest base are forgotten.
+func TestSessionActivity(t *testing.T) {
+	s := NewSession(SessionOptions{AnalysisSpan: 6 * time.Second})
+	first := s.Add(withActivity(redisAt(0), 0), Extra{})
+	if got := activitySeconds(first.Analysis); !slices.Equal(got, []int{0}) {
+		t.Errorf("cumulative window: readings at %v, want [0]", got)
+	}
+	wantStart := []int{0, 0, 0, 0, 0, 0, 2, 2, 4, 4}
+	for i := 1; i <= 10; i++ {
+		snap := withActivity(redisAt(i), i)
+		if i == 5 {
+			// Read at the end but not its activity: no reading of it.
+			snap.Postgres.Activity = postgres.Activity{Status: source.Status{State: source.Error, Detail: "activity: timeout"}}
+		}
+		step := s.Add(snap, Extra{})
+		var want []int
+		for j := wantStart[i-1]; j <= i; j++ {
+			if j != 5 {
+				want = append(want, j)
+			}
+		}
+		if got := activitySeconds(step.Analysis); !slices.Equal(got, want) {
+			t.Errorf("second %d: analysis window's readings at %v, want %v", i, got, want)
+		}
+		want = []int{i - 1, i}
+		switch i {
+		case 5:
+			want = []int{4}
+		case 6:
+			want = []int{6}
+		}
+		if got := activitySeconds(step.Interval); !slices.Equal(got, want) {
+			t.Errorf("second %d: interval window's readings at %v, want %v", i, got, want)
+		}
+	}
+	if got := s.activity[0].Time; !got.Equal(at(4)) {
+		t.Errorf("oldest reading kept at %s, want the oldest base's (second 4)", got.Format(time.TimeOnly))
+	}
+
+	// Readings between snapshots go in the analysis window, in time order,
+	// and stay for the next windows of the span; not in the interval's.
+	between := []postgres.ActivitySample{{Time: at(11).Add(-time.Second / 2), Groups: []postgres.ActivityGroup{
+		{Application: "svc", ClientAddr: "127.0.0.1", State: postgres.StateIdle, Count: 7}}}}
+	step := s.Add(withActivity(redisAt(11), 1), Extra{Activity: between})
+	a := step.Analysis.Activity
+	// From second 6, the oldest base within the span.
+	if len(a) != 7 || !a[5].Time.Equal(between[0].Time) || !a[6].Time.Equal(at(11)) {
+		t.Errorf("analysis window's readings: %v", activitySeconds(step.Analysis))
+	}
+	if got := activitySeconds(step.Interval); !slices.Equal(got, []int{10, 11}) {
+		t.Errorf("interval window's readings at %v", got)
+	}
+	step = s.Add(withActivity(redisAt(12), 1), Extra{})
+	if n := len(step.Analysis.Activity); n != 8 {
+		t.Errorf("next analysis window: %d readings (%v), want 8 with the one between snapshots", n, activitySeconds(step.Analysis))
+	}
+	by := step.Analysis.ActivityByClient()
+	if len(by) != 1 || by[0].Samples != 8 || by[0].Seen != 8 || by[0].State(postgres.StateIdle).Max != 7 ||
+		by[0].State(postgres.StateActive).Max != 10 {
+		t.Errorf("summary of the analysis window: %+v", by)
 	}
 }

@@ -39,6 +39,12 @@ type Window struct {
 	// Goroutines are the goroutine dumps sampled over the window, oldest
 	// first.
 	Goroutines []*pprof.GoroutineResult
+	// Activity holds every reading of pg_stat_activity's groups taken
+	// inside the window, oldest first: those of its snapshots (for an
+	// analysis window, every snapshot of the session since its start) and
+	// the light readings Probes.Observe takes between them. A cumulative
+	// window holds its one snapshot's. ActivityByClient summarises them.
+	Activity []postgres.ActivitySample
 	// ProfileSeconds is the time the block and mutex profiles cover: the
 	// window, or for a cumulative window the service's uptime (from its
 	// process_start_time_seconds), since those profiles count from the
@@ -97,6 +103,14 @@ func NewWindow(prev, cur *Snapshot) *Window {
 	if cur.Goroutines != nil && cur.Goroutines.Status.Ok() {
 		w.Goroutines = append(w.Goroutines, cur.Goroutines)
 	}
+	if prev != nil {
+		if a, ok := prev.ActivitySample(); ok {
+			w.Activity = append(w.Activity, a)
+		}
+	}
+	if a, ok := cur.ActivitySample(); ok {
+		w.Activity = append(w.Activity, a)
+	}
 	if w.Cumulative {
 		w.Seconds = cumulativeSeconds(w)
 		w.Start = w.End.Add(-time.Duration(w.Seconds * float64(time.Second)))
@@ -138,6 +152,13 @@ func usableRedis(r *redis.Snapshot) *redis.Snapshot {
 		return nil
 	}
 	return r
+}
+
+// ActivityByClient summarises the window's pg_stat_activity readings per
+// application and client address (postgres.SummariseActivity); nil without
+// any.
+func (w *Window) ActivityByClient() []postgres.ClientActivity {
+	return postgres.SummariseActivity(w.Activity)
 }
 
 // Status returns the window's status of one source; a source never probed is
