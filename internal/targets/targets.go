@@ -193,7 +193,9 @@ func launch(ctx context.Context, t testing.TB, root string, kind Kind, dsn strin
 	cmd := exec.Command(name, argv...)
 	cmd.Dir = filepath.Join(root, "targets", string(kind))
 	// The DSN goes in the environment, not on a command line that ps shows.
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn)
+	// Its temporary files (FastAPI's multiprocess metrics) go in the test's
+	// directory, removed with it even if the target is killed.
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn, "TMPDIR="+dir)
 	// A group of its own, so that Stop reaches the workers too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logFile, err := os.Create(tg.logPath)
