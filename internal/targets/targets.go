@@ -73,7 +73,8 @@ type Options struct {
 	Knobs map[string]string
 	// Database is the DSN of a database an earlier Start seeded, to start
 	// another target on the same data. Empty: a new database of the test
-	// stack, named after the test, seeded with Size.
+	// stack, named after the test (targets_testname, then _2, _3... for the
+	// test's later ones), seeded with Size.
 	Database string
 	// Size is the data set of a new database: tiny, small (the default) or
 	// large.
@@ -138,7 +139,7 @@ func start(ctx context.Context, t testing.TB, kind Kind, opts Options) (*Target,
 	}
 	dsn := opts.Database
 	if dsn == "" {
-		dsn = stacktest.NewDatabase(t, databaseName(t.Name()))
+		dsn = stacktest.NewDatabase(t, newDatabaseName(t.Name()))
 		size := opts.Size
 		if size == "" {
 			size = DefaultSize
@@ -487,6 +488,25 @@ func workerCount(opts Options) (int, error) {
 }
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9_]+`)
+
+var (
+	namesMu sync.Mutex
+	names   = map[string]int{}
+)
+
+// newDatabaseName is databaseName(test), with _2, _3... from the test's
+// second new database on: a new database drops any of the same name.
+func newDatabaseName(test string) string {
+	name := databaseName(test)
+	namesMu.Lock()
+	defer namesMu.Unlock()
+	names[name]++
+	if n := names[name]; n > 1 {
+		suffix := "_" + strconv.Itoa(n)
+		name = name[:min(len(name), 63-len(suffix))] + suffix
+	}
+	return name
+}
 
 // databaseName is a database name for the test: targets_ and the test's
 // name, lower case, at most PostgreSQL's 63 bytes.

@@ -512,6 +512,9 @@ func TestDatabaseName(t *testing.T) {
 			t.Errorf("databaseName(%q) = %q, want %q", in, got, want)
 		}
 	}
+	if a, b := newDatabaseName("TestTwice"), newDatabaseName("TestTwice"); a != "targets_testtwice" || b != "targets_testtwice_2" {
+		t.Errorf("two new databases of one test: %q, %q", a, b)
+	}
 	if got := Redact("postgres://u:secret@127.0.0.1:5432/db"); strings.Contains(got, "secret") {
 		t.Errorf("Redact kept the password: %s", got)
 	}
