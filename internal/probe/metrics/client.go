@@ -1,7 +1,9 @@
 // Package metrics reads a service's Prometheus /metrics endpoint, recognises
 // the families advisor reasons about (HTTP requests per route, in-flight
-// requests, outbound calls, connection pools, Go runtime and process), and
-// turns two snapshots into a Window of rates, deltas and latency percentiles.
+// requests, outbound calls, connection pools, the runtime the service runs
+// on (Go, Python, Node, JVM) with the Go runtime's figures and Node's event
+// loop, and the process), and turns two snapshots into a Window of rates,
+// deltas and latency percentiles.
 //
 // Fetching (Client) is kept apart from parsing (Parse) and recognition
 // (NewSnapshot); Diff is pure.

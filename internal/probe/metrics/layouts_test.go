@@ -12,7 +12,9 @@ import (
 // Micrometer http.server.requests, prometheus-fastapi-instrumentator's
 // defaults, starlette_exporter's defaults), to check that the default Names
 // map their label layouts to routes. The client_golang layout is tested on a
-// real capture (testdata/client_golang.txt).
+// real capture (testdata/client_golang.txt), and so are the reference
+// targets' pages (the FastAPI one with the instrumentator's names, the
+// Express one with prom-client's: testdata/fastapi*.txt, express*.txt).
 var layouts = []struct {
 	name     string
 	page     string

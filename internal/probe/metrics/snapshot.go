@@ -69,8 +69,25 @@ type Pool struct {
 	Counters map[string]float64 `json:"counters"`
 }
 
-// Runtime is the Go runtime's view; nil fields are not exposed.
+// Runtime is the service's runtime: which one it is, and the Go runtime's
+// and Node's event loop's figures; nil fields are not exposed.
 type Runtime struct {
+	// Language is the runtime, recognised from its info metric (go_info,
+	// python_info, nodejs_version_info, jvm_info) or, without one, from
+	// the families only its client library exports: LanguageGo,
+	// LanguagePython, LanguageNode, LanguageJVM; "" when none is
+	// recognised.
+	Language string `json:"language,omitempty"`
+	// Version of the runtime, from the info metric: "1.26.0" (Go, without
+	// its "go"), "3.11.2" (Python), "20.11.0" (Node, without its "v"),
+	// "17.0.2+8" (JVM); "" when unknown.
+	Version string `json:"version,omitempty"`
+	// Implementation is python_info's implementation (CPython, PyPy) or
+	// jvm_info's runtime; "" for others.
+	Implementation string `json:"implementation,omitempty"`
+	// EventLoop is Node's event loop, nil when not exposed.
+	EventLoop *EventLoop `json:"event_loop,omitempty"`
+
 	Goroutines *float64 `json:"goroutines,omitempty"`
 	GOMAXPROCS *float64 `json:"gomaxprocs,omitempty"`
 	Threads    *float64 `json:"threads,omitempty"`
@@ -469,6 +486,8 @@ func runtimeOf(f Families) Runtime {
 	if r.NextGCBytes == nil {
 		r.NextGCBytes = value(f, "go_gc_heap_goal_bytes")
 	}
+	recogniseRuntime(&r, f)
+	r.EventLoop = eventLoopOf(f)
 	for _, se := range f.Series("go_gc_duration_seconds") {
 		if se.Histogram != nil {
 			r.GCPauses = mergeHistogram(r.GCPauses, se.Histogram)

@@ -104,8 +104,15 @@ type OutboundRate struct {
 	HasInboundRequests bool
 }
 
-// RuntimeWindow is the Go runtime over a window.
+// RuntimeWindow is the service's runtime over a window.
 type RuntimeWindow struct {
+	// Language, Version and Implementation are those of the latest
+	// snapshot (see Runtime).
+	Language, Version, Implementation string
+	// EventLoop is Node's event loop at the latest snapshot (its gauges
+	// cover the time since the scrape before it), nil when not exposed.
+	EventLoop *EventLoop
+
 	Goroutines, GOMAXPROCS, Threads *float64
 	// GCCPUFraction is the GC's share of CPU in the window (from the
 	// runtime/metrics CPU classes), else since start (the old gauge).
@@ -403,7 +410,8 @@ func (w *Window) runtime() {
 	if w.prev != nil {
 		prev = w.prev.Runtime
 	}
-	rw := RuntimeWindow{Goroutines: cur.Goroutines, GOMAXPROCS: cur.GOMAXPROCS, Threads: cur.Threads,
+	rw := RuntimeWindow{Language: cur.Language, Version: cur.Version, Implementation: cur.Implementation, EventLoop: cur.EventLoop,
+		Goroutines: cur.Goroutines, GOMAXPROCS: cur.GOMAXPROCS, Threads: cur.Threads,
 		HeapAllocBytes: cur.HeapAllocBytes, NextGCBytes: cur.NextGCBytes, GOGC: cur.GOGC, GOMEMLIMIT: cur.GOMEMLIMIT}
 	if cur.GCCPUSeconds != nil && cur.TotalCPUSeconds != nil {
 		gc := w.delta(deref(prev.GCCPUSeconds), prev.GCCPUSeconds != nil, *cur.GCCPUSeconds)
