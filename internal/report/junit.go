@@ -16,6 +16,8 @@ import (
 // name its id). A rule fails when it has findings at or above FailOn that
 // the baseline does not hold; the failure lists them. Its other findings
 // (below the threshold, or known) are notes in the test case's system-out.
+// Where the requests' time goes is the suite's system-out, as the text
+// format writes it.
 type JUnit struct {
 	// Rules are the rules to list, in order; rules with findings but no
 	// entry are added.
@@ -44,6 +46,7 @@ type junitSuite struct {
 	Timestamp  string          `xml:"timestamp,attr"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
+	SystemOut  *junitText      `xml:"system-out,omitempty"`
 }
 
 type junitProperty struct {
@@ -134,6 +137,11 @@ func (p *JUnit) Print(w io.Writer, r *Report) error {
 		suite.Cases = append(suite.Cases, tc)
 	}
 	suite.Tests = len(suite.Cases)
+	if r.Figures != nil {
+		var b bytes.Buffer
+		(&Text{}).figures(&b, r.Figures, newTextStyles(nil, false), DefaultWidth)
+		suite.SystemOut = &junitText{Text: xmlText(strings.TrimRight(b.String(), "\n"))}
+	}
 
 	doc := junitSuites{
 		Name:     "advisor",

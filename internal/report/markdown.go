@@ -8,10 +8,11 @@ import (
 )
 
 // Markdown prints a report for a pull-request comment or a ticket
-// (GitHub-flavoured Markdown): a title, the sources' table, a summary
-// table, then one section per finding with its evidence as a table, its fix,
-// SQL in sql code blocks, code in go code blocks and configuration as a
-// table.
+// (GitHub-flavoured Markdown): a title, the sources' table, where the
+// requests' time goes (when the report has figures), a summary table, then
+// one section per finding with what its fix saves, its evidence as a table,
+// its fix, SQL in sql code blocks, code in go code blocks and configuration
+// as a table.
 type Markdown struct{}
 
 // Print writes the report.
@@ -31,19 +32,35 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 		s := r.Sources[name]
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(name), cell(string(s.Status)), cell(s.Version), cell(s.Detail))
 	}
+	if r.Figures != nil {
+		markdownFigures(&b, r.Figures)
+	}
 
 	b.WriteString("\n## Summary\n\n")
 	b.WriteString(summaryLine(r))
 	b.WriteString("\n")
 	if len(r.Findings) > 0 {
-		b.WriteString("\n| # | Severity | Rule | Subject | Title |\n| --- | --- | --- | --- | --- |\n")
+		// The Saves column only when a finding says what its fix saves.
+		saves := false
+		for i := range r.Findings {
+			saves = saves || r.Findings[i].Saves != nil
+		}
+		if saves {
+			b.WriteString("\n| # | Severity | Rule | Subject | Title | Saves |\n| --- | --- | --- | --- | --- | --- |\n")
+		} else {
+			b.WriteString("\n| # | Severity | Rule | Subject | Title |\n| --- | --- | --- | --- | --- |\n")
+		}
 		for i := range r.Findings {
 			f := &r.Findings[i]
 			sev := f.Severity.String()
 			if r.Known(f) {
 				sev += " (known)"
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", i+1, sev, codeCell(f.Rule), cell(f.Subject), cell(f.Title))
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |", i+1, sev, codeCell(f.Rule), cell(f.Subject), cell(f.Title))
+			if saves {
+				fmt.Fprintf(&b, " %s |", cell(strings.TrimPrefix(savingText(f.Saves), "saves ")))
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n## Findings\n\n")
 	}
@@ -56,6 +73,9 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 		}
 		b.WriteString("\n\n")
 		fmt.Fprintf(&b, "**%s**\n\n", inline(f.Title))
+		if s := markdownSaving(f.Saves); s != "" {
+			b.WriteString(s + "\n\n")
+		}
 		if r.Known(f) {
 			fmt.Fprintf(&b, "Known: the baseline holds this finding (fingerprint `%s`); it does not fail the run.\n\n", f.Fingerprint)
 		}

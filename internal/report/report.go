@@ -63,7 +63,8 @@ type Finding struct {
 
 // Report is one report in the schema advisor.report/v1 of DESIGN.md, plus
 // the fields that schema leaves room for: each finding's fingerprint and the
-// top-level known_fingerprints, the findings a baseline already holds.
+// top-level known_fingerprints, the findings a baseline already holds, and
+// the figures of where the requests' time went.
 type Report struct {
 	Schema string `json:"schema"`
 	// GeneratedAt is written in RFC 3339.
@@ -72,6 +73,9 @@ type Report struct {
 	// report analysed cumulative statistics since their last reset.
 	WindowSeconds float64           `json:"window_seconds"`
 	Sources       map[string]Source `json:"sources"`
+	// Figures is where the requests' time went over the window (FiguresOf
+	// a rules.TimeSplit); nil without request metrics.
+	Figures *Figures `json:"figures,omitempty"`
 	// Findings are ordered by severity (most severe first), impact, rule
 	// and subject.
 	Findings []Finding `json:"findings"`

@@ -51,7 +51,9 @@ const fingerprintKey = "advisorFingerprint/v1"
 // but no entry in Rules. Each result carries the rule id and index, a level
 // from the severity (critical: error, warning: warning, info: note), a
 // message made of the title and the fix summary, and partialFingerprints
-// from the finding's fingerprint.
+// from the finding's fingerprint. What a finding's fix saves is its
+// result's "saves" property; where the requests' time goes is the run's
+// "figures" property, the report's figures object.
 //
 // GitHub code scanning rejects a whole file when one result lacks a physical
 // location, so every result has one: the finding's file:line when that file
@@ -120,8 +122,14 @@ func (p *SARIF) Print(w io.Writer, r *Report) error {
 		if f.Location != "" {
 			props["location"] = f.Location
 		}
+		if f.Saves != nil {
+			props["saves"] = f.Saves
+		}
 		res.Properties = props
 		run.AddResult(res)
+	}
+	if r.Figures != nil {
+		run.Properties = sarif.Properties{"figures": r.Figures}
 	}
 	log.AddRun(run)
 

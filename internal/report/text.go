@@ -16,10 +16,11 @@ import (
 // DefaultWidth is the text format's default line width.
 const DefaultWidth = 80
 
-// Text prints a report for a terminal: the sources' statuses, then the
-// findings grouped by severity, each with aligned evidence, its fix (SQL,
-// configuration and code indented, never wrapped, so they can be copied),
-// then a summary line. Prose wraps at Width.
+// Text prints a report for a terminal: the sources' statuses, where the
+// requests' time goes (when the report has figures), then the findings
+// grouped by severity, each with what its fix saves (when known), aligned
+// evidence, its fix (SQL, configuration and code indented, never wrapped, so
+// they can be copied), then a summary line. Prose wraps at Width.
 type Text struct {
 	// Color turns on ANSI styles (lipgloss, 16-colour profile).
 	Color bool
@@ -93,6 +94,10 @@ func (p *Text) Print(w io.Writer, r *Report) error {
 		r.GeneratedAt.Format("2006-01-02T15:04:05Z07:00"), window)
 
 	p.sources(&b, r, st, width)
+	if r.Figures != nil {
+		b.WriteString("\n")
+		p.figures(&b, r.Figures, st, width)
+	}
 
 	for _, sev := range rules.Severities {
 		var group []*Finding
@@ -182,6 +187,7 @@ func (p *Text) finding(b *bytes.Buffer, r *Report, f *Finding, st textStyles, wi
 	for _, l := range Wrap(f.Title, width-len(in1)-2) {
 		fmt.Fprintf(b, "%s  %s\n", in1, l)
 	}
+	writeSaving(b, in1+"  ", f.Saves, width, st)
 
 	if ev := evidenceList(f.Evidence); len(ev) > 0 {
 		fmt.Fprintf(b, "%s  %s\n", in1, st.faint("evidence"))

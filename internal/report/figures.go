@@ -1,0 +1,339 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/pgadvisor/advisor/internal/rules"
+)
+
+// Figures is where the requests' time went over the report's window: the
+// service's and each route's rate, latency and requests in flight, and the
+// time per request split into parts (the report's "figures" object). It is
+// built from a rules.TimeSplit with FiguresOf; printers read only this, so a
+// JSON report decodes back into the same figures.
+type Figures struct {
+	// Runtime is the service's language as its metrics tell it (go,
+	// python, node, jvm); empty when unknown.
+	Runtime string `json:"runtime,omitempty"`
+	// Method says how the parts were measured: "goroutine dumps" or
+	// "metrics and database"; empty when the time could not be split.
+	Method  string         `json:"method,omitempty"`
+	Service ServiceFigures `json:"service"`
+	// Routes are by share of the service's request time, largest first.
+	Routes []RouteFigures `json:"routes"`
+	// Handlers are the Go handlers seen in goroutine dumps, by share of
+	// handler samples.
+	Handlers []HandlerFigures `json:"handlers,omitempty"`
+	// Notes say what the split could not see.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Rates are the request figures of the service or of one route. The
+// latencies and the requests in flight are nil when unknown (no latency
+// histogram, or one without buckets for percentiles).
+type Rates struct {
+	RPS    float64  `json:"rps"`
+	MeanMS *float64 `json:"mean_ms,omitempty"`
+	P50MS  *float64 `json:"p50_ms,omitempty"`
+	P95MS  *float64 `json:"p95_ms,omitempty"`
+	// InFlight is the mean number of requests in flight; InFlightFrom
+	// says how it was measured: "gauge" or "rate x latency" (Little's law).
+	InFlight     *float64 `json:"in_flight,omitempty"`
+	InFlightFrom string   `json:"in_flight_from,omitempty"`
+}
+
+// ServiceFigures are every route together.
+type ServiceFigures struct {
+	Rates
+	// Time is the mean request's time by part, in the parts' order;
+	// empty when it could not be split.
+	Time []TimePart `json:"time,omitempty"`
+}
+
+// RouteFigures are one route's. More per-route figures may be added here
+// (the JSON object is open to them, see docs/report-json.md).
+type RouteFigures struct {
+	Route  string `json:"route"`
+	Method string `json:"method,omitempty"`
+	Rates
+	// Share is the route's share of the service's request time (rate x
+	// mean latency), 0..1.
+	Share float64 `json:"share"`
+	// Time is set only when the route's time can be told apart from the
+	// other routes'.
+	Time []TimePart `json:"time,omitempty"`
+}
+
+// HandlerFigures are one Go handler's share of the handler goroutines'
+// samples and how its samples split into parts (shares only: a handler's
+// latency is not measured).
+type HandlerFigures struct {
+	Handler string        `json:"handler"`
+	Share   float64       `json:"share"`
+	Time    []HandlerPart `json:"time,omitempty"`
+}
+
+// TimePart is the time one request spends in one part, on average.
+type TimePart struct {
+	Part         string  `json:"part"`
+	MSPerRequest float64 `json:"ms_per_request"`
+	// Share is the part's share of the mean latency, 0..1.
+	Share float64 `json:"share"`
+	// From says what measured it.
+	From string `json:"from"`
+}
+
+// HandlerPart is one part of a handler's samples.
+type HandlerPart struct {
+	Part  string  `json:"part"`
+	Share float64 `json:"share"`
+	From  string  `json:"from"`
+}
+
+// FiguresOf returns the report's figures of a time split, or nil when the
+// split has nothing to show (no request metrics, no request in the window).
+// Numbers are rounded to what a reader can use: milliseconds, rates and
+// requests in flight to three decimals, shares to four.
+func FiguresOf(ts *rules.TimeSplit) *Figures {
+	if ts == nil || (ts.Service.RPS <= 0 && len(ts.Routes) == 0) {
+		return nil
+	}
+	f := &Figures{
+		Runtime: ts.Runtime,
+		Method:  ts.Method,
+		Service: ServiceFigures{Rates: ratesOf(&ts.Service), Time: timeOf(ts.Service.Parts)},
+		Routes:  make([]RouteFigures, 0, len(ts.Routes)),
+		Notes:   slices.Clone(ts.Notes),
+	}
+	for i := range ts.Routes {
+		r := &ts.Routes[i]
+		f.Routes = append(f.Routes, RouteFigures{Route: r.Route, Method: r.Method, Rates: ratesOf(r),
+			Share: round(r.Share, 4), Time: timeOf(r.Parts)})
+	}
+	for _, h := range ts.Handlers {
+		hf := HandlerFigures{Handler: h.Route, Share: round(h.Share, 4)}
+		for _, p := range h.Parts {
+			hf.Time = append(hf.Time, HandlerPart{Part: p.Name, Share: round(p.Share, 4), From: p.From})
+		}
+		f.Handlers = append(f.Handlers, hf)
+	}
+	return f
+}
+
+func ratesOf(s *rules.Span) Rates {
+	r := Rates{RPS: round(s.RPS, 3)}
+	if s.HasLatency {
+		r.MeanMS = roundPtr(s.MeanMS, 3)
+		if s.P50MS > 0 || s.P95MS > 0 {
+			r.P50MS, r.P95MS = roundPtr(s.P50MS, 3), roundPtr(s.P95MS, 3)
+		}
+	}
+	if s.InFlightFrom != "" && (s.HasLatency || s.InFlightFrom == "gauge") {
+		r.InFlight, r.InFlightFrom = roundPtr(s.InFlight, 3), s.InFlightFrom
+	}
+	return r
+}
+
+func timeOf(parts []rules.Part) []TimePart {
+	var out []TimePart
+	for _, p := range parts {
+		out = append(out, TimePart{Part: p.Name, MSPerRequest: round(p.MSPerRequest, 3), Share: round(p.Share, 4), From: p.From})
+	}
+	return out
+}
+
+// round rounds v to the given decimals; NaN and infinities become 0, which
+// JSON cannot hold.
+func round(v float64, decimals int) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}
+
+// WithSplit sets the report's figures from the window's time split
+// (FiguresOf) and returns the report.
+func (r *Report) WithSplit(ts *rules.TimeSplit) *Report {
+	r.Figures = FiguresOf(ts)
+	return r
+}
+
+func roundPtr(v float64, decimals int) *float64 {
+	r := round(v, decimals)
+	return &r
+}
+
+// Formatting for people, shared by the text, Markdown and JUnit printers.
+
+// msText formats a duration in milliseconds: "0.42 ms", "8.1 ms", "42 ms",
+// "1.6 s".
+func msText(ms float64) string {
+	switch {
+	case ms >= 10_000:
+		return fmt.Sprintf("%.0f s", ms/1000)
+	case ms >= 1000:
+		return fmt.Sprintf("%.1f s", ms/1000)
+	case ms >= 9.95:
+		return fmt.Sprintf("%.0f ms", ms)
+	case ms >= 0.995:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+	return fmt.Sprintf("%.2f ms", ms)
+}
+
+// optMS formats an optional latency, "-" when unknown.
+func optMS(ms *float64) string {
+	if ms == nil {
+		return "-"
+	}
+	return msText(*ms)
+}
+
+// shareText formats a share in [0, 1] as a whole percentage, "<1%" for a
+// share above zero that rounds to it.
+func shareText(s float64) string {
+	if s > 0 && s < 0.005 {
+		return "<1%"
+	}
+	return fmt.Sprintf("%.0f%%", s*100)
+}
+
+// rateText formats requests per second.
+func rateText(rps float64) string {
+	switch {
+	case rps >= 100:
+		return fmt.Sprintf("%.0f/s", rps)
+	case rps >= 10:
+		return fmt.Sprintf("%.1f/s", rps)
+	}
+	return fmt.Sprintf("%.2f/s", rps)
+}
+
+// inFlightText formats the requests in flight, "-" when unknown.
+func inFlightText(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	switch {
+	case *v >= 10:
+		return fmt.Sprintf("%.0f", *v)
+	case *v >= 1:
+		return fmt.Sprintf("%.1f", *v)
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+// partItems are the parts as "db 42 ms (61%)", largest first and the time
+// advisor cannot see (other) last.
+func partItems(parts []TimePart) []string {
+	sorted := slices.Clone(parts)
+	slices.SortStableFunc(sorted, func(a, b TimePart) int {
+		if (a.Part == rules.PartOther) != (b.Part == rules.PartOther) {
+			if a.Part == rules.PartOther {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(b.Share, a.Share)
+	})
+	out := make([]string, len(sorted))
+	for i, p := range sorted {
+		out[i] = fmt.Sprintf("%s %s (%s)", sanitize(p.Part), msText(p.MSPerRequest), shareText(p.Share))
+	}
+	return out
+}
+
+// handlerItems are a handler's parts as "lock 67%", largest first, other
+// last.
+func handlerItems(parts []HandlerPart) []string {
+	sorted := slices.Clone(parts)
+	slices.SortStableFunc(sorted, func(a, b HandlerPart) int {
+		if (a.Part == rules.PartOther) != (b.Part == rules.PartOther) {
+			if a.Part == rules.PartOther {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(b.Share, a.Share)
+	})
+	out := make([]string, len(sorted))
+	for i, p := range sorted {
+		out[i] = sanitize(p.Part) + " " + shareText(p.Share)
+	}
+	return out
+}
+
+// serviceItems are the service line's figures: rate, p50, p95, in flight.
+func serviceItems(s *ServiceFigures) []string {
+	items := []string{strings.TrimSuffix(rateText(s.RPS), "/s") + " req/s"}
+	if s.P50MS != nil {
+		items = append(items, "p50 "+msText(*s.P50MS), "p95 "+msText(*s.P95MS))
+	} else if s.MeanMS != nil {
+		items = append(items, "mean "+msText(*s.MeanMS))
+	}
+	if s.InFlight != nil {
+		items = append(items, inFlightText(s.InFlight)+" in flight ("+s.InFlightFrom+")")
+	}
+	return items
+}
+
+// routeShare formats a route's share of the service's time, "-" for a route
+// whose latency is unknown.
+func routeShare(r *RouteFigures) string {
+	if r.MeanMS == nil {
+		return "-"
+	}
+	return shareText(r.Share)
+}
+
+// routeName is a route as people write it: "GET /users/{id}".
+func routeName(method, route string) string {
+	if method == "" {
+		return sanitize(route)
+	}
+	return sanitize(method + " " + route)
+}
+
+// shortHandler drops the package path of a Go function name:
+// github.com/x/y/pkg.(*T).M becomes pkg.(*T).M.
+func shortHandler(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// savingText says what a finding's fix saves: "saves ~12 ms/request (20%)"
+// or "no request time"; "" when unknown.
+func savingText(s *rules.Saving) string {
+	switch {
+	case s == nil:
+		return ""
+	case s.NotRequestTime:
+		return "no request time"
+	}
+	return fmt.Sprintf("saves ~%s/request (%s)", msText(s.MSPerRequest), shareText(s.Share))
+}
+
+// methodText says how the parts were measured, for a heading.
+func methodText(f *Figures) string {
+	var parts []string
+	if f.Method != "" {
+		parts = append(parts, "measured from "+f.Method)
+	}
+	if f.Runtime != "" {
+		parts = append(parts, "runtime "+f.Runtime)
+	}
+	return sanitize(strings.Join(parts, ", "))
+}
+
+// maxRoutes is how many routes the text and Markdown tables list.
+const maxRoutes = 10
+
+// maxHandlers is how many Go handlers they list.
+const maxHandlers = 5
