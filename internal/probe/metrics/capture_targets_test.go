@@ -43,7 +43,10 @@ var targetCaptures = []struct {
 // gauges of the Express target count from the previous scrape), sends 4
 // clients x 10 rounds of every route (and one unknown path), waits a
 // second (FastAPI's workers copy their process figures every half second)
-// and saves the page /metrics then serves, as it is.
+// and saves the page /metrics then serves, as it is. The committed pages
+// come from CPython 3.11.2 (Debian's python3-prometheus-client) and Node
+// 20.20.2 with prom-client 15.1.3; TestCapturesRuntime expects those
+// versions, so update it with a new capture.
 func TestCaptureTargets(t *testing.T) {
 	if os.Getenv(captureEnv) != "1" {
 		t.Skip("set " + captureEnv + "=1 to capture the reference targets' /metrics pages")
