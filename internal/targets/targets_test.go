@@ -363,7 +363,8 @@ func checkSessions(ctx context.Context, t *testing.T, tg *Target, conn *pgx.Conn
 	t.Helper()
 	var n int
 	err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1`, tg.Kind.ApplicationName()).Scan(&n)
+		WHERE datname = current_database() AND application_name = $1
+			AND backend_type = 'client backend'`, tg.Kind.ApplicationName()).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}
