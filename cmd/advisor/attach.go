@@ -292,7 +292,7 @@ func (h *headlessLog) export(dir string) error {
 	if h.final == nil {
 		return errors.New("attach stopped before its first analysis: no report exported")
 	}
-	paths, err := ui.Export(dir, &ui.Data{Window: h.final.Window, Findings: h.final.Findings}, h.final.At)
+	paths, err := ui.Export(dir, &ui.Data{Window: h.final.Window, Findings: h.final.Findings, Split: h.final.Split}, h.final.At)
 	if err != nil {
 		return err
 	}

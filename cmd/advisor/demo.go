@@ -211,12 +211,13 @@ func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *r
 	if err != nil {
 		return err
 	}
-	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}, set.Rules, rules.Builtin())
+	in := &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}
+	findings, errs := rules.Run(ctx, in, set.Rules, rules.Builtin())
 	for _, e := range errs {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}
 	window := time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, report.Baseline{})
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, report.Baseline{}).WithSplit(rules.Split(in))
 	if err := report.Print(out, report.FormatText, rep, report.Options{}); err != nil {
 		return err
 	}

@@ -169,7 +169,10 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 		return err
 	}
 
-	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}, set.Rules, rules.Builtin())
+	// One input for the rules and the time split, so that both read the
+	// same views of the window.
+	in := &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}
+	findings, errs := rules.Run(ctx, in, set.Rules, rules.Builtin())
 	for _, e := range errs {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}
@@ -179,7 +182,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if !w.Cumulative {
 		window = time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base)
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(rules.Split(in))
 
 	wd, _ := os.Getwd()
 	opts := report.Options{

@@ -10,8 +10,10 @@ import (
 // Data is what the panes render: the latest window, its findings and the
 // history of the windows before it. Panes only read it.
 type Data struct {
-	Window     *probe.Window
-	Findings   []rules.Finding
+	Window   *probe.Window
+	Findings []rules.Finding
+	// Split is where the requests' time went in Window; nil when unknown.
+	Split      *rules.TimeSplit
 	RuleErrors []error
 	History    *History
 	// Rules documents the findings (the detail view's docs).

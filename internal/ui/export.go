@@ -12,9 +12,9 @@ import (
 	"github.com/pgadvisor/advisor/internal/report"
 )
 
-// Export writes the report of the data's window and findings as markdown
-// and JSON (schema advisor.report/v1) into dir, in files named after the
-// time, and returns their paths.
+// Export writes the report of the data's window, findings and time split
+// as markdown and JSON (schema advisor.report/v1) into dir, in files named
+// after the time, and returns their paths.
 func Export(dir string, d *Data, at time.Time) ([]string, error) {
 	if d.Window == nil {
 		return nil, fmt.Errorf("no window analysed yet")
@@ -23,7 +23,7 @@ func Export(dir string, d *Data, at time.Time) ([]string, error) {
 	if !d.Window.Cumulative {
 		window = time.Duration(d.Window.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
-	rep := report.New(at, window, report.SourcesOf(d.Window), d.Findings, report.Baseline{})
+	rep := report.New(at, window, report.SourcesOf(d.Window), d.Findings, report.Baseline{}).WithSplit(d.Split)
 	base := filepath.Join(dir, "advisor-report-"+at.Format("20060102-150405"))
 	var paths []string
 	for _, f := range []struct {

@@ -240,6 +240,9 @@ func (p *findingsPane) renderDetail() {
 	if f.Location != "" {
 		line("location " + f.Location)
 	}
+	if s := savingLine(f.Saves); s != "" {
+		para(s, "")
+	}
 	line("")
 	line(st.Section.Render("Evidence"))
 	keys := make([]string, 0, len(f.Evidence))

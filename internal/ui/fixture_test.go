@@ -129,6 +129,7 @@ func fixtureFindings() []rules.Finding {
 			Subject: "events(user_id, created_at)",
 			Evidence: map[string]any{"calls_per_s": 24.0, "mean_ms": 21.5, "share": 0.62, "cost_before": 1893.5, "cost_after": 12.4,
 				"seq_tup_read_per_s": 1200000.0},
+			Saves: &rules.Saving{MSPerRequest: 18.2, Share: 0.25, Basis: "db part: the statement's 73% of the window's statement time"},
 			Fix: rules.Fix{Summary: "Create the index concurrently; the planner's cost drops from 1893.5 to 12.4.",
 				SQL: "CREATE INDEX CONCURRENTLY events_user_id_created_at_idx\n    ON events (user_id, created_at DESC);"}},
 		{Rule: "db.n-plus-one", Severity: rules.Warning, Impact: 0.16,
@@ -150,6 +151,47 @@ func fixtureFindings() []rules.Finding {
 	}
 	rules.SortFindings(fs)
 	return fs
+}
+
+// fixtureSplit is where the time of the window's requests goes, as
+// rules.Split gives it for a Go service sampled by goroutine dumps (fixed
+// parts, so that the goldens do not follow edits of the rules): the
+// routes from the window's metrics, the service's parts, two handlers.
+func fixtureSplit(w *probe.Window) *rules.TimeSplit {
+	ts := &rules.TimeSplit{Runtime: "go", Method: "goroutine dumps"}
+	svc := rules.Span{InFlightFrom: "rate x latency", HasLatency: true, Share: 1}
+	var p50w float64
+	for _, r := range w.Metrics.Routes {
+		sp := rules.Span{Route: r.Route, Method: r.Method, RPS: r.RPS, HasLatency: true, MeanMS: r.Latency.Mean * 1000,
+			P50MS: r.Latency.P50 * 1000, P95MS: r.Latency.P95 * 1000, InFlight: r.RPS * r.Latency.Mean, InFlightFrom: "rate x latency"}
+		svc.RPS += sp.RPS
+		svc.InFlight += sp.InFlight
+		p50w += sp.P50MS * sp.RPS
+		svc.P95MS = max(svc.P95MS, sp.P95MS)
+		ts.Routes = append(ts.Routes, sp)
+	}
+	for i := range ts.Routes {
+		ts.Routes[i].Share = ts.Routes[i].InFlight / svc.InFlight
+	}
+	ts.Routes = append(ts.Routes, rules.Span{Route: "/static/{path}", Method: "GET", RPS: 0.5})
+	svc.MeanMS, svc.P50MS = svc.InFlight/svc.RPS*1000, p50w/svc.RPS
+	parts := func(meanMS float64, shares ...any) []rules.Part {
+		var out []rules.Part
+		for i := 0; i < len(shares); i += 2 {
+			s := shares[i+1].(float64)
+			out = append(out, rules.Part{Name: shares[i].(string), MSPerRequest: meanMS * s, Share: s, From: "goroutine dumps (212 handler samples)"})
+		}
+		return out
+	}
+	svc.Parts = parts(svc.MeanMS, rules.PartCPU, 0.12, rules.PartDB, 0.38, rules.PartDBPool, 0.21, rules.PartLock, 0.2, rules.PartOther, 0.09)
+	ts.Service = svc
+	ts.Handlers = []rules.Span{
+		{Route: "github.com/pgadvisor/advisor/sampleapp.(*App).feed", Share: 0.64,
+			Parts: parts(0, rules.PartCPU, 0.1, rules.PartDB, 0.35, rules.PartDBPool, 0.15, rules.PartLock, 0.31, rules.PartOther, 0.09)},
+		{Route: "github.com/pgadvisor/advisor/sampleapp.(*App).orders", Share: 0.36,
+			Parts: parts(0, rules.PartCPU, 0.16, rules.PartDB, 0.43, rules.PartDBPool, 0.32, rules.PartOther, 0.09)},
+	}
+	return ts
 }
 
 // fixtureProfile is a CPU profile's reduction.
@@ -176,6 +218,7 @@ func fixtureModel(t testing.TB, width, height int) *Model {
 		msg := AnalysisMsg{Window: fixtureWindow(i), At: fixtureStart.Add(time.Duration(i+1) * 2 * time.Second)}
 		if i == 39 {
 			msg.Findings = fixtureFindings()
+			msg.Split = fixtureSplit(msg.Window)
 		}
 		m.Update(msg)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/muesli/termenv"
 	"go.uber.org/goleak"
+
+	"github.com/pgadvisor/advisor/internal/rules"
 )
 
 func TestMain(m *testing.M) {
@@ -75,6 +77,8 @@ func TestGoldenPanes(t *testing.T) {
 		{"pools", []string{"5"}},
 		{"redis", []string{"6"}},
 		{"runtime", []string{"7"}},
+		{"time", []string{"8"}},
+		{"time-handlers", []string{"8", "h", "down"}},
 		{"full-help", []string{"?"}},
 		{"filter", []string{"3", "/", "o", "r", "d", "e", "r"}},
 	}
@@ -89,4 +93,56 @@ func TestGoldenPanes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestGoldenTime renders the Time pane alone at 100 and 80 columns: for a
+// Go service (goroutine dumps, handlers) and for a service split from its
+// metrics and database (one route, an in-flight gauge, a note).
+func TestGoldenTime(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		split func() *rules.TimeSplit
+	}{
+		{"go", func() *rules.TimeSplit { return fixtureSplit(fixtureWindow(39)) }},
+		{"python", fixturePythonSplit},
+		{"no-metrics", func() *rules.TimeSplit {
+			return &rules.TimeSplit{Notes: []string{"no request metrics: the split needs the service's HTTP request counters and latency histograms"}}
+		}},
+	} {
+		for _, size := range [][2]int{{100, 30}, {80, 20}} {
+			t.Run(fmt.Sprintf("%s-%dx%d", tc.name, size[0], size[1]), func(t *testing.T) {
+				p := newTimePane(&shared{st: DefaultStyles(), km: DefaultKeyMap()})
+				p.SetSize(size[0], size[1])
+				p.SetData(&Data{Window: fixtureWindow(39), Split: tc.split()})
+				out := ansi.Strip(p.View())
+				lines := strings.Split(out, "\n")
+				if len(lines) != size[1] {
+					t.Errorf("%d lines, want %d", len(lines), size[1])
+				}
+				for i, l := range lines {
+					if w := ansi.StringWidth(l); w > size[0] {
+						t.Errorf("line %d is %d cells wide: %q", i+1, w, l)
+					}
+				}
+				golden.RequireEqual(t, out)
+			})
+		}
+	}
+}
+
+// fixturePythonSplit is the split of a Python service from its metrics and
+// its database.
+func fixturePythonSplit() *rules.TimeSplit {
+	route := rules.Span{Route: "/items/{item_id}", Method: "GET", RPS: 18.4, HasLatency: true, MeanMS: 1650, P50MS: 1400, P95MS: 1900,
+		InFlight: 18.4 * 1.65, InFlightFrom: "rate x latency", Share: 1}
+	svc := route
+	svc.Route, svc.Method = "", ""
+	svc.InFlight, svc.InFlightFrom = 30.2, "gauge"
+	svc.Parts = []rules.Part{
+		{Name: rules.PartDB, MSPerRequest: 42.3, Share: 42.3 / 1650, From: "pg_stat_statements"},
+		{Name: rules.PartOther, MSPerRequest: 1650 - 42.3, Share: (1650 - 42.3) / 1650, From: "the rest"},
+	}
+	route.Parts = svc.Parts
+	return &rules.TimeSplit{Runtime: "python", Method: "metrics and database", Service: svc, Routes: []rules.Span{route},
+		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
 }

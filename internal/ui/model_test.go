@@ -115,7 +115,7 @@ func TestNoColor(t *testing.T) {
 	lipgloss.SetColorProfile(termenv.Ascii)
 	defer lipgloss.SetColorProfile(termenv.TrueColor)
 	m := fixtureModel(t, 80, 24)
-	for _, k := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+	for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
 		m.Update(keyMsg(k))
 		if v := m.View(); strings.Contains(v, "\x1b") {
 			t.Fatalf("pane %s: escape sequence without colour:\n%q", k, v)
@@ -135,7 +135,7 @@ func TestResize(t *testing.T) {
 	m := fixtureModel(t, 160, 48)
 	for _, size := range [][2]int{{80, 24}, {100, 30}, {60, 15}, {200, 60}, {80, 24}} {
 		m.Update(sizeMsg(size[0], size[1]))
-		for _, k := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+		for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
 			m.Update(keyMsg(k))
 			screen(t, m, size[0], size[1])
 		}
@@ -209,12 +209,20 @@ func TestExport(t *testing.T) {
 		Schema   string
 		Findings []struct{ Rule string }
 		Summary  struct{ Critical, Warning, Info int }
+		Figures  *struct {
+			Method  string
+			Service struct{ Time []struct{ Part string } }
+			Routes  []struct{ Route string }
+		}
 	}
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.Schema != "advisor.report/v1" || len(rep.Findings) != 4 || rep.Summary.Critical != 1 || rep.Findings[0].Rule != "db.missing-index" {
 		t.Errorf("exported report: %+v", rep)
+	}
+	if f := rep.Figures; f == nil || f.Method != "goroutine dumps" || len(f.Routes) != 3 || len(f.Service.Time) != 5 {
+		t.Errorf("exported figures: %+v", f)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "advisor-report-20260314-093000.md"))
 	if err != nil || !strings.Contains(string(md), "db.missing-index") {
@@ -398,7 +406,7 @@ func TestBeforeData(t *testing.T) {
 	for _, prober := range []Prober{nil, &fakeProber{snaps: []*probe.Snapshot{redisSnap(fixtureStart, "a", 1, 1, 0, 0)}}} {
 		m := New(Options{Prober: prober})
 		m.Update(sizeMsg(80, 24))
-		for _, k := range []string{"1", "2", "enter", "3", "enter", "4", "5", "6", "7", "?"} {
+		for _, k := range []string{"1", "2", "enter", "3", "enter", "4", "5", "6", "7", "8", "h", "?"} {
 			m.Update(keyMsg(k))
 			s := screen(t, m, 80, 24)
 			if k == "1" && !strings.Contains(s, "waiting for the first window") {
@@ -564,5 +572,33 @@ func TestOpenFindingKept(t *testing.T) {
 	m.Update(keyMsg("esc"))
 	if list := screen(t, m, 100, 30); !strings.Contains(list, "no findings in this window") {
 		t.Errorf("back on the list:\n%s", list)
+	}
+}
+
+// TestSplitFromRulesInput: the analysis takes the time split from the very
+// input the rules ran on, so both read the same memoised views.
+func TestSplitFromRulesInput(t *testing.T) {
+	t0 := fixtureStart
+	fp := &fakeProber{snaps: []*probe.Snapshot{redisSnap(t0, "a", 10, 10, 0, 0), redisSnap(t0.Add(2*time.Second), "a", 12, 30, 0, 0)}}
+	set, err := rules.Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen *rules.TimeSplit
+	reg := rules.NewRegistry(rules.Def[struct{}]{ID: "app.blocking-io", Check: func(_ context.Context, in *rules.Input, _ struct{}) ([]rules.Finding, error) {
+		seen = rules.Split(in)
+		return nil, nil
+	}})
+	m := New(Options{Prober: fp, Rules: set, Registry: reg, Interval: time.Millisecond})
+	m.Update(sizeMsg(80, 24))
+	feed(m, snapshotMsg{snap: fp.Snapshot(context.Background())})
+	feed(m, tickMsg{seq: m.tickSeq})
+	if got := m.Data().Split; got == nil || got != seen {
+		t.Fatalf("split %p, the rules' %p", got, seen)
+	}
+	// Redis alone: no request metrics, so the Time pane says why.
+	feed(m, keyMsg("8"))
+	if s := screen(t, m, 80, 24); !strings.Contains(s, "no request metrics") {
+		t.Errorf("Time pane without request metrics:\n%s", s)
 	}
 }

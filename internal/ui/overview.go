@@ -15,7 +15,8 @@ import (
 )
 
 // overviewPane shows the health of each source, the findings by severity,
-// the top three fixes and sparklines of the service over the last minutes.
+// the top three fixes, where the requests' time goes in one line, and
+// sparklines of the service over the last minutes.
 type overviewPane struct {
 	sh            *shared
 	data          *Data
@@ -69,8 +70,15 @@ func (p *overviewPane) View() string {
 		lines = append(lines, "       "+st.Dim.Render("fix: ")+oneLine(f.Fix.Summary))
 	}
 
-	// Sparklines: a label column, then the plot.
-	lines = append(lines, "", st.Section.Render(fmt.Sprintf("Last %s", historySpan(p.data))))
+	// Where the time goes, in one line (the Time pane has the rest).
+	lines = append(lines, "", timeLine(st, p.data))
+
+	// Sparklines: a label column, then the plot; the blank line above them
+	// goes when the pane is too short for every series.
+	if len(lines)+2+len(SeriesNames) <= p.height {
+		lines = append(lines, "")
+	}
+	lines = append(lines, st.Section.Render(fmt.Sprintf("Last %s", historySpan(p.data))))
 	remaining := p.height - len(lines)
 	chartH := min(max(remaining/len(SeriesNames), 1), 4)
 	const labelW = 32

@@ -1,6 +1,7 @@
 // Package ui is advisor's live terminal UI (advisor attach): a bubbletea
 // program with one pane per view of the service (overview, findings,
-// queries, tables and indexes, pools and connections, Redis, Go runtime).
+// queries, tables and indexes, pools and connections, Redis, Go runtime,
+// where the requests' time goes).
 //
 // Data flows one way. Every interval a command takes a probe.Snapshot and
 // sends it back as a message; the model feeds it to its probe.Session, which
@@ -100,8 +101,11 @@ type (
 	AnalysisMsg struct {
 		Window   *probe.Window
 		Findings []rules.Finding
-		Errors   []error
-		At       time.Time
+		// Split is where the requests' time went in Window, taken from the
+		// rules' input (rules.Split); nil when not computed.
+		Split  *rules.TimeSplit
+		Errors []error
+		At     time.Time
 		// Sampled is set when the poller already put the interval's numbers
 		// in the sparklines; otherwise (a headless driver, a test) Window
 		// goes there.
@@ -217,7 +221,7 @@ func New(opts Options) *Model {
 	m.findings = newFindingsPane(sh)
 	m.queries = newQueriesPane(sh)
 	m.runtime = newRuntimePane(sh, opts.ProfileSeconds)
-	m.panes = []Pane{m.overview, m.findings, m.queries, newTablesPane(sh), newPoolPane(sh), newRedisPane(sh), m.runtime}
+	m.panes = []Pane{m.overview, m.findings, m.queries, newTablesPane(sh), newPoolPane(sh), newRedisPane(sh), m.runtime, newTimePane(sh)}
 	for _, p := range m.panes {
 		p.SetData(m.data)
 	}
@@ -277,15 +281,20 @@ func (m *Model) tick() tea.Cmd {
 	}
 }
 
-// analyseCmd runs the rules on a window (rules may call the Explainer).
+// analyseCmd runs the rules on a window (rules may call the Explainer) and
+// takes the time split from the same input.
 func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	m.analysing = true
 	ctx, set, reg, ex, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Explainer, m.opts.Now
 	return func() tea.Msg {
 		msg := AnalysisMsg{Window: w, At: now(), Sampled: true}
+		// One input for the rules and the time split: the same views.
+		in := &rules.Input{Window: w, Explainer: ex}
 		if set != nil {
-			msg.Findings, msg.Errors = rules.Run(ctx, &rules.Input{Window: w, Patterns: set.Patterns, Explainer: ex}, set.Rules, reg)
+			in.Patterns = set.Patterns
+			msg.Findings, msg.Errors = rules.Run(ctx, in, set.Rules, reg)
 		}
+		msg.Split = rules.Split(in)
 		return msg
 	}
 }
@@ -373,7 +382,7 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 	m.analysing = false
-	m.data = &Data{Window: msg.Window, Findings: msg.Findings, RuleErrors: msg.Errors,
+	m.data = &Data{Window: msg.Window, Findings: msg.Findings, Split: msg.Split, RuleErrors: msg.Errors,
 		History: m.data.History, Rules: m.opts.Rules, At: msg.At}
 	if !msg.Sampled {
 		m.data.History.Add(msg.Window)
