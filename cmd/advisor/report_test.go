@@ -116,9 +116,11 @@ func TestReportAgainstSampleapp(t *testing.T) {
 
 			dir := t.TempDir()
 			jsonOut, sarifOut, mdOut := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.sarif"), filepath.Join(dir, "r.md")
+			textOut := filepath.Join(dir, "r.txt")
 			code, _, stderr := runCaptured(t, "report", "--target", s.App.URL, "--pg", dsn, "--redis", rd.Addr(),
 				"--window", "4s", "--profile-seconds", "2", "--fail-on", "warning",
-				"--format", "json", "--out", jsonOut, "--format", "sarif", "--out", sarifOut, "--format", "markdown", "--out", mdOut)
+				"--format", "json", "--out", jsonOut, "--format", "sarif", "--out", sarifOut, "--format", "markdown", "--out", mdOut,
+				"--format", "text", "--out", textOut)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr)
 			}
@@ -157,6 +159,9 @@ func TestReportAgainstSampleapp(t *testing.T) {
 					t.Errorf("%s not written: %v", p, err)
 				}
 			}
+			// Where the time goes: sampleapp under load has request metrics
+			// and goroutine dumps, so its time is split by part.
+			wantFigures(t, rep.Figures, textOut)
 			if tc.profile == "tuned" {
 				for _, f := range rep.Findings {
 					if f.Severity.AtLeast(rules.Warning) {
@@ -300,4 +305,37 @@ func minus(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// wantFigures checks a report's figures of sampleapp under load and logs the
+// text format's time section.
+func wantFigures(t *testing.T, f *report.Figures, textOut string) {
+	t.Helper()
+	if f == nil {
+		t.Fatal("no figures in the JSON report")
+	}
+	if f.Runtime != "go" || f.Service.RPS <= 0 || f.Service.MeanMS == nil || len(f.Service.Time) == 0 || len(f.Routes) == 0 {
+		t.Errorf("figures: runtime %q method %q service %+v, %d routes", f.Runtime, f.Method, f.Service, len(f.Routes))
+	}
+	var sum float64
+	for _, p := range f.Service.Time {
+		sum += p.Share
+	}
+	if sum < 0.99 || sum > 1.01 {
+		t.Errorf("the service's parts add up to %v of its time: %+v", sum, f.Service.Time)
+	}
+	text, err := os.ReadFile(textOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, _, _ := strings.Cut(string(text), "\n\n"+strings.ToUpper("critical"))
+	if i := strings.Index(section, "Where the time goes"); i >= 0 {
+		section = section[i:]
+		if j := strings.Index(section, "\n\n"); j >= 0 {
+			section = section[:j]
+		}
+		t.Logf("text report:\n%s", section)
+	} else {
+		t.Errorf("the text report has no time section:\n%s", text)
+	}
 }
