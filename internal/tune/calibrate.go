@@ -30,6 +30,11 @@ type CalibrationConfig struct {
 	// measurement left (order follow-up jobs) so that no measurement pays
 	// for another's.
 	Settle func(ctx context.Context) error
+	// Undetected also measures the fixes of the knobs away from their
+	// tuned value that no finding pointed at: a seeded problem the
+	// prediction missed counts as impact 0 in SpearmanAll, and the set of
+	// fixes measured stays the same whatever the rules find.
+	Undetected bool
 	// Log, when set, receives a line per measurement.
 	Log func(format string, args ...any)
 }
@@ -37,7 +42,8 @@ type CalibrationConfig struct {
 // FixGain is one fix measured alone from the starting state.
 type FixGain struct {
 	// Finding is the finding of the baseline that predicts the fix: of
-	// those whose fix sets this knob, the one with the largest impact.
+	// those whose fix sets this knob, the one with the largest impact. It
+	// is the zero Finding (impact 0) for a knob no finding pointed at.
 	Finding rules.Finding
 	Action  Action
 	// From is the knob's value in the starting state, set back after the
@@ -48,6 +54,9 @@ type FixGain struct {
 	Naive, Fixed Metrics
 	NaiveFirst   bool
 }
+
+// Detected says whether a finding of the baseline pointed at the fix.
+func (g FixGain) Detected() bool { return g.Finding.Rule != "" }
 
 // Gain is the fix's throughput against the adjacent measurement of the
 // starting state: RPS(fix) / RPS(naive).
@@ -75,44 +84,54 @@ type Calibration struct {
 	// findings (All, ranked) are the prediction.
 	Baseline Metrics
 	All      []rules.Finding
-	// Fixes holds one entry per knob some finding of the baseline maps to,
-	// in knob order (sampleapp.Knobs), not in the predicted order: the
-	// machine's drift over the run must not line up with the prediction.
+	// Fixes holds the fixes measured, one per knob, in knob order
+	// (sampleapp.Knobs), not in the predicted order: the machine's drift
+	// over the run must not line up with the prediction. Detected tells
+	// those a finding pointed at from the others.
 	Fixes []FixGain
 	// Undetected lists the knobs away from their tuned value that no
 	// finding of the baseline maps to: seeded problems the prediction
-	// missed (their fixes were not measured).
+	// missed (measured only with CalibrationConfig.Undetected).
 	Undetected []Action
 }
 
-// Impacts and LogGains return the predicted impact and the measured log
-// gain of each fix, in the order of Fixes.
-func (c *Calibration) Impacts() []float64 {
-	out := make([]float64, len(c.Fixes))
-	for i, g := range c.Fixes {
-		out[i] = g.Finding.Impact
+// Detected returns the fixes some finding of the baseline pointed at.
+func (c *Calibration) Detected() []FixGain {
+	var out []FixGain
+	for _, g := range c.Fixes {
+		if g.Detected() {
+			out = append(out, g)
+		}
 	}
 	return out
 }
 
-// LogGains returns the measured log gain of each fix, in the order of Fixes.
-func (c *Calibration) LogGains() []float64 {
-	out := make([]float64, len(c.Fixes))
-	for i, g := range c.Fixes {
-		out[i] = g.LogGain()
+// impactsAndLogGains returns the predicted impact and the measured log gain
+// of each of fixes.
+func impactsAndLogGains(fixes []FixGain) (impacts, logGains []float64) {
+	impacts, logGains = make([]float64, len(fixes)), make([]float64, len(fixes))
+	for i, g := range fixes {
+		impacts[i], logGains[i] = g.Finding.Impact, g.LogGain()
 	}
-	return out
+	return impacts, logGains
 }
 
 // Spearman is the rank correlation between the predicted impacts and the
-// measured log gains.
+// measured log gains of the fixes a finding pointed at.
 func (c *Calibration) Spearman() (float64, error) {
-	return SpearmanRho(c.Impacts(), c.LogGains())
+	return SpearmanRho(impactsAndLogGains(c.Detected()))
+}
+
+// SpearmanAll is the rank correlation over every fix measured, a knob no
+// finding pointed at counting as impact 0.
+func (c *Calibration) SpearmanAll() (float64, error) {
+	return SpearmanRho(impactsAndLogGains(c.Fixes))
 }
 
 // Calibrate measures the service in the state it is in (the baseline, whose
 // findings predict), then, for each knob that a finding of the baseline
-// maps to, applies that fix alone, measures it next to a measurement of the
+// maps to (and, with cfg.Undetected, each other knob away from its tuned
+// value), applies that fix alone, measures it next to a measurement of the
 // starting state (alternating which goes first, so that drift hits both
 // alike) and sets the knob back. It returns what it measured so far with
 // any error; the knobs are back in their starting state unless setting one
@@ -139,7 +158,7 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 		if err != nil {
 			return Metrics{}, nil, fmt.Errorf("measure %s: %w", what, err)
 		}
-		logf("%-28s %9.1f RPS  p95 %8s  %d findings", what, m.Metrics.RPS, fmtDur(m.Metrics.P95), len(m.Findings))
+		logf("%-34s %9.1f RPS  p95 %8s  %d findings", what, m.Metrics.RPS, fmtDur(m.Metrics.P95), len(m.Findings))
 		return m.Metrics, m, nil
 	}
 
@@ -148,7 +167,7 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 		return nil, err
 	}
 	c := &Calibration{Baseline: base, All: Rank(bm.Findings, rules.Info)}
-	c.Fixes, c.Undetected = predictedFixes(c.All, start)
+	c.Fixes, c.Undetected = predictedFixes(c.All, start, cfg.Undetected)
 
 	for i := range c.Fixes {
 		g := &c.Fixes[i]
@@ -175,7 +194,7 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 				return c, err
 			}
 		}
-		logf("%-28s x%.2f RPS against the adjacent naive measurement", label, g.Gain())
+		logf("%-34s x%.2f RPS against the adjacent naive measurement", label, g.Gain())
 	}
 	return c, nil
 }
@@ -184,8 +203,9 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 // fix per knob: that of the finding with the largest impact among those
 // whose rule maps to the knob (several rules map to the pool knob) and
 // whose fix is not in place already. The fixes come in knob order. It also
-// returns the knobs away from their tuned value that no finding maps to.
-func predictedFixes(ranked []rules.Finding, start sampleapp.Settings) (fixes []FixGain, undetected []Action) {
+// returns the knobs away from their tuned value that no finding maps to;
+// with all, their fixes are in fixes too, without a finding.
+func predictedFixes(ranked []rules.Finding, start sampleapp.Settings, all bool) (fixes []FixGain, undetected []Action) {
 	byKnob := map[string]FixGain{}
 	for _, f := range ranked {
 		a, _, ok := ActionFor(f)
@@ -200,7 +220,11 @@ func predictedFixes(ranked []rules.Finding, start sampleapp.Settings) (fixes []F
 		if g, ok := byKnob[k.Name]; ok {
 			fixes = append(fixes, g)
 		} else if v, ok := start[k.Name]; ok && v != k.Tuned {
-			undetected = append(undetected, Action{Knob: k.Name, Value: k.Tuned})
+			a := Action{Knob: k.Name, Value: k.Tuned}
+			undetected = append(undetected, a)
+			if all {
+				fixes = append(fixes, FixGain{Action: a, From: v})
+			}
 		}
 	}
 	return fixes, undetected
@@ -318,38 +342,55 @@ const (
 // logarithm and its rank; then the rank correlation against its target,
 // and the knobs and findings left out.
 func WriteCalibration(w io.Writer, c *Calibration) error {
-	pr, mr := descendingRanks(c.Impacts()), descendingRanks(c.LogGains())
+	// The ranks are those the rank correlation compares: among the fixes a
+	// finding pointed at.
+	impacts, logGains := impactsAndLogGains(c.Detected())
+	pr, mr := descendingRanks(impacts), descendingRanks(logGains)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join([]string{"rule", "fix", "impact", "rank", "naive RPS", "fix RPS", "gain", "log gain", "rank",
 		"naive p95", "fix p95", "first"}, "\t"))
-	for i, g := range c.Fixes {
+	i := 0
+	for _, g := range c.Fixes {
 		first := "fix"
 		if g.NaiveFirst {
 			first = "naive"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%s\t%.1f\t%.1f\tx%.2f\t%+.2f\t%s\t%s\t%s\t%s\n",
-			g.Finding.Rule, g.Action, 100*g.Finding.Impact, fmtRank(pr[i]), g.Naive.RPS, g.Fixed.RPS, g.Gain(), g.LogGain(),
-			fmtRank(mr[i]), fmtDur(g.Naive.P95), fmtDur(g.Fixed.P95), first)
+		rule, impact, prank, mrank := "(no finding)", "-", "-", "-"
+		if g.Detected() {
+			rule, impact, prank, mrank = g.Finding.Rule, fmt.Sprintf("%.0f%%", 100*g.Finding.Impact), fmtRank(pr[i]), fmtRank(mr[i])
+			i++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%.1f\tx%.2f\t%+.2f\t%s\t%s\t%s\t%s\n",
+			rule, g.Action, impact, prank, g.Naive.RPS, g.Fixed.RPS, g.Gain(), g.LogGain(),
+			mrank, fmtDur(g.Naive.P95), fmtDur(g.Fixed.P95), first)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	rho, err := c.Spearman()
-	if err != nil {
-		fmt.Fprintf(w, "\nrank correlation (Spearman) of predicted impact and measured log gain: undefined (%v)\n", err)
-	} else {
-		fmt.Fprintf(w, "\nrank correlation (Spearman) of predicted impact and measured log gain: %.2f over %d fixes (target >= %.2f)\n",
-			rho, len(c.Fixes), SpearmanTarget)
-	}
+	detected := len(c.Detected())
+	fmt.Fprintf(w, "\nrank correlation (Spearman) of predicted impact and measured log gain, over the %d fixes a finding pointed at: %s (target >= %.2f)\n",
+		detected, fmtRho(c.Spearman()), SpearmanTarget)
 	if len(c.Undetected) > 0 {
 		names := make([]string, len(c.Undetected))
 		for i, a := range c.Undetected {
 			names[i] = a.String()
 		}
-		fmt.Fprintf(w, "knobs away from their fix that no finding pointed at (not measured): %s\n", strings.Join(names, ", "))
+		if detected < len(c.Fixes) {
+			fmt.Fprintf(w, "over all %d fixes, those no finding pointed at as impact 0 (%s): %s\n", len(c.Fixes), strings.Join(names, ", "), fmtRho(c.SpearmanAll()))
+		} else {
+			fmt.Fprintf(w, "knobs away from their fix that no finding pointed at (not measured): %s\n", strings.Join(names, ", "))
+		}
 	}
-	_, err = fmt.Fprintf(w, "baseline: %.1f RPS, p95 %s, %d findings\n", c.Baseline.RPS, fmtDur(c.Baseline.P95), len(c.All))
+	_, err := fmt.Fprintf(w, "baseline: %.1f RPS, p95 %s, %d findings\n", c.Baseline.RPS, fmtDur(c.Baseline.P95), len(c.All))
 	return err
+}
+
+// fmtRho prints a rank correlation, or why it is undefined.
+func fmtRho(rho float64, err error) string {
+	if err != nil {
+		return fmt.Sprintf("undefined (%v)", err)
+	}
+	return fmt.Sprintf("%.2f", rho)
 }
 
 // fmtRank prints a rank, with its half when tied.

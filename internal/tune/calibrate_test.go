@@ -3,7 +3,9 @@ package tune
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -224,9 +226,56 @@ func TestCalibrate(t *testing.T) {
 	if err := WriteCalibration(&out, c); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"pool.no-pooling", "pool=sized", "60%", "x3.00  +1.10", "0.40 over 4 fixes (target >= 0.80)",
+	for _, s := range []string{"pool.no-pooling", "pool=sized", "60%", "x3.00  +1.10", "over the 4 fixes a finding pointed at: 0.40 (target >= 0.80)",
 		"not measured): nplusone=batched", "baseline: 100.0 RPS"} {
 		if !strings.Contains(out.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// With Undetected, the knobs no finding pointed at are measured too, as
+// impact 0 in SpearmanAll and outside Spearman.
+func TestCalibrateUndetected(t *testing.T) {
+	svc := newFake(t, hopsProblem, indexProblem,
+		problem{knob: "cache", fixed: "redis", gain: 4}, // seeded, no finding
+		problem{knob: "lock", fixed: "none", gain: 1.2}) // seeded, no finding
+	c, err := Calibrate(context.Background(), CalibrationConfig{Measurer: svc, Knobs: svc, Undetected: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fixes []string
+	for _, g := range c.Fixes {
+		fixes = append(fixes, fmt.Sprintf("%s:%v", g.Action, g.Detected()))
+	}
+	want := "hops=inproc:true pool=sized:false nplusone=batched:false index=present:true overfetch=columns:false " +
+		"cache=redis:false inline=queued:false lock=none:false gomaxprocs=default:false"
+	if got := strings.Join(fixes, " "); got != want {
+		t.Fatalf("fixes %s, want %s", got, want)
+	}
+	if svc.measures != 1+2*9 {
+		t.Errorf("%d measurements, want 19", svc.measures)
+	}
+	// Detected: hops (impact 0.4, x2) above index (0.2, x1.5): rho 1.
+	if rho, err := c.Spearman(); err != nil || rho != 1 {
+		t.Errorf("rho %v (%v), want 1", rho, err)
+	}
+	// All: the cache (x4) and the lock (x1.2) are at impact 0 with five
+	// fixes that gain nothing; impact ranks 9, 8, then 4 for the seven
+	// tied; gain ranks 8, 7, 9, 6, then 3 for the five tied.
+	x := []float64{0.4, 0, 0, 0.2, 0, 0, 0, 0, 0}
+	y := []float64{math.Log(2), 0, 0, math.Log(1.5), 0, math.Log(4), 0, math.Log(1.2), 0}
+	wantAll, _ := SpearmanRho(x, y)
+	if rho, err := c.SpearmanAll(); err != nil || math.Abs(rho-wantAll) > 1e-12 || rho >= 1 {
+		t.Errorf("rho over all %v (%v), want %v", rho, err, wantAll)
+	}
+	var out strings.Builder
+	if err := WriteCalibration(&out, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`\(no finding\) +cache=redis +- +- +100\.0 +400\.0 +x4\.00 +\+1\.39 +-`,
+		"over the 2 fixes a finding pointed at: 1\\.00", "over all 9 fixes, those no finding pointed at as impact 0"} {
+		if !regexp.MustCompile(s).MatchString(out.String()) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
 	}
