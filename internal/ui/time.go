@@ -35,12 +35,12 @@ func newTimePane(sh *shared) *timePane {
 		column{Title: "P95", Width: 7, Right: true},
 		column{Title: "IN FLIGHT", Width: 9, Right: true},
 		column{Title: "SHARE", Width: 5, Right: true},
-		column{Title: "", Width: 10, Flex: true},
+		column{Title: "", Width: 10},
 	)
 	p.handlers = newTable(sh.st, "",
-		column{Title: "HANDLER", Width: 20, Flex: true},
+		column{Title: "HANDLER", Width: 30, Flex: true},
 		column{Title: "SHARE", Width: 5, Right: true},
-		column{Title: "PARTS (SHARE OF ITS SAMPLES)", Width: 28, Flex: true},
+		column{Title: "PARTS (SHARE OF ITS SAMPLES)", Width: 20, Flex: true},
 	)
 	p.handlers.focused = false
 	return p
@@ -235,16 +235,25 @@ func (p *timePane) View() string {
 	lines := top
 	if ts := p.data.Split; ts != nil && (ts.Service.RPS > 0 || len(ts.Routes) > 0) {
 		lines = append(lines, st.Section.Render("Routes")+"  "+
-			st.Dim.Render(fmt.Sprintf("by share of the service's request time · %s", p.routes.position())))
+			st.Dim.Render("by share of the service's request time · "+where(p.routes, "routes")))
 		lines = append(lines, p.routes.view())
 		if p.handlers.len() > 0 {
 			lines = append(lines, st.Section.Render("Go handlers")+"  "+
-				st.Dim.Render(fmt.Sprintf("by share of the handler goroutines' samples · %s · h: switch", p.handlers.position())))
+				st.Dim.Render("by share of the handlers' samples · "+where(p.handlers, "handlers")+" · h: switch"))
 			lines = append(lines, p.handlers.view())
 		}
 	}
 	lines = append(lines, notes...)
 	return block(strings.Join(lines, "\n"), p.width, p.height)
+}
+
+// where is a table's cursor position when it has the focus, else how many
+// rows it shows.
+func where(t *table, rows string) string {
+	if t.focused {
+		return t.position()
+	}
+	return fmt.Sprintf("%d %s", t.len(), rows)
 }
 
 // sortedParts are the parts, largest first and other last.
