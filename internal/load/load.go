@@ -163,6 +163,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stopWatch()
 
 	r.start = start
+	if cfg.Duration > 0 {
+		r.end = start.Add(cfg.Duration)
+	}
 	var wg sync.WaitGroup
 	for i := range conns {
 		w := newWorker(r, i, shards[i%len(shards)], seed)
@@ -194,6 +197,7 @@ type runner struct {
 	cfg     Config
 	conns   int
 	start   time.Time
+	end     time.Time // start + Duration; zero without one
 	stop    context.CancelFunc
 	dialer  net.Dialer
 	tlsConf *tls.Config
@@ -202,6 +206,16 @@ type runner struct {
 	issued   atomic.Int64 // requests started, against MaxRequests
 	done     atomic.Int64 // requests completed, errors included
 	failures atomic.Int64
+}
+
+// over says whether the run's Duration has passed at t. The workers check it
+// themselves rather than wait for the run's context: the context learns of
+// its deadline from a timer that may run late on a busy machine, while a dial
+// past the deadline fails at once with "i/o timeout" (the dialer takes the
+// context's deadline), and a worker that went on until the context is done
+// would count a burst of timeouts the server never caused.
+func (r *runner) over(t time.Time) bool {
+	return !r.end.IsZero() && !t.Before(r.end)
 }
 
 // claim reserves the next request; false when MaxRequests are already

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -498,4 +499,34 @@ func TestCancelStopsEverything(t *testing.T) {
 		t.Errorf("progress reports %+v, want one after a second", got)
 	}
 	goleak.VerifyNone(t)
+}
+
+// TestNoErrorsPastTheDeadline checks that the end of a run by its Duration
+// is not counted as errors. A server that closes every connection makes each
+// request dial a new one; a dial just past the run's deadline fails at once
+// with "i/o timeout" while the run's context may not have reported that it
+// is done yet, and a worker that went on would count a burst of timeouts
+// that the server never caused. One P and many workers make that window
+// wide: the goroutine that cancels the context waits behind them.
+func TestNoErrorsPastTheDeadline(t *testing.T) {
+	var c counter
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		c.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+	for i := range 10 {
+		start := time.Now()
+		res := run(t, Config{BaseURL: srv.URL, Connections: 32, Duration: 50 * time.Millisecond})
+		took := time.Since(start)
+		if res.Errors != 0 {
+			t.Fatalf("run %d: %d errors %v in %d requests (server saw %d): the end of the run was counted as errors",
+				i, res.Errors, res.ErrorsByKind, res.Requests, c.total())
+		}
+		if res.Requests == 0 || took > 2*time.Second {
+			t.Fatalf("run %d: %d requests in %s", i, res.Requests, took)
+		}
+	}
 }

@@ -48,8 +48,8 @@ func newWorker(r *runner, id int, s *shard, seed uint64) *worker {
 	return w
 }
 
-// run sends requests until ctx is done or the run's request budget is
-// spent.
+// run sends requests until ctx is done, the run's Duration has passed or its
+// request budget is spent.
 func (w *worker) run(ctx context.Context) {
 	stopInterrupt := context.AfterFunc(ctx, w.interrupt)
 	defer stopInterrupt()
@@ -69,10 +69,13 @@ func (w *worker) run(ctx context.Context) {
 		defer timer.Stop()
 	}
 	plan := r.plan
-	for !r.stopped.Load() && r.claim() {
+	for !r.stopped.Load() && !r.over(time.Now()) && r.claim() {
 		intended := time.Now()
 		if interval > 0 {
 			intended, next = next, next.Add(interval)
+			if r.over(intended) {
+				return // scheduled past the end of the run
+			}
 			if d := time.Until(intended); d > 0 {
 				timer.Reset(d)
 				select {
@@ -88,8 +91,10 @@ func (w *worker) run(ctx context.Context) {
 		}
 		ce := plan.entries[idx]
 		status, err := w.do(ctx, ce)
-		if err != nil && ctx.Err() != nil {
-			return // interrupted by the end of the run: not counted
+		if err != nil && (ctx.Err() != nil || r.over(time.Now())) {
+			// Interrupted by the end of the run, or failed past its
+			// deadline before the context said so: not counted.
+			return
 		}
 		latency := time.Since(intended)
 		var kind errKind
