@@ -105,6 +105,9 @@ func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding
 			if err := finish(&fs[i], r); err != nil {
 				errs = append(errs, err)
 			}
+			if fs[i].Saves == nil {
+				fs[i].Saves = savesOf(in, &fs[i])
+			}
 		}
 		out = append(out, fs...)
 	}

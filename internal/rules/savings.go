@@ -1,0 +1,186 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+)
+
+// savesOf estimates the request time a finding's fix would remove, from the
+// window's time split and the finding's evidence; nil where neither can
+// say. It reads the evidence keys each rule's fixture documents
+// (testdata/evidence/<id>.yaml).
+//
+// The estimate is the time the fix takes off an average request, as the
+// split measured it: a statement's time per request for the statement
+// rules, the share of handler samples at the finding's site for the
+// application rules, a part of the split for the pool and runtime rules.
+// It does not model what a fix moves elsewhere (removing a lock lets its
+// holders' work run concurrently, where it may queue for the CPU or the
+// database): rank fixes by it, then measure.
+func savesOf(in *Input, f *Finding) *Saving {
+	ts := in.split()
+	svc := ts.Service
+	ev := f.Evidence
+	num := func(key string) (float64, bool) {
+		switch v := ev[key].(type) {
+		case float64:
+			return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+		case int:
+			return float64(v), true
+		case int64:
+			return float64(v), true
+		}
+		return 0, false
+	}
+	// perRequest turns seconds of work per second of the window into a
+	// saving per request.
+	perRequest := func(msPerSecond float64, basis string) *Saving {
+		if svc.RPS <= 0 || svc.MeanMS <= 0 || msPerSecond <= 0 {
+			return nil
+		}
+		ms := math.Min(msPerSecond/svc.RPS, svc.MeanMS)
+		return &Saving{MSPerRequest: ms, Share: ms / svc.MeanMS, Basis: basis}
+	}
+	// ofMean takes a share of the mean request latency.
+	ofMean := func(share float64, basis string) *Saving {
+		if svc.MeanMS <= 0 || share <= 0 {
+			return nil
+		}
+		share = math.Min(share, 1)
+		return &Saving{MSPerRequest: share * svc.MeanMS, Share: share, Basis: basis}
+	}
+	// ofPart takes a share of one part of the split.
+	ofPart := func(name string, share float64, basis string) *Saving {
+		p := svc.Part(name)
+		if p.MSPerRequest <= 0 || share <= 0 {
+			return nil
+		}
+		return ofMean(p.Share*math.Min(share, 1), basis)
+	}
+	notRequestTime := func(basis string) *Saving { return &Saving{NotRequestTime: true, Basis: basis} }
+
+	// statementTime is a statement's time per second of the window.
+	statementTime := func() (float64, bool) {
+		perS, ok1 := num("calls_per_s")
+		mean, ok2 := num("mean_ms")
+		if ok1 && ok2 {
+			return perS * mean, true
+		}
+		total, ok := num("total_time_ms")
+		if ok && in.Window != nil && in.Window.Postgres != nil && in.Window.Postgres.Statements.Seconds > 0 {
+			return total / in.Window.Postgres.Statements.Seconds, true
+		}
+		return 0, false
+	}
+
+	switch f.Rule {
+	case dbUnusedIndex.ID, dbDuplicateIndex.ID:
+		return notRequestTime("an index no query needs costs writes, vacuum and disk, not read time")
+	case probeUnavailable.ID:
+		return notRequestTime("a source advisor cannot read costs no request time; it hides what it would show")
+	case redisMemoryUnbounded.ID:
+		return notRequestTime("a risk: Redis grows until the host runs out of memory")
+	case dbIdleInTransaction.ID:
+		return notRequestTime("a transaction left open holds its locks and the vacuum horizon; the requests it blocks show as db.blocked-queries")
+
+	case dbMissingIndex.ID:
+		t, ok := statementTime()
+		cut, ok2 := num("cost_cut")
+		if !ok || !ok2 {
+			return nil
+		}
+		return perRequest(t*cut, fmt.Sprintf("the statement's database time per request x the planner's cost cut (%.0f%%)", cut*100))
+	case dbNPlusOne.ID:
+		// The repeated statement's calls become one per parent call: the
+		// time of all but one in each batch, plus their round trips, which
+		// estimated_time_ms counts where the detector could measure them.
+		t, ok := num("estimated_time_ms")
+		if !ok {
+			t, ok = num("total_time_ms")
+		}
+		reps, ok2 := num("repetitions")
+		if !ok || in.Window == nil || in.Window.Postgres == nil || in.Window.Postgres.Statements.Seconds <= 0 {
+			return nil
+		}
+		keep := 0.0
+		if ok2 && reps > 1 {
+			keep = 1 / reps
+		}
+		return perRequest(t*(1-keep)/in.Window.Postgres.Statements.Seconds,
+			"the repeated statement's time and round trips per request, less one batched query")
+	case dbSlowQuery.ID:
+		t, ok := statementTime()
+		if !ok {
+			return nil
+		}
+		return perRequest(t, "up to the statement's whole database time per request")
+	case dbOverfetch.ID:
+		t, ok := statementTime()
+		if !ok {
+			return nil
+		}
+		// Reading and sending wide rows is part of the statement's time;
+		// without a measure of how much, count half of it.
+		return perRequest(t/2, "about half the statement's time per request (the wide columns' reading and transfer)")
+	case dbCacheCandidate.ID:
+		t, ok := statementTime()
+		if !ok {
+			return nil
+		}
+		return perRequest(t*0.9, "90% of the statement's time per request (cache hits), less nothing for the cache's own round trip")
+	case dbBlockedQueries.ID, dbLongRunning.ID:
+		return ofPart(PartDB, 1, "at most the database part of the request time")
+
+	case appBlockingIO.ID, appInternalHops.ID:
+		share, ok := num("share")
+		if !ok {
+			share, ok = num("latency_share")
+		}
+		if !ok {
+			return nil
+		}
+		return ofMean(share, "the share of the handlers' time spent at this call site")
+	case appInlineWork.ID:
+		share, ok := num("share_wall")
+		if !ok {
+			return nil
+		}
+		return ofMean(share, "the share of the handler's wall time spent on work the response does not need")
+	case appLockContention.ID:
+		share, ok := num("waiting_share")
+		if !ok {
+			return nil
+		}
+		return ofMean(share, "the share of the handlers' time waiting for the lock; the work under it remains")
+
+	case poolNoPooling.ID, poolUndersized.ID:
+		if s := ofPart(PartDBPool, 1, "the time requests wait for a database connection (the db-pool part)"); s != nil {
+			return s
+		}
+		if share, ok := num("wait_share"); ok {
+			return ofMean(share, "the pool's acquire wait time over the request time")
+		}
+		return nil
+	case runtimeGOMAXPROCS.ID:
+		busy, ok := num("cpu_busy_share")
+		if !ok {
+			return nil
+		}
+		return ofPart(PartCPU, busy, "the CPU part of the request time, while the usable CPUs are busy")
+	case runtimeGCPressure.ID:
+		share, ok := num("gc_cpu_share")
+		if !ok {
+			return nil
+		}
+		return ofPart(PartCPU, share, "the garbage collector's share of the CPU part")
+	case httpSaturation.ID:
+		share, ok := num("queue_share")
+		if !ok {
+			return nil
+		}
+		return ofMean(share, "the share of requests queued at the limit")
+	case redisSlowCommands.ID, redisCPUSaturation.ID:
+		return ofPart(PartRedis, 1, "at most the Redis part of the request time")
+	}
+	return nil
+}
