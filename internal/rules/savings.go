@@ -43,7 +43,7 @@ func savesOf(in *Input, f *Finding) *Saving {
 	}
 	// ofMean takes a share of the mean request latency.
 	ofMean := func(share float64, basis string) *Saving {
-		if svc.MeanMS <= 0 || share <= 0 {
+		if svc.MeanMS <= 0 || share < 0 || math.IsNaN(share) {
 			return nil
 		}
 		share = math.Min(share, 1)
@@ -51,11 +51,10 @@ func savesOf(in *Input, f *Finding) *Saving {
 	}
 	// ofPart takes a share of one part of the split.
 	ofPart := func(name string, share float64, basis string) *Saving {
-		p := svc.Part(name)
-		if p.MSPerRequest <= 0 || share <= 0 {
+		if len(svc.Parts) == 0 || share < 0 {
 			return nil
 		}
-		return ofMean(p.Share*math.Min(share, 1), basis)
+		return ofMean(svc.Part(name).Share*math.Min(share, 1), basis)
 	}
 	notRequestTime := func(basis string) *Saving { return &Saving{NotRequestTime: true, Basis: basis} }
 
@@ -131,29 +130,41 @@ func savesOf(in *Input, f *Finding) *Saving {
 	case dbBlockedQueries.ID, dbLongRunning.ID:
 		return ofPart(PartDB, 1, "at most the database part of the request time")
 
-	case appBlockingIO.ID, appInternalHops.ID:
-		share, ok := num("share")
-		if !ok {
-			share, ok = num("latency_share")
+	case appInternalHops.ID, appBlockingIO.ID, appInlineWork.ID:
+		if fn, _ := ev["function"].(string); fn != "" {
+			direct, lock, ok := amplified(in, func(s handlerSample) bool { return s.calls(func(f string) bool { return f == fn }) })
+			if ok && direct+lock > 0 {
+				return ofMean(direct+lock, "the handlers' time at this call site, and the lock waits it causes when called under the busiest lock (goroutine dumps)")
+			}
 		}
-		if !ok {
-			return nil
+		if share, ok := num("share"); ok {
+			return ofMean(share, "the share of the handlers' time spent at this call site")
 		}
-		return ofMean(share, "the share of the handlers' time spent at this call site")
-	case appInlineWork.ID:
-		share, ok := num("share_wall")
-		if !ok {
-			return nil
+		if share, ok := num("latency_share"); ok {
+			return ofMean(share, "the share of the request time spent on the internal hop")
 		}
-		return ofMean(share, "the share of the handler's wall time spent on work the response does not need")
+		if share, ok := num("share_wall"); ok {
+			return ofMean(share, "the share of the handler's wall time spent on work the response does not need")
+		}
+		return nil
 	case appLockContention.ID:
+		site, _ := ev["lock_site"].(string)
+		if freed, ok := lockFreed(in, site); ok {
+			return ofMean(freed, "the handlers' waits for the lock, less the part its holders spend on the database, which queues there once the lock is gone (goroutine dumps)")
+		}
 		share, ok := num("waiting_share")
 		if !ok {
 			return nil
 		}
 		return ofMean(share, "the share of the handlers' time waiting for the lock; the work under it remains")
 
-	case poolNoPooling.ID, poolUndersized.ID:
+	case poolNoPooling.ID:
+		direct, lock, ok := amplified(in, func(s handlerSample) bool { return s.calls(poolConnectRe.MatchString) })
+		if ok && direct+lock > 0 {
+			return ofMean(direct+lock, "the handlers' time opening connections, and the lock waits it causes when done under the busiest lock (goroutine dumps)")
+		}
+		return ofPart(PartDBPool, 1, "the time requests wait for a database connection (the db-pool part)")
+	case poolUndersized.ID:
 		if s := ofPart(PartDBPool, 1, "the time requests wait for a database connection (the db-pool part)"); s != nil {
 			return s
 		}
