@@ -168,6 +168,9 @@ type Snapshot struct {
 	Goroutines *pprof.GoroutineResult
 	// Status of each source, and how long its probe took.
 	Status map[string]source.Status
+	// ServiceCPUs are the CPUs of the service's host when it is this
+	// machine (localServiceCPUs); 0 when unknown.
+	ServiceCPUs int
 }
 
 // ActivitySample is the snapshot's reading of pg_stat_activity's groups,
@@ -185,7 +188,7 @@ func (s *Snapshot) ActivitySample() (postgres.ActivitySample, bool) {
 // timeout. It never fails: a source that cannot be read has a status saying
 // why.
 func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
-	s := &Snapshot{Time: time.Now(), Status: map[string]source.Status{}}
+	s := &Snapshot{Time: time.Now(), Status: map[string]source.Status{}, ServiceCPUs: localServiceCPUs(p.cfg.Sources)}
 	for name, st := range p.absent {
 		s.Status[name] = st
 	}

@@ -54,6 +54,10 @@ type Window struct {
 	// InternalHosts are hosts of the same system named by the user, besides
 	// loopback and the private ranges.
 	InternalHosts []string
+	// ServiceCPUs are the CPUs of the service's host when advisor can tell:
+	// this machine's when the service is served on loopback; 0 when
+	// unknown.
+	ServiceCPUs int
 }
 
 // NewWindow composes the windows of each source from two snapshots. With
@@ -90,7 +94,11 @@ func NewWindow(prev, cur *Snapshot) *Window {
 	}
 	if m := usable(cur.Metrics); m != nil {
 		w.Metrics = metrics.Diff(prevM, m)
+		if st, ok := w.Sources[Pprof]; ok {
+			w.Sources[Pprof] = pprofStatusFor(w.Metrics, st)
+		}
 	}
+	w.ServiceCPUs = cur.ServiceCPUs
 	if pg := usablePG(cur.Postgres); pg != nil {
 		w.Postgres = postgres.Diff(prevPG, pg)
 	}

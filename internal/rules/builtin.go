@@ -20,6 +20,7 @@ func builtin() []Detector {
 		appRules,
 		runtimeRules,
 		httpRules,
+		serviceRules,
 		redisRules,
 		probeRules,
 		dbRules,

@@ -122,10 +122,13 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 				ev["sibling_queryids"] = others
 			}
 		}
+		// The fix in the service's language where it is unmistakable.
+		orm, lang := dbORMOf(b.Statement.Query, in), serviceLanguage(in)
+		ev["orm"], ev["runtime"] = orm, lang
 		f := Finding{
 			Subject:  dbSubject(b),
 			Evidence: ev,
-			Fix:      Fix{Code: dbBatchSketch(b.Statement.Query)},
+			Fix:      Fix{Code: dbBatchCode(orm, lang, b.Statement.Query)},
 			// The round trips cost more than the statement's own time;
 			// its share of database time is the lower bound.
 			Impact: b.Share,
@@ -442,4 +445,68 @@ func dbIssuerLocation(in *Input) dbIssuer {
 		}
 	}
 	return best
+}
+
+// dbSQLAlchemyRe recognises SQLAlchemy's ORM statements: every column
+// labelled table_column (users.id AS users_id).
+var dbSQLAlchemyRe = regexp.MustCompile(`\b(\w+)\.(\w+) AS (\w+)`)
+
+// dbFromRe finds the table a lookup reads.
+var dbFromRe = regexp.MustCompile(`(?i)\bFROM\s+(?:\w+\.)?(\w+)`)
+
+// dbORMOf names the ORM that wrote a statement when its SQL says so
+// unmistakably: "sqlalchemy" for SQLAlchemy's table_column aliases on a
+// service that is not known to run another language; "" otherwise.
+func dbORMOf(query string, in *Input) string {
+	if l := serviceLanguage(in); l != "" && l != "python" {
+		return ""
+	}
+	ms := dbSQLAlchemyRe.FindAllStringSubmatch(query, -1)
+	if len(ms) == 0 {
+		return ""
+	}
+	for _, m := range ms {
+		if m[3] != m[1]+"_"+m[2] {
+			return ""
+		}
+	}
+	return "sqlalchemy"
+}
+
+// dbBatchCode is the batched fix as code in the service's language: an
+// eager load for SQLAlchemy, one = ANY($1) query for node-postgres, Go
+// (pgx) otherwise.
+func dbBatchCode(orm, lang, query string) string {
+	switch {
+	case orm == "sqlalchemy":
+		table := "children"
+		if m := dbFromRe.FindStringSubmatch(query); m != nil {
+			table = m[1]
+		}
+		return fmt.Sprintf(`# Load the related %s rows with the parents instead of lazily, one
+# query per row: selectinload for collections, joinedload for many-to-one.
+from sqlalchemy.orm import joinedload, selectinload
+
+stmt = select(Parent).options(selectinload(Parent.%s))  # or joinedload(...)
+parents = session.execute(stmt).scalars().all()
+# or, with Query: session.query(Parent).options(selectinload(Parent.%s))
+# or on the relationship: relationship(..., lazy="selectin")`, table, table, table)
+	case lang == "node":
+		q := sqltext.OneLine(query)
+		m := dbKeyRe.FindStringSubmatchIndex(q)
+		col, batched := "id", q
+		if m != nil {
+			col = q[m[4]:m[5]]
+			qual := ""
+			if m[2] >= 0 {
+				qual = q[m[2]:m[3]]
+			}
+			batched = q[:m[0]] + qual + col + " = ANY($1)" + q[m[1]:]
+		}
+		return fmt.Sprintf(`// One query for all the parent rows instead of an await per row:
+const keys = parents.map((p) => p.%s);
+const { rows } = await pool.query(%s, [keys]);
+// ... group the rows by %s in a Map, then attach them to their parents.`, col, strconv.Quote(batched), col)
+	}
+	return dbBatchSketch(query)
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // poolRules are the detectors of the connection pool rules.
-var poolRules = []Detector{poolUndersized, poolOversized, poolNoPooling}
+var poolRules = []Detector{poolUndersized, poolOversized, poolNoPooling, poolBudget}
 
 // poolKinds are the pool kinds of PostgreSQL clients (metrics.PoolFamily
 // kinds); go-redis pools are not database pools.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 )
 
 // requestConcurrency is the mean number of requests in flight over the
@@ -43,6 +44,11 @@ type poolUndersizedParams struct {
 	MinWaitShareUnknownCores float64 `param:"min_wait_share_unknown_cores"`
 	MinAcquireWaitsPerS      float64 `param:"min_acquire_waits_per_s"`
 	Spindles                 int     `param:"spindles"`
+	// For services without pool metrics or goroutine dumps (Python,
+	// Node): the sessions in pg_stat_activity.
+	MaxPinnedSessions int     `param:"max_pinned_sessions"`
+	MinBusyShare      float64 `param:"min_busy_share"`
+	MinQueueShare     float64 `param:"min_queue_share"`
 }
 
 func checkPoolUndersized(_ context.Context, in *Input, p poolUndersizedParams) ([]Finding, error) {
@@ -107,6 +113,9 @@ func checkPoolUndersized(_ context.Context, in *Input, p poolUndersizedParams) (
 				"db_lock_waits":         srv.lockWaits,
 				"max_connections":       srv.maxConnections,
 				"suggested_max_conns":   suggested,
+				"evidence_from":         "pool metrics",
+				"runtime":               serviceLanguage(in),
+				"wait_ms_per_request":   0,
 			},
 			Fix:    Fix{Config: map[string]string{"pool_max_conns": strconv.Itoa(suggested)}},
 			Impact: share,
@@ -114,6 +123,9 @@ func checkPoolUndersized(_ context.Context, in *Input, p poolUndersizedParams) (
 	}
 	if len(out) == 0 && len(poolDBPools(in)) == 0 {
 		out = poolUndersizedFromStacks(in, p, base.withInstances(0), minShare)
+	}
+	if len(out) == 0 && len(poolDBPools(in)) == 0 && len(in.Window.Goroutines) == 0 {
+		out = poolUndersizedFromActivity(in, p, base.withInstances(0))
 	}
 	return out, nil
 }
@@ -166,7 +178,86 @@ func poolUndersizedFromStacks(in *Input, p poolUndersizedParams, srv poolServer,
 			"db_lock_waits":         srv.lockWaits,
 			"max_connections":       srv.maxConnections,
 			"suggested_max_conns":   suggested,
+			"evidence_from":         "goroutine stacks",
+			"runtime":               serviceLanguage(in),
+			"wait_ms_per_request":   0,
 		},
+		Impact: share,
+	}}
+}
+
+// poolUndersizedFromActivity is the rule for services that export neither
+// pool metrics nor goroutine dumps (Python, Node): the service's sessions in
+// pg_stat_activity pinned at a constant small count, nearly all active,
+// while its requests wait inside it (the split's other and queue parts).
+func poolUndersizedFromActivity(in *Input, p poolUndersizedParams, srv poolServer) []Finding {
+	if in.Window == nil || in.Window.Metrics == nil {
+		return nil
+	}
+	db := serviceDBOf(in)
+	if !db.found || db.samples < 3 {
+		return nil
+	}
+	c := db.main
+	sessions := c.Sessions
+	active := c.State(postgres.StateActive).Mean
+	if sessions.Max == 0 || sessions.Max > p.MaxPinnedSessions || sessions.Mean < 0.9*float64(sessions.Max) ||
+		active < p.MinBusyShare*float64(sessions.Max) {
+		return nil
+	}
+	svc := in.split().Service
+	share, waitMS := waitOf(svc)
+	if share < p.MinQueueShare || svc.InFlight < 2*float64(sessions.Max) {
+		return nil
+	}
+	// Headroom: the database is not what requests wait for.
+	if srv.lockWaits > 0 || (srv.cores > 0 && srv.active >= float64(srv.cores)) {
+		return nil
+	}
+	// What the requests in flight would use, capped by the formula and
+	// the connections ordinary roles may open.
+	suggested := int(math.Ceil(svc.InFlight))
+	if f := srv.formula(p.Spindles); f > 0 {
+		suggested = min(suggested, f)
+	}
+	if u := srv.usable(); u > 0 {
+		suggested = min(suggested, u)
+	}
+	if suggested <= sessions.Max {
+		return nil
+	}
+	lang := serviceLanguage(in)
+	name := clientName(c)
+	config := map[string]string{"pool_max_conns": strconv.Itoa(suggested)}
+	switch lang {
+	case metrics.LanguagePython:
+		config = map[string]string{"pool_size": strconv.Itoa(suggested), "max_overflow": "0"}
+	case metrics.LanguageNode:
+		config = map[string]string{"max": strconv.Itoa(suggested)}
+	}
+	return []Finding{{
+		Subject: name,
+		Evidence: map[string]any{
+			"pool":                  name,
+			"max_conns":             sessions.Max,
+			"instances":             srv.instances,
+			"acquire_waits_per_s":   0,
+			"acquire_wait_ms_per_s": 0,
+			"mean_wait_ms":          0,
+			"wait_share":            dbRound(share, 3),
+			"wait_ms_per_request":   dbRound(waitMS, 1),
+			"sessions_mean":         dbRound(sessions.Mean, 2),
+			"active_mean":           dbRound(active, 2),
+			"in_flight":             dbRound(svc.InFlight, 1),
+			"db_active_backends":    dbRound(srv.active, 2),
+			"db_cores":              srv.cores,
+			"db_lock_waits":         srv.lockWaits,
+			"max_connections":       srv.maxConnections,
+			"suggested_max_conns":   suggested,
+			"evidence_from":         "pg_stat_activity",
+			"runtime":               lang,
+		},
+		Fix:    Fix{Config: config},
 		Impact: share,
 	}}
 }

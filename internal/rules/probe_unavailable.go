@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"strings"
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
@@ -27,9 +28,11 @@ var probeProfileEnable = map[pprof.Kind]string{
 	pprof.KindMutex: "Call runtime.SetMutexProfileFraction(10) at start (one contention event in 10 sampled).",
 }
 
-// probeUnavailable reports each source that could not be read, and each
-// profile the application rules need that a readable pprof source did not
-// give, with how to enable it.
+// probeUnavailable reports each source that was configured but could not
+// be read, and each profile the application rules need that a readable
+// pprof source did not give, with how to enable it. A source nobody
+// configured, and Go's pprof on a service in another language ("not
+// applicable"), are lines of the sources table, not findings.
 var probeUnavailable = Def[struct{}]{ID: "probe.unavailable", Check: checkProbeUnavailable}
 
 func checkProbeUnavailable(_ context.Context, in *Input, _ struct{}) ([]Finding, error) {
@@ -40,7 +43,7 @@ func checkProbeUnavailable(_ context.Context, in *Input, _ struct{}) ([]Finding,
 	var out []Finding
 	for _, name := range probe.SourceNames {
 		st := w.Status(name)
-		if st.Ok() {
+		if st.Ok() || !probeExpected(st) {
 			continue
 		}
 		out = append(out, probeFinding(name, st, probeEnable[name]))
@@ -74,4 +77,11 @@ func probeFinding(name string, st source.Status, enable string) Finding {
 			"enable": enable,
 		},
 	}
+}
+
+// probeExpected reports whether a source that is not ok was expected to be
+// read: not when nobody configured it, nor when it does not apply to the
+// service (pprof on a Python or Node service).
+func probeExpected(st source.Status) bool {
+	return !strings.HasPrefix(st.Detail, "not configured") && !strings.HasPrefix(st.Detail, "not applicable")
 }

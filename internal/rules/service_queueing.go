@@ -1,0 +1,162 @@
+package rules
+
+import (
+	"context"
+
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
+)
+
+// serviceQueueing flags a service whose requests wait inside it, neither on
+// a CPU nor in the database: far more requests in flight than its CPU
+// concurrency (process CPU in cores) plus its busy database sessions plus
+// its outbound calls. It tells the cause apart where the evidence allows: a
+// global lock (Go), a pool of very few connections all busy, an event loop
+// blocked by synchronous calls, too few workers, an outbound call.
+var serviceQueueing = Def[serviceQueueingParams]{ID: "service.queueing", Check: checkServiceQueueing}
+
+type serviceQueueingParams struct {
+	MinInFlight      float64 `param:"min_in_flight"`
+	MinInFlightRatio float64 `param:"min_in_flight_ratio"`
+	MinWaitShare     float64 `param:"min_wait_share"`
+	MinRequestsPerS  float64 `param:"min_requests_per_s"`
+	MaxLoopDBActive  float64 `param:"max_loop_db_active"`
+	MaxLoopCPUCores  float64 `param:"max_loop_cpu_cores"`
+	MinLoopLagMS     float64 `param:"min_loop_lag_p99_ms"`
+	MaxPoolSessions  int     `param:"max_pool_sessions"`
+	MinPoolBusyShare float64 `param:"min_pool_busy_share"`
+	MinWorkerCores   float64 `param:"min_worker_cpu_cores"`
+}
+
+// The causes service.queueing tells apart, as its evidence names them.
+const (
+	causeLock      = "lock"
+	causePool      = "pool"
+	causeEventLoop = "blocked event loop"
+	causeWorkers   = "too few workers"
+	causeOutbound  = "outbound call"
+	causeUnknown   = "unknown"
+)
+
+func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams) ([]Finding, error) {
+	w := in.Window
+	if w == nil || w.Metrics == nil {
+		return nil, nil
+	}
+	m := w.Metrics
+	ts := in.split()
+	svc := ts.Service
+	if svc.RPS < p.MinRequestsPerS || !svc.HasLatency || svc.MeanMS <= 0 || len(svc.Parts) == 0 {
+		return nil, nil
+	}
+	var cpu float64
+	if c := m.Process.CPUCores; c != nil {
+		cpu = *c
+	}
+	db := serviceDBOf(in)
+	dbActive := db.active
+	if db.samples == 0 {
+		// Without activity samples: the statements' time, as concurrency.
+		dbActive = svc.Part(PartDB).MSPerRequest / 1000 * svc.RPS
+	}
+	outbound := outboundConcurrency(m)
+	busy := cpu + dbActive + outbound
+	inFlight := svc.InFlight
+	// The share of request time spent waiting for something inside the
+	// service: the parts that are neither CPU nor a datastore nor a call.
+	waitShare, waitMS := waitOf(svc)
+	if inFlight < p.MinInFlight || inFlight < p.MinInFlightRatio*busy || waitShare < p.MinWaitShare {
+		return nil, nil
+	}
+
+	lang := serviceLanguage(in)
+	ev := map[string]any{
+		"runtime":                lang,
+		"in_flight":              dbRound(inFlight, 1),
+		"in_flight_from":         svc.InFlightFrom,
+		"cpu_cores":              dbRound(cpu, 2),
+		"db_active_sessions":     dbRound(dbActive, 2),
+		"outbound_in_flight":     dbRound(outbound, 2),
+		"busy_concurrency":       dbRound(busy, 2),
+		"waiting_requests":       dbRound(max(0, inFlight-busy), 1),
+		"wait_share":             dbRound(waitShare, 3),
+		"wait_ms_per_request":    dbRound(waitMS, 1),
+		"mean_ms":                dbRound(svc.MeanMS, 1),
+		"requests_per_s":         dbRound(svc.RPS, 1),
+		"routes":                 topRoutes(ts, 3),
+		"db_client":              "",
+		"db_sessions_max":        0,
+		"db_sessions_mean":       0.0,
+		"event_loop_lag_p99_ms":  0.0,
+		"event_loop_utilisation": 0.0,
+	}
+	if db.found {
+		ev["db_client"] = clientName(db.main)
+		ev["db_sessions_max"] = db.main.Sessions.Max
+		ev["db_sessions_mean"] = dbRound(db.main.Sessions.Mean, 2)
+	}
+	loop := m.Runtime.EventLoop
+	var lagMS, elu float64
+	if loop != nil {
+		if loop.LagP99Seconds != nil {
+			lagMS = *loop.LagP99Seconds * 1000
+		}
+		if loop.Utilisation != nil {
+			elu = *loop.Utilisation
+		}
+		ev["event_loop_lag_p99_ms"] = dbRound(lagMS, 1)
+		ev["event_loop_utilisation"] = dbRound(elu, 3)
+	}
+	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight)
+	return []Finding{{
+		Subject:  "service",
+		Evidence: ev,
+		Impact:   waitShare,
+	}}, nil
+}
+
+// queueingCause tells the cause of the wait apart, in order of how
+// unmistakable its evidence is.
+func queueingCause(p serviceQueueingParams, svc Span, lang string, cpu float64, db serviceDB,
+	hasLoop bool, lagMS, elu, outbound, inFlight float64) string {
+	switch {
+	case svc.Part(PartLock).Share >= 0.5*svc.Part(PartOther).Share && svc.Part(PartLock).Share > 0.2:
+		return causeLock
+	case svc.Part(PartDBPool).Share > 0.2:
+		return causePool
+	}
+	main := db.main
+	if db.found {
+		sessions := main.Sessions
+		active := main.State(postgres.StateActive).Mean
+		// A pool of very few connections, all busy: the sessions pinned
+		// at a constant small count, nearly all active, and the loop (if
+		// any) not the one holding them back.
+		if sessions.Max > 0 && sessions.Max <= p.MaxPoolSessions &&
+			sessions.Mean >= 0.9*float64(sessions.Max) &&
+			active >= p.MinPoolBusyShare*float64(sessions.Max) &&
+			!(hasLoop && lagMS >= p.MinLoopLagMS) {
+			return causePool
+		}
+	}
+	dbActive := db.active
+	if singleThreaded(lang) {
+		if cpu >= p.MinWorkerCores {
+			return causeWorkers
+		}
+		// An async server whose loop is blocked: few database sessions
+		// busy (one per loop at most, as a blocking call holds the loop),
+		// little CPU, many requests in flight. Node says it directly.
+		if lang == metrics.LanguageNode && hasLoop {
+			if lagMS >= p.MinLoopLagMS || elu >= 0.9 {
+				return causeEventLoop
+			}
+		} else if dbActive <= p.MaxLoopDBActive && cpu <= p.MaxLoopCPUCores {
+			return causeEventLoop
+		}
+	}
+	if outbound >= 0.3*inFlight {
+		return causeOutbound
+	}
+	return causeUnknown
+}
