@@ -108,6 +108,16 @@ func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding
 			if fs[i].Saves == nil {
 				fs[i].Saves = savesOf(in, &fs[i])
 			}
+			// A finding's impact is the share of request time its fix
+			// would remove, where the split can say; a finding that costs
+			// no request time ranks after those that do.
+			switch s := fs[i].Saves; {
+			case s == nil:
+			case s.NotRequestTime:
+				fs[i].Impact = 0
+			default:
+				fs[i].Impact = s.Share
+			}
 		}
 		out = append(out, fs...)
 	}

@@ -24,8 +24,10 @@ type Finding struct {
 	Fix      Fix            `json:"fix"`
 	// Location is an optional file:line from profile stacks.
 	Location string `json:"location,omitempty"`
-	// Impact is the estimated share, in [0, 1], of database or request time
-	// the problem accounts for; findings of one severity are ranked by it.
+	// Impact ranks the findings of one severity, in [0, 1]: the share of
+	// request time the fix would remove (Saves.Share) where the time split
+	// can say, 0 for a finding that costs no request time, else the
+	// detector's own estimate (a share of database time, of samples).
 	Impact float64 `json:"impact,omitempty"`
 	// Saves is the request time the fix would remove, from the window's
 	// time split; nil where the split could not say.

@@ -150,7 +150,7 @@ func savesOf(in *Input, f *Finding) *Saving {
 	case appLockContention.ID:
 		site, _ := ev["lock_site"].(string)
 		if freed, ok := lockFreed(in, site); ok {
-			return ofMean(freed, "the handlers' waits for the lock, less the part its holders spend on the database, which queues there once the lock is gone (goroutine dumps)")
+			return ofMean(freed, "the handlers' waits for the lock, with half the part its holders spend on the database, which may queue there once the lock is gone (goroutine dumps)")
 		}
 		share, ok := num("waiting_share")
 		if !ok {

@@ -115,9 +115,12 @@ func amplified(in *Input, work func(handlerSample) bool) (direct, throughLock fl
 }
 
 // lockFreed is the share of the handlers' time a lock's removal frees: its
-// waits, less the part its holders spend on the database (connecting,
-// waiting for a connection or for a query), which queues there once the
-// lock no longer serialises it.
+// waits, of which the part its holders spend on the database (connecting,
+// waiting for a connection or for a query) may queue there once the lock no
+// longer serialises it. How much does depends on the database's spare
+// capacity, which advisor cannot see from here: that part counts half, the
+// middle of what removing the lock can free (all of the waits) and what it
+// must free (the waits less that part).
 func lockFreed(in *Input, site string) (float64, bool) {
 	h := handlerDumpsOf(in)
 	if len(h.samples) == 0 || site == "" {
@@ -128,5 +131,5 @@ func lockFreed(in *Input, site string) (float64, bool) {
 		return s.calls(poolConnectRe.MatchString) ||
 			(s.class != nil && (s.class.Kind == WaitPool || (s.class.Kind == WaitDatastore && partOfClass(s.class) == PartDB)))
 	}
-	return waiting * (1 - h.share(onDB, holder)), true
+	return waiting * (1 - h.share(onDB, holder)/2), true
 }
