@@ -171,6 +171,8 @@ type Snapshot struct {
 	// ServiceCPUs are the CPUs of the service's host when it is this
 	// machine (localServiceCPUs); 0 when unknown.
 	ServiceCPUs int
+	// hostCPU are this machine's CPU times when it is the service's host.
+	hostCPU *hostCPUTimes
 }
 
 // ActivitySample is the snapshot's reading of pg_stat_activity's groups,
@@ -189,6 +191,11 @@ func (s *Snapshot) ActivitySample() (postgres.ActivitySample, bool) {
 // why.
 func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 	s := &Snapshot{Time: time.Now(), Status: map[string]source.Status{}, ServiceCPUs: localServiceCPUs(p.cfg.Sources)}
+	if s.ServiceCPUs > 0 {
+		if t, ok := readHostCPU(); ok {
+			s.hostCPU = &t
+		}
+	}
 	for name, st := range p.absent {
 		s.Status[name] = st
 	}

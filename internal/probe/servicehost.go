@@ -5,9 +5,12 @@
 package probe
 
 import (
+	"bufio"
 	"net"
 	"net/url"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/pgadvisor/advisor/internal/config"
@@ -63,4 +66,51 @@ func pprofStatusFor(m *metrics.Window, st source.Status) source.Status {
 		return notApplicable(lang)
 	}
 	return st
+}
+
+// hostCPUTimes are this machine's CPU times, all CPUs together, from
+// /proc/stat: the busy and total clock ticks since boot.
+type hostCPUTimes struct {
+	busy, total uint64
+}
+
+// readHostCPU reads /proc/stat's cpu line; false where it cannot (not
+// Linux).
+func readHostCPU() (hostCPUTimes, bool) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return hostCPUTimes{}, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return hostCPUTimes{}, false
+	}
+	fields := strings.Fields(sc.Text())
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return hostCPUTimes{}, false
+	}
+	var t hostCPUTimes
+	// user nice system idle iowait irq softirq steal (guest time is in
+	// user already).
+	for i, f := range fields[1:min(len(fields), 9)] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return hostCPUTimes{}, false
+		}
+		t.total += n
+		if i != 3 && i != 4 { // idle, iowait
+			t.busy += n
+		}
+	}
+	return t, true
+}
+
+// hostBusyCores is the mean number of this machine's CPUs busy between two
+// readings; 0 when unknown.
+func hostBusyCores(prev, cur *hostCPUTimes, cpus int) float64 {
+	if prev == nil || cur == nil || cpus <= 0 || cur.total <= prev.total {
+		return 0
+	}
+	return float64(cur.busy-prev.busy) / float64(cur.total-prev.total) * float64(cpus)
 }

@@ -58,6 +58,10 @@ type Window struct {
 	// this machine's when the service is served on loopback; 0 when
 	// unknown.
 	ServiceCPUs int
+	// HostBusyCores is the mean number of the service's host's CPUs busy
+	// over the window (every process's), when the host is this machine;
+	// 0 when unknown.
+	HostBusyCores float64
 }
 
 // NewWindow composes the windows of each source from two snapshots. With
@@ -99,6 +103,9 @@ func NewWindow(prev, cur *Snapshot) *Window {
 		}
 	}
 	w.ServiceCPUs = cur.ServiceCPUs
+	if prev != nil {
+		w.HostBusyCores = hostBusyCores(prev.hostCPU, cur.hostCPU, cur.ServiceCPUs)
+	}
 	if pg := usablePG(cur.Postgres); pg != nil {
 		w.Postgres = postgres.Diff(prevPG, pg)
 	}

@@ -18,9 +18,10 @@ type runtimeWorkersParams struct {
 	MaxCPUCores float64 `param:"max_cpu_cores"`
 	// SQLAlchemy's and node-postgres' pool defaults, for the connections
 	// the workers imply.
-	SQLAlchemyPoolSize    int `param:"sqlalchemy_pool_size"`
-	SQLAlchemyMaxOverflow int `param:"sqlalchemy_max_overflow"`
-	NodePostgresMax       int `param:"node_postgres_max"`
+	SQLAlchemyPoolSize    int     `param:"sqlalchemy_pool_size"`
+	SQLAlchemyMaxOverflow int     `param:"sqlalchemy_max_overflow"`
+	NodePostgresMax       int     `param:"node_postgres_max"`
+	MaxHostBusyShare      float64 `param:"max_host_busy_share"`
 }
 
 func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) ([]Finding, error) {
@@ -59,11 +60,18 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 	if cores == 1 {
 		return nil, nil // no other core to use
 	}
+	// On this machine, a host whose CPUs are all busy has no core for a
+	// second worker; and a process starved of CPU looks like one worker
+	// (its loop busy, its CPU at what the host gives it).
+	if cores > 0 && w.HostBusyCores >= p.MaxHostBusyShare*float64(cores) {
+		return nil, nil
+	}
 	ev := map[string]any{
 		"runtime":                lang,
 		"cpu_cores":              dbRound(cpu, 2),
 		"workers_seen":           workers,
 		"host_cores":             cores,
+		"host_busy_cores":        dbRound(w.HostBusyCores, 2),
 		"event_loop_utilisation": dbRound(elu, 3),
 		"suggested_workers":      0,
 		"gunicorn_workers":       0,

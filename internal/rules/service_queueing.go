@@ -26,6 +26,7 @@ type serviceQueueingParams struct {
 	MaxPoolSessions  int     `param:"max_pool_sessions"`
 	MinPoolBusyShare float64 `param:"min_pool_busy_share"`
 	MinWorkerCores   float64 `param:"min_worker_cpu_cores"`
+	MaxHostBusyShare float64 `param:"max_host_busy_share"`
 }
 
 // The causes service.queueing tells apart, as its evidence names them.
@@ -68,6 +69,12 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	if inFlight < p.MinInFlight || inFlight < p.MinInFlightRatio*busy || waitShare < p.MinWaitShare {
 		return nil, nil
 	}
+	// On a host whose CPUs are all busy (known when it is this machine),
+	// the requests wait for a CPU: runnable, which process CPU does not
+	// count. That is not a wait inside the service.
+	if w.ServiceCPUs > 0 && w.HostBusyCores >= p.MaxHostBusyShare*float64(w.ServiceCPUs) {
+		return nil, nil
+	}
 
 	lang := serviceLanguage(in)
 	ev := map[string]any{
@@ -89,6 +96,8 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		"db_sessions_mean":       0.0,
 		"event_loop_lag_p99_ms":  0.0,
 		"event_loop_utilisation": 0.0,
+		"host_cores":             w.ServiceCPUs,
+		"host_busy_cores":        dbRound(w.HostBusyCores, 2),
 	}
 	if db.found {
 		ev["db_client"] = clientName(db.main)

@@ -1,0 +1,251 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+)
+
+// svcWindow is a synthetic window of a service in language lang: one route
+// at rps with mean latency meanS (seconds), process CPU in cores, and
+// pg_stat_activity readings of the service's sessions (state counts per
+// reading) in database "app".
+type svcWindow struct {
+	lang            string
+	rps, meanS, cpu float64
+	// sessions and active are the service's sessions in each reading, and
+	// how many of them are active.
+	sessions, active []int
+	loop             *metrics.EventLoop
+	hostCPUs         int
+	hostBusy         float64
+	maxConnections   string
+}
+
+func (s svcWindow) window() *probe.Window {
+	cpu := s.cpu
+	m := &metrics.Window{
+		Routes: []metrics.RouteRate{{Route: "/posts", Method: "GET", RPS: s.rps, Requests: s.rps * 4,
+			Latency: metrics.Latency{Count: s.rps * 4, Mean: s.meanS, P50: s.meanS, P95: 2 * s.meanS, HasPercentiles: true}, HasLatency: true}},
+		RPS: s.rps, Requests: s.rps * 4,
+		Runtime: metrics.RuntimeWindow{Language: s.lang, EventLoop: s.loop},
+		Process: metrics.ProcessWindow{CPUCores: &cpu},
+	}
+	w := &probe.Window{Seconds: 4, Metrics: m, ServiceCPUs: s.hostCPUs, HostBusyCores: s.hostBusy,
+		Sources: map[string]source.Status{probe.Metrics: {State: source.OK}, probe.Postgres: {State: source.OK}}}
+	settings := postgres.Settings{"superuser_reserved_connections": {Value: "3"}}
+	if s.maxConnections != "" {
+		settings["max_connections"] = postgres.Setting{Value: s.maxConnections}
+	}
+	w.Postgres = &postgres.Window{Cur: &postgres.Snapshot{Server: postgres.Server{Database: "app", Settings: settings}}}
+	t0 := time.Unix(0, 0)
+	for i, n := range s.sessions {
+		a := s.active[i]
+		var groups []postgres.ActivityGroup
+		g := postgres.ActivityGroup{Database: "app", User: "app", Application: "api", ClientAddr: "10.0.0.5"}
+		if a > 0 {
+			g.State, g.Count = postgres.StateActive, a
+			groups = append(groups, g)
+		}
+		if n-a > 0 {
+			g.State, g.Count = postgres.StateIdle, n-a
+			groups = append(groups, g)
+		}
+		w.Activity = append(w.Activity, postgres.ActivitySample{Time: t0.Add(time.Duration(i) * time.Second), Groups: groups})
+	}
+	return w
+}
+
+func repeat(n, times int) []int {
+	out := make([]int, times)
+	for i := range out {
+		out[i] = n
+	}
+	return out
+}
+
+func TestServiceQueueingCauses(t *testing.T) {
+	lag := 0.4
+	elu := 0.97
+	for _, tc := range []struct {
+		name  string
+		w     svcWindow
+		cause string // "" for no finding
+		fix   string
+	}{
+		// The issue's FastAPI: 20 req/s at 1.6 s, 0.13 cores, one session
+		// busy at most.
+		{"blocked loop", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13,
+			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, causeEventLoop, "run_in_threadpool"},
+		{"node loop lag", svcWindow{lang: "node", rps: 20, meanS: 1, cpu: 0.5,
+			sessions: repeat(10, 5), active: repeat(0, 5), loop: &metrics.EventLoop{LagP99Seconds: &lag, Utilisation: &elu}},
+			causeEventLoop, "worker_threads"},
+		{"tiny pool", svcWindow{lang: "node", rps: 50, meanS: 0.4, cpu: 0.2,
+			sessions: repeat(2, 5), active: []int{2, 2, 2, 2, 1}}, causePool, "new Pool"},
+		{"one core", svcWindow{lang: "python", rps: 50, meanS: 0.4, cpu: 0.97,
+			sessions: repeat(5, 5), active: []int{1, 0, 1, 0, 1}}, causeWorkers, "runtime.workers"},
+		// Busy on CPU and the database: no wait inside.
+		{"busy", svcWindow{lang: "python", rps: 50, meanS: 0.1, cpu: 3,
+			sessions: repeat(5, 5), active: repeat(2, 5)}, "", ""},
+		// The host's CPUs all busy: requests wait for a CPU.
+		{"host saturated", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 1.95,
+			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := appRunRule(t, &Input{Window: tc.w.window()}, "service.queueing", nil)
+			if tc.cause == "" {
+				if len(fs) != 0 {
+					t.Fatalf("findings %+v", fs)
+				}
+				return
+			}
+			if len(fs) != 1 {
+				t.Fatalf("%d findings, want 1", len(fs))
+			}
+			f := fs[0]
+			t.Logf("%s\n%s\n%v", f.Title, f.Fix.Summary, f.Evidence)
+			if f.Evidence["cause"] != tc.cause {
+				t.Errorf("cause %v, want %s", f.Evidence["cause"], tc.cause)
+			}
+			if !strings.Contains(f.Fix.Summary, tc.fix) || !strings.Contains(f.Fix.Summary, "GET /posts") {
+				t.Errorf("fix %q, want %q and the route", f.Fix.Summary, tc.fix)
+			}
+			if f.Impact < 0.5 {
+				t.Errorf("impact %v", f.Impact)
+			}
+		})
+	}
+}
+
+func TestRuntimeWorkers(t *testing.T) {
+	busyLoop, idleLoop := 0.95, 0.3
+	for _, tc := range []struct {
+		name string
+		w    svcWindow
+		want []string // fix fragments; nil for no finding
+	}{
+		{"python local", svcWindow{lang: "python", rps: 100, meanS: 0.05, cpu: 0.97, hostCPUs: 4, hostBusy: 1.5},
+			[]string{"uvicorn --workers 4", "-w 9", "4 workers x 15", "= 60 database connections"}},
+		{"python remote", svcWindow{lang: "python", rps: 100, meanS: 0.05, cpu: 0.97},
+			[]string{"uvicorn --workers CORES", "(2 x CORES + 1)", "its cores are unknown", "workers x 15"}},
+		{"node one loop", svcWindow{lang: "node", rps: 100, meanS: 0.05, cpu: 0.95, hostCPUs: 8, hostBusy: 2,
+			loop: &metrics.EventLoop{Utilisation: &busyLoop}}, []string{"node:cluster", "pm2 start -i 8", "= 80 database"}},
+		// Two loops at half a core each: a cluster already.
+		{"node cluster", svcWindow{lang: "node", rps: 100, meanS: 0.05, cpu: 0.9, hostCPUs: 8,
+			loop: &metrics.EventLoop{Utilisation: &idleLoop}}, nil},
+		{"go", svcWindow{lang: "go", rps: 100, meanS: 0.05, cpu: 1}, nil},
+		{"low cpu", svcWindow{lang: "python", rps: 100, meanS: 0.05, cpu: 0.4, hostCPUs: 4}, nil},
+		{"one core host", svcWindow{lang: "python", rps: 100, meanS: 0.05, cpu: 0.97, hostCPUs: 1}, nil},
+		{"host saturated", svcWindow{lang: "python", rps: 100, meanS: 0.05, cpu: 0.97, hostCPUs: 2, hostBusy: 1.9}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := appRunRule(t, &Input{Window: tc.w.window()}, "runtime.workers", nil)
+			if tc.want == nil {
+				if len(fs) != 0 {
+					t.Fatalf("findings %+v", fs)
+				}
+				return
+			}
+			if len(fs) != 1 {
+				t.Fatalf("%d findings, want 1", len(fs))
+			}
+			t.Logf("%s\n%s", fs[0].Title, fs[0].Fix.Summary)
+			for _, s := range tc.want {
+				if !strings.Contains(fs[0].Fix.Summary, s) {
+					t.Errorf("fix %q lacks %q", fs[0].Fix.Summary, s)
+				}
+			}
+		})
+	}
+}
+
+func TestPoolBudget(t *testing.T) {
+	w := svcWindow{lang: "python", rps: 10, meanS: 0.01, cpu: 0.1, maxConnections: "100",
+		sessions: []int{70, 82, 85, 80}, active: []int{3, 4, 2, 3}}
+	fs := appRunRule(t, &Input{Window: w.window()}, "pool.budget", nil)
+	if len(fs) != 1 {
+		t.Fatalf("%d findings, want 1", len(fs))
+	}
+	f := fs[0]
+	t.Logf("%s\n%s", f.Title, f.Fix.Summary)
+	if f.Evidence["sessions_max"] != 85 || f.Evidence["available_connections"] != 97 {
+		t.Errorf("evidence %v", f.Evidence)
+	}
+	for _, s := range []string{"workers x (pool_size + max_overflow)", "5 + 10", "api from 10.0.0.5: max 85"} {
+		if !strings.Contains(f.Fix.Summary, s) {
+			t.Errorf("fix lacks %q", s)
+		}
+	}
+	w.sessions = []int{40, 50, 60, 70}
+	if fs := appRunRule(t, &Input{Window: w.window()}, "pool.budget", nil); len(fs) != 0 {
+		t.Errorf("70 of 97: %v", fs)
+	}
+}
+
+func TestPoolUndersizedFromActivity(t *testing.T) {
+	w := svcWindow{lang: "python", rps: 50, meanS: 0.4, cpu: 0.2,
+		sessions: repeat(2, 5), active: []int{2, 2, 2, 2, 2}}
+	fs := appRunRule(t, &Input{Window: w.window()}, "pool.undersized", nil)
+	if len(fs) != 1 {
+		t.Fatalf("%d findings, want 1", len(fs))
+	}
+	f := fs[0]
+	t.Logf("%s\n%s\n%v", f.Title, f.Fix.Summary, f.Fix.Config)
+	if f.Evidence["evidence_from"] != "pg_stat_activity" || f.Fix.Config["pool_size"] != "20" ||
+		!strings.Contains(f.Fix.Summary, "SQLAlchemy") {
+		t.Errorf("finding %+v", f)
+	}
+	// Sessions mostly idle: the pool is not what requests wait for.
+	w.active = []int{1, 0, 1, 0, 0}
+	if fs := appRunRule(t, &Input{Window: w.window()}, "pool.undersized", nil); len(fs) != 0 {
+		t.Errorf("idle sessions: %v", fs)
+	}
+}
+
+func TestNPlusOneFixLanguage(t *testing.T) {
+	q := "SELECT users.id AS users_id, users.name AS users_name FROM users WHERE users.id = $1"
+	in := &Input{Window: svcWindow{lang: "python"}.window()}
+	if got := dbORMOf(q, in); got != "sqlalchemy" {
+		t.Errorf("orm %q", got)
+	}
+	if code := dbBatchCode("sqlalchemy", "python", q); !strings.Contains(code, "selectinload(Parent.users)") {
+		t.Errorf("code %s", code)
+	}
+	node := &Input{Window: svcWindow{lang: "node"}.window()}
+	if got := dbORMOf(q, node); got != "" {
+		t.Errorf("node orm %q", got)
+	}
+	if code := dbBatchCode("", "node", "SELECT id, name FROM users WHERE id = $1"); !strings.Contains(code, `"SELECT id, name FROM users WHERE id = ANY($1)"`) ||
+		!strings.Contains(code, "await pool.query") {
+		t.Errorf("node code %s", code)
+	}
+	if code := dbBatchCode("", "go", "SELECT id, name FROM users WHERE id = $1"); !strings.Contains(code, "pool.Query(ctx") {
+		t.Errorf("go code %s", code)
+	}
+	if got := dbORMOf("SELECT u.id AS uid FROM users u WHERE u.id = $1", in); got != "" {
+		t.Errorf("plain alias read as SQLAlchemy")
+	}
+}
+
+func TestProbeUnavailableNotConfigured(t *testing.T) {
+	w := &probe.Window{Sources: map[string]source.Status{
+		probe.Pprof:    {State: source.Unavailable, Detail: "not applicable: a python service serves no Go profiles; py-spy ..."},
+		probe.Metrics:  {State: source.OK},
+		probe.Postgres: {State: source.Unavailable, Detail: "not configured: pass --pg DSN"},
+		probe.Redis:    {State: source.Error, Detail: "connection refused"},
+	}}
+	fs := appRunRule(t, &Input{Window: w}, "probe.unavailable", nil)
+	if len(fs) != 1 || fs[0].Subject != probe.Redis {
+		t.Errorf("findings %+v, want redis only", fs)
+	}
+	for _, f := range fs {
+		if strings.Contains(f.Fix.Summary, "net/http/pprof") {
+			t.Errorf("asks for Go's pprof: %s", f.Fix.Summary)
+		}
+	}
+}
