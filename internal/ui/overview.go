@@ -112,7 +112,7 @@ func (p *overviewPane) sourceLine(name string, s source.Status) string {
 		if s.Detail != "" {
 			detail = strings.TrimSpace(detail + "  " + s.Detail)
 		}
-	case strings.HasPrefix(s.Detail, "not configured"):
+	case strings.HasPrefix(s.Detail, "not configured"), strings.HasPrefix(s.Detail, "not applicable"):
 		state = st.Dim.Render("off")
 		detail = s.Detail
 	case s.State == source.Error:

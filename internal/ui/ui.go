@@ -624,7 +624,7 @@ func (m *Model) stateWord(st source.Status) string {
 		return m.st.Dim.Render("…")
 	case st.Ok():
 		return m.st.OK.Render("ok")
-	case strings.HasPrefix(st.Detail, "not configured"):
+	case strings.HasPrefix(st.Detail, "not configured"), strings.HasPrefix(st.Detail, "not applicable"):
 		return m.st.Dim.Render("off")
 	case st.State == source.Error:
 		return m.st.Lost.Render("ERROR")
