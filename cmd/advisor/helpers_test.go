@@ -3,25 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
+	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 )
 
@@ -171,120 +167,31 @@ func runSampleapp(t testing.TB, bin, dsn, redisAddr string, flags ...string) sam
 	}
 }
 
-// primeFeeds reads the feed of every user of lc's load mix once (uid over
-// its whole range), which caches each user's feed and profile in a service
-// with the cache knob on. The mix reads them at random, 4000 keys on
-// sampleapp's test data set: a warm-up of a few seconds of load leaves most
-// of them cold when the machine is slow, and the window then sees the honest
-// hit ratio of a cold cache instead of the steady state of a service that
-// has run for a while.
+// primeFeeds fills the service's cache with every feed of lc's load mix
+// (scenario.PrimeFeeds).
 func primeFeeds(ctx context.Context, t testing.TB, lc load.Config) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	uids := lc.Vars["uid"]
-	if uids.Max < uids.Min {
-		t.Fatal("prime: the load mix has no uid range")
-	}
-	const workers = 8
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
-	defer client.CloseIdleConnections()
-	ids := make(chan int64)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for id := range ids {
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, lc.BaseURL+"/users/"+strconv.FormatInt(id, 10)+"/feed", nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-				req.Header = lc.Header.Clone()
-				resp, err := client.Do(req)
-				if err != nil {
-					errs <- err
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					errs <- fmt.Errorf("GET %s: %s", req.URL.Path, resp.Status)
-					return
-				}
-			}
-		})
-	}
 	start := time.Now()
-feed:
-	for id := uids.Min; id <= uids.Max; id++ {
-		select {
-		case ids <- id:
-		case <-ctx.Done():
-			break feed
-		}
+	n, err := scenario.PrimeFeeds(ctx, lc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	close(ids)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatalf("prime the cache: %v", err)
-	}
-	if err := ctx.Err(); err != nil {
-		t.Fatalf("prime the cache: %v", err)
-	}
-	t.Logf("primed %d feeds in %s", uids.Max-uids.Min+1, time.Since(start).Round(time.Millisecond))
+	t.Logf("primed %d feeds in %s", n, time.Since(start).Round(time.Millisecond))
 }
 
 // awaitSteadyHitRatio waits, while a load runs, until the hit ratio of the
-// Redis at addr (INFO keyspace_hits and keyspace_misses) has settled: two
-// successive spans of at least a second and 1000 lookups within 0.02 of
-// each other, and at least minWait since the call (the service's pools warm
-// too). It gives up after maxWait, saying so, and lets the test observe
-// what there is.
+// Redis at addr has settled (scenario.AwaitSteadyHitRatio), and lets the
+// test observe what there is when it does not within maxWait.
 func awaitSteadyHitRatio(ctx context.Context, t testing.TB, addr string, minWait, maxWait time.Duration) {
 	t.Helper()
-	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
-	defer rdb.Close()
-	stats := func() (hits, misses int64) {
-		info, err := rdb.Info(ctx, "stats").Result()
-		if err != nil {
-			t.Fatalf("redis INFO: %v", err)
-		}
-		for line := range strings.SplitSeq(info, "\r\n") {
-			if v, ok := strings.CutPrefix(line, "keyspace_hits:"); ok {
-				hits, _ = strconv.ParseInt(v, 10, 64)
-			} else if v, ok := strings.CutPrefix(line, "keyspace_misses:"); ok {
-				misses, _ = strconv.ParseInt(v, 10, 64)
-			}
-		}
-		return hits, misses
-	}
 	start := time.Now()
-	spanStart := start
-	h0, m0 := stats()
-	prev := -1.0
-	var trace []string
-	for {
-		select {
-		case <-time.After(250 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		}
-		now := time.Now()
-		h, m := stats()
-		if n := (h - h0) + (m - m0); n >= 1000 && now.Sub(spanStart) >= time.Second {
-			ratio := float64(h-h0) / float64(n)
-			trace = append(trace, fmt.Sprintf("%.3f/%d", ratio, n))
-			if prev >= 0 && math.Abs(ratio-prev) <= 0.02 && now.Sub(start) >= minWait {
-				t.Logf("redis hit ratio settled in %s: %s", now.Sub(start).Round(time.Millisecond), strings.Join(trace, " "))
-				return
-			}
-			prev, h0, m0, spanStart = ratio, h, m, now
-		}
-		if now.Sub(start) >= maxWait {
-			t.Logf("redis hit ratio not settled after %s: %s", maxWait, strings.Join(trace, " "))
-			return
-		}
+	settled, trace, err := scenario.AwaitSteadyHitRatio(ctx, addr, minWait, maxWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if settled {
+		t.Logf("redis hit ratio settled in %s: %s", time.Since(start).Round(time.Millisecond), trace)
+	} else {
+		t.Logf("redis hit ratio not settled after %s: %s", maxWait, trace)
 	}
 }
