@@ -57,7 +57,7 @@ func TestLoadErrorsGolden(t *testing.T) {
 					t.Errorf("error without a position in %s: %+v", tt.file, e)
 				}
 			}
-			got := err.Error() + "\n"
+			got := withoutMissingRules(t, err.Error(), string(src.Data)) + "\n"
 			golden := filepath.Join("testdata", "load", strings.TrimSuffix(tt.file, ".yaml")+".errors")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -328,4 +328,32 @@ func TestLoadChecksDetectorParams(t *testing.T) {
 func param(r *Rule, name string) any {
 	v, _ := r.Param(name)
 	return v
+}
+
+// withoutMissingRules checks the "rule X of the catalog is missing" errors of
+// a base file, one for each catalog rule the file does not define, and
+// returns the other errors: the goldens do not change when the catalog
+// grows.
+func withoutMissingRules(t *testing.T, errs, file string) string {
+	t.Helper()
+	missing := regexp.MustCompile(`^[^:]+:\d+:\d+: rule "([^"]+)" of the catalog is missing$`)
+	var kept, got, want []string
+	for _, line := range strings.Split(errs, "\n") {
+		if m := missing.FindStringSubmatch(line); m != nil {
+			got = append(got, m[1])
+			continue
+		}
+		kept = append(kept, line)
+	}
+	if len(got) > 0 {
+		for _, id := range Catalog() {
+			if !strings.Contains(file, "id: "+id+"\n") {
+				want = append(want, id)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("missing rules reported %v, want %v", got, want)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
