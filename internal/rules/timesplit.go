@@ -181,6 +181,9 @@ func splitOf(in *Input) *TimeSplit {
 
 // runtimeOf recognises the service's runtime from its metrics.
 func runtimeOf(m *metrics.Window) string {
+	if m.Runtime.Language != "" {
+		return m.Runtime.Language
+	}
 	if m.Runtime.GOMAXPROCS != nil || m.Runtime.Goroutines != nil {
 		return "go"
 	}
