@@ -170,10 +170,13 @@ func roundPtr(v float64, decimals int) *float64 {
 
 // Formatting for people, shared by the text, Markdown and JUnit printers.
 
-// msText formats a duration in milliseconds: "0.42 ms", "8.1 ms", "42 ms",
-// "1.6 s".
-func msText(ms float64) string {
+// MSText formats a duration in milliseconds for people: "0.42 ms",
+// "8.1 ms", "42 ms", "1.6 s", and "-" for a value that is not a number. The
+// report's printers and attach's panes share it.
+func MSText(ms float64) string {
 	switch {
+	case math.IsNaN(ms) || math.IsInf(ms, 0):
+		return "-"
 	case ms >= 10_000:
 		return fmt.Sprintf("%.0f s", ms/1000)
 	case ms >= 1000:
@@ -191,7 +194,7 @@ func optMS(ms *float64) string {
 	if ms == nil {
 		return "-"
 	}
-	return msText(*ms)
+	return MSText(*ms)
 }
 
 // shareText formats a share in [0, 1] as a whole percentage, "<1%" for a
@@ -232,35 +235,31 @@ func inFlightText(v *float64) string {
 // advisor cannot see (other) last.
 func partItems(parts []TimePart) []string {
 	sorted := slices.Clone(parts)
-	slices.SortStableFunc(sorted, func(a, b TimePart) int {
-		if (a.Part == rules.PartOther) != (b.Part == rules.PartOther) {
-			if a.Part == rules.PartOther {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(b.Share, a.Share)
-	})
+	slices.SortStableFunc(sorted, func(a, b TimePart) int { return partOrder(a.Part, a.Share, b.Part, b.Share) })
 	out := make([]string, len(sorted))
 	for i, p := range sorted {
-		out[i] = fmt.Sprintf("%s %s (%s)", sanitize(p.Part), msText(p.MSPerRequest), shareText(p.Share))
+		out[i] = fmt.Sprintf("%s %s (%s)", sanitize(p.Part), MSText(p.MSPerRequest), shareText(p.Share))
 	}
 	return out
+}
+
+// partOrder orders parts largest share first, with the time advisor cannot
+// see (other) last.
+func partOrder(a string, aShare float64, b string, bShare float64) int {
+	if (a == rules.PartOther) != (b == rules.PartOther) {
+		if a == rules.PartOther {
+			return 1
+		}
+		return -1
+	}
+	return cmp.Compare(bShare, aShare)
 }
 
 // handlerItems are a handler's parts as "lock 67%", largest first, other
 // last.
 func handlerItems(parts []HandlerPart) []string {
 	sorted := slices.Clone(parts)
-	slices.SortStableFunc(sorted, func(a, b HandlerPart) int {
-		if (a.Part == rules.PartOther) != (b.Part == rules.PartOther) {
-			if a.Part == rules.PartOther {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(b.Share, a.Share)
-	})
+	slices.SortStableFunc(sorted, func(a, b HandlerPart) int { return partOrder(a.Part, a.Share, b.Part, b.Share) })
 	out := make([]string, len(sorted))
 	for i, p := range sorted {
 		out[i] = sanitize(p.Part) + " " + shareText(p.Share)
@@ -272,9 +271,9 @@ func handlerItems(parts []HandlerPart) []string {
 func serviceItems(s *ServiceFigures) []string {
 	items := []string{strings.TrimSuffix(rateText(s.RPS), "/s") + " req/s"}
 	if s.P50MS != nil {
-		items = append(items, "p50 "+msText(*s.P50MS), "p95 "+msText(*s.P95MS))
+		items = append(items, "p50 "+MSText(*s.P50MS), "p95 "+MSText(*s.P95MS))
 	} else if s.MeanMS != nil {
-		items = append(items, "mean "+msText(*s.MeanMS))
+		items = append(items, "mean "+MSText(*s.MeanMS))
 	}
 	if s.InFlight != nil {
 		items = append(items, inFlightText(s.InFlight)+" in flight ("+s.InFlightFrom+")")
@@ -317,7 +316,7 @@ func savingText(s *rules.Saving) string {
 	case s.NotRequestTime:
 		return "no request time"
 	}
-	return fmt.Sprintf("saves ~%s/request (%s)", msText(s.MSPerRequest), shareText(s.Share))
+	return fmt.Sprintf("saves ~%s/request (%s)", MSText(s.MSPerRequest), shareText(s.Share))
 }
 
 // methodText says how the parts were measured, for a heading.

@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
@@ -83,7 +84,7 @@ func (p *timePane) SetData(d *Data) {
 			p95, inFlight, share, bar := "-", "-", "-", ""
 			if r.HasLatency {
 				if r.P95MS > 0 {
-					p95 = msText(r.P95MS)
+					p95 = report.MSText(r.P95MS)
 				}
 				inFlight, share = num(r.InFlight), pctWhole(r.Share)
 				bar = p.sh.st.Chart.Render(hbar(r.Share, 1, 10))
@@ -168,9 +169,9 @@ func (p *timePane) head() (top, notes []string) {
 	var pcts, mean, inFlight, from string
 	if s.HasLatency {
 		if s.P50MS > 0 || s.P95MS > 0 {
-			pcts = " · p50 " + msText(s.P50MS) + " · p95 " + msText(s.P95MS)
+			pcts = " · p50 " + report.MSText(s.P50MS) + " · p95 " + report.MSText(s.P95MS)
 		}
-		mean = " · mean " + msText(s.MeanMS)
+		mean = " · mean " + report.MSText(s.MeanMS)
 	}
 	if s.InFlightFrom != "" && (s.HasLatency || s.InFlightFrom == "gauge") {
 		inFlight, from = " · "+num(s.InFlight)+" in flight", " ("+s.InFlightFrom+")"
@@ -201,7 +202,7 @@ func (p *timePane) head() (top, notes []string) {
 		if pt.Name == rules.PartOther {
 			style = st.Dim
 		}
-		top = append(top, fmt.Sprintf("  %-*s  %8s %4s  %s", nameW, pt.Name, msText(pt.MSPerRequest), pctWhole(pt.Share),
+		top = append(top, fmt.Sprintf("  %-*s  %8s %4s  %s", nameW, pt.Name, report.MSText(pt.MSPerRequest), pctWhole(pt.Share),
 			style.Render(hbar(pt.Share, 1, barW))))
 	}
 	return top, notes
@@ -288,24 +289,6 @@ func hbar(v, full float64, width int) string {
 	return bar
 }
 
-// msText formats a duration in milliseconds: "0.42 ms", "8.1 ms", "42 ms",
-// "1.6 s".
-func msText(ms float64) string {
-	switch {
-	case math.IsNaN(ms) || math.IsInf(ms, 0):
-		return "-"
-	case ms >= 10_000:
-		return fmt.Sprintf("%.0f s", ms/1000)
-	case ms >= 1000:
-		return fmt.Sprintf("%.1f s", ms/1000)
-	case ms >= 9.95:
-		return fmt.Sprintf("%.0f ms", ms)
-	case ms >= 0.995:
-		return fmt.Sprintf("%.1f ms", ms)
-	}
-	return fmt.Sprintf("%.2f ms", ms)
-}
-
 // pctWhole formats a share in [0, 1] as a whole percentage, "<1%" for a
 // share above zero that rounds to it.
 func pctWhole(s float64) string {
@@ -339,7 +322,7 @@ func timeLine(st *Styles, d *Data) string {
 	for _, pt := range sortedParts(ts.Service.Parts) {
 		parts = append(parts, pt.Name+" "+pctWhole(pt.Share))
 	}
-	return head + msText(ts.Service.MeanMS) + "/req: " + strings.Join(parts, " · ") + st.Dim.Render("  (8: Time)")
+	return head + report.MSText(ts.Service.MeanMS) + "/req: " + strings.Join(parts, " · ") + st.Dim.Render("  (8: Time)")
 }
 
 // savingLine says what a finding's fix saves and on what basis; "" when
@@ -352,7 +335,7 @@ func savingLine(s *rules.Saving) string {
 	case s.NotRequestTime:
 		text = "no request time"
 	default:
-		text = fmt.Sprintf("saves ~%s/request (%s)", msText(s.MSPerRequest), pctWhole(s.Share))
+		text = fmt.Sprintf("saves ~%s/request (%s)", report.MSText(s.MSPerRequest), pctWhole(s.Share))
 	}
 	if b := oneLine(s.Basis); b != "" {
 		text += ": " + b
