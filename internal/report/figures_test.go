@@ -121,44 +121,12 @@ func fixtureSplitReport() *Report {
 }
 
 func TestGoldenSplit(t *testing.T) {
-	for _, tc := range []struct {
-		format Format
-		file   string
-	}{
-		{FormatText, "split.txt.golden"},
-		{FormatMarkdown, "split.md.golden"},
-		{FormatJSON, "split.json.golden"},
-		{FormatSARIF, "split.sarif.golden"},
-		{FormatJUnit, "split.junit.golden"},
-	} {
-		t.Run(string(tc.format), func(t *testing.T) {
-			var b bytes.Buffer
-			if err := Print(&b, tc.format, fixtureSplitReport(), fixtureOptions()); err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, tc.file, b.Bytes())
-		})
-	}
+	checkFormatGoldens(t, "split", fixtureSplitReport(), fixtureOptions(), FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit)
 }
 
 func TestGoldenSplitPython(t *testing.T) {
 	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(fixturePythonSplit())
-	for _, tc := range []struct {
-		format Format
-		file   string
-	}{
-		{FormatText, "split-python.txt.golden"},
-		{FormatMarkdown, "split-python.md.golden"},
-		{FormatJSON, "split-python.json.golden"},
-	} {
-		t.Run(string(tc.format), func(t *testing.T) {
-			var b bytes.Buffer
-			if err := Print(&b, tc.format, r, Options{}); err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, tc.file, b.Bytes())
-		})
-	}
+	checkFormatGoldens(t, "split-python", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
 }
 
 // TestFiguresOmitted: a report without figures, or with a split that has

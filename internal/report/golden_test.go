@@ -60,25 +60,24 @@ func lineDiff(want, got string) string {
 	return b.String()
 }
 
-func TestGolden(t *testing.T) {
-	for _, tc := range []struct {
-		format Format
-		file   string
-	}{
-		{FormatText, "report.txt.golden"},
-		{FormatMarkdown, "report.md.golden"},
-		{FormatJSON, "report.json.golden"},
-		{FormatSARIF, "report.sarif.golden"},
-		{FormatJUnit, "report.junit.golden"},
-	} {
-		t.Run(string(tc.format), func(t *testing.T) {
+// checkFormatGoldens prints r in each format and compares it to
+// testdata/<name>.<extension>.golden.
+func checkFormatGoldens(t *testing.T, name string, r *Report, opts Options, formats ...Format) {
+	t.Helper()
+	ext := map[Format]string{FormatText: "txt", FormatMarkdown: "md", FormatJSON: "json", FormatSARIF: "sarif", FormatJUnit: "junit"}
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
 			var b bytes.Buffer
-			if err := Print(&b, tc.format, fixtureReport(), fixtureOptions()); err != nil {
+			if err := Print(&b, f, r, opts); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tc.file, b.Bytes())
+			checkGolden(t, name+"."+ext[f]+".golden", b.Bytes())
 		})
 	}
+}
+
+func TestGolden(t *testing.T) {
+	checkFormatGoldens(t, "report", fixtureReport(), fixtureOptions(), FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit)
 }
 
 func TestGoldenEmpty(t *testing.T) {
@@ -87,22 +86,7 @@ func TestGoldenEmpty(t *testing.T) {
 		probe.Metrics: {Status: StatusOK, Detail: "http://127.0.0.1:8080/metrics"},
 		probe.Pprof:   {Status: StatusError, Detail: "GET /debug/pprof/goroutine?debug=2: unexpected content type text/html"},
 	}, nil, Baseline{})
-	for _, tc := range []struct {
-		format Format
-		file   string
-	}{
-		{FormatText, "empty.txt.golden"},
-		{FormatMarkdown, "empty.md.golden"},
-		{FormatJSON, "empty.json.golden"},
-	} {
-		t.Run(string(tc.format), func(t *testing.T) {
-			var b bytes.Buffer
-			if err := Print(&b, tc.format, r, Options{}); err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, tc.file, b.Bytes())
-		})
-	}
+	checkFormatGoldens(t, "empty", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
 }
 
 // TestTextFitsWidth checks that every line but those of code (SQL, Go),
