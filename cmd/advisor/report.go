@@ -51,8 +51,9 @@ With --window 0 it takes one snapshot and analyses the statistics accumulated
 since their last reset, without waiting: run the test or load suite first, then
 ask what it did. The rules that sample request goroutines while the load runs
 (app.blocking-io, app.inline-work, app.lock-contention, http.saturation) need
-a window during the load; --window 0 gives the same findings as such a window
-for every rule that reads counters.
+a window during the load, and so do service.queueing and runtime.workers to
+tell a saturated host apart; --window 0 gives the same findings as such a
+window for every rule that reads counters.
 
 Formats: text, markdown, json (schema advisor.report/v1), sarif (2.1.0), junit.
 --format may repeat; the Nth --out is the file of the Nth --format, and a
