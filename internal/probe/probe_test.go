@@ -93,14 +93,25 @@ func TestObserveReadsEverySource(t *testing.T) {
 	}
 	defer p.Close()
 
-	done := make(chan struct{})
+	// Traffic for as long as the window lasts (bounded in count): a fixed
+	// number of requests could all finish before the first snapshot on a
+	// busy machine, leaving the window without statements.
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		drive(40)
+		for range 60 {
+			select {
+			case <-stop:
+				return
+			default:
+				drive(8)
+			}
+		}
 	}()
 	var ticks int
 	w, err := p.Observe(ctx, ObserveOptions{Window: 3 * time.Second, ProfileSeconds: 1, GoroutineSamples: 4,
 		Progress: func(_, _ time.Duration) { ticks++ }})
+	close(stop)
 	<-done
 	if err != nil {
 		t.Fatal(err)
