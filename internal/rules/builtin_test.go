@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // sample is a testdata/evidence/<id>.yaml file: what the rule's detector

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/template"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	advisor "github.com/pgadvisor/advisor"
 	"github.com/pgadvisor/advisor/internal/yamlfile"
