@@ -39,7 +39,7 @@ import (
 // mutex contention event in 10. A contended lock or a blocked request path
 // shows up within seconds; BenchmarkProfilingRates in cmd/advisor measures
 // what the rates cost (see "Block and mutex profiling: cost" in the
-// repository's README).
+// repository's docs/benchmarks.md).
 const (
 	BlockProfileRateNanos = 10_000
 	MutexProfileFraction  = 10

@@ -345,9 +345,9 @@ func (c *Client) contention(ctx context.Context, kind Kind, seconds int) (*profi
 
 func disabledDetail(kind Kind) string {
 	if kind == KindMutex {
-		return "mutex profile is empty: mutex profiling is off; call runtime.SetMutexProfileFraction(10) at start-up (samples one contention event in 10; its cost is measured in advisor's README)"
+		return "mutex profile is empty: mutex profiling is off; call runtime.SetMutexProfileFraction(10) at start-up (samples one contention event in 10; its cost is measured in advisor's docs/benchmarks.md)"
 	}
-	return "block profile is empty: block profiling is off; call runtime.SetBlockProfileRate(10000) at start-up (samples about one event per 10 µs spent blocked; its cost is measured in advisor's README)"
+	return "block profile is empty: block profiling is off; call runtime.SetBlockProfileRate(10000) at start-up (samples about one event per 10 µs spent blocked; its cost is measured in advisor's docs/benchmarks.md)"
 }
 
 // Fgprof fetches a wall-clock profile from /debug/fgprof when the target
