@@ -83,6 +83,15 @@ type Config struct {
 	Duration time.Duration
 	// MaxRequests stops the run after this many requests (0 = no limit).
 	MaxRequests int64
+	// MinRequests, with Duration, keeps the run going past Duration until
+	// this many requests have completed, so that a slow service still gives
+	// enough requests for its figures to mean something; MaxDuration caps
+	// the run then, and Result.Capped says the cap ended it. 0 = Duration
+	// alone ends the run.
+	MinRequests int64
+	// MaxDuration caps a run that MinRequests keeps going; 0 means four
+	// times Duration.
+	MaxDuration time.Duration
 	// Timeout bounds each request, connecting included (0 = no limit). A
 	// request that times out counts as an error of kind "timeout" and its
 	// connection is replaced.
@@ -129,16 +138,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Rate < 0 {
 		return nil, fmt.Errorf("load: rate must not be negative, got %g", cfg.Rate)
 	}
-	if cfg.Duration < 0 || cfg.MaxRequests < 0 || cfg.Timeout < 0 {
-		return nil, errors.New("load: duration, request count and timeout must not be negative")
+	if cfg.Duration < 0 || cfg.MaxRequests < 0 || cfg.Timeout < 0 || cfg.MinRequests < 0 || cfg.MaxDuration < 0 {
+		return nil, errors.New("load: durations, request counts and timeout must not be negative")
+	}
+	if cfg.MinRequests > 0 && cfg.Duration == 0 {
+		return nil, errors.New("load: a minimum number of requests needs a duration")
+	}
+	if cfg.MinRequests > 0 && cfg.MaxDuration == 0 {
+		cfg.MaxDuration = 4 * cfg.Duration
+	}
+	if cfg.MinRequests > 0 && cfg.MaxDuration < cfg.Duration {
+		return nil, fmt.Errorf("load: the cap %s is shorter than the duration %s", cfg.MaxDuration, cfg.Duration)
 	}
 
 	start := time.Now()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Duration > 0 {
+		deadline := start.Add(cfg.Duration)
+		if cfg.MinRequests > 0 {
+			deadline = start.Add(cfg.MaxDuration)
+		}
 		var cancelTimeout context.CancelFunc
-		runCtx, cancelTimeout = context.WithDeadline(runCtx, start.Add(cfg.Duration))
+		runCtx, cancelTimeout = context.WithDeadline(runCtx, deadline)
 		defer cancelTimeout()
 	}
 
@@ -165,6 +187,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.start = start
 	if cfg.Duration > 0 {
 		r.end = start.Add(cfg.Duration)
+		if cfg.MinRequests > 0 {
+			r.capEnd = start.Add(cfg.MaxDuration)
+		}
 	}
 	var wg sync.WaitGroup
 	for i := range conns {
@@ -183,6 +208,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	<-progressDone
 
 	res := collect(plan, shards, elapsed)
+	res.Capped = cfg.MinRequests > 0 && res.Requests < cfg.MinRequests && ctx.Err() == nil
 	res.Connections = conns
 	res.Rate = cfg.Rate
 	if err := ctx.Err(); err != nil {
@@ -198,6 +224,7 @@ type runner struct {
 	conns   int
 	start   time.Time
 	end     time.Time // start + Duration; zero without one
+	capEnd  time.Time // start + MaxDuration when MinRequests keeps the run going
 	stop    context.CancelFunc
 	dialer  net.Dialer
 	tlsConf *tls.Config
@@ -214,8 +241,17 @@ type runner struct {
 // past the deadline fails at once with "i/o timeout" (the dialer takes the
 // context's deadline), and a worker that went on until the context is done
 // would count a burst of timeouts the server never caused.
+//
+// With MinRequests the run goes on past Duration until that many requests
+// have completed, or until MaxDuration.
 func (r *runner) over(t time.Time) bool {
-	return !r.end.IsZero() && !t.Before(r.end)
+	if r.end.IsZero() || t.Before(r.end) {
+		return false
+	}
+	if r.cfg.MinRequests > 0 && r.done.Load() < r.cfg.MinRequests {
+		return !t.Before(r.capEnd)
+	}
+	return true
 }
 
 // claim reserves the next request; false when MaxRequests are already
@@ -234,6 +270,10 @@ func (r *runner) finished(failed bool) {
 		r.failures.Add(1)
 	}
 	if r.cfg.MaxRequests > 0 && n >= r.cfg.MaxRequests {
+		r.stop()
+	}
+	if r.cfg.MinRequests > 0 && n >= r.cfg.MinRequests && r.over(time.Now()) {
+		// Kept going past Duration for MinRequests: they are in.
 		r.stop()
 	}
 }

@@ -250,6 +250,53 @@ func TestMaxRequests(t *testing.T) {
 	}
 }
 
+// A slow service keeps a run going past Duration until MinRequests have
+// completed; without enough time, MaxDuration caps it and says so.
+func TestMinRequests(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+
+	// 2 connections at 20 ms: about 100 requests a second, so 50 ms of
+	// Duration alone would give about 5.
+	res := run(t, Config{BaseURL: srv.URL, Connections: 2, Duration: 50 * time.Millisecond,
+		MinRequests: 40, MaxDuration: 20 * time.Second})
+	if res.Requests < 40 || res.Capped {
+		t.Errorf("requests %d, capped %v: want at least 40, not capped", res.Requests, res.Capped)
+	}
+	if res.Requests > 40+2 {
+		t.Errorf("requests %d: the run went on after the 40th request (2 connections)", res.Requests)
+	}
+
+	res = run(t, Config{BaseURL: srv.URL, Connections: 2, Duration: 50 * time.Millisecond,
+		MinRequests: 100000, MaxDuration: 300 * time.Millisecond})
+	if !res.Capped || res.Requests >= 100000 {
+		t.Errorf("requests %d, capped %v: want the cap to end the run", res.Requests, res.Capped)
+	}
+	if res.Elapsed < 300*time.Millisecond || res.Elapsed > 10*time.Second {
+		t.Errorf("elapsed %s: want the cap of 300 ms", res.Elapsed)
+	}
+
+	// Enough requests within Duration: Duration ends the run, as without
+	// a minimum.
+	res = run(t, Config{BaseURL: srv.URL, Connections: 2, Duration: 300 * time.Millisecond, MinRequests: 1})
+	if res.Capped || res.Elapsed < 300*time.Millisecond {
+		t.Errorf("elapsed %s, capped %v: want Duration to end the run", res.Elapsed, res.Capped)
+	}
+
+	for _, bad := range []Config{
+		{BaseURL: srv.URL, MinRequests: 10},
+		{BaseURL: srv.URL, Duration: time.Second, MinRequests: 10, MaxDuration: time.Millisecond},
+		{BaseURL: srv.URL, Duration: time.Second, MinRequests: -1},
+	} {
+		if _, err := Run(context.Background(), bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
 func TestErrorKinds(t *testing.T) {
 	t.Run("status", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

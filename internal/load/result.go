@@ -28,6 +28,9 @@ type Result struct {
 	ErrorsByKind map[string]int64
 	// Elapsed is the wall time of the run.
 	Elapsed time.Duration
+	// Capped says that MaxDuration ended a run before MinRequests had
+	// completed.
+	Capped bool
 	// RPS is Requests per second of Elapsed.
 	RPS float64
 	// Latency of the requests that got a response (whatever its status); in
