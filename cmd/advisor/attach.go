@@ -42,7 +42,7 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
-	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON); with --headless, where the last analysis is written when attach stops")
+	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON) and w the last CPU and goroutine profiles; with --headless, where the last analysis is written when attach stops")
 	fl.BoolVar(&f.headless, "headless", false, "run the same polling and analysis without a UI, logging one line per analysis to stderr (for CI and benchmarks)")
 	fl.DurationVar(&f.duration, "duration", 0, "with --headless: stop after this long (default: until interrupted)")
 }
@@ -71,9 +71,11 @@ func newAttachCmd() *cobra.Command {
 		Long: `attach reads every source each --interval and shows the service in a
 terminal UI: health and sparklines, the findings with their evidence and fix,
 the queries of pg_stat_statements with their plans, tables and indexes, pools
-and connections, Redis, and the Go runtime. p takes a CPU profile, e exports
-the report (markdown and JSON), y copies the fix of a finding, ? shows every
-key, q quits.
+and connections, Redis, and the Go runtime. space pauses the readings (the
+panes keep what they show; space again resumes), p takes a CPU profile, w
+saves it with the goroutine profile for go tool pprof, e exports the report
+(markdown and JSON), y copies the fix of a finding, ? shows every key, q
+quits.
 
 A source that goes away shows as LOST and is read again at each interval;
 the UI keeps running. NO_COLOR turns colours off.

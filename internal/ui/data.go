@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/probe"
@@ -67,6 +68,16 @@ func (h *History) Last(name string) (float64, bool) {
 		return 0, false
 	}
 	return v[len(v)-1], true
+}
+
+// Clone returns a copy of the history that later additions to h leave
+// unchanged.
+func (h *History) Clone() *History {
+	c := &History{Cap: h.Cap, Windows: h.Windows, series: make(map[string][]float64, len(h.series))}
+	for name, v := range h.series {
+		c.series[name] = slices.Clone(v)
+	}
+	return c
 }
 
 // Push appends one value to a series, dropping the oldest past Cap.

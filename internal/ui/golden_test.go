@@ -40,6 +40,9 @@ func keyMsg(s string) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyDown}
 	case "backspace":
 		return tea.KeyMsg{Type: tea.KeyBackspace}
+	case "space":
+		// As bubbletea reads the space bar.
+		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
 }
@@ -62,7 +65,7 @@ func screen(t testing.TB, m *Model, width, height int) string {
 }
 
 func TestGoldenPanes(t *testing.T) {
-	sizes := [][2]int{{80, 24}, {160, 48}}
+	sizes := [][2]int{{80, 24}, {100, 30}, {160, 48}}
 	cases := []struct {
 		name string
 		keys []string
@@ -80,7 +83,9 @@ func TestGoldenPanes(t *testing.T) {
 		{"time", []string{"8"}},
 		{"time-handlers", []string{"8", "h", "down"}},
 		{"full-help", []string{"?"}},
+		{"full-help-findings", []string{"2", "?"}},
 		{"filter", []string{"3", "/", "o", "r", "d", "e", "r"}},
+		{"paused", []string{"2", "space"}},
 	}
 	for _, size := range sizes {
 		for _, c := range cases {

@@ -201,7 +201,7 @@ func TestExport(t *testing.T) {
 	if s := screen(t, m, 200, 24); !strings.Contains(s, "report written to") {
 		t.Fatalf("status line:\n%s", s)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "advisor-report-20260314-093000.json"))
+	data, err := os.ReadFile(filepath.Join(dir, "advisor-report-20260314-093000.000.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestExport(t *testing.T) {
 	if f := rep.Figures; f == nil || f.Method != "goroutine dumps" || len(f.Routes) != 3 || len(f.Service.Time) != 5 {
 		t.Errorf("exported figures: %+v", f)
 	}
-	md, err := os.ReadFile(filepath.Join(dir, "advisor-report-20260314-093000.md"))
+	md, err := os.ReadFile(filepath.Join(dir, "advisor-report-20260314-093000.000.md"))
 	if err != nil || !strings.Contains(string(md), "db.missing-index") {
 		t.Errorf("markdown report: %v\n%s", err, md)
 	}
@@ -236,6 +236,7 @@ type fakeProber struct {
 	mu    sync.Mutex
 	snaps []*probe.Snapshot
 	next  int
+	cfg   probe.Config
 }
 
 func (f *fakeProber) Snapshot(context.Context) *probe.Snapshot {
@@ -248,7 +249,7 @@ func (f *fakeProber) Snapshot(context.Context) *probe.Snapshot {
 
 func (f *fakeProber) Profiles(context.Context, int) *pprof.Snapshot { return fixtureProfile().Profile }
 func (f *fakeProber) Explainer() postgres.Explainer                 { return fixtureExplainer{} }
-func (f *fakeProber) Config() probe.Config                          { return probe.Config{} }
+func (f *fakeProber) Config() probe.Config                          { return f.cfg }
 
 // feed sends msg and, in turn, the messages of the commands it returns,
 // except the ticks (the test sends those itself).

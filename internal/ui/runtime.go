@@ -16,10 +16,12 @@ import (
 // and by where they wait under the HTTP handlers, and the top functions of
 // the last CPU profile (taken with p).
 type runtimePane struct {
-	sh            *shared
-	data          *Data
-	seconds       int
-	profile       *ProfileMsg
+	sh      *shared
+	data    *Data
+	seconds int
+	profile *ProfileMsg
+	// saved is where the save key wrote profile, shown under it.
+	saved         *profilesSavedMsg
 	groups        *table
 	funcs         *table
 	onFuncs       bool
@@ -47,9 +49,35 @@ func (p *runtimePane) Title() string { return "Runtime" }
 
 func (p *runtimePane) SetSize(width, height int) {
 	p.width, p.height = width, height
-	rest := max(height-6, 4)
-	p.groups.setSize(width, max(rest/2, 2))
-	p.funcs.setSize(width, max(rest-rest/2-1, 2))
+	p.resize()
+}
+
+// resize splits the height between the goroutines and the functions, less
+// the lines saying where the profiles were saved.
+func (p *runtimePane) resize() {
+	rest := max(p.height-6, 4)
+	p.groups.setSize(p.width, max(rest/2, 2))
+	p.funcs.setSize(p.width, max(rest-rest/2-1-len(p.savedLines()), 2))
+}
+
+// savedLines say where the save key wrote the profiles: the command that
+// opens each, then what was not saved.
+func (p *runtimePane) savedLines() []string {
+	s := p.saved
+	if s == nil {
+		return nil
+	}
+	if s.err != nil {
+		return []string{"not saved: " + source.Redact(s.err.Error())}
+	}
+	var lines []string
+	for _, path := range s.saved.Paths {
+		lines = append(lines, "go tool pprof "+path)
+	}
+	for _, m := range s.saved.Missing {
+		lines = append(lines, "not saved: "+source.Redact(m))
+	}
+	return lines
 }
 
 func (p *runtimePane) SetData(d *Data) {
@@ -96,8 +124,14 @@ func (p *runtimePane) Keys() []key.Binding { return []key.Binding{switchFuncs} }
 
 func (p *runtimePane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case profilesSavedMsg:
+		if p.profile != nil && msg.profile == p.profile.Profile {
+			p.saved = &msg
+			p.resize()
+		}
 	case ProfileMsg:
-		p.profile = &msg
+		p.profile, p.saved = &msg, nil
+		p.resize()
 		var rows []row
 		if msg.Profile != nil && msg.Profile.CPU != nil && msg.Profile.CPU.Status.Ok() {
 			for _, f := range msg.Profile.CPU.Functions {
@@ -169,6 +203,9 @@ func (p *runtimePane) View() string {
 	b.WriteString(st.Section.Render("Goroutines") + " " + st.Dim.Render(states) + "\n")
 	b.WriteString(p.groups.view() + "\n")
 	b.WriteString(st.Section.Render("CPU profile") + " " + st.Dim.Render(p.profileLine()) + "\n")
+	for _, l := range p.savedLines() {
+		b.WriteString("  " + st.Message.Render(l) + "\n")
+	}
 	if p.funcs.len() > 0 {
 		b.WriteString(p.funcs.view())
 	}

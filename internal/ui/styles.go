@@ -22,6 +22,8 @@ type Styles struct {
 	Info            lipgloss.Style
 	Chart           lipgloss.Style
 	Status, Message lipgloss.Style
+	// Paused marks the status line while the readings are frozen.
+	Paused lipgloss.Style
 }
 
 // DefaultStyles returns the styles, rendered with lipgloss' default renderer
@@ -42,6 +44,7 @@ func DefaultStyles() *Styles {
 		Chart:     lipgloss.NewStyle().Foreground(lipgloss.Color("79")),
 		Status:    lipgloss.NewStyle().Foreground(lipgloss.Color("250")),
 		Message:   lipgloss.NewStyle().Foreground(lipgloss.Color("229")),
+		Paused:    lipgloss.NewStyle().Bold(true).Reverse(true),
 	}
 }
 

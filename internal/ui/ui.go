@@ -11,6 +11,10 @@
 // result comes back as a message to the pane that asked for it. With no
 // Prober the model polls nothing and shows what it is sent (AnalysisMsg,
 // ProfileMsg): the tests drive it that way.
+//
+// Pausing (space) freezes what the panes show: the model goes on polling
+// and feeding its session and sparklines' history, but holds the readings
+// (the latest analysis window, the sparklines' new points) until it resumes.
 package ui
 
 import (
@@ -72,8 +76,8 @@ type Options struct {
 	// Explainer runs EXPLAIN for the rules and the Queries pane; nil takes
 	// the Prober's.
 	Explainer postgres.Explainer
-	// ExportDir receives the reports `e` writes (default: the current
-	// directory).
+	// ExportDir receives the reports `e` writes and the profiles `w` saves
+	// (default: the current directory).
 	ExportDir string
 	// Clipboard receives the fix `y` copies; nil means no clipboard.
 	Clipboard Clipboard
@@ -163,16 +167,28 @@ type Model struct {
 	data      *Data
 
 	// session keeps the snapshots and builds the windows.
-	session   *probe.Session
+	session *probe.Session
+	// history is the sparklines' history, fed every interval; the panes
+	// see it through data, except while paused.
+	history   *History
 	polling   bool
 	tickSeq   int
 	analysing bool
 	pending   *probe.Window
 	profiling bool
 	profile   *ProfileMsg
+	// saved is what the save key wrote of profile.
+	saved     *profilesSavedMsg
 	message   string
 	messageAt time.Time
 	quitting  bool
+
+	// paused freezes data: readings go on, held until the next space.
+	paused bool
+	// held is the latest analysis taken in while paused; heldReadings
+	// counts the readings since the pause.
+	held         *AnalysisMsg
+	heldReadings int
 
 	overview *overviewPane
 	findings *findingsPane
@@ -215,7 +231,8 @@ func New(opts Options) *Model {
 	}
 	m := &Model{opts: opts, ctx: opts.Context, st: opts.Styles, km: DefaultKeyMap(), help: help.New(),
 		width: 80, height: 24, session: probe.NewSession(sess)}
-	m.data = &Data{History: NewHistory(opts.History), Rules: opts.Rules}
+	m.history = NewHistory(opts.History)
+	m.data = &Data{History: m.history, Rules: opts.Rules}
 	sh := &shared{st: m.st, km: m.km, ctx: m.ctx, clipboard: opts.Clipboard, now: opts.Now, explainer: opts.Explainer}
 	m.overview = newOverviewPane(sh)
 	m.findings = newFindingsPane(sh)
@@ -328,7 +345,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.analysis(msg)
 	case ProfileMsg:
 		m.profiling = false
-		m.profile = &msg
+		m.profile, m.saved = &msg, nil
 		switch {
 		case msg.Profile == nil:
 			m.say("no pprof target to profile: pass --target or --pprof")
@@ -338,6 +355,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.say(fmt.Sprintf("CPU profile of %ds taken at %s: see the Runtime pane", msg.Seconds, msg.At.Format("15:04:05")))
 		}
 		return m, m.runtime.Update(msg)
+	case profilesSavedMsg:
+		return m, m.profilesSaved(msg)
 	case planMsg:
 		return m, m.queries.Update(msg)
 	case StatusMsg:
@@ -369,10 +388,14 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	// The interval window feeds the sparklines; the analysis window, over
 	// up to AnalysisSpan, the rules and the panes.
 	step := m.session.Add(cur, extra)
-	m.data.History.Add(step.Interval)
+	m.history.Add(step.Interval)
 	w := step.Analysis
 	cmds := []tea.Cmd{m.tick()}
-	if m.analysing {
+	if m.paused {
+		// Held: analysed when the UI resumes, if still the latest.
+		m.heldReadings++
+		m.pending = w
+	} else if m.analysing {
 		m.pending = w
 	} else {
 		cmds = append(cmds, m.analyseCmd(w))
@@ -382,11 +405,18 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 	m.analysing = false
-	m.data = &Data{Window: msg.Window, Findings: msg.Findings, Split: msg.Split, RuleErrors: msg.Errors,
-		History: m.data.History, Rules: m.opts.Rules, At: msg.At}
 	if !msg.Sampled {
-		m.data.History.Add(msg.Window)
+		m.history.Add(msg.Window)
 	}
+	if m.paused {
+		if !msg.Sampled {
+			m.heldReadings++
+		}
+		m.held = &msg
+		return nil
+	}
+	m.data = &Data{Window: msg.Window, Findings: msg.Findings, Split: msg.Split, RuleErrors: msg.Errors,
+		History: m.history, Rules: m.opts.Rules, At: msg.At}
 	if m.opts.OnAnalysis != nil {
 		m.opts.OnAnalysis(msg)
 	}
@@ -445,9 +475,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 			m.layout()
 		}
 		return nil
+	case key.Matches(msg, m.km.Pause):
+		return m.togglePause()
+	case key.Matches(msg, m.km.Save):
+		return m.saveProfiles()
 	case key.Matches(msg, m.km.Refresh):
 		if m.opts.Prober == nil {
 			m.say("nothing to refresh: no source attached")
+			return nil
+		}
+		if m.paused {
+			m.say("paused: space resumes, then r reads the sources now")
 			return nil
 		}
 		if m.polling {
@@ -476,6 +514,94 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		return exportCmd(m.opts.ExportDir, m.data, m.opts.Now())
 	}
 	return pane.Update(msg)
+}
+
+// togglePause freezes what the panes show, or resumes with the latest
+// reading held while paused.
+func (m *Model) togglePause() tea.Cmd {
+	if !m.paused {
+		m.paused, m.heldReadings = true, 0
+		// The panes keep this data, and a copy of the sparklines' history
+		// as it is now; the model goes on feeding the original.
+		d := *m.data
+		d.History = m.history.Clone()
+		m.setData(&d)
+		m.say("space resumes; the readings taken meanwhile are held")
+		return nil
+	}
+	m.paused = false
+	n := m.heldReadings
+	m.heldReadings = 0
+	m.say(fmt.Sprintf("resumed: %s while paused", plural(n, "reading", "readings")))
+	if held := m.held; held != nil {
+		// Its window is in the history already.
+		m.held = nil
+		held.Sampled = true
+		return m.analysis(*held)
+	}
+	d := *m.data
+	d.History = m.history
+	m.setData(&d)
+	if m.pending != nil && !m.analysing {
+		w := m.pending
+		m.pending = nil
+		return m.analyseCmd(w)
+	}
+	return nil
+}
+
+func (m *Model) setData(d *Data) {
+	m.data = d
+	for _, p := range m.panes {
+		p.SetData(d)
+	}
+}
+
+// saveProfiles saves the CPU and goroutine profiles of the last profile
+// round (p) into the export directory.
+func (m *Model) saveProfiles() tea.Cmd {
+	p := m.profile
+	switch {
+	case p == nil && m.profiling:
+		m.say("a CPU profile is being taken: w saves it once it is shown")
+	case p == nil && (m.opts.Prober == nil || m.opts.Prober.Config().Sources.PprofURL() == ""):
+		m.say("nothing to save: no pprof target (a Go service serving net/http/pprof: pass --target or --pprof)")
+	case p == nil:
+		m.say("no CPU profile yet: p takes one, then w saves it")
+	case m.saved != nil && m.saved.profile == p.Profile && m.saved.err == nil:
+		m.say("already saved: " + strings.Join(m.saved.saved.Paths, " and "))
+	default:
+		m.say("saving the profiles…")
+		return saveProfilesCmd(m.opts.ExportDir, p)
+	}
+	return nil
+}
+
+// profilesSaved says where the profiles went; the Runtime pane shows it
+// under the profile.
+func (m *Model) profilesSaved(msg profilesSavedMsg) tea.Cmd {
+	if m.profile == nil || msg.profile != m.profile.Profile {
+		return nil // a newer profile came meanwhile
+	}
+	m.saved = &msg
+	switch {
+	case msg.err != nil:
+		m.say(source.Redact(msg.err.Error()))
+	default:
+		line := "saved (7 Runtime): " + strings.Join(msg.saved.Paths, " and ")
+		if len(msg.saved.Missing) > 0 {
+			line += "; " + strings.Join(msg.saved.Missing, "; ")
+		}
+		m.say(source.Redact(line))
+	}
+	return m.runtime.Update(msg)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func (m *Model) filterKey(msg tea.KeyMsg) {
@@ -519,8 +645,15 @@ func (m *Model) chrome() (top, bottom []string) {
 	}
 	bottom = append(bottom, m.statusLine())
 	m.help.Width = m.width
-	hk := helpKeys{km: m.km, pane: m.panes[m.active].Keys()}
-	helpView := m.help.View(hk)
+	_, filter := m.panes[m.active].(filterable)
+	hk := helpKeys{km: m.km, pane: m.panes[m.active].Keys(), filter: filter, paused: m.paused}
+	var helpView string
+	if m.help.ShowAll {
+		helpView = fullHelp(m.help, hk.FullHelp(), m.width)
+	} else {
+		keys, always := hk.shortKeys()
+		helpView = shortHelp(m.help, keys, always, m.width)
+	}
 	for _, l := range strings.Split(helpView, "\n") {
 		bottom = append(bottom, fit(l, m.width))
 	}
@@ -595,6 +728,9 @@ func (m *Model) statusLine() string {
 		parts = append(parts, name+" "+m.stateWord(st))
 	}
 	line := strings.Join(parts, "  ")
+	if m.paused {
+		line = m.st.Paused.Render("PAUSED") + "  " + line
+	}
 	right := m.message
 	if right != "" && m.opts.Now().Sub(m.messageAt) > messageTTL && !m.polling && !m.profiling {
 		right = ""
@@ -607,6 +743,9 @@ func (m *Model) statusLine() string {
 			right = fmt.Sprintf("window %.1fs · %s", w.Seconds, m.data.At.Format("15:04:05"))
 		case m.opts.Prober != nil:
 			right = "waiting for the first reading…"
+		}
+		if m.paused && m.heldReadings > 0 {
+			right += " · " + plural(m.heldReadings, "new reading", "new readings") + " held"
 		}
 	}
 	if m.profiling && !strings.HasPrefix(right, "taking") {

@@ -250,11 +250,12 @@ func looksLikeText(b []byte) bool {
 	return true
 }
 
-// fetchProfile fetches and parses one profile.
-func (c *Client) fetchProfile(ctx context.Context, kind Kind, path string, query url.Values, extra time.Duration) (*profile.Profile, error) {
+// fetchProfile fetches and parses one profile, and returns the body too (a
+// file go tool pprof opens as it is).
+func (c *Client) fetchProfile(ctx context.Context, kind Kind, path string, query url.Values, extra time.Duration) (*profile.Profile, []byte, error) {
 	body, err := c.get(ctx, kind, path, query, extra)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := ParseProfile(body)
 	if err != nil {
@@ -262,10 +263,13 @@ func (c *Client) fetchProfile(ctx context.Context, kind Kind, path string, query
 		if errors.As(err, &e) {
 			e.Detail = fmt.Sprintf("%s: %s from %s", kind, e.Detail, c.String()+path)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	return p, body, nil
 }
+
+// parsed drops the body of a fetchProfile result.
+func parsed(p *profile.Profile, _ []byte, err error) (*profile.Profile, error) { return p, err }
 
 func secondsQuery(seconds int) url.Values {
 	return url.Values{"seconds": {strconv.Itoa(seconds)}}
@@ -273,12 +277,20 @@ func secondsQuery(seconds int) url.Values {
 
 // CPU fetches a CPU profile of the given length (at least one second).
 func (c *Client) CPU(ctx context.Context, seconds int) (*profile.Profile, error) {
+	return parsed(c.cpu(ctx, seconds))
+}
+
+func (c *Client) cpu(ctx context.Context, seconds int) (*profile.Profile, []byte, error) {
 	seconds = max(seconds, 1)
 	return c.fetchProfile(ctx, KindCPU, "/debug/pprof/profile", secondsQuery(seconds), time.Duration(seconds)*time.Second)
 }
 
 // Goroutine fetches the goroutine profile in proto form.
 func (c *Client) Goroutine(ctx context.Context) (*profile.Profile, error) {
+	return parsed(c.goroutine(ctx))
+}
+
+func (c *Client) goroutine(ctx context.Context) (*profile.Profile, []byte, error) {
 	return c.fetchProfile(ctx, KindGoroutine, "/debug/pprof/goroutine", nil, 0)
 }
 
@@ -302,6 +314,10 @@ func (c *Client) GoroutineText(ctx context.Context) ([]Goroutine, error) {
 
 // Heap fetches the heap profile.
 func (c *Client) Heap(ctx context.Context) (*profile.Profile, error) {
+	return parsed(c.heap(ctx))
+}
+
+func (c *Client) heap(ctx context.Context) (*profile.Profile, []byte, error) {
 	return c.fetchProfile(ctx, KindHeap, "/debug/pprof/heap", nil, 0)
 }
 
@@ -310,37 +326,37 @@ func (c *Client) Heap(ctx context.Context) (*profile.Profile, error) {
 // form is empty too means the block profile rate is 0: the error says how to
 // enable it.
 func (c *Client) Block(ctx context.Context, seconds int) (*profile.Profile, error) {
-	return c.contention(ctx, KindBlock, seconds)
+	return parsed(c.contention(ctx, KindBlock, seconds))
 }
 
 // Mutex fetches the mutex profile like Block.
 func (c *Client) Mutex(ctx context.Context, seconds int) (*profile.Profile, error) {
-	return c.contention(ctx, KindMutex, seconds)
+	return parsed(c.contention(ctx, KindMutex, seconds))
 }
 
-func (c *Client) contention(ctx context.Context, kind Kind, seconds int) (*profile.Profile, error) {
+func (c *Client) contention(ctx context.Context, kind Kind, seconds int) (*profile.Profile, []byte, error) {
 	path := "/debug/pprof/" + string(kind)
 	var query url.Values
 	if seconds > 0 {
 		query = secondsQuery(seconds)
 	}
-	p, err := c.fetchProfile(ctx, kind, path, query, time.Duration(max(seconds, 0))*time.Second)
+	p, body, err := c.fetchProfile(ctx, kind, path, query, time.Duration(max(seconds, 0))*time.Second)
 	if err != nil || len(p.Sample) > 0 {
-		return p, err
+		return p, body, err
 	}
 	if seconds > 0 {
 		// The delta is empty: either nothing blocked in the window or the
 		// rate is 0. A cumulative profile that is empty too means the rate
 		// is 0, as any Go program records some blocking once it is on.
-		total, err := c.fetchProfile(ctx, kind, path, nil, 0)
+		total, _, err := c.fetchProfile(ctx, kind, path, nil, 0)
 		if err != nil {
-			return p, nil
+			return p, body, nil
 		}
 		if len(total.Sample) > 0 {
-			return p, nil
+			return p, body, nil
 		}
 	}
-	return nil, &source.StatusError{Reason: Disabled, State: source.Unavailable, Detail: disabledDetail(kind)}
+	return nil, nil, &source.StatusError{Reason: Disabled, State: source.Unavailable, Detail: disabledDetail(kind)}
 }
 
 func disabledDetail(kind Kind) string {
@@ -353,6 +369,10 @@ func disabledDetail(kind Kind) string {
 // Fgprof fetches a wall-clock profile from /debug/fgprof when the target
 // serves it; a 404 gives a source.StatusError with Reason NotServed.
 func (c *Client) Fgprof(ctx context.Context, seconds int) (*profile.Profile, error) {
+	return parsed(c.fgprof(ctx, seconds))
+}
+
+func (c *Client) fgprof(ctx context.Context, seconds int) (*profile.Profile, []byte, error) {
 	seconds = max(seconds, 1)
 	q := secondsQuery(seconds)
 	q.Set("format", "pprof")

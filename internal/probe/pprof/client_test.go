@@ -165,6 +165,12 @@ func TestCollectLiveTarget(t *testing.T) {
 	for _, p := range []*ProfileResult{snap.CPU, snap.Goroutine, snap.Block, snap.Mutex, snap.Heap} {
 		if !p.Status.Ok() || p.Profile == nil || p.Status.Took <= 0 {
 			t.Errorf("%s: status %+v", p.Kind, p.Status)
+			continue
+		}
+		// The body is kept as served: it parses to the same profile.
+		raw, err := profile.ParseData(p.Raw)
+		if err != nil || len(raw.Sample) != len(p.Profile.Sample) {
+			t.Errorf("%s: the raw body (%d bytes) does not parse to the profile: %v", p.Kind, len(p.Raw), err)
 		}
 	}
 	if snap.Fgprof.Status.State != source.Unavailable || !strings.Contains(snap.Fgprof.Status.Detail, "fgprof not served") {

@@ -40,6 +40,9 @@ type ProfileResult struct {
 	// Profile is the parsed profile, nil unless Status is OK; rules that need
 	// whole stacks read it.
 	Profile *profile.Profile `json:"-"`
+	// Raw is the body Profile was parsed from, as the target served it
+	// (gzipped protobuf from net/http/pprof): a file go tool pprof opens.
+	Raw []byte `json:"-"`
 	Aggregation
 }
 
@@ -113,16 +116,25 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 		kinds = AllKinds
 	}
 
+	type fetch = func(context.Context) (*profile.Profile, []byte, error)
+	seconds := func(f func(context.Context, int) (*profile.Profile, []byte, error), n int) fetch {
+		return func(ctx context.Context) (*profile.Profile, []byte, error) { return f(ctx, n) }
+	}
+	contended := func(kind Kind) fetch {
+		return func(ctx context.Context) (*profile.Profile, []byte, error) {
+			return c.contention(ctx, kind, contention)
+		}
+	}
 	fetchers := map[Kind]struct {
 		dst   *ProfileResult
-		fetch func(context.Context) (*profile.Profile, error)
+		fetch fetch
 	}{
-		KindCPU:       {snap.CPU, func(ctx context.Context) (*profile.Profile, error) { return c.CPU(ctx, cpu) }},
-		KindGoroutine: {snap.Goroutine, c.Goroutine},
-		KindBlock:     {snap.Block, func(ctx context.Context) (*profile.Profile, error) { return c.Block(ctx, contention) }},
-		KindMutex:     {snap.Mutex, func(ctx context.Context) (*profile.Profile, error) { return c.Mutex(ctx, contention) }},
-		KindHeap:      {snap.Heap, c.Heap},
-		KindFgprof:    {snap.Fgprof, func(ctx context.Context) (*profile.Profile, error) { return c.Fgprof(ctx, fg) }},
+		KindCPU:       {snap.CPU, seconds(c.cpu, cpu)},
+		KindGoroutine: {snap.Goroutine, c.goroutine},
+		KindBlock:     {snap.Block, contended(KindBlock)},
+		KindMutex:     {snap.Mutex, contended(KindMutex)},
+		KindHeap:      {snap.Heap, c.heap},
+		KindFgprof:    {snap.Fgprof, seconds(c.fgprof, fg)},
 	}
 	var wg sync.WaitGroup
 	for _, k := range kinds {
@@ -143,9 +155,9 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 		}
 		wg.Go(func() {
 			t0 := time.Now()
-			p, err := f.fetch(ctx)
+			p, raw, err := f.fetch(ctx)
 			if err == nil {
-				f.dst.Profile = p
+				f.dst.Profile, f.dst.Raw = p, raw
 				f.dst.Aggregation = att.Aggregate(p)
 			}
 			f.dst.Status = source.StatusOf(err, time.Since(t0))
