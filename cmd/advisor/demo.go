@@ -115,7 +115,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags) error {
 	say("starting the private PostgreSQL and Redis in %s…", s.Config().Dir)
 	info, err := s.Up(ctx)
 	if err != nil {
-		return fmt.Errorf("stack: %w (run make setup)", err)
+		return fmt.Errorf("stack: %w", err)
 	}
 	if !wasRunning {
 		defer func() {

@@ -55,16 +55,24 @@ a window during the load, and so do service.queueing and runtime.workers to
 tell a saturated host apart; --window 0 gives the same findings as such a
 window for every rule that reads counters.
 
-Formats: text, markdown, json (schema advisor.report/v1), sarif (2.1.0), junit.
---format may repeat; the Nth --out is the file of the Nth --format, and a
-format without an --out prints to standard output.
+Formats: text, markdown, json (schema advisor.report/v1), sarif (2.1.0),
+junit, github-actions (annotations as workflow commands) and gitlab (Code
+Quality JSON; code-climate is the same). --format FORMAT[:PATH] may repeat,
+each format with its file; without a path, or with -, it prints to standard
+output, which one format at most may use. --out FILE alone takes the format
+from the extension (.sarif, .json, .md, .xml for junit, .txt); beside one
+--format it is that format's file. Any other mix of --format and --out is a
+usage error that says the --format flags to write instead.
 
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it (not
 counting those in --baseline); 2 usage or configuration error; 3 no source
 could be probed at all.`,
 		Example: `  advisor report --target http://127.0.0.1:8080 --pg "$DATABASE_URL" --redis 127.0.0.1:6379
-  advisor report --window 0 --format sarif --out advisor.sarif --fail-on warning
-  advisor report --format json --out report.json --format markdown --out report.md`,
+  advisor report --window 0 --format sarif:advisor.sarif --fail-on warning
+  advisor report --format json:report.json --format markdown:report.md --format text
+  advisor report --window 0 --format github-actions --format sarif:advisor.sarif
+  advisor report --window 0 --format gitlab:gl-code-quality-report.json
+  advisor report --out report.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runReport(cmd.Context(), cmd, &f)
@@ -72,8 +80,10 @@ could be probed at all.`,
 	}
 	f.sources.register(cmd)
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.formats, "format", nil, "output format: text, markdown, json, sarif, junit (repeatable; default text)")
-	fl.StringArrayVar(&f.outs, "out", nil, "file for the format given at the same position (repeatable; default standard output)")
+	fl.StringArrayVar(&f.formats, "format", nil, "output FORMAT[:PATH], FORMAT one of "+report.FormatNames()+
+		" (repeatable; no PATH or - is standard output; default text)")
+	fl.StringArrayVar(&f.outs, "out", nil, "file of the one --format, or alone a file whose extension names its format: .sarif, .json, .md, .xml, .txt (repeatable alone)")
+	_ = cmd.RegisterFlagCompletionFunc("format", completeFormat)
 	fl.StringVar(&f.failOn, "fail-on", defaultFailOn, "exit 1 on findings at or above: critical, warning, info, never")
 	fl.StringVar(&f.baseline, "baseline", "", "baseline file: findings in it are shown as known and do not fail the run")
 	fl.StringVar(&f.writeBaseline, "write-baseline", "", "write the findings of this run as a baseline file")
@@ -84,48 +94,8 @@ could be probed at all.`,
 	return cmd
 }
 
-// output is one format and where it goes.
-type output struct {
-	format report.Format
-	path   string // "" = stdout
-}
-
-func (f *reportFlags) outputs() ([]output, error) {
-	if len(f.outs) > len(f.formats) && !(len(f.formats) == 0 && len(f.outs) == 1) {
-		return nil, usageError{fmt.Errorf("%d --out for %d --format: give each --out after its --format", len(f.outs), len(f.formats))}
-	}
-	formats := f.formats
-	if len(formats) == 0 {
-		formats = []string{"text"}
-		if len(f.outs) == 1 && (strings.HasSuffix(f.outs[0], ".json")) {
-			formats = []string{"json"}
-		}
-	}
-	var outs []output
-	stdout := 0
-	for i, name := range formats {
-		ft, err := report.ParseFormat(name)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		o := output{format: ft}
-		if i < len(f.outs) {
-			o.path = f.outs[i]
-		}
-		if o.path == "" || o.path == "-" {
-			o.path = ""
-			stdout++
-		}
-		outs = append(outs, o)
-	}
-	if stdout > 1 {
-		return nil, usageError{errors.New("more than one --format prints to standard output: give each an --out")}
-	}
-	return outs, nil
-}
-
 func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
-	outs, err := f.outputs()
+	outs, err := parseOutputs(f.formats, f.outs)
 	if err != nil {
 		return err
 	}

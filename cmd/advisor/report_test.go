@@ -130,8 +130,8 @@ func TestReportAgainstSampleapp(t *testing.T) {
 			textOut := filepath.Join(dir, "r.txt")
 			code, _, stderr := runCaptured(t, "report", "--target", s.App.URL, "--pg", dsn, "--redis", rd.Addr(),
 				"--window", "4s", "--profile-seconds", "2", "--fail-on", "warning",
-				"--format", "json", "--out", jsonOut, "--format", "sarif", "--out", sarifOut, "--format", "markdown", "--out", mdOut,
-				"--format", "text", "--out", textOut)
+				"--format", "json:"+jsonOut, "--format", "sarif:"+sarifOut, "--format", "markdown:"+mdOut,
+				"--format", "text:"+textOut)
 			if code != tc.wantCode {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr)
 			}

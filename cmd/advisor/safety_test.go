@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
@@ -43,9 +44,9 @@ func TestReportReadOnlyRoleWritesNothingAndHidesPassword(t *testing.T) {
 	args := []string{"report", "--target", s.App.URL, "--pg", roDSN, "--redis", info.RedisAddr,
 		"--window", "3s", "--profile-seconds", "1", "--fail-on", "never"}
 	var outs []string
-	for _, f := range []string{"text", "markdown", "json", "sarif", "junit"} {
-		p := filepath.Join(dir, "report."+f)
-		args = append(args, "--format", f, "--out", p)
+	for _, f := range report.Formats {
+		p := filepath.Join(dir, "report."+string(f))
+		args = append(args, "--format", string(f)+":"+p)
 		outs = append(outs, p)
 	}
 	code, stdout, stderr := runCaptured(t, args...)

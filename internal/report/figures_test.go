@@ -121,7 +121,7 @@ func fixtureSplitReport() *Report {
 }
 
 func TestGoldenSplit(t *testing.T) {
-	checkFormatGoldens(t, "split", fixtureSplitReport(), fixtureOptions(), FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit)
+	checkFormatGoldens(t, "split", fixtureSplitReport(), fixtureOptions(), Formats...)
 }
 
 func TestGoldenSplitPython(t *testing.T) {

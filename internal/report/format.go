@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/pgadvisor/advisor/internal/rules"
@@ -19,13 +20,30 @@ const (
 	FormatJSON     Format = "json"
 	FormatSARIF    Format = "sarif"
 	FormatJUnit    Format = "junit"
+	// FormatGitHub is GitHub Actions' workflow commands: one ::error,
+	// ::warning or ::notice annotation per finding.
+	FormatGitHub Format = "github-actions"
+	// FormatGitLab is GitLab's Code Quality report (a subset of Code
+	// Climate's issues), for artifacts:reports:codequality.
+	FormatGitLab Format = "gitlab"
 )
 
 // Formats lists the formats in the order help texts name them.
-var Formats = []Format{FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit}
+var Formats = []Format{FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit, FormatGitHub, FormatGitLab}
 
-// ParseFormat parses a --format value: text, markdown (or md), json, sarif
-// or junit, in any case.
+// FormatNames is the formats' names for help texts and errors:
+// "text, markdown, ..., gitlab".
+func FormatNames() string {
+	names := make([]string, len(Formats))
+	for i, f := range Formats {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ParseFormat parses a --format value, in any case: text, markdown (or md),
+// json, sarif, junit, github-actions, or gitlab (or code-climate,
+// golangci-lint's name for the same file).
 func ParseFormat(s string) (Format, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "text":
@@ -38,8 +56,60 @@ func ParseFormat(s string) (Format, error) {
 		return FormatSARIF, nil
 	case "junit":
 		return FormatJUnit, nil
+	case "github-actions":
+		return FormatGitHub, nil
+	case "gitlab", "code-climate":
+		return FormatGitLab, nil
 	}
-	return "", fmt.Errorf("invalid format %q (want text, markdown, json, sarif or junit)", s)
+	return "", fmt.Errorf("invalid format %q (want %s)", s, FormatNames())
+}
+
+// formatSuffixes maps the endings of file names to the formats they name,
+// longer endings first. Only endings that name one format are here: a .json
+// file is JSON, never GitLab's Code Quality JSON.
+var formatSuffixes = []struct {
+	suffix string
+	format Format
+}{
+	{".sarif.json", FormatSARIF},
+	{".sarif", FormatSARIF},
+	{".json", FormatJSON},
+	{".md", FormatMarkdown},
+	{".markdown", FormatMarkdown},
+	{".xml", FormatJUnit},
+	{".txt", FormatText},
+}
+
+// FormatOfPath returns the format a file name's extension names, in any
+// case: .sarif (and .sarif.json) SARIF, .json JSON, .md and .markdown
+// Markdown, .xml JUnit, .txt text. ok is false for any other name.
+func FormatOfPath(name string) (f Format, ok bool) {
+	base := strings.ToLower(filepath.Base(name))
+	for _, s := range formatSuffixes {
+		if strings.HasSuffix(base, s.suffix) && len(base) > len(s.suffix) {
+			return s.format, true
+		}
+	}
+	return "", false
+}
+
+// Extension returns the usual extension of a format's files (".sarif",
+// ".xml", ...), "" for github-actions, whose annotations are read from the
+// job's log.
+func Extension(f Format) string {
+	switch f {
+	case FormatText:
+		return ".txt"
+	case FormatMarkdown:
+		return ".md"
+	case FormatJSON, FormatGitLab:
+		return ".json"
+	case FormatSARIF:
+		return ".sarif"
+	case FormatJUnit:
+		return ".xml"
+	}
+	return ""
 }
 
 // RuleInfo describes one rule to the printers that list rules rather than
@@ -77,16 +147,18 @@ type Options struct {
 	FailOn rules.Severity
 	// ToolVersion is advisor's version, for SARIF's tool driver.
 	ToolVersion string
-	// WorkDir is the absolute directory SARIF locations are made relative
-	// to: a file:line under it becomes a file of the repository.
+	// WorkDir is the absolute directory the locations of SARIF, GitHub
+	// annotations and GitLab Code Quality are made relative to: a
+	// file:line under it becomes a file of the repository.
 	WorkDir string
 	// ModulePath is the Go module path of the service under analysis, when
 	// known: a location written module-relative (a binary built with
 	// -trimpath) loses it and becomes relative to WorkDir.
 	ModulePath string
 	// Anchor is the repository file, relative to WorkDir, that SARIF
-	// results without a file of the repository point at (GitHub code
-	// scanning rejects results without a physical location). Empty means
+	// results, GitHub annotations and GitLab issues without a file of the
+	// repository point at (GitHub code scanning rejects results without a
+	// physical location, GitLab issues without a path). Empty means
 	// DefaultAnchor.
 	Anchor string
 }
@@ -115,6 +187,10 @@ func NewPrinter(f Format, opts Options) (Printer, error) {
 		}, nil
 	case FormatJUnit:
 		return &JUnit{Rules: opts.Rules, FailOn: opts.FailOn}, nil
+	case FormatGitHub:
+		return &GitHubActions{WorkDir: opts.WorkDir, ModulePath: opts.ModulePath, Anchor: opts.Anchor}, nil
+	case FormatGitLab:
+		return &GitLab{WorkDir: opts.WorkDir, ModulePath: opts.ModulePath, Anchor: opts.Anchor}, nil
 	}
 	return nil, fmt.Errorf("invalid format %q", string(f))
 }

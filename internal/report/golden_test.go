@@ -64,7 +64,8 @@ func lineDiff(want, got string) string {
 // testdata/<name>.<extension>.golden.
 func checkFormatGoldens(t *testing.T, name string, r *Report, opts Options, formats ...Format) {
 	t.Helper()
-	ext := map[Format]string{FormatText: "txt", FormatMarkdown: "md", FormatJSON: "json", FormatSARIF: "sarif", FormatJUnit: "junit"}
+	ext := map[Format]string{FormatText: "txt", FormatMarkdown: "md", FormatJSON: "json", FormatSARIF: "sarif", FormatJUnit: "junit",
+		FormatGitHub: "github", FormatGitLab: "gitlab"}
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
 			var b bytes.Buffer
@@ -77,7 +78,7 @@ func checkFormatGoldens(t *testing.T, name string, r *Report, opts Options, form
 }
 
 func TestGolden(t *testing.T) {
-	checkFormatGoldens(t, "report", fixtureReport(), fixtureOptions(), FormatText, FormatMarkdown, FormatJSON, FormatSARIF, FormatJUnit)
+	checkFormatGoldens(t, "report", fixtureReport(), fixtureOptions(), Formats...)
 }
 
 func TestGoldenEmpty(t *testing.T) {
@@ -86,7 +87,7 @@ func TestGoldenEmpty(t *testing.T) {
 		probe.Metrics: {Status: StatusOK, Detail: "http://127.0.0.1:8080/metrics"},
 		probe.Pprof:   {Status: StatusError, Detail: "GET /debug/pprof/goroutine?debug=2: unexpected content type text/html"},
 	}, nil, Baseline{})
-	checkFormatGoldens(t, "empty", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
+	checkFormatGoldens(t, "empty", r, Options{}, FormatText, FormatMarkdown, FormatJSON, FormatGitHub, FormatGitLab)
 }
 
 // TestTextFitsWidth checks that every line but those of code (SQL, Go),

@@ -1,6 +1,7 @@
 // Package report builds the report of one `advisor report` run and prints it
 // in the formats of DESIGN.md: text, markdown, json (schema
-// advisor.report/v1), sarif (2.1.0) and junit. It also reads and writes
+// advisor.report/v1), sarif (2.1.0), junit, github-actions (workflow command
+// annotations) and gitlab (Code Quality). It also reads and writes
 // baselines, the files of findings a team has accepted.
 //
 // Data flows one way: the caller builds a Report with New from the sources'

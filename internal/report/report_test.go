@@ -98,13 +98,14 @@ func TestParseFormat(t *testing.T) {
 	for in, want := range map[string]Format{
 		"text": FormatText, "markdown": FormatMarkdown, "md": FormatMarkdown, "MD": FormatMarkdown,
 		"json": FormatJSON, "sarif": FormatSARIF, "junit": FormatJUnit, " json ": FormatJSON,
+		"github-actions": FormatGitHub, "GitLab": FormatGitLab, "code-climate": FormatGitLab,
 	} {
 		got, err := ParseFormat(in)
 		if err != nil || got != want {
 			t.Errorf("ParseFormat(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "yaml", "xml", "html"} {
+	for _, in := range []string{"", "yaml", "xml", "html", "github", "sarif:a.sarif"} {
 		if _, err := ParseFormat(in); err == nil {
 			t.Errorf("ParseFormat(%q) succeeded", in)
 		}

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
@@ -266,32 +264,8 @@ func (p *SARIF) location(f *Finding, anchor string) *sarif.Location {
 		WithMessage(sarif.NewTextMessage(desc + "."))
 }
 
-// repoFile maps a file:line location to a repository-relative URI and a line:
-// an absolute file under WorkDir, or a file under ModulePath (as a binary
-// built with -trimpath names it).
+// repoFile maps a file:line location to a repository-relative URI and a
+// line: see repoFile in locate.go.
 func (p *SARIF) repoFile(location string) (uri string, line int, ok bool) {
-	i := strings.LastIndexByte(location, ':')
-	if i <= 0 {
-		return "", 0, false
-	}
-	file := location[:i]
-	line, err := strconv.Atoi(location[i+1:])
-	if err != nil || line < 1 {
-		return "", 0, false
-	}
-	switch {
-	case filepath.IsAbs(file) && p.WorkDir != "":
-		rel, err := filepath.Rel(p.WorkDir, file)
-		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return "", 0, false
-		}
-		return filepath.ToSlash(rel), line, true
-	case p.ModulePath != "" && strings.HasPrefix(file, p.ModulePath+"/"):
-		rel := path.Clean(strings.TrimPrefix(file, p.ModulePath+"/"))
-		if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-			return "", 0, false
-		}
-		return rel, line, true
-	}
-	return "", 0, false
+	return repoFile(p.WorkDir, p.ModulePath, location)
 }

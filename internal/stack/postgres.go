@@ -368,7 +368,7 @@ func (p *pgServer) up(ctx context.Context) (string, error) {
 		}
 	}
 	if p.pid() == 0 {
-		if err := portFree("postgresql", p.cfg.PGPort); err != nil {
+		if err := portFree(p.cfg.PGPort, "--pg-port"); err != nil {
 			return "", err
 		}
 		p.cfg.Log("postgresql: starting on 127.0.0.1:%d", p.cfg.PGPort)

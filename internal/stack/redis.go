@@ -112,7 +112,7 @@ func (r *redisServer) up(ctx context.Context) error {
 	if err := os.MkdirAll(r.workDir(), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", r.workDir(), err)
 	}
-	if err := portFree("redis", r.portNum()); err != nil {
+	if err := portFree(r.portNum(), "--redis-port"); err != nil {
 		return err
 	}
 	r.cfg.Log("redis: starting on %s", r.addr())

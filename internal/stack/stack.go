@@ -201,11 +201,12 @@ func (s *Stack) lock(ctx context.Context) (func(), error) {
 }
 
 // portFree checks that nothing listens on 127.0.0.1:port, for a clear
-// error before a server fails to start on it.
-func portFree(what string, port int) error {
+// error before a server fails to start on it; flag is the option that
+// chooses the port. The caller names the server.
+func portFree(port int, flag string) error {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
-		return fmt.Errorf("%s: 127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port (advisor stack up --pg-port / --redis-port)", what, port)
+		return fmt.Errorf("127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port with %s", port, flag)
 	}
 	return l.Close()
 }

@@ -130,7 +130,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if err := WriteSteps(w, r.Steps); err != nil {
 		return err
 	}
-	writeNarrative(w, r, "", "")
+	writeNarrative(w, r, textNarrative)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Before / after")
 	if err := WriteBeforeAfter(w, r); err != nil {
@@ -143,51 +143,81 @@ func WriteText(w io.Writer, r *Result) error {
 	return nil
 }
 
+// narrativeStyle is how writeNarrative marks up its parts: plain text for a
+// terminal, or Markdown.
+type narrativeStyle struct {
+	// heading turns a section's title into its line(s).
+	heading func(title string) string
+	// item and sub start a list item and an item nested under it.
+	item, sub string
+	// code quotes ids (rules, subjects, actions); text renders free text
+	// from findings on one line.
+	code, text func(string) string
+}
+
+// textNarrative is the terminal's style: indented lines under plain titles.
+var textNarrative = narrativeStyle{
+	heading: func(title string) string { return title },
+	item:    "  ",
+	sub:     "      ",
+	code:    func(s string) string { return s },
+	text:    oneLine,
+}
+
+// markdownNarrative is Markdown's: a level-2 heading per section, each fix a
+// list item with its finding, evidence and fix as nested items.
+var markdownNarrative = narrativeStyle{
+	heading: func(title string) string { return "## " + title + "\n" },
+	item:    "- ",
+	sub:     "  - ",
+	code:    func(s string) string { return "`" + s + "`" },
+	text:    func(s string) string { return mdText.Replace(oneLine(s)) },
+}
+
 // writeNarrative lists the fixes, the skipped findings, what remains and why
-// the run stopped; item is the list marker, code the quote for ids.
-func writeNarrative(w io.Writer, r *Result, item, code string) {
-	if item == "" {
-		item = "  "
+// the run stopped.
+func writeNarrative(w io.Writer, r *Result, st narrativeStyle) {
+	section := func(title string) {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, st.heading(title))
 	}
-	q := func(s string) string { return code + s + code }
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Fixes, in the order tune chose them")
+	section("Fixes, in the order tune chose them")
 	if len(r.Steps) <= 1 {
-		fmt.Fprintln(w, item+"none")
-	}
-	sub := "      "
-	if item == "- " {
-		sub = "  - "
+		fmt.Fprintln(w, st.item+"none")
 	}
 	for _, s := range r.Steps[min(1, len(r.Steps)):] {
 		f := s.Fix
-		fmt.Fprintf(w, "%sstep %d: %s on %s -> %s: %s; %s\n", item, s.N, q(f.Finding.Rule), q(f.Finding.Subject), q(f.Action.String()), f.Why, outcomeText(s))
-		text := oneLine
-		if code != "" {
-			text = func(s string) string { return mdText.Replace(oneLine(s)) }
+		fmt.Fprintf(w, "%sstep %d: %s on %s -> %s: %s; %s\n", st.item, s.N, st.code(f.Finding.Rule), st.code(f.Finding.Subject),
+			st.code(f.Action.String()), st.text(f.Why), st.text(outcomeText(s)))
+		if title := st.text(f.Finding.Title); title != "" {
+			fmt.Fprintf(w, "%sfinding: %s\n", st.sub, title)
 		}
-		fmt.Fprintf(w, "%sfinding: %s\n", sub, text(f.Finding.Title))
 		if ev := evidenceLine(f.Finding.Evidence); ev != "" {
-			fmt.Fprintf(w, "%sevidence: %s\n", sub, q(ev))
+			fmt.Fprintf(w, "%sevidence: %s\n", st.sub, st.code(ev))
 		}
-		fmt.Fprintf(w, "%sfix: %s\n", sub, text(f.Finding.Fix.Summary))
+		fix := st.text(f.Finding.Fix.Summary)
+		if sql := oneLine(f.Finding.Fix.SQL); fix == "" && sql != "" {
+			fix = st.code(sql)
+		}
+		if fix != "" {
+			fmt.Fprintf(w, "%sfix: %s\n", st.sub, fix)
+		}
 	}
 	if len(r.Skipped) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Findings shown and not applied")
+		section("Findings shown and not applied")
 		for _, s := range r.Skipped {
-			fmt.Fprintf(w, "%sbefore step %d: %s %s on %s: %s\n", item, s.Step, s.Finding.Severity, q(s.Finding.Rule), q(s.Finding.Subject), s.Reason)
+			fmt.Fprintf(w, "%sbefore step %d: %s %s on %s: %s\n", st.item, s.Step, s.Finding.Severity, st.code(s.Finding.Rule),
+				st.code(s.Finding.Subject), st.text(s.Reason))
 		}
 	}
 	if len(r.Remaining) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Findings remaining at the end")
+		section("Findings remaining at the end")
 		for _, f := range r.Remaining {
-			fmt.Fprintf(w, "%s%s %s (impact %.0f%%): %s\n", item, f.Severity, q(f.Rule), 100*f.Impact, f.Title)
+			fmt.Fprintf(w, "%s%s %s (impact %.0f%%): %s\n", st.item, f.Severity, st.code(f.Rule), 100*f.Impact, st.text(f.Title))
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Stopped: %s.\n", r.Stop)
+	fmt.Fprintf(w, "Stopped: %s.\n", st.text(r.Stop))
 }
 
 func outcomeText(s Step) string {
@@ -248,20 +278,8 @@ func WriteMarkdown(w io.Writer, info RunInfo, r *Result, svgName string) error {
 	if svgName != "" {
 		fmt.Fprintf(w, "\n![RPS and p95 per step](%s)\n", svgName)
 	}
-	var b strings.Builder
-	writeNarrative(&b, r, "- ", "`")
-	defer writeStepFindings(w, r)
-	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		switch {
-		case line == "":
-			fmt.Fprintln(w)
-		case strings.HasPrefix(line, "- "), strings.HasPrefix(line, "Stopped: "):
-			fmt.Fprintln(w, line)
-		default:
-			fmt.Fprintln(w, "## "+line)
-			fmt.Fprintln(w)
-		}
-	}
+	writeNarrative(w, r, markdownNarrative)
+	writeStepFindings(w, r)
 	return nil
 }
 

@@ -74,7 +74,8 @@ func ModuleRoot() (string, error) {
 }
 
 // Start brings the shared test stack up (or reuses it) and returns how to
-// reach it. It fails the test if the stack cannot start: run `make setup`.
+// reach it. It fails the test if the stack cannot start, with the stack's
+// error (a missing server names the package to install).
 func Start(t testing.TB) stack.Info {
 	t.Helper()
 	once.Do(func() {
@@ -93,7 +94,7 @@ func Start(t testing.TB) stack.Info {
 		info, infoErr = s.Up(ctx)
 	})
 	if infoErr != nil {
-		t.Fatalf("private test stack: %v (run make setup)", infoErr)
+		t.Fatalf("private test stack: %v", infoErr)
 	}
 	return info
 }
