@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +36,14 @@ type BenchConfig struct {
 	Duration    time.Duration
 	Warmup      time.Duration
 	Connections int
-	Rounds      int
+	// Rounds is the number of naive/tuned pairs and of feed/bare pairs,
+	// each pair adjacent, its order alternating from one round to the next.
+	Rounds int
+	// MinRequests keeps each measured run going past Duration until that
+	// many requests have completed, up to MaxDuration (reported when hit):
+	// a figure over a dozen requests is noise.
+	MinRequests int64
+	MaxDuration time.Duration
 	// KeepJobs leaves the follow-up jobs of the orders the benchmark placed
 	// in the queue. By default those still queued at the end are deleted:
 	// thousands of e-mails, invoices and webhooks for benchmark orders would
@@ -44,39 +52,81 @@ type BenchConfig struct {
 	Out      io.Writer
 }
 
+// Defaults of BenchConfig's zero fields.
+const (
+	DefaultBenchRounds      = 3
+	DefaultBenchMinRequests = 200
+	DefaultBenchMaxDuration = 2 * time.Minute
+)
+
 // BenchRun is what one measured run gave.
 type BenchRun struct {
 	Profile string
 	Result  *load.Result
+	// Completed is the number of API requests the service completed between
+	// the two readings of its counters, which are taken with no request in
+	// flight: the per-request figures below count completed requests only,
+	// and every query those requests made.
+	Completed float64
 	// QueriesPerRequest counts every query the requests caused (the hops'
 	// included) per API request; FeedQueries per feed request.
 	QueriesPerRequest, FeedQueries float64
 	// HopsPerRequest counts calls to the identity and users services per API
 	// request.
 	HopsPerRequest float64
+	// Discarded is the number of queued follow-up jobs deleted before the
+	// run, so that no background work of an earlier run shares the machine
+	// with this one; Settled is the time waited for the service to have no
+	// request in flight before and after the run.
+	Discarded int64
+	Settled   time.Duration
+}
+
+// FeedPair is one adjacent measurement of the tuned feed endpoint and of a
+// bare net/http handler, with the same connections and duration.
+type FeedPair struct {
+	Feed, Bare *load.Result
+	// FeedFirst says which of the two ran first.
+	FeedFirst bool
+}
+
+// Ratio is the feed's throughput against the bare handler's.
+func (p FeedPair) Ratio() float64 {
+	if p.Bare == nil || p.Bare.RPS == 0 {
+		return 0
+	}
+	return p.Feed.RPS / p.Bare.RPS
 }
 
 // BenchReport is the benchmark's outcome.
 type BenchReport struct {
 	Naive, Tuned []BenchRun
-	// TunedFeed and Bare are the feed endpoint of the tuned service and a
-	// bare net/http handler, measured one after the other.
-	TunedFeed, Bare *load.Result
+	Pairs        []FeedPair
 }
 
 // Bench seeds the database if needed, then measures the naive and the tuned
 // profile (alternating, cfg.Rounds times) on the same data with the same
-// mix, then the tuned feed endpoint against a bare handler, and prints the
-// figures and their ratios to cfg.Out.
+// mix, then the tuned feed endpoint against a bare handler in cfg.Rounds
+// adjacent pairs, and prints the figures, their medians with their spread
+// and the ratios to cfg.Out.
 func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	if cfg.Rounds <= 0 {
-		cfg.Rounds = 1
+		cfg.Rounds = DefaultBenchRounds
 	}
 	if cfg.Connections <= 0 {
 		cfg.Connections = 64
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = 15 * time.Second
+	}
+	if cfg.MinRequests <= 0 {
+		cfg.MinRequests = DefaultBenchMinRequests
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = max(DefaultBenchMaxDuration, cfg.Duration)
+	}
+	if cfg.MaxDuration < cfg.Duration {
+		return nil, fmt.Errorf("bench: the cap %s is shorter than the duration %s", cfg.MaxDuration, cfg.Duration)
 	}
 	out := cfg.Out
 	if out == nil {
@@ -92,13 +142,24 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	} else {
 		fmt.Fprintf(out, "seeded in %s\n", sr.Elapsed.Round(time.Millisecond))
 	}
+	// Jobs left queued by an earlier run would be worked by the first
+	// service started here, during its measurement.
+	if n, err := discardJobs(ctx, cfg.DSN, time.Time{}); err != nil {
+		return nil, err
+	} else if n > 0 {
+		fmt.Fprintf(out, "discarded %d follow-up jobs left queued by an earlier run\n", n)
+	}
 	benchStart := time.Now()
 	rep := &BenchReport{}
 	for round := 1; round <= cfg.Rounds; round++ {
-		for _, profile := range []string{ProfileNaive, ProfileTuned} {
-			fmt.Fprintf(out, "\nround %d/%d, profile %s: %d connections, %s (after %s warm-up)\n",
-				round, cfg.Rounds, profile, cfg.Connections, cfg.Duration, cfg.Warmup)
-			run, feed, err := benchProfile(ctx, cfg, profile, round == cfg.Rounds)
+		profiles := []string{ProfileNaive, ProfileTuned}
+		if round%2 == 0 {
+			profiles = []string{ProfileTuned, ProfileNaive}
+		}
+		for _, profile := range profiles {
+			fmt.Fprintf(out, "\nround %d/%d, profile %s: %d connections, %s, at least %d requests (after %s warm-up)\n",
+				round, cfg.Rounds, profile, cfg.Connections, cfg.Duration, cfg.MinRequests, cfg.Warmup)
+			run, err := benchProfile(ctx, cfg, profile, benchStart)
 			if err != nil {
 				return nil, err
 			}
@@ -107,18 +168,28 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 				rep.Naive = append(rep.Naive, run)
 			} else {
 				rep.Tuned = append(rep.Tuned, run)
-				if feed != nil {
-					rep.TunedFeed = feed
-				}
 			}
 		}
 	}
-	if rep.TunedFeed != nil {
-		bare, err := benchBare(ctx, cfg)
-		if err != nil {
-			return nil, err
+	for round := 1; round <= cfg.Rounds; round++ {
+		pair := FeedPair{FeedFirst: round%2 == 1}
+		fmt.Fprintf(out, "\npair %d/%d: tuned feed endpoint and bare handler, %s first\n", round, cfg.Rounds,
+			map[bool]string{true: "feed", false: "bare"}[pair.FeedFirst])
+		for _, feed := range []bool{pair.FeedFirst, !pair.FeedFirst} {
+			if feed {
+				if pair.Feed, err = benchFeed(ctx, cfg, benchStart); err != nil {
+					return nil, err
+				}
+				printResult(out, "feed", pair.Feed)
+			} else {
+				if pair.Bare, err = benchBare(ctx, cfg); err != nil {
+					return nil, err
+				}
+				printResult(out, "bare", pair.Bare)
+			}
 		}
-		rep.Bare = bare
+		fmt.Fprintf(out, "  ratio  %.2f\n", pair.Ratio())
+		rep.Pairs = append(rep.Pairs, pair)
 	}
 	printSummary(out, rep)
 	if !cfg.KeepJobs {
@@ -131,8 +202,8 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	return rep, nil
 }
 
-// discardJobs deletes the order follow-up jobs created since and not yet
-// worked.
+// discardJobs deletes the order follow-up jobs created since (all of them
+// with a zero time) and not yet worked.
 func discardJobs(ctx context.Context, dsn string, since time.Time) (int64, error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -149,9 +220,11 @@ func discardJobs(ctx context.Context, dsn string, since time.Time) (int64, error
 
 func printRun(out io.Writer, r BenchRun) {
 	res := r.Result
-	fmt.Fprintf(out, "  %-6s RPS %8.1f  p50 %9s  p95 %9s  p99 %9s  errors %d/%d  DB queries/request %.1f (feed %.1f)  hops/request %.2f\n",
+	fmt.Fprintf(out, "  %-6s RPS %8.1f  p50 %9s  p95 %9s  p99 %9s  errors %d/%d in %s%s\n",
 		r.Profile, res.RPS, fmtDur(res.Latency.P50), fmtDur(res.Latency.P95), fmtDur(res.Latency.P99),
-		res.Errors, res.Requests, r.QueriesPerRequest, r.FeedQueries, r.HopsPerRequest)
+		res.Errors, res.Requests, res.Elapsed.Round(100*time.Millisecond), cappedNote(res))
+	fmt.Fprintf(out, "         per completed request (%.0f): DB queries %.1f (feed %.1f), hops %.2f; %d queued jobs discarded before, %s waited for requests in flight\n",
+		r.Completed, r.QueriesPerRequest, r.FeedQueries, r.HopsPerRequest, r.Discarded, r.Settled.Round(10*time.Millisecond))
 	if len(res.ErrorsByKind) > 0 {
 		fmt.Fprintf(out, "         errors by kind: %v\n", res.ErrorsByKind)
 	}
@@ -163,6 +236,18 @@ func printRun(out io.Writer, r BenchRun) {
 	}
 }
 
+func printResult(out io.Writer, name string, res *load.Result) {
+	fmt.Fprintf(out, "  %-6s RPS %8.1f  p50 %9s  p95 %9s  errors %d/%d%s\n", name, res.RPS,
+		fmtDur(res.Latency.P50), fmtDur(res.Latency.P95), res.Errors, res.Requests, cappedNote(res))
+}
+
+func cappedNote(res *load.Result) string {
+	if res.Capped {
+		return fmt.Sprintf("  CAPPED: fewer requests than asked for in %s", res.Elapsed.Round(time.Second))
+	}
+	return ""
+}
+
 func fmtDur(d time.Duration) string {
 	switch {
 	case d >= time.Second:
@@ -172,41 +257,96 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
-func mean(runs []BenchRun, f func(BenchRun) float64) float64 {
-	if len(runs) == 0 {
-		return 0
+// spread is the median of values with their minimum and maximum.
+type spread struct{ median, min, max float64 }
+
+func spreadOf(values []float64) spread {
+	if len(values) == 0 {
+		return spread{}
 	}
-	var s float64
-	for _, r := range runs {
-		s += f(r)
+	v := slices.Clone(values)
+	slices.Sort(v)
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
-	return s / float64(len(runs))
+	return spread{median: m, min: v[0], max: v[len(v)-1]}
+}
+
+// format writes the median, and the range when there is more than one
+// value.
+func (s spread) format(n int, f func(float64) string) string {
+	if n <= 1 || s.min == s.max {
+		return f(s.median)
+	}
+	return fmt.Sprintf("%s (%s-%s)", f(s.median), f(s.min), f(s.max))
+}
+
+func of(runs []BenchRun, f func(BenchRun) float64) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+// ratios are the per-round ratios f(a[i]) / f(b[i]) of adjacent runs.
+func ratios(a, b []BenchRun, f func(BenchRun) float64) []float64 {
+	var out []float64
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d != 0 {
+			out = append(out, f(a[i])/d)
+		}
+	}
+	return out
 }
 
 func printSummary(out io.Writer, rep *BenchReport) {
 	rps := func(r BenchRun) float64 { return r.Result.RPS }
 	p95 := func(r BenchRun) float64 { return float64(r.Result.Latency.P95) }
 	p99 := func(r BenchRun) float64 { return float64(r.Result.Latency.P99) }
-	errs := func(r BenchRun) float64 { return float64(r.Result.Errors) }
 	q := func(r BenchRun) float64 { return r.QueriesPerRequest }
 	fq := func(r BenchRun) float64 { return r.FeedQueries }
 	h := func(r BenchRun) float64 { return r.HopsPerRequest }
 	n, t := rep.Naive, rep.Tuned
-	fmt.Fprintf(out, "\nsummary (mean of %d round(s))        naive        tuned        ratio\n", len(n))
-	fmt.Fprintf(out, "  RPS                          %10.1f   %10.1f   x%.1f\n", mean(n, rps), mean(t, rps), mean(t, rps)/mean(n, rps))
-	fmt.Fprintf(out, "  p95                          %10s   %10s   ÷%.1f\n", fmtDur(time.Duration(mean(n, p95))), fmtDur(time.Duration(mean(t, p95))), mean(n, p95)/mean(t, p95))
-	fmt.Fprintf(out, "  p99                          %10s   %10s   ÷%.1f\n", fmtDur(time.Duration(mean(n, p99))), fmtDur(time.Duration(mean(t, p99))), mean(n, p99)/mean(t, p99))
-	fmt.Fprintf(out, "  errors                       %10.0f   %10.0f\n", mean(n, errs), mean(t, errs))
-	fmt.Fprintf(out, "  DB queries per request       %10.1f   %10.2f\n", mean(n, q), mean(t, q))
-	fmt.Fprintf(out, "  DB queries per feed request  %10.1f   %10.2f\n", mean(n, fq), mean(t, fq))
-	fmt.Fprintf(out, "  internal hops per request    %10.2f   %10.2f\n", mean(n, h), mean(t, h))
-	if rep.TunedFeed != nil && rep.Bare != nil {
-		fmt.Fprintf(out, "\ntuned feed endpoint vs bare net/http handler (same connections, same duration)\n")
-		fmt.Fprintf(out, "  tuned GET /users/{id}/feed   RPS %9.1f  p50 %9s  p95 %9s  errors %d\n", rep.TunedFeed.RPS,
-			fmtDur(rep.TunedFeed.Latency.P50), fmtDur(rep.TunedFeed.Latency.P95), rep.TunedFeed.Errors)
-		fmt.Fprintf(out, "  bare handler                 RPS %9.1f  p50 %9s  p95 %9s  errors %d\n", rep.Bare.RPS,
-			fmtDur(rep.Bare.Latency.P50), fmtDur(rep.Bare.Latency.P95), rep.Bare.Errors)
-		fmt.Fprintf(out, "  ratio tuned feed / bare      %.2f\n", rep.TunedFeed.RPS/rep.Bare.RPS)
+	k := len(n)
+	num := func(format string) func(float64) string {
+		return func(v float64) string { return fmt.Sprintf(format, v) }
+	}
+	dur := func(v float64) string { return fmtDur(time.Duration(v)) }
+	line := func(name string, f func(BenchRun) float64, show func(float64) string, ratio string, a, b []BenchRun) {
+		fmt.Fprintf(out, "  %-28s %-26s %-26s", name, spreadOf(of(n, f)).format(k, show), spreadOf(of(t, f)).format(k, show))
+		if ratio != "" {
+			fmt.Fprintf(out, " %s", spreadOf(ratios(a, b, f)).format(k, num(ratio)))
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "\nsummary: median (min-max) of %d round(s)\n", k)
+	fmt.Fprintf(out, "  %-28s %-26s %-26s %s\n", "", "naive", "tuned", "ratio of each round's pair")
+	line("RPS", rps, num("%.1f"), "x%.1f", t, n)
+	line("p95", p95, dur, "÷%.1f", n, t)
+	line("p99", p99, dur, "÷%.1f", n, t)
+	line("DB queries per request", q, num("%.2f"), "", nil, nil)
+	line("DB queries per feed request", fq, num("%.2f"), "", nil, nil)
+	line("internal hops per request", h, num("%.2f"), "", nil, nil)
+	line("completed requests", func(r BenchRun) float64 { return r.Completed }, num("%.0f"), "", nil, nil)
+	for _, runs := range [][]BenchRun{n, t} {
+		for _, r := range runs {
+			if r.Result.Capped {
+				fmt.Fprintf(out, "  note: a %s run was capped before its minimum number of requests\n", r.Profile)
+			}
+		}
+	}
+	if len(rep.Pairs) > 0 {
+		var feed, bare, rs []float64
+		for _, p := range rep.Pairs {
+			feed, bare, rs = append(feed, p.Feed.RPS), append(bare, p.Bare.RPS), append(rs, p.Ratio())
+		}
+		m := len(rep.Pairs)
+		fmt.Fprintf(out, "\ntuned feed endpoint vs bare net/http handler, %d adjacent pair(s): median (min-max)\n", m)
+		fmt.Fprintf(out, "  tuned GET /users/{id}/feed RPS  %s\n", spreadOf(feed).format(m, num("%.1f")))
+		fmt.Fprintf(out, "  bare handler RPS                %s\n", spreadOf(bare).format(m, num("%.1f")))
+		fmt.Fprintf(out, "  ratio tuned feed / bare         %s (median of the pairs' ratios)\n", spreadOf(rs).format(m, num("%.2f")))
 	}
 }
 
@@ -272,96 +412,125 @@ func (p *process) stop() {
 	}
 }
 
-func benchProfile(ctx context.Context, cfg BenchConfig, profile string, measureFeed bool) (BenchRun, *load.Result, error) {
+// startService starts sampleapp serve with profile, after deleting the
+// follow-up jobs still queued since the benchmark began: the new instance's
+// workers would otherwise work an earlier run's backlog during this one.
+func startService(ctx context.Context, cfg BenchConfig, profile string, since time.Time, log io.Writer) (*process, int64, error) {
+	discarded, err := discardJobs(ctx, cfg.DSN, since)
+	if err != nil {
+		return nil, 0, err
+	}
 	addr, err := freeAddr()
 	if err != nil {
-		return BenchRun{}, nil, err
+		return nil, 0, err
 	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := startProcess(ctx, cfg.Exe, []string{"serve", "--pg", cfg.DSN, "--redis", cfg.RedisAddr,
+		"--addr", addr, "--admin-addr", adminAddr, "--profile", profile}, "http://"+addr, log)
+	return p, discarded, err
+}
+
+func benchProfile(ctx context.Context, cfg BenchConfig, profile string, since time.Time) (BenchRun, error) {
 	logFile, err := os.CreateTemp("", "sampleapp-bench-*.log")
 	if err != nil {
-		return BenchRun{}, nil, err
+		return BenchRun{}, err
 	}
 	defer os.Remove(logFile.Name())
 	defer logFile.Close()
-	adminAddr, err := freeAddr()
+	p, discarded, err := startService(ctx, cfg, profile, since, logFile)
 	if err != nil {
-		return BenchRun{}, nil, err
-	}
-	url := "http://" + addr
-	p, err := startProcess(ctx, cfg.Exe, []string{"serve", "--pg", cfg.DSN, "--redis", cfg.RedisAddr,
-		"--addr", addr, "--admin-addr", adminAddr, "--profile", profile}, url, logFile)
-	if err != nil {
-		return BenchRun{}, nil, err
+		return BenchRun{}, err
 	}
 	defer p.stop()
+	url := p.url
 	mix, vars, header := LoadMix(cfg.Size)
 	lc := load.Config{BaseURL: url, Mix: mix, Vars: vars, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second}
 	if cfg.Warmup > 0 {
 		wc := lc
 		wc.Duration = cfg.Warmup
 		if _, err := load.Run(ctx, wc); err != nil {
-			return BenchRun{}, nil, fmt.Errorf("warm-up: %w", err)
+			return BenchRun{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	// The counters are read at 10% and 90% of the run, in steady state:
-	// requests cut short at the start and end of a run would skew queries
-	// and hops per request.
-	lc.Duration = cfg.Duration
-	type scraped struct {
-		before, after samples
-		err           error
+	// The counters are read with no request in flight, before and after
+	// the run: between the two readings every request started and
+	// completed, so queries and hops per request count completed requests
+	// and all of their queries (requests cut short by the end of a run
+	// would otherwise count half-done).
+	settledBefore, before, err := settle(ctx, url)
+	if err != nil {
+		return BenchRun{}, fmt.Errorf("before the run: %w", err)
 	}
-	got := make(chan scraped, 1)
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	go func() {
-		var sc scraped
-		defer func() { got <- sc }()
-		select {
-		case <-time.After(cfg.Duration / 10):
-		case <-runCtx.Done():
-			sc.err = runCtx.Err()
-			return
-		}
-		if sc.before, sc.err = scrape(runCtx, url); sc.err != nil {
-			return
-		}
-		select {
-		case <-time.After(cfg.Duration * 8 / 10):
-		case <-runCtx.Done():
-			sc.err = runCtx.Err()
-			return
-		}
-		sc.after, sc.err = scrape(runCtx, url)
-	}()
+	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
 	res, err := load.Run(ctx, lc)
 	if err != nil {
-		return BenchRun{}, nil, err
+		return BenchRun{}, err
 	}
-	sc := <-got
-	if sc.err != nil {
-		return BenchRun{}, nil, fmt.Errorf("metrics during the run: %w", sc.err)
+	settledAfter, after, err := settle(ctx, url)
+	if err != nil {
+		return BenchRun{}, fmt.Errorf("after the run: %w", err)
 	}
-	before, after := sc.before, sc.after
-	run := BenchRun{Profile: profile, Result: res}
-	apiReqs := after.apiRequests() - before.apiRequests()
-	if apiReqs > 0 {
-		run.QueriesPerRequest = (after.queries("") - before.queries("")) / apiReqs
-		run.HopsPerRequest = (after.hops() - before.hops()) / apiReqs
+	run := BenchRun{Profile: profile, Result: res, Discarded: discarded, Settled: settledBefore + settledAfter}
+	run.Completed = after.apiRequests() - before.apiRequests()
+	if run.Completed > 0 {
+		run.QueriesPerRequest = (after.queries("") - before.queries("")) / run.Completed
+		run.HopsPerRequest = (after.hops() - before.hops()) / run.Completed
 	}
 	const feedRoute = "/users/{id}/feed"
 	if feedReqs := after.routeRequests(feedRoute) - before.routeRequests(feedRoute); feedReqs > 0 {
 		run.FeedQueries = (after.queries(feedRoute) - before.queries(feedRoute)) / feedReqs
 	}
-	var feed *load.Result
-	if measureFeed && profile == ProfileTuned {
-		fc := load.Config{BaseURL: url, Header: header, Connections: cfg.Connections, Duration: cfg.Duration, Timeout: 60 * time.Second,
-			Mix: []load.Entry{{Name: MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}, Vars: vars}
-		if feed, err = load.Run(ctx, fc); err != nil {
-			return BenchRun{}, nil, err
+	return run, nil
+}
+
+// settle waits until the service has no request in flight (its
+// http_requests_in_flight gauge), up to a minute, and returns how long that
+// took and the counters read then.
+func settle(ctx context.Context, url string) (time.Duration, samples, error) {
+	start := time.Now()
+	deadline := start.Add(time.Minute)
+	for {
+		s, err := scrape(ctx, url)
+		if err != nil {
+			return 0, nil, err
+		}
+		if s.gauge("http_requests_in_flight") == 0 {
+			return time.Since(start), s, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, nil, fmt.Errorf("requests still in flight after %s", time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return run, feed, nil
+}
+
+// benchFeed measures the feed endpoint alone on a tuned instance of its
+// own.
+func benchFeed(ctx context.Context, cfg BenchConfig, since time.Time) (*load.Result, error) {
+	p, _, err := startService(ctx, cfg, ProfileTuned, since, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	_, vars, header := LoadMix(cfg.Size)
+	fc := load.Config{BaseURL: p.url, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second,
+		Mix: []load.Entry{{Name: MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}, Vars: vars}
+	if cfg.Warmup > 0 {
+		wc := fc
+		wc.Duration = cfg.Warmup
+		if _, err := load.Run(ctx, wc); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	fc.Duration, fc.MinRequests, fc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
+	return load.Run(ctx, fc)
 }
 
 func benchBare(ctx context.Context, cfg BenchConfig) (*load.Result, error) {
@@ -375,8 +544,17 @@ func benchBare(ctx context.Context, cfg BenchConfig) (*load.Result, error) {
 		return nil, err
 	}
 	defer p.stop()
-	return load.Run(ctx, load.Config{BaseURL: url, Connections: cfg.Connections, Duration: cfg.Duration, Timeout: 60 * time.Second,
-		Mix: []load.Entry{{Name: "bare", Method: http.MethodGet, Path: "/"}}})
+	lc := load.Config{BaseURL: url, Connections: cfg.Connections, Timeout: 60 * time.Second,
+		Mix: []load.Entry{{Name: "bare", Method: http.MethodGet, Path: "/"}}}
+	if cfg.Warmup > 0 {
+		wc := lc
+		wc.Duration = cfg.Warmup
+		if _, err := load.Run(ctx, wc); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
+	return load.Run(ctx, lc)
 }
 
 // BareHandler answers every request with a small JSON body, the ceiling of
@@ -438,6 +616,18 @@ func (s samples) sum(name string, keep func(*dto.Metric) bool) float64 {
 		if keep(m) {
 			total += m.GetCounter().GetValue()
 		}
+	}
+	return total
+}
+
+func (s samples) gauge(name string) float64 {
+	f := s[name]
+	if f == nil {
+		return 0
+	}
+	var total float64
+	for _, m := range f.GetMetric() {
+		total += m.GetGauge().GetValue()
 	}
 	return total
 }
