@@ -59,6 +59,13 @@ Formats: text, markdown, json (schema advisor.report/v1), sarif (2.1.0), junit.
 --format may repeat; the Nth --out is the file of the Nth --format, and a
 format without an --out prints to standard output.
 
+Sources and options may also come from a config file: --config FILE, else
+the first .advisor.yaml or advisor.yaml found from the working directory up
+(named on standard error); --no-config reads none. Its report section holds
+formats (FORMAT[:PATH] each), fail_on, baseline, window and profile_seconds.
+A flag overrides the environment (DATABASE_URL, PG*, REDIS_URL), which
+overrides the file, which overrides the defaults.
+
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it (not
 counting those in --baseline); 2 usage or configuration error; 3 no source
 could be probed at all.`,
@@ -125,6 +132,11 @@ func (f *reportFlags) outputs() ([]output, error) {
 }
 
 func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
+	file, err := f.sources.config.load(cmd)
+	if err != nil {
+		return err
+	}
+	f.fromFile(cmd.Flags(), file)
 	outs, err := f.outputs()
 	if err != nil {
 		return err
@@ -150,7 +162,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 			return usageError{err}
 		}
 	}
-	src, err := f.sources.resolve()
+	src, err := f.sources.resolve(cmd, file)
 	if err != nil {
 		return err
 	}
