@@ -24,13 +24,6 @@ func runCaptured(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func TestVersion(t *testing.T) {
-	code, out, _ := runCaptured(t, "--version")
-	if code != 0 || !strings.HasPrefix(out, "advisor version ") {
-		t.Errorf("--version: code %d, output %q", code, out)
-	}
-}
-
 func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"--no-such-flag"},

@@ -201,7 +201,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	opts := report.Options{
 		Rules:       ruleInfos(set),
 		FailOn:      threshold,
-		ToolVersion: versionString(),
+		ToolVersion: buildVersion().Version,
 		WorkDir:     wd,
 		ModulePath:  modulePath(wd),
 		Anchor:      report.FindAnchor(wd),
