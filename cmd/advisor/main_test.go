@@ -45,7 +45,7 @@ func TestStackStatusPrintsEachPart(t *testing.T) {
 	var buf bytes.Buffer
 	root := newRootCmd()
 	root.SetOut(&buf)
-	root.SetArgs([]string{"stack", "status", "--dir", t.TempDir(), "--pg-port", "55499", "--redis-port", "56499"})
+	root.SetArgs([]string{"stack", "status", "--stack-dir", t.TempDir(), "--pg-port", "55499", "--redis-port", "56499"})
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
