@@ -83,7 +83,7 @@ func (v versionInfo) String() string {
 			fmt.Fprintf(&b, "time     %s\n", v.Time)
 		}
 	case v.Version == "(devel)":
-		b.WriteString("revision unknown: built outside a git checkout, or with -buildvcs=false\n")
+		b.WriteString("revision unknown: Go records it for go build and go install in a git clone (not a worktree) without -buildvcs=false\n")
 	}
 	fmt.Fprintf(&b, "go       %s\n", v.Go)
 	return b.String()

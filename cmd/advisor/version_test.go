@@ -48,7 +48,7 @@ func TestVersionOf(t *testing.T) {
 		{"no VCS information", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"},
 			Settings: settings("GOOS", "linux", "GOARCH", "amd64", "-buildvcs", "false")}, "",
 			"advisor version (devel)\n" +
-				"revision unknown: built outside a git checkout, or with -buildvcs=false\n" +
+				"revision unknown: Go records it for go build and go install in a git clone (not a worktree) without -buildvcs=false\n" +
 				"go       go1.26.8 linux/amd64\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
