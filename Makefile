@@ -2,13 +2,17 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all setup build test lint fuzz bench bench-sampleapp demo clean stack-down
+.PHONY: all setup setup-test build test lint fuzz bench bench-sampleapp demo clean stack-down
 
 all: build
 
-## setup: install the system packages the demo and tests need (quiet when present)
+## setup: install the system packages the demo needs: PostgreSQL, hypopg, Redis (quiet when present)
 setup:
 	@scripts/setup.sh
+
+## setup-test: those and what the tests add: wrk, tmux, the Python and Node reference targets
+setup-test:
+	@scripts/setup.sh --test
 
 ## build: build advisor and sampleapp into bin/
 build:
@@ -22,8 +26,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## test: setup, lint, the tests (race detector where it matters), short fuzzing
-test: setup lint
+## test: setup-test, lint, the tests (race detector where it matters), short fuzzing
+test: setup-test lint
 	@scripts/test.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 60s)
@@ -31,7 +35,7 @@ fuzz:
 	@scripts/fuzz.sh $${FUZZTIME:-60s}
 
 ## bench: the benchmarks (needs the private stack: started on demand)
-bench: setup
+bench: setup-test
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@$(GO) run ./cmd/advisor stack down --test --quiet
 

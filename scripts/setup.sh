@@ -1,17 +1,39 @@
 #!/usr/bin/env bash
-# Installs the system parts advisor's demo and tests need, from Debian's
-# packages: a PostgreSQL server with contrib (pg_stat_statements) and the
-# matching hypopg, Redis, and wrk and tmux for the tests that use them; the
-# Python reference target's packages (FastAPI, uvicorn, SQLAlchemy, psycopg2,
-# prometheus-client) and Node.js for the Express one, whose npm packages are
-# installed from its lock file.
-# Quiet and fast when everything is present; as root it installs what is
-# missing with apt-get, otherwise it says what to install.
+# Installs the system parts advisor needs, from Debian's packages.
+#
+#   scripts/setup.sh          what the demo needs (make setup): a PostgreSQL
+#                             server with contrib (pg_stat_statements) and the
+#                             matching hypopg, and Redis
+#   scripts/setup.sh --test   that and what the tests add (make setup-test,
+#                             run by make test): wrk and tmux, the Python
+#                             reference target's packages (FastAPI, uvicorn,
+#                             SQLAlchemy, psycopg2, prometheus-client), and
+#                             Node.js for the Express one, whose npm packages
+#                             are installed from its lock file
+#
+# Silent and fast when everything is present. As root it installs what is
+# missing with apt-get; otherwise it prints the exact commands to run and
+# exits 1. SETUP_SYSROOT, for this script's tests, is prepended to the paths
+# it looks at.
 set -euo pipefail
+
+usage() {
+	echo "usage: scripts/setup.sh [--test]" >&2
+	exit 2
+}
+tests=false
+case "${1:-}" in
+"") ;;
+--test) tests=true ;;
+*) usage ;;
+esac
+[ $# -le 1 ] || usage
+
+root=${SETUP_SYSROOT:-}
 
 pg_major() {
 	local newest=""
-	for bin in /usr/lib/postgresql/*/bin/postgres; do
+	for bin in "$root"/usr/lib/postgresql/*/bin/postgres; do
 		[ -x "$bin" ] || continue
 		local v
 		v=$(basename "$(dirname "$(dirname "$bin")")")
@@ -20,26 +42,37 @@ pg_major() {
 	echo "$newest"
 }
 
+# pg_candidate is the major version Debian's postgresql package would
+# install, when apt-cache knows it: hypopg's package is named after it.
+pg_candidate() {
+	command -v apt-cache >/dev/null 2>&1 || return 0
+	apt-cache depends postgresql 2>/dev/null | sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1
+}
+
 missing() {
 	local pkgs=() v
 	v=$(pg_major)
 	if [ -z "$v" ]; then
 		pkgs+=(postgresql postgresql-contrib)
+		v=$(pg_candidate)
+		[ -z "$v" ] || pkgs+=("postgresql-$v-hypopg")
 	else
-		[ -f "/usr/share/postgresql/$v/extension/pg_stat_statements.control" ] || pkgs+=(postgresql-contrib)
-		[ -f "/usr/share/postgresql/$v/extension/hypopg.control" ] || pkgs+=("postgresql-$v-hypopg")
+		[ -f "$root/usr/share/postgresql/$v/extension/pg_stat_statements.control" ] || pkgs+=(postgresql-contrib)
+		[ -f "$root/usr/share/postgresql/$v/extension/hypopg.control" ] || pkgs+=("postgresql-$v-hypopg")
 	fi
 	command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
-	command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
-	command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
-	# The reference targets (targets/): Debian's Python packages for
-	# Debian's python3 (not another python3 first on PATH), Node.js.
-	local py
-	for py in fastapi uvicorn sqlalchemy psycopg2 prometheus_client; do
-		/usr/bin/python3 -c "import $py" >/dev/null 2>&1 || pkgs+=("python3-${py//_/-}")
-	done
-	command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
-	command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+	if $tests; then
+		command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
+		command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
+		# The reference targets (targets/): Debian's Python packages for
+		# Debian's python3 (not another python3 first on PATH), Node.js.
+		local py
+		for py in fastapi uvicorn sqlalchemy psycopg2 prometheus_client; do
+			"$root/usr/bin/python3" -c "import $py" >/dev/null 2>&1 || pkgs+=("python3-${py//_/-}")
+		done
+		command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+		command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+	fi
 	echo "${pkgs[@]:-}"
 }
 
@@ -50,6 +83,38 @@ install() {
 	# A new machine's package lists may be empty or old.
 	apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
+
+# explain prints the commands that install the packages in $1, for a user
+# who is not root.
+explain() {
+	local need=$1 what="the demo needs"
+	if $tests; then what="the tests need"; fi
+	echo "setup: $what these Debian packages: $need" >&2
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "setup: there is no apt-get here: install them (or their equivalents) with the system's package manager, then run this again" >&2
+		exit 1
+	fi
+	local sudo=""
+	if command -v sudo >/dev/null 2>&1; then
+		sudo="sudo "
+		echo "setup: install them with:" >&2
+	else
+		echo "setup: install them as root with:" >&2
+	fi
+	echo "" >&2
+	echo "  ${sudo}apt-get update" >&2
+	echo "  ${sudo}apt-get install -y --no-install-recommends $need" >&2
+	echo "" >&2
+	case " $need " in
+	*" postgresql "*)
+		case "$need" in
+		*-hypopg*) ;;
+		*) echo "setup: then run this again: hypopg's package is named after the PostgreSQL version installed" >&2 ;;
+		esac
+		;;
+	esac
+	exit 1
 }
 
 # npm_targets installs the npm packages of each Node reference target from its
@@ -69,19 +134,15 @@ npm_targets() {
 cd "$(dirname "$0")/.."
 need=$(missing)
 if [ -z "$need" ]; then
-	npm_targets
+	if $tests; then npm_targets; fi
 	exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "setup: missing packages: $need" >&2
-	echo "setup: install them with: sudo apt-get install $need" >&2
-	exit 1
-fi
+[ "$(id -u)" -eq 0 ] || explain "$need"
 
 install "$need"
 # The hypopg package is named after the server's major version, which is only
-# known once the server is installed.
+# known once the server is installed when apt-cache could not tell.
 need=$(missing)
 [ -n "$need" ] && install "$need"
 need=$(missing)
@@ -89,5 +150,5 @@ if [ -n "$need" ]; then
 	echo "setup: still missing after apt-get install: $need" >&2
 	exit 1
 fi
-npm_targets
+if $tests; then npm_targets; fi
 echo "setup: done" >&2

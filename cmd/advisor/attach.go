@@ -78,7 +78,8 @@ saves it with the goroutine profile for go tool pprof, e exports the report
 quits.
 
 A source that goes away shows as LOST and is read again at each interval;
-the UI keeps running. NO_COLOR turns colours off.
+the UI keeps running. NO_COLOR turns colours off. The sources and --rules
+may come from a config file, as for advisor report (--config, .advisor.yaml).
 
 --headless runs the same polling and analysis without a UI (for CI, a
 daemon or a benchmark): it logs a line per analysis to standard error, and a
@@ -102,7 +103,14 @@ all at start.`,
 					reportCommand(cmd.Flags()))
 				return exitError{code: exitUsage, err: errors.New("standard output is not a terminal")}
 			}
-			src, err := f.sources.resolve()
+			file, err := f.sources.config.load(cmd)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("rules") && file.Rules != "" {
+				f.rulesFile = file.Rules
+			}
+			src, err := f.sources.resolve(cmd, file)
 			if err != nil {
 				return err
 			}
@@ -232,6 +240,15 @@ func reportCommand(flags *pflag.FlagSet) string {
 					v = name + ": xxxxx"
 				}
 				parts = append(parts, "--"+fl.Name, shellQuote(source.Redact(v)))
+			}
+			return
+		}
+		if fl.Value.Type() == "bool" {
+			// A bool flag takes its value after "=", or none for true.
+			if v := fl.Value.String(); v != "true" {
+				parts = append(parts, "--"+fl.Name+"="+v)
+			} else {
+				parts = append(parts, "--"+fl.Name)
 			}
 			return
 		}

@@ -41,11 +41,12 @@ func TestAttachUsageErrorsExitTwo(t *testing.T) {
 func TestAttachWithoutTerminal(t *testing.T) {
 	code, stdout, stderr := runCaptured(t, "attach", "--target", "http://127.0.0.1:8080",
 		"--pg", "postgres://app:s3cret@db.internal:5432/app", "--redis", "127.0.0.1:6379", "--interval", "5s",
-		"--header", "Authorization: Bearer t0ken")
+		"--header", "Authorization: Bearer t0ken", "--insecure-skip-verify", "--no-config")
 	if code != exitUsage {
 		t.Errorf("exit %d, want %d", code, exitUsage)
 	}
-	want := "advisor report --target http://127.0.0.1:8080 --pg postgres://app:xxxxx@db.internal:5432/app --redis 127.0.0.1:6379 --header 'Authorization: xxxxx'"
+	// A bool flag is given without a value, which would be an argument.
+	want := "advisor report --no-config --target http://127.0.0.1:8080 --pg postgres://app:xxxxx@db.internal:5432/app --redis 127.0.0.1:6379 --header 'Authorization: xxxxx' --insecure-skip-verify\n"
 	if !strings.Contains(stdout, want) {
 		t.Errorf("stdout does not hold %q:\n%s", want, stdout)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
-	"github.com/pgadvisor/advisor/sampleapp"
 )
 
 type demoFlags struct {
@@ -60,7 +59,7 @@ everything it started and exits 0.`,
 	f.stack.register(cmd)
 	f.attach.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.size, "size", "small", "data set: small (seeds in seconds) or full (the benchmark set)")
+	fl.StringVar(&f.size, "size", sizeSmall, sizeUsage)
 	fl.StringVar(&f.database, "database", "advisor_demo", "sampleapp's database on the private stack (created when missing)")
 	fl.Float64Var(&f.rate, "rate", 20, "background load in requests per second (the sample mix)")
 	fl.IntVar(&f.connections, "connections", 8, "connections of the background load")
@@ -68,18 +67,8 @@ everything it started and exits 0.`,
 	return cmd
 }
 
-func (f *demoFlags) sampleSize() (sampleapp.Size, error) {
-	switch f.size {
-	case "small":
-		return sampleapp.TestSize, nil
-	case "full":
-		return sampleapp.DefaultSize, nil
-	}
-	return sampleapp.Size{}, usageError{fmt.Errorf("--size %q: want small or full", f.size)}
-}
-
 func runDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags) error {
-	size, err := f.sampleSize()
+	size, err := parseSize(cmd, &f.size)
 	if err != nil {
 		return err
 	}

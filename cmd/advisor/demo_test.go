@@ -52,7 +52,7 @@ func TestDemoWithoutTerminal(t *testing.T) {
 		}
 		return n
 	}
-	args := []string{"demo", "--dir", dir, "--pg-port", "25492", "--redis-port", "26492", "--window", "3s", "--profile-seconds", "1"}
+	args := []string{"demo", "--stack-dir", dir, "--pg-port", "25492", "--redis-port", "26492", "--window", "3s", "--profile-seconds", "1"}
 
 	code, stdout, stderr := runCaptured(t, args...)
 	if code != 0 {

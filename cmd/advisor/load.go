@@ -33,9 +33,9 @@ type loadFlags struct {
 func newLoadCmd() *cobra.Command {
 	var f loadFlags
 	cmd := &cobra.Command{
-		Use:   "load --url URL",
+		Use:   "load URL",
 		Short: "Send HTTP load to a service and measure its rate and latency",
-		Long: `load sends HTTP/1.1 requests to a service like wrk does: each of --connections
+		Long: `load sends HTTP/1.1 requests to URL (or --url) like wrk does: each of --connections
 workers keeps one connection open and sends its next request as soon as the
 last one is answered. With --rate the workers send on a fixed schedule
 instead, and latency counts from the time a request was due, so a stalled
@@ -62,10 +62,16 @@ relative to --url, with placeholders drawn from ranges:
 The run stops after --duration or --requests, whichever comes first, or on
 Ctrl-C, and prints what it measured so far. The exit status is 1 when every
 request failed.`,
-		Example: `  advisor load --url http://127.0.0.1:8080/health --connections 64 --duration 15s
-  advisor load --url http://127.0.0.1:8080 --mix mix.yaml --rate 500 --json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Example: `  advisor load http://127.0.0.1:8080/health -c 64 -d 15s
+  advisor load http://127.0.0.1:8080 --mix mix.yaml --rate 500 --json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if cmd.Flags().Changed("url") {
+					return usageError{errors.New("the URL is given twice: as an argument and with --url")}
+				}
+				f.url = args[0]
+			}
 			cfg, err := f.config(cmd)
 			if err != nil {
 				return usageError{err}
@@ -74,7 +80,7 @@ request failed.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "url", "", "base URL (http or https); with --mix, the entries' paths are relative to it")
+	fl.StringVar(&f.url, "url", "", "the URL, as the argument gives it (http or https); with --mix, the entries' paths are relative to it")
 	fl.IntVarP(&f.connections, "connections", "c", 10, "connections, each a worker with its own keep-alive connection")
 	fl.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run (0: no limit; the default is 0 when --requests is set)")
 	fl.Int64VarP(&f.requests, "requests", "n", 0, "stop after this many requests (0: no limit)")
@@ -92,17 +98,17 @@ request failed.`,
 func (f *loadFlags) config(cmd *cobra.Command) (load.Config, error) {
 	var cfg load.Config
 	if f.url == "" {
-		return cfg, errors.New("--url is required")
+		return cfg, errors.New("no URL: advisor load URL (or --url URL)")
 	}
 	u, err := url.Parse(f.url)
 	if err != nil {
-		return cfg, fmt.Errorf("--url: %w", redactedURLError(err))
+		return cfg, fmt.Errorf("the URL: %w", redactedURLError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return cfg, fmt.Errorf("--url %q: the scheme must be http or https", u.Redacted())
+		return cfg, fmt.Errorf("the URL %q: the scheme must be http or https", u.Redacted())
 	}
 	if u.Host == "" {
-		return cfg, fmt.Errorf("--url %q: no host", u.Redacted())
+		return cfg, fmt.Errorf("the URL %q: no host", u.Redacted())
 	}
 	switch {
 	case f.connections < 1:

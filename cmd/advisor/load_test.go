@@ -37,10 +37,12 @@ func TestLoadUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no url", []string{"load"}, "--url is required"},
+		{"no url", []string{"load"}, "no URL: advisor load URL"},
 		{"bad scheme", []string{"load", "--url", "ftp://127.0.0.1/"}, "scheme must be http or https"},
-		{"no host", []string{"load", "--url", "http://"}, "no host"},
-		{"password hidden", []string{"load", "--url", "http://u:hunter2@127.0.0.1:x/"}, "--url"},
+		{"bad scheme as the argument", []string{"load", "ftp://127.0.0.1/"}, "scheme must be http or https"},
+		{"no host", []string{"load", "http://"}, "no host"},
+		{"password hidden", []string{"load", "--url", "http://u:hunter2@127.0.0.1:x/"}, "the URL"},
+		{"password hidden in the argument", []string{"load", "http://u:hunter2@127.0.0.1:x/"}, "the URL"},
 		{"connections", []string{"load", "--url", "http://127.0.0.1/", "-c", "0"}, "--connections"},
 		{"rate", []string{"load", "--url", "http://127.0.0.1/", "--rate", "-1"}, "--rate"},
 		{"bad duration", []string{"load", "--url", "http://127.0.0.1/", "--duration", "soon"}, "invalid argument"},
@@ -48,7 +50,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{"mix and method", []string{"load", "--url", "http://127.0.0.1/", "--mix", mix, "--method", "POST"}, "do not go with --mix"},
 		{"mix strict", []string{"load", "--url", "http://127.0.0.1/", "--mix", mix}, "mix.yaml:3:5: unknown key \"wieght\""},
 		{"bad method", []string{"load", "--url", "http://127.0.0.1/", "-X", "GE T"}, "method"},
-		{"args", []string{"load", "--url", "http://127.0.0.1/", "extra"}, "unknown command"},
+		{"the URL twice", []string{"load", "--url", "http://127.0.0.1/", "http://127.0.0.1/"}, "the URL is given twice"},
+		{"two URLs", []string{"load", "http://127.0.0.1/a", "http://127.0.0.1/b"}, "accepts at most 1 arg(s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runAdvisor(t, tc.args...)
@@ -114,7 +117,8 @@ func TestLoadMixText(t *testing.T) {
 	if err := os.WriteFile(mix, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runAdvisor(t, "load", "--url", srv.URL+"/api", "--mix", mix, "-d", "300ms", "-c", "2")
+	// The URL as an argument, as wrk takes it.
+	code, out, errOut := runAdvisor(t, "load", srv.URL+"/api", "--mix", mix, "-d", "300ms", "-c", "2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -9,15 +9,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
 
 // Exit codes shared by every subcommand; report adds 1 and 3 (see DESIGN.md).
 const (
@@ -45,16 +41,6 @@ func (e exitError) Error() string {
 }
 func (e exitError) Unwrap() error { return e.err }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "advisor",
@@ -62,10 +48,12 @@ func newRootCmd() *cobra.Command {
 		Long: `advisor attaches to a running service (pprof and Prometheus /metrics), its
 PostgreSQL and its Redis, measures, and flags the problems that keep such
 services slow, each with evidence and a concrete fix.`,
-		Version:       versionString(),
+		Version:       buildVersion().Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what advisor version does.
+	root.SetVersionTemplate(buildVersion().String())
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
@@ -77,6 +65,8 @@ services slow, each with evidence and a concrete fix.`,
 	root.AddCommand(newRulesCmd())
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newLoadCmd())
+	root.AddCommand(newVersionCmd())
+	flagNotesToStderr(root)
 	return root
 }
 

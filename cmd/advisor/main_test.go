@@ -24,13 +24,6 @@ func runCaptured(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func TestVersion(t *testing.T) {
-	code, out, _ := runCaptured(t, "--version")
-	if code != 0 || !strings.HasPrefix(out, "advisor version ") {
-		t.Errorf("--version: code %d, output %q", code, out)
-	}
-}
-
 func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"--no-such-flag"},
@@ -52,7 +45,7 @@ func TestStackStatusPrintsEachPart(t *testing.T) {
 	var buf bytes.Buffer
 	root := newRootCmd()
 	root.SetOut(&buf)
-	root.SetArgs([]string{"stack", "status", "--dir", t.TempDir(), "--pg-port", "55499", "--redis-port", "56499"})
+	root.SetArgs([]string{"stack", "status", "--stack-dir", t.TempDir(), "--pg-port", "55499", "--redis-port", "56499"})
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,13 @@ from the extension (.sarif, .json, .md, .xml for junit, .txt); beside one
 --format it is that format's file. Any other mix of --format and --out is a
 usage error that says the --format flags to write instead.
 
+Sources and options may also come from a config file: --config FILE, else
+the first .advisor.yaml or advisor.yaml found from the working directory up
+(named on standard error); --no-config reads none. Its report section holds
+formats (FORMAT[:PATH] each), fail_on, baseline, window and profile_seconds.
+A flag overrides the environment (DATABASE_URL, PG*, REDIS_URL), which
+overrides the file, which overrides the defaults.
+
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it (not
 counting those in --baseline); 2 usage or configuration error; 3 no source
 could be probed at all.`,
@@ -95,6 +102,11 @@ could be probed at all.`,
 }
 
 func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
+	file, err := f.sources.config.load(cmd)
+	if err != nil {
+		return err
+	}
+	f.fromFile(cmd.Flags(), file)
 	outs, err := parseOutputs(f.formats, f.outs)
 	if err != nil {
 		return err
@@ -120,7 +132,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 			return usageError{err}
 		}
 	}
-	src, err := f.sources.resolve()
+	src, err := f.sources.resolve(cmd, file)
 	if err != nil {
 		return err
 	}
@@ -159,7 +171,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	opts := report.Options{
 		Rules:       ruleInfos(set),
 		FailOn:      threshold,
-		ToolVersion: versionString(),
+		ToolVersion: buildVersion().Version,
 		WorkDir:     wd,
 		ModulePath:  modulePath(wd),
 		Anchor:      report.FindAnchor(wd),

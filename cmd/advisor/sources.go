@@ -10,9 +10,10 @@ import (
 	"github.com/pgadvisor/advisor/internal/config"
 )
 
-// sourceFlags are the flags naming the sources, shared by report and attach.
+// sourceFlags are the flags naming the sources, shared by report and attach,
+// and those naming the config file.
 type sourceFlags struct {
-	configFile    string
+	config        configFlags
 	target        string
 	metrics       string
 	pprof         string
@@ -29,7 +30,7 @@ type sourceFlags struct {
 
 func (f *sourceFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.configFile, "config", "", "advisor.yaml with the same keys as these flags (flags override it, it overrides the environment)")
+	f.config.register(fl)
 	fl.StringVar(&f.target, "target", "", "the service's base URL, serving /debug/pprof and /metrics")
 	fl.StringVar(&f.metrics, "metrics", "", "Prometheus metrics URL (overrides --target for metrics)")
 	fl.StringVar(&f.pprof, "pprof", "", "base URL serving /debug/pprof (overrides --target for profiles)")
@@ -44,17 +45,11 @@ func (f *sourceFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.dbCores, "db-cores", 0, "CPU cores of the PostgreSQL server, for pool sizing (SQL cannot see them)")
 }
 
-// resolve combines the environment, the config file and the flags.
-func (f *sourceFlags) resolve() (config.Sources, error) {
+// resolve combines the config file, the environment and the flags, each
+// overriding the one before; a key of the file that the environment
+// replaces is named on stderr.
+func (f *sourceFlags) resolve(cmd *cobra.Command, file config.File) (config.Sources, error) {
 	env := config.FromEnv(os.Getenv)
-	var file config.Sources
-	if f.configFile != "" {
-		var err error
-		file, err = config.LoadFile(f.configFile)
-		if err != nil {
-			return config.Sources{}, usageError{err}
-		}
-	}
 	flags := config.Sources{
 		Target: f.target, Metrics: f.metrics, Pprof: f.pprof, PG: f.pg, Redis: f.redis,
 		TLS:           config.TLS{CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecure},
@@ -70,12 +65,15 @@ func (f *sourceFlags) resolve() (config.Sources, error) {
 		}
 		flags.Headers[strings.TrimSpace(name)] = strings.TrimSpace(value)
 	}
-	s := config.Resolve(env, file, flags)
+	if over := config.EnvOverrides(file.Sources, flags, os.Getenv); len(over) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "advisor: config: the environment replaces %s of %s\n", strings.Join(over, ", "), file.Path)
+	}
+	s := config.Resolve(file.Sources, env, flags)
 	if err := s.Validate(); err != nil {
 		return config.Sources{}, usageError{err}
 	}
 	if s.Empty() {
-		return config.Sources{}, usageError{fmt.Errorf("no source given: pass --target URL, --pg DSN and/or --redis ADDR (or DATABASE_URL / REDIS_URL, or --config advisor.yaml)")}
+		return config.Sources{}, usageError{fmt.Errorf("no source given: pass --target URL, --pg DSN and/or --redis ADDR (or set DATABASE_URL / REDIS_URL, or write them in .advisor.yaml)")}
 	}
 	return s, nil
 }

@@ -19,7 +19,10 @@ type stackFlags struct {
 }
 
 func (f *stackFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.dir, "dir", stack.DefaultDir, "directory for the servers' data, logs and pid files")
+	cmd.Flags().StringVar(&f.dir, "stack-dir", stack.DefaultDir, "directory for the servers' data, logs and pid files")
+	// The old name, as demo and stack had it.
+	cmd.Flags().StringVar(&f.dir, "dir", stack.DefaultDir, "")
+	_ = cmd.Flags().MarkDeprecated("dir", "use --stack-dir")
 	cmd.Flags().IntVar(&f.pgPort, "pg-port", stack.DefaultPGPort, "PostgreSQL port on 127.0.0.1")
 	cmd.Flags().IntVar(&f.redisPort, "redis-port", stack.DefaultRedisPort, "Redis port on 127.0.0.1")
 	cmd.Flags().BoolVar(&f.test, "test", false, "act on the test suite's stack ("+stacktest.Dir+") instead")

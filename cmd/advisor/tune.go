@@ -104,7 +104,7 @@ the chart as an SVG file next to it.`,
 	fl.IntVar(&f.maxSteps, "max-steps", tune.DefaultMaxSteps, "at most this many fixes are tried (a reverted fix counts)")
 	fl.StringVar(&f.minSeverity, "min-severity", defaultTuneSeverity, "act on findings at or above: critical, warning, info (db.overfetch and db.cache-candidate are info)")
 	fl.StringVar(&f.profile, "profile", sampleapp.ProfileNaive, "profile sampleapp starts in: naive or tuned")
-	fl.StringVar(&f.size, "size", "test", "data set: test (small, seeds in seconds) or full (sampleapp's default: 20k users, 1M events)")
+	fl.StringVar(&f.size, "size", sizeSmall, sizeUsage)
 	fl.IntVar(&f.profileSeconds, "profile-seconds", defaultTuneProfileS, "CPU profile taken inside each report window")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.StringVar(&f.stackDir, "stack-dir", stack.DefaultDir, "directory of the private stack")
@@ -117,16 +117,6 @@ the chart as an SVG file next to it.`,
 	fl.StringVar(&f.pg, "pg", "", "attach: sampleapp's PostgreSQL DSN")
 	fl.StringVar(&f.redisURL, "redis", "", "attach: sampleapp's Redis host:port or URL")
 	return cmd
-}
-
-func (f *tuneFlags) dataSize() (sampleapp.Size, error) {
-	switch f.size {
-	case "test", "":
-		return sampleapp.TestSize, nil
-	case "full":
-		return sampleapp.DefaultSize, nil
-	}
-	return sampleapp.Size{}, fmt.Errorf("--size: %q is neither test nor full", f.size)
 }
 
 func (f *tuneFlags) attached() bool {
@@ -143,9 +133,9 @@ type tuneTarget struct {
 }
 
 func runTune(ctx context.Context, cmd *cobra.Command, f *tuneFlags) error {
-	size, err := f.dataSize()
+	size, err := parseSize(cmd, &f.size)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	minSev, err := rules.ParseSeverity(f.minSeverity)
 	if err != nil {

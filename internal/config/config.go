@@ -1,19 +1,16 @@
-// Package config resolves where advisor's sources are: from an advisor.yaml
-// file, the environment (DATABASE_URL, PG*, REDIS_URL) and the command line,
-// in that order of increasing precedence. Loading is strict: every unknown key
-// or badly typed value is reported at once, with file:line:column.
+// Package config resolves where advisor's sources are and the options of
+// advisor report: from a config file (.advisor.yaml or advisor.yaml, found
+// from the working directory up, or named by --config), the environment
+// (DATABASE_URL, PG*, REDIS_URL) and the command line, in that order of
+// increasing precedence. Loading is strict: every unknown key or badly typed
+// value is reported at once, with file:line:column.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
-
-	"github.com/pgadvisor/advisor/internal/yamlfile"
 )
 
 // Sources says where to read each source. An empty field means the source is
@@ -118,19 +115,27 @@ type Env func(key string) string
 func FromEnv(getenv Env) Sources {
 	var s Sources
 	s.PG = getenv("DATABASE_URL")
-	if s.PG == "" {
-		for _, k := range []string{"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGHOSTADDR"} {
-			if getenv(k) != "" {
-				s.PGFromEnv = true
-				break
-			}
-		}
-	}
+	s.PGFromEnv = s.PG == "" && pgVar(getenv) != ""
 	s.Redis = getenv("REDIS_URL")
 	return s
 }
 
-// Merge returns base with every field that over sets replacing base's.
+// pgVars are the variables that name a PostgreSQL server to libpq and pgx
+// without a DSN.
+var pgVars = []string{"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGHOSTADDR"}
+
+// pgVar returns the first of pgVars that is set, or "".
+func pgVar(getenv Env) string {
+	for _, k := range pgVars {
+		if getenv(k) != "" {
+			return k
+		}
+	}
+	return ""
+}
+
+// Merge returns base with every field that over sets replacing base's. The
+// PG* variables (over.PGFromEnv) replace base's DSN, as DATABASE_URL would.
 func Merge(base, over Sources) Sources {
 	out := base
 	set := func(dst *string, v string) {
@@ -141,8 +146,11 @@ func Merge(base, over Sources) Sources {
 	set(&out.Target, over.Target)
 	set(&out.Metrics, over.Metrics)
 	set(&out.Pprof, over.Pprof)
-	if over.PG != "" {
+	switch {
+	case over.PG != "":
 		out.PG, out.PGFromEnv = over.PG, false
+	case over.PGFromEnv:
+		out.PG, out.PGFromEnv = "", true
 	}
 	set(&out.Redis, over.Redis)
 	if len(over.Headers) > 0 {
@@ -176,95 +184,26 @@ func cloneMap(m map[string]string) map[string]string {
 	return out
 }
 
-// Resolve combines the three layers: the environment, then the file, then
-// the flags, each overriding the one before.
-func Resolve(env, file, flags Sources) Sources {
-	return Merge(Merge(env, file), flags)
+// Resolve combines the three layers, each overriding the one before: the
+// config file, the environment, the flags. A CI job's DATABASE_URL thus wins
+// over a file committed to the repository.
+func Resolve(file, env, flags Sources) Sources {
+	return Merge(Merge(file, env), flags)
 }
 
-// PositionError is one problem in a file, at a line and column.
-type PositionError = yamlfile.Error
-
-// LoadFile reads an advisor.yaml.
-func LoadFile(path string) (Sources, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Sources{}, fmt.Errorf("read config: %w", err)
-	}
-	return Parse(path, data)
-}
-
-// keys are the top-level keys of advisor.yaml, and tlsKeys those of its tls.
-var (
-	keys    = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "redis", "target", "tls"}
-	tlsKeys = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
-)
-
-// Parse reads advisor.yaml content; name is used in error positions. Every
-// problem of the file is reported at once: those of its YAML as
-// yamlfile.Errors (each a *PositionError), then those of Validate. A key
-// without a value (null) is as if absent.
-func Parse(name string, data []byte) (Sources, error) {
-	var s Sources
-	f := yamlfile.Parse(name, data)
-	root := f.Root()
-	if root == nil {
-		return s, f.Err()
-	}
-	if root.Kind != yaml.MappingNode {
-		f.Errorf(root, "the file must be a mapping of keys (target, metrics, pprof, pg, redis, ...)")
-		return s, f.Err()
-	}
-	fields, _ := f.Fields(root, "", keys...)
-	strs := map[string]*string{"target": &s.Target, "metrics": &s.Metrics, "pprof": &s.Pprof, "pg": &s.PG, "redis": &s.Redis}
-	for _, key := range keys {
-		v := fields[key]
-		if v == nil || yamlfile.IsNull(v) {
-			continue
-		}
-		switch key {
-		case "headers":
-			s.Headers = readHeaders(f, v)
-		case "tls":
-			s.TLS = readTLS(f, v)
-		case "internal_hosts":
-			s.InternalHosts, _ = f.Strings(v, key)
-		case "db_cores":
-			s.DBCores, _ = f.Int(v, key)
-		default:
-			*strs[key], _ = f.String(v, key)
+// EnvOverrides names each key of the file that the environment replaces (no
+// flag replacing it first), with the variable that does: "pg (DATABASE_URL)".
+func EnvOverrides(file, flags Sources, getenv Env) []string {
+	var out []string
+	if file.PG != "" && flags.PG == "" {
+		if getenv("DATABASE_URL") != "" {
+			out = append(out, "pg (DATABASE_URL)")
+		} else if v := pgVar(getenv); v != "" {
+			out = append(out, "pg ("+v+")")
 		}
 	}
-	if err := s.Validate(); err != nil {
-		return s, errors.Join(f.Err(), fmt.Errorf("%s: %w", name, err))
+	if file.Redis != "" && flags.Redis == "" && getenv("REDIS_URL") != "" {
+		out = append(out, "redis (REDIS_URL)")
 	}
-	return s, f.Err()
-}
-
-func readHeaders(f *yamlfile.File, n *yaml.Node) map[string]string {
-	pairs, _ := f.Pairs(n, "headers")
-	h := make(map[string]string, len(pairs))
-	for _, p := range pairs {
-		h[p.Key.Value], _ = f.Text(p.Value, "headers."+p.Key.Value)
-	}
-	return h
-}
-
-func readTLS(f *yamlfile.File, n *yaml.Node) TLS {
-	var t TLS
-	fields, _ := f.Fields(n, "tls", tlsKeys...)
-	for key, v := range fields {
-		what := "tls." + key
-		switch key {
-		case "ca_file":
-			t.CAFile, _ = f.String(v, what)
-		case "cert_file":
-			t.CertFile, _ = f.String(v, what)
-		case "key_file":
-			t.KeyFile, _ = f.String(v, what)
-		case "insecure_skip_verify":
-			t.InsecureSkipVerify, _ = f.Bool(v, what)
-		}
-	}
-	return t
+	return out
 }

@@ -18,10 +18,11 @@ tls:
 internal_hosts: [identity.internal, users.internal]
 db_cores: 8
 `
-	s, err := Parse("advisor.yaml", []byte(src))
+	c, err := Parse("advisor.yaml", []byte(src), Checks{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := c.Sources
 	if s.MetricsURL() != "http://127.0.0.1:8080/metrics" || s.PprofURL() != "http://127.0.0.1:8080" {
 		t.Errorf("derived URLs: %q %q", s.MetricsURL(), s.PprofURL())
 	}
@@ -40,7 +41,7 @@ tls:
   insecure_skip_verify: maybe
 metrics: ftp://example
 `
-	_, err := Parse("advisor.yaml", []byte(src))
+	_, err := Parse("advisor.yaml", []byte(src), Checks{})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -64,45 +65,34 @@ metrics: ftp://example
 }
 
 func TestParseEmptyAndNotAMapping(t *testing.T) {
-	if _, err := Parse("a.yaml", nil); err != nil {
+	if _, err := Parse("a.yaml", nil, Checks{}); err != nil {
 		t.Errorf("empty file: %v", err)
 	}
-	_, err := Parse("a.yaml", []byte("- target\n"))
+	_, err := Parse("a.yaml", []byte("- target\n"), Checks{})
 	if err == nil || !strings.Contains(err.Error(), "a.yaml:1:1:") {
 		t.Errorf("a list: %v", err)
 	}
-	_, err = Parse("a.yaml", []byte("target: [unclosed\n"))
+	_, err = Parse("a.yaml", []byte("target: [unclosed\n"), Checks{})
 	if err == nil || !strings.Contains(err.Error(), "a.yaml") {
 		t.Errorf("bad YAML: %v", err)
 	}
 }
 
 func TestParseNullDuplicatesAndSyntax(t *testing.T) {
-	s, err := Parse("a.yaml", []byte("target: http://x:1\nheaders:\ninternal_hosts: ~\ntls:\n"))
+	c, err := Parse("a.yaml", []byte("target: http://x:1\nheaders:\ninternal_hosts: ~\ntls:\nreport:\n"), Checks{})
+	s := c.Sources
 	if err != nil || s.Target != "http://x:1" || s.Headers != nil || s.InternalHosts != nil {
 		t.Errorf("keys without a value: %+v, %v", s, err)
 	}
-	_, err = Parse("a.yaml", []byte("pg: postgres://a@b/c\nheaders: {X-Version: 2, X-Id: [1]}\npg: postgres://d@e/f\n"))
+	_, err = Parse("a.yaml", []byte("pg: postgres://a@b/c\nheaders: {X-Version: 2, X-Id: [1]}\npg: postgres://d@e/f\n"), Checks{})
 	want := "a.yaml:2:31: headers.X-Id must be a string, not a list\n" +
 		"a.yaml:3:1: duplicate key \"pg\" (first at line 1)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
-	_, err = Parse("a.yaml", []byte("target: http://x:1\nheaders:\n  a: b: c\n"))
+	_, err = Parse("a.yaml", []byte("target: http://x:1\nheaders:\n  a: b: c\n"), Checks{})
 	if err == nil || !strings.HasPrefix(err.Error(), "a.yaml:3:3: ") {
 		t.Errorf("a syntax error is not at its line: %v", err)
-	}
-}
-
-func TestPrecedenceFlagsOverFileOverEnv(t *testing.T) {
-	env := FromEnv(func(k string) string {
-		return map[string]string{"DATABASE_URL": "postgres://env/db", "REDIS_URL": "redis://env:6379"}[k]
-	})
-	file := Sources{PG: "postgres://file/db", Target: "http://file:8080"}
-	flags := Sources{Target: "http://flag:8080"}
-	got := Resolve(env, file, flags)
-	if got.PG != "postgres://file/db" || got.Redis != "redis://env:6379" || got.Target != "http://flag:8080" {
-		t.Errorf("Resolve = %+v", got)
 	}
 }
 
@@ -135,10 +125,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("target: http://127.0.0.1:8080\npg: postgres://a@b/c\n"))
 	f.Add([]byte("tls:\n  ca_file: x\nheaders: {a: b}\n"))
 	f.Add([]byte("- 1\n"))
+	f.Add([]byte("rules: r.yaml\nreport: {formats: [text, \"sarif:a.sarif\"], fail_on: info, window: 0, profile_seconds: 2}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Parse("fuzz.yaml", data)
+		c, err := Parse("fuzz.yaml", data, Checks{})
 		if err == nil {
-			if verr := s.Validate(); verr != nil {
+			if verr := c.Sources.Validate(); verr != nil {
 				t.Errorf("Parse accepted a config that Validate rejects: %v", verr)
 			}
 		}
