@@ -39,9 +39,9 @@ bench: setup-test
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@$(GO) run ./cmd/advisor stack down --test --quiet
 
-## bench-sampleapp: naive against tuned sampleapp on the private stack
+## bench-sampleapp: naive against tuned sampleapp on the private stack (summary also in bin/bench-sampleapp.json)
 bench-sampleapp: setup build
-	$(BIN)/sampleapp bench
+	$(BIN)/sampleapp bench --json $(BIN)/bench-sampleapp.json
 
 ## demo: the private stack, sampleapp (naive) under light load, and the live UI (DEMO_FLAGS: e.g. --size full)
 demo: setup build

@@ -2,12 +2,16 @@ package sampleapp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pgadvisor/advisor/internal/load"
 )
 
 func TestSpreadOf(t *testing.T) {
@@ -66,5 +70,57 @@ func TestSettleWaitsForRequestsInFlight(t *testing.T) {
 	}
 	if s.gauge("http_requests_in_flight") != 0 || s.apiRequests() != 7 {
 		t.Errorf("in flight %v, requests %v", s.gauge("http_requests_in_flight"), s.apiRequests())
+	}
+}
+
+// The JSON summary holds the medians with their spread, and the ratios of
+// each round's pair (not the ratio of the medians).
+func TestBenchSummary(t *testing.T) {
+	run := func(profile string, rps float64, p95 time.Duration, q float64, capped bool) BenchRun {
+		res := &load.Result{RPS: rps, Capped: capped}
+		res.Latency.P95, res.Latency.P99 = p95, 2*p95
+		return BenchRun{Profile: profile, Result: res, Completed: rps * 10, QueriesPerRequest: q, FeedQueries: 2 * q, HopsPerRequest: 1}
+	}
+	rep := &BenchReport{
+		Naive: []BenchRun{run(ProfileNaive, 10, time.Second, 20, true), run(ProfileNaive, 5, 2*time.Second, 22, false), run(ProfileNaive, 20, time.Second, 18, false)},
+		Tuned: []BenchRun{run(ProfileTuned, 300, 10*time.Millisecond, 1, false), run(ProfileTuned, 100, 10*time.Millisecond, 1, false), run(ProfileTuned, 200, 20*time.Millisecond, 1, false)},
+		Pairs: []FeedPair{
+			{Feed: &load.Result{RPS: 50}, Bare: &load.Result{RPS: 100}},
+			{Feed: &load.Result{RPS: 40}, Bare: &load.Result{RPS: 100}},
+		},
+	}
+	got := rep.Summary()
+	if got.Rounds != 3 {
+		t.Errorf("rounds %d", got.Rounds)
+	}
+	// Per-round RPS ratios 30, 20, 10: the median 20, not 200/10.
+	if got.RPSRatio != (Spread{Median: 20, Min: 10, Max: 30}) {
+		t.Errorf("rps ratio %+v", got.RPSRatio)
+	}
+	// p95 ratios 100, 200, 50.
+	if got.P95Ratio != (Spread{Median: 100, Min: 50, Max: 200}) {
+		t.Errorf("p95 ratio %+v", got.P95Ratio)
+	}
+	if got.Naive.P95ms != (Spread{Median: 1000, Min: 1000, Max: 2000}) || got.Naive.Capped != 1 || got.Tuned.Capped != 0 {
+		t.Errorf("naive %+v", got.Naive)
+	}
+	if got.Naive.FeedQueriesPerRequest.Median != 40 || got.Tuned.Completed != (Spread{Median: 2000, Min: 1000, Max: 3000}) {
+		t.Errorf("per request: naive %+v tuned %+v", got.Naive, got.Tuned)
+	}
+	if got.FeedBare == nil || got.FeedBare.Pairs != 2 || got.FeedBare.Ratio != (Spread{Median: 0.45, Min: 0.4, Max: 0.5}) {
+		t.Errorf("feed/bare %+v", got.FeedBare)
+	}
+	data, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"rps_ratio":{"median":20,"min":10,"max":30}`, `"queries_per_feed_request"`, `"hops_per_request"`,
+		`"completed_requests"`, `"p99_ratio"`, `"feed_bare":{"pairs":2`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("JSON has no %s: %s", key, data)
+		}
+	}
+	if data, _ := json.Marshal((&BenchReport{}).Summary()); strings.Contains(string(data), "feed_bare") {
+		t.Errorf("feed_bare without pairs: %s", data)
 	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,7 +168,7 @@ size does nothing; another size is refused unless --reset. Every user N gets the
 
 func benchCmd() *cobra.Command {
 	var cfg sampleapp.BenchConfig
-	var stackDir string
+	var stackDir, jsonFile string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the naive profile against the tuned one, and the tuned feed against a bare handler",
@@ -202,11 +203,17 @@ net/http handler. Without --pg and --redis it brings up the private stack (advis
 			}
 			cfg.Exe = exe
 			cfg.Out = cmd.OutOrStdout()
-			_, err = sampleapp.Bench(ctx, cfg)
+			rep, err := sampleapp.Bench(ctx, cfg)
 			if errors.Is(err, sampleapp.ErrSeededDifferently) {
 				return fmt.Errorf("%w (pass --reset, or the size it holds)", err)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			if jsonFile != "" {
+				return writeSummary(jsonFile, rep.Summary())
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -220,9 +227,22 @@ net/http handler. Without --pg and --redis it brings up the private stack (advis
 	f.Int64Var(&cfg.MinRequests, "min-requests", sampleapp.DefaultBenchMinRequests, "each measured run goes on past --duration until this many requests completed")
 	f.DurationVar(&cfg.MaxDuration, "max-duration", sampleapp.DefaultBenchMaxDuration, "cap of a run that --min-requests keeps going (reported when hit)")
 	f.BoolVar(&cfg.Reset, "reset", false, "reseed a database seeded with another size")
+	f.StringVar(&jsonFile, "json", "", "also write the summary (medians with min and max over the rounds, the pairs' ratios) as JSON to this file")
 	f.BoolVar(&cfg.KeepJobs, "keep-jobs", false, "keep the follow-up jobs of the benchmark's orders still queued at the end (default: delete them)")
 	sizeFlags(cmd, &cfg.Size)
 	return cmd
+}
+
+// writeSummary writes the benchmark's summary as indented JSON.
+func writeSummary(path string, sum sampleapp.BenchSummary) error {
+	data, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
 }
 
 func bareCmd() *cobra.Command {
