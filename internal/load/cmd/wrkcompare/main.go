@@ -14,6 +14,8 @@
 //
 //	go run ./internal/load/cmd/wrkcompare -c 50 -d 5s -rounds 5
 //
+// -json FILE also writes the figures as JSON (make bench-report reads it).
+//
 // It needs wrk in PATH (Debian: apt-get install wrk) and exits with status
 // 2 and a message saying so when wrk is absent; make test does not run it.
 package main
@@ -21,6 +23,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +53,7 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "warm-up run of each tool before the rounds")
 	timeout := flag.Duration("timeout", 2*time.Second, "per-request timeout, for both tools (wrk's default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the engine's runs) to this file")
+	jsonFile := flag.String("json", "", "also write the figures as JSON to this file")
 	flag.Parse()
 
 	if *serve {
@@ -74,7 +78,12 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	code, err := compare(ctx, *conns, *threads, *dur, *rounds, *warmup, *timeout)
+	sum, code, err := compare(ctx, *conns, *threads, *dur, *rounds, *warmup, *timeout)
+	if err == nil && *jsonFile != "" {
+		if err = writeSummary(*jsonFile, sum); err != nil {
+			code = 1
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wrkcompare:", err)
 	}
@@ -110,7 +119,39 @@ func runServer() error {
 	return nil
 }
 
-func compare(ctx context.Context, conns, threads int, dur time.Duration, rounds int, warmup, timeout time.Duration) (int, error) {
+// summary is what -json writes.
+type summary struct {
+	Connections int     `json:"connections"`
+	DurationS   float64 `json:"duration_s"`
+	Rounds      int     `json:"rounds"`
+	EngineRPS   float64 `json:"engine_rps_median"`
+	WrkRPS      float64 `json:"wrk_rps_median"`
+	// RatioOfMedians is engine/wrk of the medians; MedianRatio the median of
+	// the rounds' ratios.
+	RatioOfMedians float64 `json:"ratio_of_medians"`
+	MedianRatio    float64 `json:"median_of_ratios"`
+	MinRatio       float64 `json:"min_ratio"`
+	MaxRatio       float64 `json:"max_ratio"`
+}
+
+func writeSummary(path string, s summary) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("-json: %w", err)
+	}
+	return nil
+}
+
+func compare(ctx context.Context, conns, threads int, dur time.Duration, rounds int, warmup, timeout time.Duration) (summary, int, error) {
+	sum := summary{Connections: conns, DurationS: dur.Seconds(), Rounds: rounds}
+	code, err := compareInto(ctx, &sum, conns, threads, dur, rounds, warmup, timeout)
+	return sum, code, err
+}
+
+func compareInto(ctx context.Context, sum *summary, conns, threads int, dur time.Duration, rounds int, warmup, timeout time.Duration) (int, error) {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		return 2, errors.New("wrk is not installed (Debian: apt-get install wrk); nothing to compare with")
@@ -198,6 +239,10 @@ func compare(ctx context.Context, conns, threads int, dur time.Duration, rounds 
 	// Each round's two runs are next to each other in time, so the ratio of
 	// a round is less exposed to other load on the machine drifting.
 	fmt.Printf("median of the rounds' ratios %.3f\n", median(ratios))
+	sum.EngineRPS, sum.WrkRPS, sum.RatioOfMedians, sum.MedianRatio = me, mw, ratio, median(ratios)
+	if len(ratios) > 0 {
+		sum.MinRatio, sum.MaxRatio = slices.Min(ratios), slices.Max(ratios)
+	}
 	return 0, nil
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,5 +40,20 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.json")
+	if err := writeSummary(path, summary{Rounds: 5, RatioOfMedians: 0.99, MedianRatio: 0.98}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil || got["ratio_of_medians"] != 0.99 || got["median_of_ratios"] != 0.98 || got["rounds"] != 5.0 {
+		t.Errorf("%v, %v:\n%s", got, err, data)
 	}
 }
