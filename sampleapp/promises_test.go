@@ -433,6 +433,12 @@ func TestPromisesThroughRestarts(t *testing.T) {
 		len(restartedInFlight), restartedInFlight, len(redisDowntimes), redisDowntimes, logs.count(`msg="cache `), int(cacheSkipped(t, api)), cachedKeys,
 		completed, totalJobs, retried, failed, len(invoiced),
 		dupMails, dupHooks, mismatched, drainTook.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+	// The same figures as key=value, for make bench-report (docs/benchmarks.md).
+	t.Logf("bench-report: orders_accepted=%d orders_201=%d orders_200=%d unanswered=%d worker_restarts=%d redis_restarts=%d "+
+		"jobs=%d jobs_completed=%d jobs_retried=%d jobs_not_completed=%d invoices=%d duplicate_mails=%d duplicate_webhooks=%d "+
+		"mismatched=%d slowest_ms=%d",
+		len(accepted), created, replayed, unanswered, len(restartedInFlight), len(redisDowntimes),
+		totalJobs, completed, retried, failed, len(invoiced), dupMails, dupHooks, mismatched, slowest.Milliseconds())
 	if t.Failed() {
 		t.Logf("service warnings and errors (last 40 lines):\n%s", logs.tail(40))
 	}

@@ -160,6 +160,8 @@ wait:
 	b.ReportMetric(end.rssMB, "rss_end_MB")
 	b.ReportMetric(maxRSS, "rss_max_MB")
 	b.ReportMetric(float64(end.goroutines-startS.goroutines), "goroutines_delta")
+	b.ReportMetric(float64(startS.goroutines), "goroutines_start")
+	b.ReportMetric(float64(end.goroutines), "goroutines_end")
 }
 
 // selfRSSMB is this process' resident set size (Linux /proc), in MB.

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,21 @@ import (
 // probes and rules on sampleapp started in the naive profile with the small
 // data set, and reports the fixes kept and the RPS and p95 ratios of the
 // last kept step against the first, measured in the same run.
+// ADVISOR_TUNE_SIZE=full runs it on the full data set (20k users, 1M
+// events; seeding it takes minutes) instead of the small one.
 //
 //	go test -run '^$' -bench TuneNaive -benchtime 1x ./internal/tune
+//	ADVISOR_TUNE_SIZE=full go test -run '^$' -bench TuneNaive -benchtime 1x -timeout 60m ./internal/tune
 func BenchmarkTuneNaive(b *testing.B) {
-	sc := startScenario(b, "tune_bench", sampleapp.ProfileNaive)
+	size, db := sampleapp.TestSize, "tune_bench"
+	switch v := os.Getenv("ADVISOR_TUNE_SIZE"); v {
+	case "", "small":
+	case "full":
+		size, db = sampleapp.DefaultSize, "tune_bench_full"
+	default:
+		b.Fatalf("ADVISOR_TUNE_SIZE=%q: want small or full", v)
+	}
+	sc := startScenarioSize(b, db, sampleapp.ProfileNaive, size, 30*time.Minute)
 	naive, err := sampleapp.ProfileSettings(sampleapp.ProfileNaive)
 	if err != nil {
 		b.Fatal(err)

@@ -17,11 +17,18 @@ import (
 // stack, with the small data set.
 func startScenario(t testing.TB, db, profile string) *scenario.Scenario {
 	t.Helper()
+	return startScenarioSize(t, db, profile, sampleapp.TestSize, 2*time.Minute)
+}
+
+// startScenarioSize is startScenario with a data set of size, seeded within
+// timeout.
+func startScenarioSize(t testing.TB, db, profile string, size sampleapp.Size, timeout time.Duration) *scenario.Scenario {
+	t.Helper()
 	info := stacktest.Start(t)
 	dsn := stacktest.NewDatabase(t, db)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: profile, CacheNamespace: db})
+	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: profile, CacheNamespace: db, Size: size})
 	if err != nil {
 		t.Fatal(err)
 	}
