@@ -141,6 +141,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(median(with), "rps_with")
 	b.ReportMetric(median(with)/median(without), "ratio_of_medians")
 	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(float64(len(ratios)), "pairs")
 }
 
 // targetCPU is the CPU time, in seconds, used so far by the process pid and

@@ -1,0 +1,279 @@
+package benchreport
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/pgadvisor/advisor/sampleapp"
+)
+
+// Job is one command whose output gives the figures of one row or more; it
+// runs once per bench-report run whatever the number of its rows.
+type Job struct {
+	// Command runs under sh in the repository's root, exactly as the
+	// document shows it.
+	Command string
+	// File, when set, is a file the command writes its figures to
+	// (relative to the root): deleted before the command runs, read after.
+	File string
+}
+
+// Output is what a job left: its combined stdout and stderr, the
+// benchmark lines parsed from them, and File's contents.
+type Output struct {
+	Log        []byte
+	Benchmarks []Result
+	File       []byte
+}
+
+// Metric is unit's value on benchmark name's line.
+func (o *Output) Metric(name, unit string) (float64, error) {
+	r, ok := Find(o.Benchmarks, name)
+	if !ok {
+		return 0, fmt.Errorf("no result line for %s", name)
+	}
+	v, ok := r.Metrics[unit]
+	if !ok {
+		return 0, fmt.Errorf("%s reported no %s", name, unit)
+	}
+	return v, nil
+}
+
+// metrics reads several units of one benchmark, stopping at the first
+// missing.
+func (o *Output) metrics(name string, units ...string) ([]float64, error) {
+	out := make([]float64, len(units))
+	for i, u := range units {
+		v, err := o.Metric(name, u)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// JSON decodes File into v.
+func (o *Output) JSON(v any) error {
+	if len(o.File) == 0 {
+		return fmt.Errorf("the job wrote no figures file")
+	}
+	return json.Unmarshal(o.File, v)
+}
+
+// Row is one line of the table: what is measured, the job that measures it
+// (its command is the row's) and how to write its figure from the job's
+// output.
+type Row struct {
+	// ID is short and stable: bench-report --only takes it.
+	ID     string
+	What   string
+	Job    Job
+	Figure func(*Output) (string, error)
+}
+
+// The jobs more than one row reads.
+var (
+	sampleappBench = Job{Command: "make bench-sampleapp", File: "bin/bench-sampleapp.json"}
+)
+
+// All is every row of docs/benchmarks.md's table, in its order. Adding a
+// figure to the document is adding an entry here.
+var All = []Row{
+	{
+		ID:   "sampleapp-naive-tuned",
+		What: "sampleapp naive against tuned, same data (20k users, 1M events) and mix: ratio of each round's adjacent pair, median (min-max)",
+		Job:  sampleappBench,
+		Figure: func(o *Output) (string, error) {
+			var s sampleapp.BenchSummary
+			if err := o.JSON(&s); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("RPS x%s, p95 ÷%s, DB queries per feed request %.1f -> %.2f; %d rounds",
+				spreadText(s.RPSRatio, "%.0f"), spreadText(s.P95Ratio, "%.0f"),
+				s.Naive.FeedQueriesPerRequest.Median, s.Tuned.FeedQueriesPerRequest.Median, s.Rounds), nil
+		},
+	},
+	{
+		ID:   "sampleapp-feed-bare",
+		What: "tuned feed endpoint against a bare net/http handler: median (min-max) of adjacent pairs' ratios",
+		Job:  sampleappBench,
+		Figure: func(o *Output) (string, error) {
+			var s sampleapp.BenchSummary
+			if err := o.JSON(&s); err != nil {
+				return "", err
+			}
+			if s.FeedBare == nil {
+				return "", fmt.Errorf("no feed/bare pair in the summary")
+			}
+			return fmt.Sprintf("%s; %d pairs", spreadText(s.FeedBare.Ratio, "%.2f"), s.FeedBare.Pairs), nil
+		},
+	},
+	{
+		ID:   "load-vs-wrk",
+		What: "`advisor load` against wrk, alternating rounds",
+		Job:  Job{Command: "go run ./internal/load/cmd/wrkcompare -c 50 -d 5s -rounds 5 -json bin/wrkcompare.json", File: "bin/wrkcompare.json"},
+		Figure: func(o *Output) (string, error) {
+			var s struct {
+				Rounds         int     `json:"rounds"`
+				RatioOfMedians float64 `json:"ratio_of_medians"`
+				MedianRatio    float64 `json:"median_of_ratios"`
+				MinRatio       float64 `json:"min_ratio"`
+				MaxRatio       float64 `json:"max_ratio"`
+			}
+			if err := o.JSON(&s); err != nil {
+				return "", err
+			}
+			if s.RatioOfMedians == 0 {
+				return "", fmt.Errorf("no ratio in the figures file")
+			}
+			return fmt.Sprintf("%.2f (ratio of medians); rounds' ratios %.2f (%.2f-%.2f), %d rounds",
+				s.RatioOfMedians, s.MedianRatio, s.MinRatio, s.MaxRatio, s.Rounds), nil
+		},
+	},
+	{
+		ID:     "tune-full",
+		What:   "the tune loop from the naive profile, full data set (32 connections, 8 s steps): last kept step against the first",
+		Job:    Job{Command: "ADVISOR_TUNE_SIZE=full go test -run '^$' -bench TuneNaive -benchtime 1x -timeout 60m ./internal/tune"},
+		Figure: tuneFigure,
+	},
+	{
+		ID:     "tune-small",
+		What:   "the tune loop from the naive profile, small data set (32 connections, 8 s steps): last kept step against the first",
+		Job:    Job{Command: "go test -run '^$' -bench TuneNaive -benchtime 1x -timeout 30m ./internal/tune"},
+		Figure: tuneFigure,
+	},
+	{
+		ID:   "probe-round",
+		What: "one probe round: 2,000+ statements + a 20 MB CPU profile",
+		Job:  Job{Command: "go test -run '^$' -bench FullRound -benchmem ./internal/probe/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkFullRound", "ns/op", "B/op", "statements")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.2f s, %.0f MB allocated (%s statements)", v[0]/1e9, v[1]/(1<<20), thousands(v[2])), nil
+		},
+	},
+	{
+		ID:   "report-wall-time",
+		What: "`advisor report`, default 10 s window: time past the window",
+		Job:  Job{Command: "go test -run '^$' -bench ReportWallTime -benchtime 3x ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			r, ok := Find(o.Benchmarks, "BenchmarkReportWallTime")
+			if !ok {
+				return "", fmt.Errorf("no result line for BenchmarkReportWallTime")
+			}
+			v, err := o.metrics(r.Name, "median_overrun_s", "max_overrun_s")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.2f s (median of %d; max %.2f s)", v[0], r.N, v[1]), nil
+		},
+	},
+	{
+		ID: "profiling-rates",
+		What: "block and mutex profiling at the recommended rates, against off (tuned / `lock=global`), medians of 16 rounds; " +
+			"[details](#block-and-mutex-profiling-cost)",
+		Job: Job{Command: "ADVISOR_PROFILING_RUN=4s go test -run '^$' -bench ProfilingRates -benchtime 2x -timeout 60m ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkProfilingRates", "tuned_b10000_m10_ratio", "lock_b10000_m10_ratio",
+				"tuned_b10000_m10_cpu_ratio", "lock_b10000_m10_cpu_ratio")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("RPS %.3f / %.3f, CPU per request %.3f / %.3f", v[0], v[1], v[2], v[3]), nil
+		},
+	},
+	{
+		ID:   "attach-overhead",
+		What: "`advisor attach` on the tuned sampleapp under load: throughput with / without; [details](#what-attach-costs-the-service-it-watches)",
+		Job:  Job{Command: "go test -run '^$' -bench AttachOverhead -benchtime 1x -timeout 30m ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkAttachOverhead", "ratio", "pairs", "ratio_of_medians", "idle_target_cpu_ms/s")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.3f (median of %.0f pair ratios; ratio of medians %.3f); idle polling costs the target %.1f ms CPU per s",
+				v[0], v[1], v[2], v[3]), nil
+		},
+	},
+	{
+		ID:   "promises",
+		What: "sampleapp under load through worker and Redis restarts",
+		Job:  Job{Command: "go test -count=1 -run TestPromisesThroughRestarts -v ./sampleapp/"},
+		Figure: func(o *Output) (string, error) {
+			kv, ok := KeyValues(o.Log, "bench-report:")
+			if !ok {
+				return "", fmt.Errorf("no bench-report: line in the test's log")
+			}
+			keys := []string{"worker_restarts", "redis_restarts", "orders_201", "jobs", "jobs_completed", "invoices", "slowest_ms"}
+			v := map[string]int{}
+			for _, k := range keys {
+				n, err := strconv.Atoi(kv[k])
+				if err != nil {
+					return "", fmt.Errorf("%s=%q: %w", k, kv[k], err)
+				}
+				v[k] = n
+			}
+			return fmt.Sprintf("through %d worker and %d Redis restarts: %d orders answered 201, each stored once; %d jobs, %d completed, %d invoices; slowest order %d ms",
+				v["worker_restarts"], v["redis_restarts"], v["orders_201"], v["jobs"], v["jobs_completed"], v["invoices"], v["slowest_ms"]), nil
+		},
+	},
+	{
+		ID:   "attach-long-run",
+		What: "`advisor attach` for 10 minutes under changing load: RSS after 1 min / at the end, goroutines",
+		Job:  Job{Command: "go test -run '^$' -bench AttachLongRun -benchtime 1x -timeout 30m -v ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkAttachLongRun", "rss_start_MB", "rss_end_MB", "rss_max_MB", "goroutines_start", "goroutines_end")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.1f / %.1f MB (max %.1f), %.0f / %.0f", v[0], v[1], v[2], v[3], v[4]), nil
+		},
+	},
+	{
+		ID:   "ui-view",
+		What: "attach frame with 5,000 statements (80x24 / 160x48): 99th percentile frame time, process RSS",
+		Job:  Job{Command: "go test -run '^$' -bench View -benchtime 200x ./internal/ui"},
+		Figure: func(o *Output) (string, error) {
+			small, err := o.metrics("BenchmarkView5000Statements/80x24", "p99-ms/frame", "RSS-MB")
+			if err != nil {
+				return "", err
+			}
+			large, err := o.metrics("BenchmarkView5000Statements/160x48", "p99-ms/frame", "RSS-MB")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.2f / %.2f ms, %.0f-%.0f MB RSS", small[0], large[0], min(small[1], large[1]), max(small[1], large[1])), nil
+		},
+	},
+}
+
+func tuneFigure(o *Output) (string, error) {
+	v, err := o.metrics("BenchmarkTuneNaive", "rps-ratio", "p95-ratio", "fixes")
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("RPS x%.0f, p95 ÷%.0f; %.0f fixes", v[0], v[1], v[2]), nil
+}
+
+// spreadText is a median with its range, each in format.
+func spreadText(s sampleapp.Spread, format string) string {
+	m := fmt.Sprintf(format, s.Median)
+	lo, hi := fmt.Sprintf(format, s.Min), fmt.Sprintf(format, s.Max)
+	if lo == hi {
+		return m
+	}
+	return fmt.Sprintf("%s (%s-%s)", m, lo, hi)
+}
+
+// thousands writes a whole number with a comma between thousands.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
