@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all setup setup-test build test lint fuzz bench bench-sampleapp demo clean stack-down
+.PHONY: all setup setup-test build test lint fuzz bench bench-sampleapp bench-report demo clean stack-down
 
 all: build
 
@@ -42,6 +42,11 @@ bench: setup-test
 ## bench-sampleapp: naive against tuned sampleapp on the private stack (summary also in bin/bench-sampleapp.json)
 bench-sampleapp: setup build
 	$(BIN)/sampleapp bench --json $(BIN)/bench-sampleapp.json
+
+## bench-report: run every benchmark docs/benchmarks.md quotes, as it quotes it, and rewrite its table (about 70 min; BENCH_REPORT_FLAGS: e.g. --only ui-view)
+bench-report: setup-test
+	$(GO) run ./cmd/benchreport $(BENCH_REPORT_FLAGS)
+	@$(GO) run ./cmd/advisor stack down --test --quiet
 
 ## demo: the private stack, sampleapp (naive) under light load, and the live UI (DEMO_FLAGS: e.g. --size full)
 demo: setup build
