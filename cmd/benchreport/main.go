@@ -25,10 +25,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], benchreport.All, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// run is the command on the rows all.
+func run(ctx context.Context, args []string, all []benchreport.Row, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	only := fs.String("only", "", "refresh only these rows (ids, comma-separated); the others stay as they are")
@@ -44,15 +45,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *list {
-		for _, r := range benchreport.All {
+		for _, r := range all {
 			fmt.Fprintf(stdout, "%-22s %s\n", r.ID, r.Job.Command)
 		}
 		return 0
 	}
-	rows := benchreport.All
+	rows := all
 	if *only != "" {
 		var err error
-		if rows, err = benchreport.Select(benchreport.All, strings.Split(*only, ",")); err != nil {
+		if rows, err = benchreport.Select(all, strings.Split(*only, ",")); err != nil {
 			fmt.Fprintln(stderr, "benchreport: --only:", err)
 			return 2
 		}
@@ -79,14 +80,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchreport:", err)
 		return 1
 	}
-	updated, err := benchreport.Update(cur, benchreport.All, measured)
+	updated, err := benchreport.Update(cur, all, measured)
 	if err != nil {
 		fmt.Fprintf(stderr, "benchreport: %s: %v\n", *doc, err)
 		return 1
 	}
 	if *dryRun {
 		old, _ := benchreport.DocRows(cur)
-		fmt.Fprint(stdout, benchreport.Table(benchreport.All, measured, old))
+		fmt.Fprint(stdout, benchreport.Table(all, measured, old))
 	} else if len(measured) > 0 {
 		if err := os.WriteFile(*doc, updated, 0o644); err != nil {
 			fmt.Fprintln(stderr, "benchreport:", err)
