@@ -57,9 +57,9 @@ func TestOnlyUIViewEndToEnd(t *testing.T) {
 	}
 	old, cur := rowLines(t, before), rowLines(t, string(data))
 	line := cur["ui-view"]
-	want := regexp.MustCompile(`^\| attach frame .* \| \d+\.\d\d / \d+\.\d\d ms, \d+-\d+ MB RSS \| ` +
+	want := regexp.MustCompile(`^\| attach frame .* \| \d+\.\d\d / \d+\.\d\d ms \(mean \d+\.\d\d / \d+\.\d\d ms\), \d+-\d+ MB RSS \| ` +
 		"`" + regexp.QuoteMeta("go test -run '^$' -bench View -benchtime 200x ./internal/ui") + "`" +
-		` \| ` + time.Now().UTC().Format("2006-01-02") + `, took \d+ (s|min) \| ` + "`ui-view`" + ` \|$`)
+		` \| ` + time.Now().UTC().Format("2006-01-02") + `, took \d+ (s|min)(, load [0-9.]+ on \d+ cores)? \| ` + "`ui-view`" + ` \|$`)
 	if !want.MatchString(line) {
 		t.Errorf("ui-view row:\n%s\nwant it to match %s", line, want)
 	}

@@ -137,7 +137,7 @@ func TestUIViewFigureFromCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := rows[0].Figure(&Output{Benchmarks: res})
-	if want := "0.79 / 5.02 ms, 44-50 MB RSS"; err != nil || got != want {
+	if want := "0.79 / 5.02 ms (mean 0.59 / 2.45 ms), 44-50 MB RSS"; err != nil || got != want {
 		t.Errorf("%q, %v; want %q", got, err, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -88,6 +89,7 @@ func Run(ctx context.Context, cfg Config, rows []Row) (map[string]Measured, erro
 			ids[k] = r.ID
 		}
 		fmt.Fprintf(progress, "bench-report: job %d/%d `%s` (rows %s)\n", i+1, len(jobs), job.Command, strings.Join(ids, ", "))
+		load := loadAverage()
 		start := now()
 		out, err := runJob(ctx, cfg, job)
 		end := now()
@@ -106,7 +108,7 @@ func Run(ctx context.Context, cfg Config, rows []Row) (map[string]Measured, erro
 				ferrs = append(ferrs, fmt.Errorf("row %s: %w", r.ID, err))
 				continue
 			}
-			measured[r.ID] = Measured{Figure: fig, At: end, Took: took}
+			measured[r.ID] = Measured{Figure: fig, At: end, Took: took, Load: load}
 			fmt.Fprintf(progress, "bench-report: %s: %s (took %s)\n", r.ID, fig, FormatTook(took))
 		}
 		if len(failed) > 0 {
@@ -177,4 +179,21 @@ func tail(out []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// loadAverage is the one-minute load average (Linux), or 0.
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -24,6 +25,9 @@ type Measured struct {
 	// At is when its job ended; Took how long the job ran.
 	At   time.Time
 	Took time.Duration
+	// Load is the machine's load average over the minute before the job
+	// started (0: unknown): on a shared machine, a figure's context.
+	Load float64
 }
 
 const tableHeader = "| what | figure | command | measured | row |\n| --- | --- | --- | --- | --- |\n"
@@ -36,6 +40,9 @@ func RenderRow(row Row, m Measured) string {
 	when := "—"
 	if !m.At.IsZero() {
 		when = fmt.Sprintf("%s, took %s", m.At.UTC().Format("2006-01-02"), FormatTook(m.Took))
+		if m.Load > 0 {
+			when += fmt.Sprintf(", load %.1f on %d cores", m.Load, runtime.NumCPU())
+		}
 	}
 	return fmt.Sprintf("| %s | %s | `%s` | %s | `%s` |", cell(row.What), cell(m.Figure), row.Job.Command, when, row.ID)
 }

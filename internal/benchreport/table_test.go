@@ -2,7 +2,9 @@ package benchreport
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,10 @@ func TestUpdateKeepsRowsNotMeasured(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("no %q in:\n%s", want, s)
 		}
+	}
+	withLoad := RenderRow(testRows()[0], Measured{Figure: "1", At: at, Took: time.Second, Load: 18.97})
+	if want := fmt.Sprintf("| 2026-12-04, took 1 s, load 19.0 on %d cores |", runtime.NumCPU()); !strings.Contains(withLoad, want) {
+		t.Errorf("%s\nwant %s", withLoad, want)
 	}
 	if strings.Contains(s, "2.5") {
 		t.Errorf("b's old figure is still there:\n%s", s)
