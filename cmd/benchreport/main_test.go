@@ -69,7 +69,9 @@ func TestOnlyUIViewEndToEnd(t *testing.T) {
 		}
 	}
 	// Outside the table, nothing changed.
-	strip := func(s string) string { return s[:strings.Index(s, benchreport.BeginMarker)] + s[strings.Index(s, benchreport.EndMarker):] }
+	strip := func(s string) string {
+		return s[:strings.Index(s, benchreport.BeginMarker)] + s[strings.Index(s, benchreport.EndMarker):]
+	}
 	if strip(string(data)) != strip(before) {
 		t.Error("the document changed outside its table")
 	}
