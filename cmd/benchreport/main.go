@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, all []benchreport.Row, stdout, stde
 	dryRun := fs.Bool("dry-run", false, "print the table instead of writing the document")
 	doc := fs.String("doc", "docs/benchmarks.md", "the document whose table is rewritten")
 	logDir := fs.String("log-dir", "bin/bench-report", "keep each job's output here")
+	noRun := fs.Bool("no-run", false, "run nothing: rewrite the table with the rows of the list, a new one as not measured yet")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,7 +74,11 @@ func run(ctx context.Context, args []string, all []benchreport.Row, stdout, stde
 		fmt.Fprintln(stderr, "benchreport:", err)
 		return 1
 	}
-	measured, runErr := benchreport.Run(ctx, benchreport.Config{Root: root, LogDir: *logDir, Progress: stderr}, rows)
+	var measured map[string]benchreport.Measured
+	var runErr error
+	if !*noRun {
+		measured, runErr = benchreport.Run(ctx, benchreport.Config{Root: root, LogDir: *logDir, Progress: stderr}, rows)
+	}
 	// Read again: the document may have been edited while the jobs ran.
 	cur, err := os.ReadFile(*doc)
 	if err != nil {
@@ -88,7 +93,7 @@ func run(ctx context.Context, args []string, all []benchreport.Row, stdout, stde
 	if *dryRun {
 		old, _ := benchreport.DocRows(cur)
 		fmt.Fprint(stdout, benchreport.Table(all, measured, old))
-	} else if len(measured) > 0 {
+	} else if len(measured) > 0 || *noRun {
 		if err := os.WriteFile(*doc, updated, 0o644); err != nil {
 			fmt.Fprintln(stderr, "benchreport:", err)
 			return 1

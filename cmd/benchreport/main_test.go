@@ -131,3 +131,30 @@ func TestUsage(t *testing.T) {
 		t.Error("the document changed")
 	}
 }
+
+// --no-run adds a row new to the list as not measured yet and keeps the
+// others, without running anything.
+func TestNoRunAddsNewRow(t *testing.T) {
+	doc, before := docCopy(t)
+	rows := append(append([]benchreport.Row(nil), benchreport.All...), benchreport.Row{
+		ID: "new-row", What: "something new", Job: benchreport.Job{Command: "exit 9"},
+		Figure: func(*benchreport.Output) (string, error) { return "", nil },
+	})
+	var stdout, stderr strings.Builder
+	if code := run(context.Background(), []string{"--no-run", "--doc", doc}, rows, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, cur := rowLines(t, before), rowLines(t, string(data))
+	if got, want := cur["new-row"], "| something new | not measured yet | `exit 9` | — | `new-row` |"; got != want {
+		t.Errorf("new row %q, want %q", got, want)
+	}
+	for id, l := range old {
+		if cur[id] != l {
+			t.Errorf("row %s changed:\n%s\n%s", id, l, cur[id])
+		}
+	}
+}

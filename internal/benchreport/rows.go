@@ -79,7 +79,9 @@ var (
 )
 
 // All is every row of docs/benchmarks.md's table, in its order. Adding a
-// figure to the document is adding an entry here.
+// figure to the document is adding an entry here, then running it with
+// `go run ./cmd/benchreport --only ID` (or `--no-run`, which adds its line
+// as not measured yet).
 var All = []Row{
 	{
 		ID:   "sampleapp-naive-tuned",
