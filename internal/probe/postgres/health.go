@@ -64,10 +64,10 @@ type Sequence struct {
 	Min, Max  int64
 	Cycle     bool
 	Last      int64
-	// Table ("schema.table", quoted as SQL needs) and Column name the
-	// column that takes the sequence's values (owned by, identity, or a
-	// default of nextval), ColumnType its type; empty when none does.
-	Table, Column, ColumnType string
+	// TableSchema, Table and Column name the column that takes the
+	// sequence's values (owned by, identity, or a default of nextval),
+	// ColumnType its type; empty when none does.
+	TableSchema, Table, Column, ColumnType string
 	// Limit is the last value that fits both the sequence and the column:
 	// the column's type may be narrower than the sequence's.
 	Limit int64
@@ -103,10 +103,11 @@ type FreezeTable struct {
 // InvalidIndex is an index that is not valid: the planner never uses it,
 // and while it is ready every write still maintains it.
 type InvalidIndex struct {
-	Schema, Name, Table string
-	Unique, Ready       bool
-	SizeBytes           int64
-	Definition          string
+	Schema, Name       string
+	TableSchema, Table string
+	Unique, Ready      bool
+	SizeBytes          int64
+	Definition         string
 }
 
 // Kinds of HorizonHolder.
@@ -230,7 +231,7 @@ func readHealth(br pgx.BatchResults, out *Health) error {
 	}
 	var s Sequence
 	if err := forEach(br, []any{&s.Schema, &s.Name, &s.Type, &s.Increment, &s.Min, &s.Max, &s.Cycle, &s.Last,
-		&s.Table, &s.Column, &s.ColumnType, &s.Limit, &s.LimitedByColumn, &s.UsedShare, &s.Remaining},
+		&s.TableSchema, &s.Table, &s.Column, &s.ColumnType, &s.Limit, &s.LimitedByColumn, &s.UsedShare, &s.Remaining},
 		func() { out.Sequences = append(out.Sequences, s) }); err != nil {
 		return err
 	}
@@ -245,7 +246,7 @@ func readHealth(br pgx.BatchResults, out *Health) error {
 		return err
 	}
 	var ii InvalidIndex
-	if err := forEach(br, []any{&ii.Schema, &ii.Name, &ii.Table, &ii.Unique, &ii.Ready, &ii.SizeBytes, &ii.Definition},
+	if err := forEach(br, []any{&ii.Schema, &ii.Name, &ii.TableSchema, &ii.Table, &ii.Unique, &ii.Ready, &ii.SizeBytes, &ii.Definition},
 		func() { out.InvalidIndexes = append(out.InvalidIndexes, ii) }); err != nil {
 		return err
 	}
@@ -346,7 +347,7 @@ const healthSequencesSQL = `WITH seq AS (
   WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
 ), used AS (
   SELECT seq.*,
-         coalesce(quote_ident(tn.nspname) || '.' || quote_ident(t.relname), '') AS tbl,
+         coalesce(tn.nspname::text, '') AS tblschema, coalesce(t.relname::text, '') AS tbl,
          coalesce(a.attname::text, '') AS colname,
          coalesce(format_type(a.atttypid, a.atttypmod), '') AS coltype,
          CASE a.atttypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
@@ -365,7 +366,7 @@ const healthSequencesSQL = `WITH seq AS (
          CASE WHEN inc > 0 THEN colmax < max ELSE colmin > min END AS bycol
   FROM used
 )
-SELECT schema, name, type, inc, min, max, cycle, last, tbl, colname, coltype, lim::int8, bycol,
+SELECT schema, name, type, inc, min, max, cycle, last, tblschema, tbl, colname, coltype, lim::int8, bycol,
        CASE WHEN inc > 0 THEN (last - min)::numeric / nullif(lim - min, 0)
             ELSE (max - last)::numeric / nullif(max - lim, 0) END::float8 AS share,
        greatest(floor((lim - last) / inc), 0)::int8
@@ -402,8 +403,7 @@ ORDER BY xid_age DESC, schema, name`
 // INDEX CONCURRENTLY's index is invalid until it ends), and so is an
 // index of a partitioned table (invalid until every partition's index is
 // attached: a step of a migration, not a failure).
-const healthInvalidIndexesSQL = `SELECT n.nspname::text, c.relname::text,
-       quote_ident(tn.nspname) || '.' || quote_ident(t.relname),
+const healthInvalidIndexesSQL = `SELECT n.nspname::text, c.relname::text, tn.nspname::text, t.relname::text,
        i.indisunique, i.indisready, coalesce(pg_relation_size(i.indexrelid), 0), pg_get_indexdef(i.indexrelid)
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid

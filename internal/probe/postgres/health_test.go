@@ -49,7 +49,7 @@ func TestHealthRead(t *testing.T) {
 	for _, q := range h.Sequences {
 		seqs[q.Name] = q
 	}
-	if q := seqs["narrow_id_seq"]; q.Table != "public.narrow" || q.Column != "id" || q.Limit != 2147483647 ||
+	if q := seqs["narrow_id_seq"]; q.Table != "narrow" || q.TableSchema != "public" || q.Column != "id" || q.Limit != 2147483647 ||
 		q.LimitedByColumn || q.UsedShare < 0.94 || q.UsedShare > 0.96 {
 		t.Errorf("narrow_id_seq: %+v", q)
 	}
