@@ -251,7 +251,7 @@ func TestHealthXminHorizonFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "BEGIN; UPDATE orders SET state = state"); err != nil {
+	if _, err := conn.Exec(ctx, "BEGIN; INSERT INTO orders VALUES (2, 'new')"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
