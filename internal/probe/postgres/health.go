@@ -97,7 +97,6 @@ type FreezeTable struct {
 	// FreezeMaxAge is the table's own autovacuum_freeze_max_age storage
 	// parameter, 0 when it has none.
 	FreezeMaxAge int64
-	TotalBytes   int64
 }
 
 // InvalidIndex is an index that is not valid: the planner never uses it,
@@ -241,7 +240,7 @@ func readHealth(br pgx.BatchResults, out *Health) error {
 		return err
 	}
 	var ft FreezeTable
-	if err := forEach(br, []any{&ft.Schema, &ft.Name, &ft.XIDAge, &ft.MXIDAge, &ft.FreezeMaxAge, &ft.TotalBytes},
+	if err := forEach(br, []any{&ft.Schema, &ft.Name, &ft.XIDAge, &ft.MXIDAge, &ft.FreezeMaxAge},
 		func() { out.FreezeTables = append(out.FreezeTables, ft) }); err != nil {
 		return err
 	}
@@ -380,23 +379,26 @@ FROM pg_database
 ORDER BY 2 DESC, 1`
 
 // healthFreezeTablesSQL reads the $1 tables of the current database with
-// the oldest relfrozenxid, their TOAST table's counted.
-const healthFreezeTablesSQL = `SELECT schema, name, xid_age, mxid_age, freeze_max_age,
-       coalesce(pg_total_relation_size(oid), 0)
+// the oldest relfrozenxid, their TOAST table's counted, with their own
+// autovacuum_freeze_max_age. No size: pg_total_relation_size opens every
+// index of a table, the larger part of the statement's cost. Temporary tables are left out: only
+// their session can vacuum them.
+const healthFreezeTablesSQL = `SELECT n.nspname::text, c.relname::text, f.xid_age, f.mxid_age,
+       coalesce((SELECT option_value::int8 FROM pg_options_to_table(c.reloptions)
+                 WHERE option_name = 'autovacuum_freeze_max_age'), 0)
 FROM (
-  SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name,
+  SELECT c.oid,
          greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0))::int8 AS xid_age,
-         greatest(mxid_age(c.relminmxid), coalesce(mxid_age(t.relminmxid), 0))::int8 AS mxid_age,
-         coalesce((SELECT option_value::int8 FROM pg_options_to_table(c.reloptions)
-                   WHERE option_name = 'autovacuum_freeze_max_age'), 0) AS freeze_max_age
+         greatest(mxid_age(c.relminmxid), coalesce(mxid_age(t.relminmxid), 0))::int8 AS mxid_age
   FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-  WHERE c.relkind IN ('r', 'm') AND NOT pg_is_other_temp_schema(n.oid)
-  ORDER BY 4 DESC, 2, 3
+  WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
+  ORDER BY 2 DESC, 3 DESC, c.oid
   LIMIT $1
 ) f
-ORDER BY xid_age DESC, schema, name`
+JOIN pg_class c ON c.oid = f.oid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+ORDER BY f.xid_age DESC, 1, 2`
 
 // healthInvalidIndexesSQL lists the invalid indexes of the current
 // database. A table with an index build in progress is left out (CREATE
