@@ -25,6 +25,12 @@ var dbRules = []Detector{
 	dbIdleInTransaction,
 	dbLongRunning,
 	dbLowCacheHit,
+	dbSequenceExhaustion,
+	dbXIDWraparound,
+	dbInvalidIndex,
+	dbXminHorizon,
+	dbConnections,
+	dbReplication,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.

@@ -143,7 +143,9 @@ func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Find
 // leaves a plain title or summary and returns the error.
 func finish(f *Finding, r *Rule) error {
 	f.Rule = r.ID
-	f.Severity = r.Severity
+	// A detector may raise a finding above its rule's severity (a
+	// critical_* threshold crossed), never below it.
+	f.Severity = max(f.Severity, r.Severity)
 	if f.Evidence == nil {
 		f.Evidence = map[string]any{}
 	}

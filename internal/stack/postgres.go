@@ -115,6 +115,12 @@ type pgServer struct {
 	dir string
 	// runAs is the account that runs the server when we are root.
 	runAs *syscall.Credential
+	// extraConf ends advisor's block of postgresql.conf (a scratch
+	// cluster's own settings); standby is set for a replica, which is not
+	// provisioned; env is added to the binaries' environment.
+	extraConf string
+	standby   bool
+	env       []string
 }
 
 func (s *Stack) postgres() (*pgServer, error) {
@@ -199,7 +205,7 @@ func (p *pgServer) run(ctx context.Context, name string, args ...string) (string
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.runAs}
 	}
 	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), p.env...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -304,7 +310,7 @@ track_activity_query_size = 4096
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-`, confMarker, p.cfg.PGPort)
+`, confMarker, p.cfg.PGPort) + p.extraConf
 }
 
 // configure writes advisor's block into postgresql.conf, replacing an older
@@ -379,6 +385,9 @@ func (p *pgServer) up(ctx context.Context) (string, error) {
 		}
 	} else {
 		p.cfg.Log("postgresql: already running (pid %d)", p.pid())
+	}
+	if p.standby {
+		return "", nil
 	}
 	return p.provision(ctx)
 }

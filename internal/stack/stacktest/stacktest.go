@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -142,4 +143,74 @@ func WithDatabase(dsn, name string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// Cluster starts a scratch PostgreSQL cluster that the test owns, on a free
+// port in a directory of its own, with conf added to its postgresql.conf;
+// it is stopped and removed at the end of the test. Use it for what must
+// not happen to the shared stack: pg_resetwal, replicas, small
+// max_connections.
+func Cluster(t testing.TB, conf string) *stack.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := scratchDir(t)
+	c, err := stack.NewCluster(ctx, stack.ClusterConfig{Dir: dir, Port: FreePort(t), Conf: conf, Log: t.Logf})
+	if err != nil {
+		t.Fatalf("scratch cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("scratch cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// Replica starts a streaming replica of c through the physical slot slot,
+// stopped and removed at the end of the test.
+func Replica(t testing.TB, c *stack.Cluster, slot string) *stack.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := c.Replica(ctx, scratchDir(t), FreePort(t), slot)
+	if err != nil {
+		t.Fatalf("replica: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("replica: %v", err)
+		}
+	})
+	return r
+}
+
+// scratchDir makes a directory for a scratch cluster under the system's
+// temporary directory, which the server's user (postgres, when the tests
+// run as root) can reach; the cluster's Close removes it.
+func scratchDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "advisor-scratch-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// FreePort returns a loopback TCP port nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
