@@ -28,6 +28,7 @@ type Snapshot struct {
 	Blocked     Blocked
 	Database    Database
 	ColumnStats ColumnStats
+	Maintenance Maintenance
 }
 
 // Snapshot reads every part. It never fails: a part that cannot be read has
@@ -43,6 +44,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 			&s.Activity.Status, &s.Blocked.Status, &s.Database.Status, &s.ColumnStats.Status} {
 			*st = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
 		}
+		s.Maintenance.Status = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
 		s.Status.Took = time.Since(start)
 		return s
 	}
@@ -55,6 +57,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	s.Blocked = p.collectBlocked(ctx, v)
 	s.Database = p.collectDatabase(ctx, v)
 	s.ColumnStats = p.collectColumnStats(ctx, s.Statements, s.Tables)
+	s.Maintenance = p.collectMaintenance(ctx)
 
 	s.Status = source.Status{State: source.OK, Version: s.Server.Version}
 	// The parts that could not be read, or were read with a caveat.
@@ -64,6 +67,9 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 		if st.Detail != "" {
 			problems = append(problems, st.Detail)
 		}
+	}
+	if d := s.Maintenance.Status.Detail; d != "" {
+		problems = append(problems, d)
 	}
 	s.Status.Detail = strings.Join(problems, "; ")
 	s.Status.Took = time.Since(start)
