@@ -25,6 +25,10 @@ var dbRules = []Detector{
 	dbIdleInTransaction,
 	dbLongRunning,
 	dbLowCacheHit,
+	dbVacuumLag,
+	dbTableBloat,
+	dbTempFiles,
+	dbSettings,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.

@@ -143,7 +143,12 @@ func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Find
 // leaves a plain title or summary and returns the error.
 func finish(f *Finding, r *Rule) error {
 	f.Rule = r.ID
-	f.Severity = r.Severity
+	// A detector may lower a finding below its rule's severity (a setting
+	// that is untuned rather than dangerous, an unverified suggestion); the
+	// rule's severity, which a rules file may change, is the ceiling.
+	if !f.Severity.Valid() || f.Severity > r.Severity {
+		f.Severity = r.Severity
+	}
 	if f.Evidence == nil {
 		f.Evidence = map[string]any{}
 	}

@@ -48,6 +48,8 @@ type Docs struct {
 	Detection string
 	// Fix says how to fix it.
 	Fix string
+	// Thresholds says where the params' defaults come from (optional).
+	Thresholds string
 	// Links point to primary documentation.
 	Links []string
 }
