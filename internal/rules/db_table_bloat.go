@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"strings"
+
+	"github.com/pgadvisor/advisor/internal/sqltext"
 )
 
 // dbTableBloat flags tables whose pages hold far more space than their
@@ -24,6 +26,7 @@ func checkDBTableBloat(_ context.Context, in *Input, p dbTableBloatParams) ([]Fi
 	m := &cur.Maintenance
 	var out []Finding
 	for _, t := range m.Tables {
+		table := sqltext.TableName(t.Schema, t.Name)
 		pages := t.Pages()
 		if !t.BloatEstimated || pages <= 0 || t.ExpectedPages >= pages {
 			continue
@@ -34,9 +37,9 @@ func checkDBTableBloat(_ context.Context, in *Input, p dbTableBloatParams) ([]Fi
 			continue
 		}
 		out = append(out, Finding{
-			Subject: t.Ident,
+			Subject: table,
 			Evidence: map[string]any{
-				"table":          t.Ident,
+				"table":          table,
 				"table_bytes":    pages * m.BlockSize,
 				"expected_bytes": t.ExpectedPages * m.BlockSize,
 				"bloat_bytes":    bloatBytes,
@@ -46,9 +49,9 @@ func checkDBTableBloat(_ context.Context, in *Input, p dbTableBloatParams) ([]Fi
 				"dead_tuples":    t.DeadTup,
 				"estimate":       "statistical (ioguix/pgsql-bloat-estimation): reltuples x average row width from pg_stats against the table's pages",
 			},
-			Fix: Fix{SQL: "-- confirm first (reads the whole table): SELECT * FROM pgstattuple('" + strings.ReplaceAll(t.Ident, "'", "''") + "');\n" +
-				"-- online: pg_repack --table=" + t.Ident + "\n" +
-				"-- or, with an ACCESS EXCLUSIVE lock for the rewrite:\nVACUUM (FULL, ANALYZE) " + t.Ident + ";"},
+			Fix: Fix{SQL: "-- confirm first (reads the whole table): SELECT * FROM pgstattuple('" + strings.ReplaceAll(table, "'", "''") + "');\n" +
+				"-- online: pg_repack --table=" + table + "\n" +
+				"-- or, with an ACCESS EXCLUSIVE lock for the rewrite:\nVACUUM (FULL, ANALYZE) " + table + ";"},
 			Impact: math.Min(share, 1),
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/sqltext"
 )
 
 // dbVacuumLag flags tables whose dead tuples vacuum does not remove: with
@@ -47,6 +48,7 @@ func checkDBVacuumLag(_ context.Context, in *Input, p dbVacuumLagParams) ([]Find
 	now := cur.Time
 	var out []Finding
 	for _, t := range m.Tables {
+		table := sqltext.TableName(t.Schema, t.Name)
 		if t.DeadTup < int64(p.MinDeadTuples) && t.ModSinceAnalyze < int64(p.MinDeadTuples) {
 			continue
 		}
@@ -88,15 +90,15 @@ func checkDBVacuumLag(_ context.Context, in *Input, p dbVacuumLagParams) ([]Find
 		if busy >= maxWorkers && t.AutovacuumEnabled() && serverOn {
 			reasons = append(reasons, fmt.Sprintf("all %d autovacuum workers are busy", maxWorkers))
 		}
-		sql := "VACUUM (ANALYZE) " + t.Ident + ";"
+		sql := "VACUUM (ANALYZE) " + table + ";"
 		if !t.AutovacuumEnabled() {
-			sql = "ALTER TABLE " + t.Ident + " RESET (autovacuum_enabled);\n" + sql
+			sql = "ALTER TABLE " + table + " RESET (autovacuum_enabled);\n" + sql
 		}
 		out = append(out, Finding{
 			Severity: sev,
-			Subject:  t.Ident,
+			Subject:  table,
 			Evidence: map[string]any{
-				"table":                     t.Ident,
+				"table":                     table,
 				"reasons":                   reasons,
 				"dead_tuples":               t.DeadTup,
 				"live_tuples":               t.LiveTup,
