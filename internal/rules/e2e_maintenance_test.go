@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/source"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
@@ -208,4 +211,56 @@ func TestMaintenanceFixtures(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDBSettingsDangerous: settings the private stack cannot run with (it
+// keeps fsync on) give their findings from a snapshot made by hand:
+// fsync and full_page_writes off are critical, autovacuum off a warning,
+// shared_buffers at its default on a big host info; and the rule's
+// severity is the ceiling.
+func TestDBSettingsDangerous(t *testing.T) {
+	setting := func(name, value, boot, unit string) postgres.SettingInfo {
+		return postgres.SettingInfo{Name: name, Value: value, Boot: boot, Unit: unit, Source: "configuration file"}
+	}
+	cur := &postgres.Snapshot{Maintenance: postgres.Maintenance{
+		Status:      source.Status{State: source.OK},
+		MemoryBytes: 64 << 30,
+		BlockSize:   8192,
+		Settings: []postgres.SettingInfo{
+			setting("fsync", "off", "on", ""),
+			setting("full_page_writes", "off", "on", ""),
+			setting("autovacuum", "off", "on", ""),
+			setting("track_counts", "on", "on", ""),
+			setting("shared_buffers", "16384", "16384", "8kB"),
+			setting("work_mem", "4096", "4096", "kB"),
+			setting("enable_seqscan", "on", "on", ""),
+			setting("enable_partitionwise_join", "off", "off", ""),
+		},
+	}}
+	w := &probe.Window{Postgres: &postgres.Window{Cur: cur}}
+	fs := maintRun(t, w, nil)
+	want := map[string]Severity{"setting fsync": Critical, "setting full_page_writes": Critical,
+		"setting autovacuum": Warning, "setting shared_buffers": Info}
+	got := map[string]Severity{}
+	for _, f := range fs {
+		if f.Rule == dbSettings.ID {
+			got[f.Subject] = f.Severity
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	// A rules file that lowers the rule to warning caps fsync there.
+	rs, reg := maintRules(t, nil)
+	for _, r := range rs {
+		if r.ID == dbSettings.ID {
+			r.Severity = Warning
+		}
+	}
+	fs, _ = Run(context.Background(), &Input{Window: w}, rs, reg)
+	for _, f := range fs {
+		if f.Severity > Warning {
+			t.Errorf("above the rule's severity: %v %s", f.Severity, f.Title)
+		}
+	}
 }

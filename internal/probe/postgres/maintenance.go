@@ -32,7 +32,8 @@ type Maintenance struct {
 	// built-in default and where their value comes from.
 	Settings []SettingInfo
 	// MemoryBytes is the server host's memory when the server runs on
-	// advisor's host (MemTotal of /proc/meminfo); 0 when unknown.
+	// advisor's host (loopback or a Unix socket: MemTotal of
+	// /proc/meminfo); 0 when unknown.
 	MemoryBytes int64
 	// BlockSize is the server's block_size in bytes.
 	BlockSize int64
@@ -191,7 +192,7 @@ ORDER BY t.relpages + t.toastpages DESC, t.oid`
 
 func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 	var out Maintenance
-	if p.opts.serverCPUsLocal {
+	if isLocal(p.host) {
 		out.MemoryBytes = hostMemory()
 	}
 	out.Status = p.collect(ctx, "maintenance", func(ctx context.Context, c *pgxpool.Conn) error {
