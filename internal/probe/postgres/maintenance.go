@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,8 @@ import (
 // Maintenance is the maintenance state of the database.
 type Maintenance struct {
 	Status source.Status
+	// Tables are the largest user tables' vacuum, analyze and bloat state,
+	// read at most once a minute (maintenanceEvery) by a probe.
 	Tables []TableMaintenance
 	// AutovacuumWorkers are the autovacuum workers running now, of all
 	// databases.
@@ -123,6 +126,18 @@ func (t TableMaintenance) LastAnalyzed() time.Time {
 	return latest(&t.LastAnalyze, &t.LastAutoanalyze)
 }
 
+// maintenanceEvery is how long the per-table maintenance state is reused:
+// it changes at the pace of vacuum and analyze, and reading it (pg_stats
+// through each table's name) costs about half a millisecond per table.
+const maintenanceEvery = time.Minute
+
+// maintenanceCache keeps the tables' maintenance state between snapshots.
+type maintenanceCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	tables []TableMaintenance
+}
+
 // parseBool reads a boolean as PostgreSQL accepts it in reloptions.
 func parseBool(v string, def bool) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {
@@ -153,7 +168,9 @@ ORDER BY name`
 
 const autovacuumWorkersSQL = `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`
 
-// maintenanceTablesSQL reads the vacuum state of the largest user tables,
+// maintenanceTablesSQL reads the vacuum state of the largest user tables
+// (by the catalog's page counts: sizing each file would cost more than the
+// rest of the statement),
 // with what the bloat estimate needs: reltuples, pages, fillfactor and,
 // from pg_stats, the expected width of a row (the statistical estimate of
 // ioguix/pgsql-bloat-estimation, which pghero's bloat query also follows).
@@ -170,18 +187,21 @@ const maintenanceTablesSQL = `WITH t AS (
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
   WHERE c.relkind IN ('r', 'm')
-  ORDER BY pg_total_relation_size(c.oid) DESC NULLS LAST, c.oid
+  ORDER BY c.relpages + coalesce(toast.relpages, 0) DESC, c.oid
   LIMIT $1
 ), w AS (
-  SELECT a.attrelid AS oid,
-         23 + CASE WHEN max(coalesce(st.null_frac, 0)) > 0 THEN (7 + count(*)) / 8 ELSE 0 END AS hdr,
-         coalesce(sum((1 - coalesce(st.null_frac, 0)) * coalesce(st.avg_width, 0)), 0)::float8 AS data_width,
-         bool_or(a.atttypid = 'pg_catalog.name'::regtype) OR count(*) <> count(st.attname) AS na
-  FROM t
-  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
-  LEFT JOIN pg_stats st ON st.schemaname = t.schema AND st.tablename = t.name
-       AND st.attname = a.attname AND NOT st.inherited
-  GROUP BY a.attrelid
+  -- per table, so that pg_stats is read through its table's name (the
+  -- view over every column of the database costs much more)
+  SELECT t.oid, x.hdr, x.data_width, x.na
+  FROM t CROSS JOIN LATERAL (
+    SELECT 23 + CASE WHEN max(coalesce(st.null_frac, 0)) > 0 THEN (7 + count(*)) / 8 ELSE 0 END AS hdr,
+           coalesce(sum((1 - coalesce(st.null_frac, 0)) * coalesce(st.avg_width, 0)), 0)::float8 AS data_width,
+           bool_or(a.atttypid = 'pg_catalog.name'::regtype) OR count(*) <> count(st.attname) AS na
+    FROM pg_attribute a
+    LEFT JOIN pg_stats st ON st.schemaname = t.schema AND st.tablename = t.name
+         AND st.attname = a.attname AND NOT st.inherited
+    WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+  ) x
 )
 SELECT t.oid, t.schema, t.name, t.n_live_tup, t.n_dead_tup, t.n_mod_since_analyze,
        t.reltuples, t.relpages, t.toastpages, t.toasttuples, t.reloptions,
@@ -215,6 +235,12 @@ func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 		}
 		if err := c.QueryRow(ctx, probeTag+autovacuumWorkersSQL).Scan(&out.AutovacuumWorkers); err != nil {
 			return err
+		}
+		p.maint.mu.Lock()
+		defer p.maint.mu.Unlock()
+		if !p.maint.at.IsZero() && time.Since(p.maint.at) < maintenanceEvery {
+			out.Tables = p.maint.tables
+			return nil
 		}
 		rows, err = c.Query(ctx, probeTag+maintenanceTablesSQL, p.opts.MaxTables)
 		if err != nil {
@@ -251,6 +277,9 @@ func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 			out.Tables = append(out.Tables, row)
 			return nil
 		})
+		if err == nil {
+			p.maint.at, p.maint.tables = time.Now(), out.Tables
+		}
 		return err
 	})
 	return out
