@@ -109,7 +109,8 @@ func TestMaintenanceFixtures(t *testing.T) {
 	)
 	maintFlush(t, conn)
 
-	probes, err := probe.Open(ctx, probe.Config{Sources: config.Sources{PG: dsn}})
+	// A generous source timeout: the shared test machine may be very busy.
+	probes, err := probe.Open(ctx, probe.Config{Sources: config.Sources{PG: dsn}, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
