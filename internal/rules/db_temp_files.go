@@ -71,12 +71,15 @@ func checkDBTempFiles(_ context.Context, in *Input, p dbTempFilesParams) ([]Find
 	}
 	db := pg.Database
 	// The database's temp bytes that the flagged statements do not
-	// account for (their temp blocks and the files' bytes differ a little).
+	// account for (their temp blocks and the files' bytes differ a little),
+	// at a rate and a volume: in a short window, one index build's spill
+	// is a high rate.
+	unexplained := db.TempBytes - explained
 	rate := 0.0
 	if db.Seconds > 0 {
-		rate = float64(db.TempBytes-explained) / db.Seconds
+		rate = float64(unexplained) / db.Seconds
 	}
-	if rate >= p.MinTempBytesPerS {
+	if rate >= p.MinTempBytesPerS && unexplained >= int64(p.MinStatementTempBytes) {
 		name := cur.Server.Database
 		out = append(out, Finding{
 			Subject: "database " + name,

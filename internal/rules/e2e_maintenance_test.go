@@ -109,8 +109,10 @@ func TestMaintenanceFixtures(t *testing.T) {
 	)
 	maintFlush(t, conn)
 
-	// A generous source timeout: the shared test machine may be very busy.
-	probes, err := probe.Open(ctx, probe.Config{Sources: config.Sources{PG: dsn}, Timeout: 30 * time.Second})
+	// Generous timeouts: the shared test machine may be very busy (loads of
+	// 20 to 40 on its 2 cores were seen).
+	probes, err := probe.Open(ctx, probe.Config{Sources: config.Sources{PG: dsn}, Timeout: time.Minute,
+		Postgres: postgres.Options{StatementTimeout: 20 * time.Second, CollectorTimeout: 25 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
