@@ -141,6 +141,10 @@ func writeRuleExplain(w io.Writer, r *rules.Rule, hasDetector bool) error {
 		writeWrapped(&v, formatParam(p.Value), strings.Repeat(" ", nameWidth+4), explainWidth)
 		b.WriteString(strings.TrimLeft(v.String(), " "))
 	}
+	if r.Docs.Thresholds != "" {
+		b.WriteString("\nThresholds and their source\n")
+		writeWrapped(&b, r.Docs.Thresholds, "  ", explainWidth)
+	}
 	for _, s := range []struct{ head, text string }{
 		{"Why it matters", r.Docs.Why},
 		{"How it is detected", r.Docs.Detection},

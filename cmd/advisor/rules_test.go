@@ -94,7 +94,7 @@ func TestRulesListEveryRule(t *testing.T) {
 }
 
 func TestRulesExplainGolden(t *testing.T) {
-	for _, id := range []string{"db.slow-query", "db.n-plus-one", "probe.unavailable"} {
+	for _, id := range []string{"db.slow-query", "db.n-plus-one", "db.vacuum-lag", "probe.unavailable"} {
 		out, _, err := execRules(t, rulesTestRegistry(), "rules", "explain", id)
 		if err != nil {
 			t.Fatal(err)

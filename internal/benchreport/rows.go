@@ -159,6 +159,30 @@ var All = []Row{
 		},
 	},
 	{
+		ID:   "snapshot",
+		What: "one PostgreSQL snapshot of the test stack (2,000+ statements): wall time, and the server time its own statements took (pg_stat_statements)",
+		Job:  Job{Command: "go test -run '^$' -bench 'BenchmarkSnapshot$' -benchtime 20x ./internal/probe/postgres/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkSnapshot", "ns/op", "server-ms/op", "statements")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.1f ms, of which %.1f ms server time (%s statements)", v[0]/1e6, v[1], thousands(v[2])), nil
+		},
+	},
+	{
+		ID:   "maintenance",
+		What: "the maintenance part of a snapshot alone, on 200 analysed tables (its per-table statement runs at most once a minute)",
+		Job:  Job{Command: "go test -run '^$' -bench 'BenchmarkMaintenance$' -benchtime 10x ./internal/probe/postgres/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkMaintenance", "ns/op", "tables")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.1f ms (%.0f tables)", v[0]/1e6, v[1]), nil
+		},
+	},
+	{
 		ID:   "report-wall-time",
 		What: "`advisor report`, default 10 s window: time past the window",
 		Job:  Job{Command: "go test -run '^$' -bench ReportWallTime -benchtime 3x ./cmd/advisor/"},

@@ -31,6 +31,10 @@ var dbRules = []Detector{
 	dbXminHorizon,
 	dbConnections,
 	dbReplication,
+	dbVacuumLag,
+	dbTableBloat,
+	dbTempFiles,
+	dbSettings,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.

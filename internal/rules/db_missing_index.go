@@ -16,6 +16,15 @@ import (
 // candidates from each plan's filters and sort keys, verified with a
 // hypothetical index (hypopg) when the database has it, with the
 // planner's cost before and after and the CREATE INDEX CONCURRENTLY to run.
+//
+// It also looks past the planner's traps, where the generic plan's estimate
+// is cheap and the statement is not (dbTraps): an index scan in the ORDER
+// BY's order that filters under a LIMIT, a function or a cast on the
+// filtered column, an OR across columns. A suggestion states its basis: the
+// planner's cost cut (cost), the measured blocks read per row returned when
+// the planner would use the index but its estimate hides the waste
+// (measured_reads), or nothing verified without hypopg (unverified, at
+// info).
 var dbMissingIndex = Def[dbMissingIndexParams]{ID: "db.missing-index", Check: checkDBMissingIndex}
 
 type dbMissingIndexParams struct {
@@ -24,6 +33,11 @@ type dbMissingIndexParams struct {
 	MinCostCut      float64 `param:"min_cost_cut"`
 	MaxStatements   int     `param:"max_statements"`
 	MaxHypothetical int     `param:"max_hypothetical"`
+	// A statement's measured cost contradicts a cheap estimate when it
+	// reads at least MinBlocksPerCall shared blocks per call and
+	// MinBlocksPerRow per row it returns.
+	MinBlocksPerCall float64 `param:"min_blocks_per_call"`
+	MinBlocksPerRow  float64 `param:"min_blocks_per_row"`
 }
 
 func checkDBMissingIndex(ctx context.Context, in *Input, p dbMissingIndexParams) ([]Finding, error) {
@@ -60,7 +74,10 @@ func checkDBMissingIndex(ctx context.Context, in *Input, p dbMissingIndexParams)
 			}
 			continue
 		}
-		for _, c := range dbIndexCandidates(plan, pg.Tables) {
+		m := dbMeasure(d, p)
+		cands := dbIndexCandidates(plan, pg.Tables)
+		cands = append(cands, dbTraps(plan, pg.Tables, pg.Indexes, m.contradicted)...)
+		for _, c := range cands {
 			if dbCoveredBy(c, pg.Indexes) != nil {
 				continue
 			}
@@ -68,7 +85,7 @@ func checkDBMissingIndex(ctx context.Context, in *Input, p dbMissingIndexParams)
 				break
 			}
 			budget--
-			f, ok, err := dbTryIndex(ctx, in, d, plan, c, minCut)
+			f, ok, err := dbTryIndex(ctx, in, d, plan, c, minCut, m)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -92,7 +109,13 @@ func checkDBMissingIndex(ctx context.Context, in *Input, p dbMissingIndexParams)
 // dbIndexCandidate is one B-tree index to try on a table.
 type dbIndexCandidate struct {
 	table   *postgres.TableDelta
-	columns []string // with " DESC" where the sort needs it
+	columns []string // with " DESC" where the sort needs it; "(expr)" for an expression
+	// trap names the planner trap the candidate answers (dbTrap*), "" for
+	// a sequential scan or a sort under a limit.
+	trap string
+	// code is advice for the statement's code, where changing it is the
+	// better fix (a cast on the column).
+	code string
 }
 
 func (c dbIndexCandidate) names() []string {
@@ -103,11 +126,35 @@ func (c dbIndexCandidate) names() []string {
 	return out
 }
 
+// dbMeasured is what pg_stat_statements measured of a statement, against
+// which a plan's estimate is judged.
+type dbMeasured struct {
+	blocksPerCall, rowsPerCall, blocksPerRow float64
+	// contradicted is set when the statement reads many blocks per call
+	// and per row returned: an estimate that calls it cheap is wrong.
+	contradicted bool
+}
+
+func dbMeasure(d *postgres.StatementDelta, p dbMissingIndexParams) dbMeasured {
+	var m dbMeasured
+	if d.Calls <= 0 {
+		return m
+	}
+	m.blocksPerCall = float64(d.SharedHit+d.SharedRead) / float64(d.Calls)
+	m.rowsPerCall = float64(d.Rows) / float64(d.Calls)
+	m.blocksPerRow = m.blocksPerCall / max(m.rowsPerCall, 1)
+	m.contradicted = m.blocksPerCall >= p.MinBlocksPerCall && m.blocksPerRow >= p.MinBlocksPerRow
+	return m
+}
+
 func (c dbIndexCandidate) sql(concurrently bool) string {
 	cols := make([]string, len(c.columns))
 	for i, col := range c.columns {
 		name, desc := strings.CutSuffix(col, " DESC")
 		cols[i] = sqltext.Ident(name)
+		if strings.HasPrefix(name, "(") {
+			cols[i] = name // an expression, parenthesised
+		}
 		if desc {
 			cols[i] += " DESC"
 		}
@@ -284,8 +331,9 @@ func dbMergePrefixes(fs []Finding) []Finding {
 // dbTryIndex verifies one candidate with a hypothetical index. Without
 // hypopg it returns the candidate unverified.
 func dbTryIndex(ctx context.Context, in *Input, d *postgres.StatementDelta, plan *postgres.Plan, c dbIndexCandidate,
-	minCut float64) (Finding, bool, error) {
+	minCut float64, m dbMeasured) (Finding, bool, error) {
 	verified := true
+	basis := "cost"
 	before, after := plan.TotalCost(), 0.0
 	res, err := in.Explainer.HypotheticalCost(ctx, d.Statement.Query, c.sql(false))
 	var missing *postgres.HypoPGMissingError
@@ -299,8 +347,16 @@ func dbTryIndex(ctx context.Context, in *Input, d *postgres.StatementDelta, plan
 		return Finding{}, false, fmt.Errorf("hypothetical index on %s: %w", c.table.Name, err)
 	default:
 		before, after = res.Before, res.After
-		if !res.Used || before <= 0 || 1-after/before < minCut {
+		if !res.Used || before <= 0 {
 			return Finding{}, false, nil
+		}
+		if 1-after/before < minCut {
+			// The planner would use the index but prices the plan without
+			// it cheap already: only measured reads can say it is not.
+			if !m.contradicted || c.trap == "" {
+				return Finding{}, false, nil
+			}
+			basis = "measured_reads"
 		}
 	}
 	cut := 0.0
@@ -314,12 +370,20 @@ func dbTryIndex(ctx context.Context, in *Input, d *postgres.StatementDelta, plan
 	table := sqltext.TableName(c.table.Schema, c.table.Name)
 	confidence := "high: verified with a hypothetical index (hypopg)"
 	impact := d.Share * cut
-	if !verified {
+	sev := Severity(0) // the rule's
+	switch {
+	case !verified:
+		basis = "unverified"
 		confidence = "low: hypopg is not installed, the cost cut is not verified (" + missing.Error() + ")"
+		impact = d.Share * 0.5
+		sev = Info
+	case basis == "measured_reads":
+		confidence = fmt.Sprintf("medium: the planner would use the index, and the statement reads %.0f blocks per row it returns, which its cheap estimate hides", m.blocksPerRow)
 		impact = d.Share * 0.5
 	}
 	f := Finding{
-		Subject: table + " (" + strings.Join(c.columns, ", ") + ")",
+		Severity: sev,
+		Subject:  table + " (" + strings.Join(c.columns, ", ") + ")",
 		Evidence: map[string]any{
 			"table":                 table,
 			"columns":               c.columns,
@@ -333,10 +397,16 @@ func dbTryIndex(ctx context.Context, in *Input, d *postgres.StatementDelta, plan
 			"cost_before":           dbRound(before, 2),
 			"cost_after":            dbRound(after, 2),
 			"cost_cut":              dbRound(cut, 3),
-			"verified":              verified,
+			"verified":              verified && basis == "cost",
+			"basis":                 basis,
+			"trap":                  c.trap,
 			"confidence":            confidence,
+			"blocks_per_call":       dbRound(m.blocksPerCall, 1),
+			"rows_per_call":         dbRound(m.rowsPerCall, 1),
+			"blocks_per_row":        dbRound(m.blocksPerRow, 1),
+			"estimate_contradicted": m.contradicted,
 		},
-		Fix:    Fix{SQL: c.sql(true) + ";\nANALYZE " + table + ";"},
+		Fix:    Fix{SQL: c.sql(true) + ";\nANALYZE " + table + ";", Code: c.code},
 		Impact: impact,
 	}
 	return f, true, nil

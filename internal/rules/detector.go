@@ -30,8 +30,9 @@ type Detector interface {
 //
 // Check finds the problems of the rule in a window. It returns findings with
 // evidence, and may fill Subject, Location, Impact, Fix.SQL, Fix.Config and
-// Fix.Code (and Title or Fix.Summary, to replace the templates); Run sets
-// Rule and Severity from the rule. A check never does I/O except through
+// Fix.Code (and Title or Fix.Summary, to replace the templates), and a
+// Severity below the rule's; Run sets Rule, and Severity from the rule when
+// the check left it unset or above the rule's. A check never does I/O except through
 // Input.Explainer, for EXPLAIN with hypothetical indexes.
 type Def[P any] struct {
 	ID    string

@@ -139,13 +139,29 @@ func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Find
 	return fs, err
 }
 
+// severityOf is a finding's severity. A detector may set it from its own
+// thresholds, above its rule's severity (a critical_* threshold crossed) or
+// below it (a setting untuned rather than dangerous, an unverified
+// suggestion); otherwise it is the rule's. A rules file that moves the rule's
+// severity moves every finding of the rule by as many steps, within info to
+// critical: a team that lowers db.settings to warning sees fsync=off as a
+// warning and an untuned setting as info.
+func severityOf(set Severity, r *Rule) Severity {
+	if !set.Valid() {
+		return r.Severity
+	}
+	base := r.base
+	if !base.Valid() {
+		base = r.Severity
+	}
+	return min(max(set+r.Severity-base, Info), Critical)
+}
+
 // finish completes a detector's finding from its rule. A template that fails
 // leaves a plain title or summary and returns the error.
 func finish(f *Finding, r *Rule) error {
 	f.Rule = r.ID
-	// A detector may raise a finding above its rule's severity (a
-	// critical_* threshold crossed), never below it.
-	f.Severity = max(f.Severity, r.Severity)
+	f.Severity = severityOf(f.Severity, r)
 	if f.Evidence == nil {
 		f.Evidence = map[string]any{}
 	}

@@ -47,8 +47,9 @@ func TestRunCompletesFindings(t *testing.T) {
 				t.Errorf("detector sees min_mean_ms %v", v)
 			}
 			return []Finding{
-				{Rule: "wrong", Severity: Info, Subject: "q1", Impact: 0.3, Evidence: map[string]any{"query": "SELECT 1", "mean_ms": 25.0}},
+				{Rule: "wrong", Severity: Critical, Subject: "q1", Impact: 0.3, Evidence: map[string]any{"query": "SELECT 1", "mean_ms": 25.0}},
 				{Subject: "q2", Title: "my own title", Fix: Fix{Summary: "my own fix", SQL: "CREATE INDEX"}, Evidence: map[string]any{"query": "SELECT 2", "mean_ms": 30}},
+				{Severity: Info, Subject: "q3", Evidence: map[string]any{"query": "SELECT 3", "mean_ms": 40}},
 			}, nil
 		}),
 	}
@@ -60,12 +61,16 @@ func TestRunCompletesFindings(t *testing.T) {
 	if gotWindow != w {
 		t.Errorf("detector did not get the window")
 	}
-	if len(fs) != 2 {
+	if len(fs) != 3 {
 		t.Fatalf("%d findings", len(fs))
 	}
 	f := fs[0]
 	if f.Rule != "db.slow-query" || f.Severity != Warning {
-		t.Errorf("rule and severity not set from the rule: %q %v", f.Rule, f.Severity)
+		t.Errorf("rule and severity not set from the rule (its severity is the ceiling): %q %v", f.Rule, f.Severity)
+	}
+	// A detector may lower a finding below its rule's severity.
+	if fs[2].Subject != "q3" || fs[2].Severity != Info {
+		t.Errorf("a finding the detector lowered to info: %+v", fs[2])
 	}
 	if f.Title != "slow SELECT 1 (25 ms, min 20)" || f.Fix.Summary != "index SELECT 1" {
 		t.Errorf("templates: title %q, fix %q", f.Title, f.Fix.Summary)
@@ -341,4 +346,26 @@ func (testDetector) paramsType() reflect.Type { return nil }
 
 func (f testDetector) run(ctx context.Context, in *Input, r *Rule) ([]Finding, error) {
 	return f(ctx, in, r)
+}
+
+// A detector's own severity stands against the built-in file; a rules file
+// that moves the rule's severity moves it by as many steps.
+func TestSeverityOf(t *testing.T) {
+	for _, c := range []struct {
+		set, base, rule, want Severity
+	}{
+		{0, Warning, Warning, Warning},         // detector set nothing
+		{Critical, Warning, Warning, Critical}, // a critical_* threshold crossed
+		{Info, Critical, Critical, Info},       // db.settings: untuned, not dangerous
+		{Critical, Critical, Warning, Warning}, // rules file lowered the rule a step
+		{Info, Critical, Warning, Info},        // ... never below info
+		{Warning, Warning, Critical, Critical}, // rules file raised the rule a step
+		{Critical, Warning, Critical, Critical},
+		{Critical, 0, Warning, Critical}, // a rule built in code: no base
+	} {
+		r := &Rule{ID: "x", Severity: c.rule, base: c.base}
+		if got := severityOf(c.set, r); got != c.want {
+			t.Errorf("set %v, base %v, rule %v: got %v, want %v", c.set, c.base, c.rule, got, c.want)
+		}
+	}
 }

@@ -242,7 +242,7 @@ func (l *loader) baseRule(rn *yaml.Node) (r *Rule, valid bool) {
 	}
 	if n := f["severity"]; n != nil {
 		sev, ok := l.severity(n)
-		r.Severity, good = sev, good && ok
+		r.Severity, r.base, good = sev, sev, good && ok
 	}
 	if n := f["enabled"]; n != nil {
 		b, ok := l.Bool(n, what("enabled"))
@@ -370,7 +370,7 @@ func (l *loader) overrideParam(n *yaml.Node, what string, def any) (any, bool) {
 	return nil, false
 }
 
-var docsKeys = []string{"summary", "why", "detection", "fix", "links"}
+var docsKeys = []string{"summary", "why", "detection", "fix", "thresholds", "links"}
 
 func (l *loader) docs(n *yaml.Node, what string) (Docs, bool) {
 	f, ok := l.Fields(n, what, docsKeys...)
@@ -379,9 +379,13 @@ func (l *loader) docs(n *yaml.Node, what string) (Docs, bool) {
 	}
 	var d Docs
 	good := true
-	text := map[string]*string{"summary": &d.Summary, "why": &d.Why, "detection": &d.Detection, "fix": &d.Fix}
+	text := map[string]*string{"summary": &d.Summary, "why": &d.Why, "detection": &d.Detection, "fix": &d.Fix,
+		"thresholds": &d.Thresholds}
 	for _, key := range docsKeys {
 		v := f[key]
+		if v == nil && key == "thresholds" {
+			continue // optional
+		}
 		if v == nil {
 			l.Errorf(n, "%s.%s is missing", what, key)
 			good = false

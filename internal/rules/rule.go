@@ -22,6 +22,9 @@ type Rule struct {
 	Docs  Docs
 
 	title, fix *template.Template
+	// base is the severity of the built-in file, against which a
+	// detector's own severity is set (see severityOf).
+	base Severity
 	// line and col are where the rule's params (or, without params, the
 	// rule) begin in the base file, for errors about its params.
 	line, col int
@@ -48,6 +51,8 @@ type Docs struct {
 	Detection string
 	// Fix says how to fix it.
 	Fix string
+	// Thresholds says where the params' defaults come from (optional).
+	Thresholds string
 	// Links point to primary documentation.
 	Links []string
 }

@@ -81,6 +81,8 @@ func savesOf(in *Input, f *Finding) *Saving {
 		return notRequestTime("a risk: Redis grows until the host runs out of memory")
 	case dbIdleInTransaction.ID:
 		return notRequestTime("a transaction left open holds its locks and the vacuum horizon; the requests it blocks show as db.blocked-queries")
+	case dbVacuumLag.ID, dbTableBloat.ID, dbSettings.ID:
+		return notRequestTime("maintenance and settings: a risk, or a cost spread over every query, not one statement's time")
 
 	case dbMissingIndex.ID:
 		t, ok := statementTime()

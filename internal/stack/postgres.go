@@ -306,10 +306,9 @@ pg_stat_statements.track = all
 pg_stat_statements.max = 20000
 track_io_timing = on
 track_activity_query_size = 4096
-# a scratch server: durability traded for speed
-fsync = off
+# a scratch server: commits do not wait for the WAL flush; fsync and
+# full_page_writes stay on, as advisor's db.settings asks of any server
 synchronous_commit = off
-full_page_writes = off
 `, confMarker, p.cfg.PGPort) + p.extraConf
 }
 

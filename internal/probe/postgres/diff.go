@@ -51,8 +51,10 @@ type StatementDelta struct {
 	SharedHit  int64
 	SharedRead int64
 	TempBlks   int64 // temp blocks read + written
-	CallsPerS  float64
-	RowsPerS   float64
+	// TempWritten is temp_blks_written: blocks spilled to temporary files.
+	TempWritten int64
+	CallsPerS   float64
+	RowsPerS    float64
 	// Share of the window's top-level database time (0..1); 0 for nested
 	// statements, whose time their caller's already holds.
 	Share float64
@@ -250,6 +252,7 @@ func statementsDelta(prev *Statements, cur Statements, seconds float64) Statemen
 		d.SharedHit = nonNegInt(s.SharedBlksHit - p.SharedBlksHit)
 		d.SharedRead = nonNegInt(s.SharedBlksRead - p.SharedBlksRead)
 		d.TempBlks = nonNegInt(s.TempBlksRead + s.TempBlksWritten - p.TempBlksRead - p.TempBlksWritten)
+		d.TempWritten = nonNegInt(s.TempBlksWritten - p.TempBlksWritten)
 		if d.Calls == 0 {
 			continue
 		}

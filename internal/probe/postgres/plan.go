@@ -28,6 +28,7 @@ type Node struct {
 	Schema             string   `json:"Schema"`
 	Alias              string   `json:"Alias"`
 	IndexName          string   `json:"Index Name"`
+	ScanDirection      string   `json:"Scan Direction"`
 	Filter             string   `json:"Filter"`
 	IndexCond          string   `json:"Index Cond"`
 	RecheckCond        string   `json:"Recheck Cond"`

@@ -128,6 +128,7 @@ type Probe struct {
 	opts     Options
 	texts    textCache
 	colStats columnStatsCache
+	maint    maintenanceCache
 	password string
 	host     string
 	port     uint16

@@ -29,6 +29,7 @@ type Snapshot struct {
 	Database    Database
 	ColumnStats ColumnStats
 	Health      Health
+	Maintenance Maintenance
 }
 
 // Snapshot reads every part. It never fails: a part that cannot be read has
@@ -44,6 +45,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 			&s.Activity.Status, &s.Blocked.Status, &s.Database.Status, &s.ColumnStats.Status, &s.Health.Status} {
 			*st = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
 		}
+		s.Maintenance.Status = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
 		s.Status.Took = time.Since(start)
 		return s
 	}
@@ -57,6 +59,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	s.Database = p.collectDatabase(ctx, v)
 	s.ColumnStats = p.collectColumnStats(ctx, s.Statements, s.Tables)
 	s.Health = p.collectHealth(ctx, s.Server)
+	s.Maintenance = p.collectMaintenance(ctx)
 
 	s.Status = source.Status{State: source.OK, Version: s.Server.Version}
 	// The parts that could not be read, or were read with a caveat.
@@ -66,6 +69,9 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 		if st.Detail != "" {
 			problems = append(problems, st.Detail)
 		}
+	}
+	if d := s.Maintenance.Status.Detail; d != "" {
+		problems = append(problems, d)
 	}
 	s.Status.Detail = strings.Join(problems, "; ")
 	s.Status.Took = time.Since(start)
