@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/probe/fleet"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
@@ -36,6 +37,10 @@ type Config struct {
 	Redis    redis.Options
 	// Names are the metric names recognised; zero means the defaults.
 	Names *metrics.Names
+	// FleetRange is what each instance's figures cover when the metrics
+	// are read through Prometheus (the report's window, attach's analysis
+	// span); 0 means fleet.DefaultRange.
+	FleetRange time.Duration
 }
 
 // Probes holds one collector per configured source. A source that is not
@@ -45,7 +50,9 @@ type Probes struct {
 	names   metrics.Names
 	pprof   *pprof.Client
 	metrics *metrics.Client
-	pg      *postgres.Probe
+	// fleet reads the metrics through Prometheus instead (--prometheus).
+	fleet *fleet.Collector
+	pg    *postgres.Probe
 	// explainer caches the PostgreSQL probe's plans between windows.
 	explainer *cachedExplainer
 	redis     *redis.Probe
@@ -82,7 +89,15 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 	} else {
 		p.absent[Pprof] = notConfigured("pass --target URL (the service's base URL) or --pprof URL; the service must import net/http/pprof")
 	}
-	if u := src.MetricsURL(); u != "" {
+	if src.Prometheus != "" {
+		c, err := fleet.New(src.Prometheus, fleet.Options{Selector: src.Selector, Range: cfg.FleetRange,
+			HTTP: source.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
+				KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout}})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.fleet = c
+	} else if u := src.MetricsURL(); u != "" {
 		c, err := metrics.NewClient(u, metrics.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
 			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
 		if err != nil {
@@ -135,6 +150,9 @@ func (p *Probes) Close() {
 	if p.metrics != nil {
 		p.metrics.Close()
 	}
+	if p.fleet != nil {
+		p.fleet.Close()
+	}
 	if p.pg != nil {
 		p.pg.Close()
 	}
@@ -164,6 +182,9 @@ type Snapshot struct {
 	Metrics  *metrics.Snapshot
 	Postgres *postgres.Snapshot
 	Redis    *redis.Snapshot
+	// Fleet is each instance's figures when the metrics are read through
+	// Prometheus; nil otherwise, or when they could not be read.
+	Fleet *fleet.Fleet
 	// Goroutines is a goroutine dump (debug=2) taken with the counters.
 	Goroutines *pprof.GoroutineResult
 	// Status of each source, and how long its probe took.
@@ -219,6 +240,13 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 		run(func(ctx context.Context) {
 			m := p.metrics.Scrape(ctx, p.names)
 			s.Metrics = m
+			set(Metrics, m.Status)
+		})
+	}
+	if p.fleet != nil {
+		run(func(ctx context.Context) {
+			m, f := p.fleet.Snapshot(ctx, p.names)
+			s.Metrics, s.Fleet = m, f
 			set(Metrics, m.Status)
 		})
 	}
