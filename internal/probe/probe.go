@@ -52,7 +52,10 @@ type Probes struct {
 	metrics *metrics.Client
 	// fleet reads the metrics through Prometheus instead (--prometheus).
 	fleet *fleet.Collector
-	pg    *postgres.Probe
+	// pprofInstance is the fleet's instance pprof reads, "" outside a fleet
+	// or when --pprof or --target named it.
+	pprofInstance string
+	pg            *postgres.Probe
 	// explainer caches the PostgreSQL probe's plans between windows.
 	explainer *cachedExplainer
 	redis     *redis.Probe
@@ -79,16 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 		header.Set(k, v)
 	}
 	var errs []error
-	if u := src.PprofURL(); u != "" {
-		c, err := pprof.NewClient(u, pprof.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
-			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
-		if err != nil {
-			errs = append(errs, err)
-		}
-		p.pprof = c
-	} else {
-		p.absent[Pprof] = notConfigured("pass --target URL (the service's base URL) or --pprof URL; the service must import net/http/pprof")
-	}
+	pprofURL := src.PprofURL()
 	if src.Prometheus != "" {
 		c, err := fleet.New(src.Prometheus, fleet.Options{Selector: src.Selector, Range: cfg.FleetRange,
 			HTTP: source.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
@@ -97,14 +91,39 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 			errs = append(errs, err)
 		}
 		p.fleet = c
-	} else if u := src.MetricsURL(); u != "" {
+		if c != nil && pprofURL == "" {
+			// A fleet's pprof: the busiest instance's, found through
+			// Prometheus' targets.
+			bases, err := c.PprofBases(ctx, src.PprofInstances, src.PprofPort)
+			if err != nil {
+				p.absent[Pprof] = source.Status{State: source.Unavailable,
+					Detail: "no instance to profile: " + source.Redact(err.Error())}
+			} else {
+				pprofURL, p.pprofInstance = bases[0].URL, bases[0].Instance
+			}
+		}
+	}
+	_, noInstance := p.absent[Pprof]
+	switch u := pprofURL; {
+	case noInstance:
+	case u != "":
+		c, err := pprof.NewClient(u, pprof.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
+			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.pprof = c
+	default:
+		p.absent[Pprof] = notConfigured("pass --target URL (the service's base URL) or --pprof URL; the service must import net/http/pprof")
+	}
+	if u := src.MetricsURL(); p.fleet == nil && u != "" {
 		c, err := metrics.NewClient(u, metrics.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
 			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
 		if err != nil {
 			errs = append(errs, err)
 		}
 		p.metrics = c
-	} else {
+	} else if p.fleet == nil {
 		p.absent[Metrics] = notConfigured("pass --target URL or --metrics URL (a Prometheus /metrics endpoint)")
 	}
 	if src.HasPG() {
@@ -268,7 +287,11 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 		run(func(ctx context.Context) {
 			g := p.goroutineDump(ctx)
 			s.Goroutines = g
-			set(Pprof, g.Status)
+			st := g.Status
+			if p.pprofInstance != "" && st.Ok() && st.Detail == "" {
+				st.Detail = "instance " + p.pprofInstance + " (the busiest by CPU, through prometheus)"
+			}
+			set(Pprof, st)
 		})
 	}
 	wg.Wait()
