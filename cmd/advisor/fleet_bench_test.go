@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,7 +83,8 @@ func BenchmarkAttachFleet100RSS(b *testing.B) {
 	bin := buildAdvisor(ctx, b)
 	srv := fleet100(b)
 	for b.Loop() {
-		cmd := exec.Command(bin, "attach", "--headless", "--no-config", "--duration", d.String(), "--export-dir", b.TempDir(),
+		exportDir := b.TempDir()
+		cmd := exec.Command(bin, "attach", "--headless", "--no-config", "--duration", d.String(), "--export-dir", exportDir,
 			"--prometheus", srv.URL, "--selector", `job="svc"`)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
@@ -108,6 +110,21 @@ func BenchmarkAttachFleet100RSS(b *testing.B) {
 			}
 		}
 		tick.Stop()
+		// The last analysis read the whole fleet.
+		reports, _ := filepath.Glob(filepath.Join(exportDir, "*.json"))
+		if len(reports) == 0 {
+			b.Fatalf("no report exported: %s", stderr.String())
+		}
+		data, err := os.ReadFile(reports[len(reports)-1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rep struct {
+			Sources map[string]struct{ Instances int }
+		}
+		if err := json.Unmarshal(data, &rep); err != nil || rep.Sources["metrics"].Instances != 100 {
+			b.Fatalf("the last analysis saw %d instances (%v): %s", rep.Sources["metrics"].Instances, err, data[:min(len(data), 600)])
+		}
 		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 		b.Logf("attach for %s: RSS %.1f MB at the end, %.1f MB at most; last line: %s", d, last, peak, lines[len(lines)-1])
 		b.ReportMetric(last, "rss_end_MB")
