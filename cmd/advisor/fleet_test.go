@@ -74,6 +74,14 @@ func TestReportFleetThroughPrometheus(t *testing.T) {
 	if !found {
 		t.Errorf("no service.imbalance on %s: %s", addrs[1], out)
 	}
+
+	// The text report's sources line says how the metrics were read.
+	code, out, stderr = runCaptured(t, "report", "--no-config", "--prometheus", srv.URL, "--selector", `job="svc"`,
+		"--window", "2s", "--profile-seconds", "0", "--fail-on", "never")
+	if code != 0 || !strings.Contains(out, "via prometheus "+srv.URL+", 3 instances") {
+		t.Errorf("exit %d: %s\n%s", code, out, stderr)
+	}
+	t.Logf("%s", out)
 }
 
 func TestReportFleetFaults(t *testing.T) {

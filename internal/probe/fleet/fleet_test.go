@@ -68,6 +68,10 @@ func TestFleetInstancesAndAggregate(t *testing.T) {
 	if !strings.Contains(snap.Status.Detail, "3 instances") {
 		t.Errorf("detail %q does not say 3 instances", snap.Status.Detail)
 	}
+	for _, in := range f.Instances {
+		t.Logf("%-16s up %-5v rps %6.1f  p95 %6.1f ms  cpu %.2f  pool %v/%v  version %s",
+			in.Name, in.Up, in.RPS, in.P95Seconds*1000, in.CPUCores, in.PoolInUse, in.PoolMax, in.Version)
+	}
 	busy, ok := f.Find(targets[1].Addr)
 	if !ok {
 		t.Fatalf("busy instance %s not found in %+v", targets[1].Addr, f.Instances)
