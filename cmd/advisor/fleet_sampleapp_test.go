@@ -20,7 +20,12 @@ import (
 // database, the first given most of the load, scraped by a real
 // prometheus. advisor report through Prometheus finds the three instances,
 // names the busy one in service.imbalance, and finds the database rules a
-// report scraping that instance directly finds.
+// report scraping that instance directly finds. The application rules that
+// read the metrics run on the fleet's sum: app.internal-hops in particular
+// sees each test instance call internal services of its own (identity and
+// users on loopback ports of their own, where a real fleet's instances
+// share one address), so six hosts with a sixth of the hops each, below its
+// threshold; the comparison is logged.
 func TestReportSampleappFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/fleet"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
 )
 
 // fleetWindow is a window whose metrics came through Prometheus, with
@@ -104,5 +105,30 @@ func TestPoolBudgetFleet(t *testing.T) {
 	w = fleetWindow(instances[:5]...)
 	if fs := appRunRule(t, &Input{Window: w}, "pool.budget", nil); len(fs) != 0 {
 		t.Errorf("50 of 97: %+v", fs)
+	}
+}
+
+// TestInternalHopsAcrossAFleet: each instance of a fleet calling itself by
+// address is a host of its own in the summed metrics, each with a third of
+// the hops; merged, they are one internal hop per request.
+func TestInternalHopsAcrossAFleet(t *testing.T) {
+	hosts := []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}
+	var instances []fleet.Instance
+	m := &metrics.Window{Seconds: 10, RPS: 30, Requests: 300,
+		Routes: []metrics.RouteRate{{Route: "/feed", Method: "GET", Requests: 300, RPS: 30, HasLatency: true,
+			Latency: metrics.Latency{Count: 300, Mean: 0.1}}}}
+	for _, h := range hosts {
+		instances = append(instances, inst(h, 10, 100, ""))
+		m.Outbound = append(m.Outbound, metrics.OutboundRate{Host: h, Calls: 100, PerSec: 10, HasLatency: true,
+			Latency: metrics.Latency{Count: 100, Mean: 0.03}})
+	}
+	w := &probe.Window{Seconds: 10, Metrics: m}
+	if fs := appRunRule(t, &Input{Window: w}, "app.internal-hops", nil); len(fs) != 0 {
+		t.Fatalf("one instance: a third of a hop per request each, want none: %+v", fs)
+	}
+	w.Fleet = &fleet.Fleet{Range: 10 * time.Second, Instances: instances}
+	fs := appRunRule(t, &Input{Window: w}, "app.internal-hops", nil)
+	if len(fs) != 1 || fs[0].Subject != "internal HTTP hops -> the fleet's own instances" || fs[0].Evidence["hops_per_request"] != 1.0 {
+		t.Fatalf("findings %+v", fs)
 	}
 }
