@@ -9,7 +9,10 @@
 #                             reference target's packages (FastAPI, uvicorn,
 #                             SQLAlchemy, psycopg2, prometheus-client), and
 #                             Node.js for the Express one, whose npm packages
-#                             are installed from its lock file
+#                             are installed from its lock file, and Prometheus
+#                             (the fleet tests run their own server: the
+#                             system service the package starts is stopped
+#                             and disabled)
 #
 # Silent and fast when everything is present. As root it installs what is
 # missing with apt-get; otherwise it prints the exact commands to run and
@@ -64,6 +67,7 @@ missing() {
 	if $tests; then
 		command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
 		command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
+		command -v prometheus >/dev/null 2>&1 || pkgs+=(prometheus)
 		# The reference targets (targets/): Debian's Python packages for
 		# Debian's python3 (not another python3 first on PATH), Node.js.
 		local py
@@ -83,6 +87,21 @@ install() {
 	# A new machine's package lists may be empty or old.
 	apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+	case " ${pkgs[*]} " in
+	*" prometheus "*) quiet_prometheus ;;
+	esac
+}
+
+# quiet_prometheus stops and disables the system Prometheus that Debian's
+# package starts (on :9090, scraping the machine): the tests start their
+# own on private ports, and nothing else here wants one running.
+quiet_prometheus() {
+	if command -v systemctl >/dev/null 2>&1 && [ -d "$root/run/systemd/system" ]; then
+		systemctl disable --now prometheus >/dev/null 2>&1 || true
+	else
+		if command -v service >/dev/null 2>&1; then service prometheus stop >/dev/null 2>&1 || true; fi
+		if command -v update-rc.d >/dev/null 2>&1; then update-rc.d prometheus disable >/dev/null 2>&1 || true; fi
+	fi
 }
 
 # explain prints the commands that install the packages in $1, for a user

@@ -92,7 +92,7 @@ func (e *setupEnv) aptGet() {
 	e.stub("apt-get", `echo "$*" >> `+e.log+`
 for p in "$@"; do
 	case "$p" in
-	redis-server|wrk|tmux) printf '#!/bin/true\n' > `+e.bin+`/"$p"; chmod +x `+e.bin+`/"$p" ;;
+	redis-server|wrk|tmux|prometheus) printf '#!/bin/true\n' > `+e.bin+`/"$p"; chmod +x `+e.bin+`/"$p" ;;
 	esac
 done`)
 }
@@ -119,7 +119,7 @@ func TestSetupSilentWhenPresent(t *testing.T) {
 	if code, out := e.run(); code != 0 || out != "" {
 		t.Errorf("demo parts present: exit %d, output %q; want 0 and nothing", code, out)
 	}
-	for _, tool := range []string{"wrk", "tmux", "node", "npm"} {
+	for _, tool := range []string{"wrk", "tmux", "prometheus", "node", "npm"} {
 		e.stub(tool, "")
 	}
 	e.write(filepath.Join(e.sys, "usr/bin/python3"), "#!"+filepath.Join(e.bin, "bash")+"\nexit 0\n", 0o755)
@@ -134,10 +134,10 @@ func TestSetupWithoutRootPrintsCommands(t *testing.T) {
 	e.stub("redis-server", "")
 	e.aptGet()
 	code, out := e.run("--test")
-	want := "setup: the tests need these Debian packages: wrk tmux python3-fastapi python3-uvicorn python3-sqlalchemy python3-psycopg2 python3-prometheus-client nodejs npm\n" +
+	want := "setup: the tests need these Debian packages: wrk tmux prometheus python3-fastapi python3-uvicorn python3-sqlalchemy python3-psycopg2 python3-prometheus-client nodejs npm\n" +
 		"setup: install them as root with:\n\n" +
 		"  apt-get update\n" +
-		"  apt-get install -y --no-install-recommends wrk tmux python3-fastapi python3-uvicorn python3-sqlalchemy python3-psycopg2 python3-prometheus-client nodejs npm\n\n"
+		"  apt-get install -y --no-install-recommends wrk tmux prometheus python3-fastapi python3-uvicorn python3-sqlalchemy python3-psycopg2 python3-prometheus-client nodejs npm\n\n"
 	if code != 1 || out != want {
 		t.Errorf("exit %d, output:\n%s\nwant 1 and:\n%s", code, out, want)
 	}
@@ -199,5 +199,34 @@ func TestSetupAsRootInstalls(t *testing.T) {
 	}
 	if code, out := e.run("--bogus"); code != 2 || !strings.Contains(out, "usage:") {
 		t.Errorf("--bogus: exit %d, %q", code, out)
+	}
+}
+
+// TestSetupStopsSystemPrometheus: Debian's prometheus package starts a
+// system server; setup --test installs it for the tests, which run their
+// own, and stops and disables that one.
+func TestSetupStopsSystemPrometheus(t *testing.T) {
+	e := newSetupEnv(t)
+	e.uid(0)
+	e.postgres(true, true)
+	e.stub("redis-server", "")
+	for _, tool := range []string{"wrk", "tmux", "node", "npm"} {
+		e.stub(tool, "")
+	}
+	e.write(filepath.Join(e.sys, "usr/bin/python3"), "#!"+filepath.Join(e.bin, "bash")+"\nexit 0\n", 0o755)
+	e.aptGet()
+	e.stub("service", `echo "service $*" >> `+e.log)
+	e.stub("update-rc.d", `echo "update-rc.d $*" >> `+e.log)
+	code, out := e.run("--test")
+	if code != 0 || out != "setup: installing prometheus\nsetup: done\n" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	log, err := os.ReadFile(e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "update -qq\ninstall -y -qq --no-install-recommends prometheus\nservice prometheus stop\nupdate-rc.d prometheus disable\n"
+	if string(log) != want {
+		t.Errorf("calls:\n%s\nwant:\n%s", log, want)
 	}
 }

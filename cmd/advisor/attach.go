@@ -135,7 +135,7 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 	if err != nil {
 		return usageError{err}
 	}
-	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout})
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout, FleetRange: f.span})
 	if err != nil {
 		return usageError{err}
 	}

@@ -136,7 +136,13 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if err != nil {
 		return err
 	}
-	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout})
+	// A fleet's per-instance figures cover the window (a minute for the
+	// cumulative --window 0).
+	fleetRange := f.window
+	if fleetRange <= 0 {
+		fleetRange = time.Minute
+	}
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout, FleetRange: fleetRange})
 	if err != nil {
 		return usageError{err}
 	}

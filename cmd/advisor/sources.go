@@ -13,19 +13,23 @@ import (
 // sourceFlags are the flags naming the sources, shared by report and attach,
 // and those naming the config file.
 type sourceFlags struct {
-	config        configFlags
-	target        string
-	metrics       string
-	pprof         string
-	pg            string
-	redis         string
-	headers       []string
-	caFile        string
-	certFile      string
-	keyFile       string
-	insecure      bool
-	internalHosts []string
-	dbCores       int
+	config         configFlags
+	target         string
+	metrics        string
+	pprof          string
+	pg             string
+	redis          string
+	headers        []string
+	caFile         string
+	certFile       string
+	keyFile        string
+	insecure       bool
+	internalHosts  []string
+	dbCores        int
+	prometheus     string
+	selector       string
+	pprofInstances int
+	pprofPort      int
 }
 
 func (f *sourceFlags) register(cmd *cobra.Command) {
@@ -43,6 +47,10 @@ func (f *sourceFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "accept any certificate from an https target")
 	fl.StringArrayVar(&f.internalHosts, "internal-host", nil, "a host of the same system, for internal-hop detection (repeatable)")
 	fl.IntVar(&f.dbCores, "db-cores", 0, "CPU cores of the PostgreSQL server, for pool sizing (SQL cannot see them)")
+	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus server scraping every instance: read the service's metrics through its API")
+	fl.StringVar(&f.selector, "selector", "", `label matchers of the service's series in Prometheus, e.g. 'job="api",namespace="prod"'`)
+	fl.IntVar(&f.pprofInstances, "pprof-instances", 0, "with --prometheus: how many instances to profile, the busiest first (default 1)")
+	fl.IntVar(&f.pprofPort, "pprof-port", 0, "with --prometheus: the port serving /debug/pprof when it is not the scrape's")
 }
 
 // resolve combines the config file, the environment and the flags, each
@@ -54,6 +62,7 @@ func (f *sourceFlags) resolve(cmd *cobra.Command, file config.File) (config.Sour
 		Target: f.target, Metrics: f.metrics, Pprof: f.pprof, PG: f.pg, Redis: f.redis,
 		TLS:           config.TLS{CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecure},
 		InternalHosts: f.internalHosts, DBCores: f.dbCores,
+		Prometheus: f.prometheus, Selector: f.selector, PprofInstances: f.pprofInstances, PprofPort: f.pprofPort,
 	}
 	for _, h := range f.headers {
 		name, value, ok := strings.Cut(h, ":")
@@ -73,7 +82,7 @@ func (f *sourceFlags) resolve(cmd *cobra.Command, file config.File) (config.Sour
 		return config.Sources{}, usageError{err}
 	}
 	if s.Empty() {
-		return config.Sources{}, usageError{fmt.Errorf("no source given: pass --target URL, --pg DSN and/or --redis ADDR (or set DATABASE_URL / REDIS_URL, or write them in .advisor.yaml)")}
+		return config.Sources{}, usageError{fmt.Errorf("no source given: pass --target URL (or --prometheus URL --selector MATCHERS), --pg DSN and/or --redis ADDR (or set DATABASE_URL / REDIS_URL, or write them in .advisor.yaml)")}
 	}
 	return s, nil
 }

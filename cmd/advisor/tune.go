@@ -53,6 +53,10 @@ type tuneFlags struct {
 	admin    string
 	pg       string
 	redisURL string
+	// attached to a fleet: its metrics through Prometheus
+	prometheus     string
+	selector       string
+	pprofInstances int
 }
 
 func newTuneCmd() *cobra.Command {
@@ -116,11 +120,14 @@ the chart as an SVG file next to it.`,
 	fl.StringVar(&f.admin, "admin", "", "attach: sampleapp's admin endpoint URL, through which knobs are set")
 	fl.StringVar(&f.pg, "pg", "", "attach: sampleapp's PostgreSQL DSN")
 	fl.StringVar(&f.redisURL, "redis", "", "attach: sampleapp's Redis host:port or URL")
+	fl.StringVar(&f.prometheus, "prometheus", "", "attach: a Prometheus scraping every sampleapp instance, to read their metrics through")
+	fl.StringVar(&f.selector, "selector", "", `attach, with --prometheus: label matchers of sampleapp's series, e.g. 'job="sampleapp"'`)
+	fl.IntVar(&f.pprofInstances, "pprof-instances", 0, "attach, with --prometheus: how many instances to profile (default 1)")
 	return cmd
 }
 
 func (f *tuneFlags) attached() bool {
-	return f.target != "" || f.admin != "" || f.pg != "" || f.redisURL != ""
+	return f.target != "" || f.admin != "" || f.pg != "" || f.redisURL != "" || f.prometheus != ""
 }
 
 // target is what tune measures and tunes.
@@ -278,7 +285,8 @@ func attachTarget(f *tuneFlags, size sampleapp.Size) (*tuneTarget, error) {
 	if f.target == "" || f.admin == "" {
 		return nil, usageError{errors.New("to attach, give at least --target and --admin (and --pg, --redis for the database and cache rules)")}
 	}
-	src := config.Sources{Target: f.target, PG: f.pg, Redis: f.redisURL}
+	src := config.Sources{Target: f.target, PG: f.pg, Redis: f.redisURL, Prometheus: f.prometheus, Selector: f.selector,
+		PprofInstances: f.pprofInstances}
 	if err := src.Validate(); err != nil {
 		return nil, usageError{err}
 	}

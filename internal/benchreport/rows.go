@@ -199,6 +199,30 @@ var All = []Row{
 		},
 	},
 	{
+		ID:   "report-fleet-100",
+		What: "`advisor report --prometheus --window 5s` on a fleet of 100 instances (one test process, real prometheus, 1 s scrapes): time past the window; [details](#fleets)",
+		Job:  Job{Command: "go test -run '^$' -bench ReportFleet100 -benchtime 5x ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkReportFleet100", "s_past_window_median", "s_past_window_max")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("median %.2f s, max %.2f s (5 runs)", v[0], v[1]), nil
+		},
+	},
+	{
+		ID:   "attach-fleet-100",
+		What: "`advisor attach --headless --prometheus` on that fleet for 10 minutes: RSS at the end / max",
+		Job:  Job{Command: "ADVISOR_BENCH_ATTACH=10m go test -run '^$' -bench AttachFleet100RSS -benchtime 1x -timeout 20m -v ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkAttachFleet100RSS", "rss_end_MB", "rss_max_MB")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.1f / %.1f MB", v[0], v[1]), nil
+		},
+	},
+	{
 		ID: "profiling-rates",
 		What: "block and mutex profiling at the recommended rates, against off (tuned / `lock=global`), medians of 16 rounds; " +
 			"[details](#block-and-mutex-profiling-cost)",

@@ -27,6 +27,17 @@ type Sources struct {
 	PGFromEnv bool   `yaml:"-"`
 	// Redis is host:port or a redis:// / rediss:// URL.
 	Redis string `yaml:"redis"`
+	// Prometheus is the URL of a Prometheus server that scrapes every
+	// instance of the service; with it the service's metrics are read
+	// through its HTTP API instead of one /metrics endpoint. Selector is
+	// the label matchers of the service's series (job="api").
+	Prometheus string `yaml:"prometheus"`
+	Selector   string `yaml:"selector"`
+	// PprofInstances is how many instances of a fleet pprof reads (the
+	// busiest first; 0 means 1), PprofPort the port their pprof is served
+	// on when it is not the scrape's.
+	PprofInstances int `yaml:"pprof_instances"`
+	PprofPort      int `yaml:"pprof_port"`
 	// Headers are sent with every request to the target (e.g. Authorization).
 	Headers map[string]string `yaml:"headers"`
 	TLS     TLS               `yaml:"tls"`
@@ -48,6 +59,9 @@ type TLS struct {
 
 // MetricsURL is the URL of the Prometheus endpoint, or "" when there is none.
 func (s Sources) MetricsURL() string {
+	if s.Prometheus != "" {
+		return ""
+	}
 	if s.Metrics != "" {
 		return s.Metrics
 	}
@@ -70,13 +84,13 @@ func (s Sources) HasPG() bool { return s.PG != "" || s.PGFromEnv }
 
 // Empty reports whether no source at all is configured.
 func (s Sources) Empty() bool {
-	return s.Target == "" && s.Metrics == "" && s.Pprof == "" && !s.HasPG() && s.Redis == ""
+	return s.Target == "" && s.Metrics == "" && s.Pprof == "" && !s.HasPG() && s.Redis == "" && s.Prometheus == ""
 }
 
 // Validate checks the URLs and addresses, returning every problem at once.
 func (s Sources) Validate() error {
 	var errs []error
-	for _, u := range []struct{ name, value string }{{"target", s.Target}, {"metrics", s.Metrics}, {"pprof", s.Pprof}} {
+	for _, u := range []struct{ name, value string }{{"target", s.Target}, {"metrics", s.Metrics}, {"pprof", s.Pprof}, {"prometheus", s.Prometheus}} {
 		if u.value == "" {
 			continue
 		}
@@ -90,6 +104,21 @@ func (s Sources) Validate() error {
 		if err != nil || (parsed.Scheme != "redis" && parsed.Scheme != "rediss" && parsed.Scheme != "unix") {
 			errs = append(errs, fmt.Errorf("redis: %q is not host:port nor a redis:// URL", redactURL(s.Redis)))
 		}
+	}
+	if s.Prometheus != "" && strings.Trim(strings.TrimSpace(s.Selector), "{} ") == "" {
+		errs = append(errs, fmt.Errorf(`prometheus: a selector is needed, the label matchers of the service's series (--selector 'job="api"')`))
+	}
+	if s.Selector != "" && s.Prometheus == "" {
+		errs = append(errs, fmt.Errorf("selector: it selects series of a Prometheus server: pass --prometheus URL too"))
+	}
+	if s.Prometheus != "" && s.Metrics != "" {
+		errs = append(errs, fmt.Errorf("metrics and prometheus: give one source of metrics, not both"))
+	}
+	if s.PprofInstances < 0 {
+		errs = append(errs, fmt.Errorf("pprof_instances: %d is negative", s.PprofInstances))
+	}
+	if s.PprofPort < 0 || s.PprofPort > 65535 {
+		errs = append(errs, fmt.Errorf("pprof_port: %d is not a port", s.PprofPort))
 	}
 	if s.DBCores < 0 {
 		errs = append(errs, fmt.Errorf("db_cores: %d is negative", s.DBCores))
@@ -153,6 +182,14 @@ func Merge(base, over Sources) Sources {
 		out.PG, out.PGFromEnv = "", true
 	}
 	set(&out.Redis, over.Redis)
+	set(&out.Prometheus, over.Prometheus)
+	set(&out.Selector, over.Selector)
+	if over.PprofInstances != 0 {
+		out.PprofInstances = over.PprofInstances
+	}
+	if over.PprofPort != 0 {
+		out.PprofPort = over.PprofPort
+	}
 	if len(over.Headers) > 0 {
 		if out.Headers == nil {
 			out.Headers = map[string]string{}

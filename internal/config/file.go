@@ -61,7 +61,7 @@ func LoadFile(path string, checks Checks) (File, error) {
 // keys are the top-level keys of a config file, and tlsKeys and reportKeys
 // those of its tls and report sections.
 var (
-	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "redis", "report", "rules", "target", "tls"}
+	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "pprof_instances", "pprof_port", "prometheus", "redis", "report", "rules", "selector", "target", "tls"}
 	tlsKeys    = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
 	reportKeys = []string{"baseline", "fail_on", "formats", "profile_seconds", "window"}
 )
@@ -85,7 +85,8 @@ func Parse(name string, data []byte, checks Checks) (File, error) {
 	dir := filepath.Dir(name)
 	s := &c.Sources
 	fields, _ := f.Fields(root, "", keys...)
-	strs := map[string]*string{"target": &s.Target, "metrics": &s.Metrics, "pprof": &s.Pprof, "pg": &s.PG, "redis": &s.Redis}
+	strs := map[string]*string{"target": &s.Target, "metrics": &s.Metrics, "pprof": &s.Pprof, "pg": &s.PG, "redis": &s.Redis,
+		"prometheus": &s.Prometheus, "selector": &s.Selector}
 	for _, key := range keys {
 		v := fields[key]
 		if v == nil || yamlfile.IsNull(v) {
@@ -100,6 +101,10 @@ func Parse(name string, data []byte, checks Checks) (File, error) {
 			s.InternalHosts, _ = f.Strings(v, key)
 		case "db_cores":
 			s.DBCores, _ = f.Int(v, key)
+		case "pprof_instances":
+			s.PprofInstances, _ = f.Int(v, key)
+		case "pprof_port":
+			s.PprofPort, _ = f.Int(v, key)
 		case "rules":
 			c.Rules = readPath(f, v, key, dir)
 		case "report":

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/probe/fleet"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
@@ -36,6 +37,10 @@ type Config struct {
 	Redis    redis.Options
 	// Names are the metric names recognised; zero means the defaults.
 	Names *metrics.Names
+	// FleetRange is what each instance's figures cover when the metrics
+	// are read through Prometheus (the report's window, attach's analysis
+	// span); 0 means fleet.DefaultRange.
+	FleetRange time.Duration
 }
 
 // Probes holds one collector per configured source. A source that is not
@@ -45,7 +50,12 @@ type Probes struct {
 	names   metrics.Names
 	pprof   *pprof.Client
 	metrics *metrics.Client
-	pg      *postgres.Probe
+	// fleet reads the metrics through Prometheus instead (--prometheus).
+	fleet *fleet.Collector
+	// pprofInstance is the fleet's instance pprof reads, "" outside a fleet
+	// or when --pprof or --target named it.
+	pprofInstance string
+	pg            *postgres.Probe
 	// explainer caches the PostgreSQL probe's plans between windows.
 	explainer *cachedExplainer
 	redis     *redis.Probe
@@ -72,24 +82,48 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 		header.Set(k, v)
 	}
 	var errs []error
-	if u := src.PprofURL(); u != "" {
+	pprofURL := src.PprofURL()
+	if src.Prometheus != "" {
+		c, err := fleet.New(src.Prometheus, fleet.Options{Selector: src.Selector, Range: cfg.FleetRange,
+			HTTP: source.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
+				KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout}})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.fleet = c
+		if c != nil && pprofURL == "" {
+			// A fleet's pprof: the busiest instance's, found through
+			// Prometheus' targets.
+			bases, err := c.PprofBases(ctx, src.PprofInstances, src.PprofPort)
+			if err != nil {
+				p.absent[Pprof] = source.Status{State: source.Unavailable,
+					Detail: "no instance to profile: " + source.Redact(err.Error())}
+			} else {
+				pprofURL, p.pprofInstance = bases[0].URL, bases[0].Instance
+			}
+		}
+	}
+	_, noInstance := p.absent[Pprof]
+	switch u := pprofURL; {
+	case noInstance:
+	case u != "":
 		c, err := pprof.NewClient(u, pprof.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
 			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
 		if err != nil {
 			errs = append(errs, err)
 		}
 		p.pprof = c
-	} else {
+	default:
 		p.absent[Pprof] = notConfigured("pass --target URL (the service's base URL) or --pprof URL; the service must import net/http/pprof")
 	}
-	if u := src.MetricsURL(); u != "" {
+	if u := src.MetricsURL(); p.fleet == nil && u != "" {
 		c, err := metrics.NewClient(u, metrics.HTTPOptions{Header: header, CAFile: src.TLS.CAFile, CertFile: src.TLS.CertFile,
 			KeyFile: src.TLS.KeyFile, InsecureSkipVerify: src.TLS.InsecureSkipVerify, Timeout: cfg.Timeout})
 		if err != nil {
 			errs = append(errs, err)
 		}
 		p.metrics = c
-	} else {
+	} else if p.fleet == nil {
 		p.absent[Metrics] = notConfigured("pass --target URL or --metrics URL (a Prometheus /metrics endpoint)")
 	}
 	if src.HasPG() {
@@ -135,6 +169,9 @@ func (p *Probes) Close() {
 	if p.metrics != nil {
 		p.metrics.Close()
 	}
+	if p.fleet != nil {
+		p.fleet.Close()
+	}
 	if p.pg != nil {
 		p.pg.Close()
 	}
@@ -164,6 +201,9 @@ type Snapshot struct {
 	Metrics  *metrics.Snapshot
 	Postgres *postgres.Snapshot
 	Redis    *redis.Snapshot
+	// Fleet is each instance's figures when the metrics are read through
+	// Prometheus; nil otherwise, or when they could not be read.
+	Fleet *fleet.Fleet
 	// Goroutines is a goroutine dump (debug=2) taken with the counters.
 	Goroutines *pprof.GoroutineResult
 	// Status of each source, and how long its probe took.
@@ -222,6 +262,13 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 			set(Metrics, m.Status)
 		})
 	}
+	if p.fleet != nil {
+		run(func(ctx context.Context) {
+			m, f := p.fleet.Snapshot(ctx, p.names)
+			s.Metrics, s.Fleet = m, f
+			set(Metrics, m.Status)
+		})
+	}
 	if p.pg != nil {
 		run(func(ctx context.Context) {
 			pg := p.pg.Snapshot(ctx)
@@ -240,7 +287,11 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 		run(func(ctx context.Context) {
 			g := p.goroutineDump(ctx)
 			s.Goroutines = g
-			set(Pprof, g.Status)
+			st := g.Status
+			if p.pprofInstance != "" && st.Ok() && st.Detail == "" {
+				st.Detail = "instance " + p.pprofInstance + " (the busiest by CPU, through prometheus)"
+			}
+			set(Pprof, st)
 		})
 	}
 	wg.Wait()

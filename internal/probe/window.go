@@ -8,6 +8,7 @@ package probe
 import (
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe/fleet"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
@@ -30,7 +31,10 @@ type Window struct {
 	// its two snapshots.
 	Sources map[string]source.Status
 
-	Metrics  *metrics.Window
+	Metrics *metrics.Window
+	// Fleet is each instance's figures at the window's end, over the
+	// probes' FleetRange, when the metrics come through Prometheus.
+	Fleet    *fleet.Fleet
 	Postgres *postgres.Window
 	Redis    *redis.Window
 	// Profiles taken inside the window (CPU, block, mutex, fgprof, heap,
@@ -101,6 +105,9 @@ func NewWindow(prev, cur *Snapshot) *Window {
 		if st, ok := w.Sources[Pprof]; ok {
 			w.Sources[Pprof] = pprofStatusFor(w.Metrics, st)
 		}
+	}
+	if usable(cur.Metrics) != nil {
+		w.Fleet = cur.Fleet
 	}
 	w.ServiceCPUs = cur.ServiceCPUs
 	if prev != nil {

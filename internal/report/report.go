@@ -42,6 +42,11 @@ type Source struct {
 	Detail string `json:"detail"`
 	// Version is the server's version when known (PostgreSQL, Redis).
 	Version string `json:"version,omitempty"`
+	// Via is "prometheus" when the metrics were read through a Prometheus
+	// server (--prometheus), with Instances the instances its selector
+	// matched at the window's end.
+	Via       string `json:"via,omitempty"`
+	Instances int    `json:"instances,omitempty"`
 }
 
 // Summary counts a report's findings by severity, known ones included.

@@ -10,7 +10,11 @@ func SourcesOf(w *probe.Window) map[string]Source {
 	out := make(map[string]Source, len(probe.SourceNames))
 	for _, name := range probe.SourceNames {
 		st := w.Status(name)
-		out[name] = Source{Status: statusOf(st.State), Detail: source.Redact(st.Detail), Version: st.Version}
+		src := Source{Status: statusOf(st.State), Detail: source.Redact(st.Detail), Version: st.Version}
+		if name == probe.Metrics && w.Fleet != nil {
+			src.Via, src.Instances = "prometheus", w.Fleet.Live()
+		}
+		out[name] = src
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
@@ -37,6 +38,7 @@ func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams)
 	if len(internal) == 0 {
 		return nil, nil
 	}
+	internal = appMergeFleetHops(w, internal)
 	entry := appEntryRoutes(m, internal)
 	var inbound, inboundBusy float64
 	latencyKnown := true
@@ -154,4 +156,42 @@ func appEntryRoutes(m *metrics.Window, internal []metrics.OutboundRate) []metric
 		}
 	}
 	return out
+}
+
+// appMergeFleetHops merges, for a fleet read through Prometheus, the calls
+// to the fleet's own instances into one: each instance calling itself (or
+// its peers) by address shows as a host of its own in the summed metrics,
+// each with a fraction of the hops.
+func appMergeFleetHops(w *probe.Window, internal []metrics.OutboundRate) []metrics.OutboundRate {
+	if w.Fleet == nil {
+		return internal
+	}
+	var own metrics.OutboundRate
+	var rest []metrics.OutboundRate
+	var n int
+	var latencySum float64
+	own.HasLatency, own.HasInboundRequests = true, true
+	for _, o := range internal {
+		if _, ok := w.Fleet.Find(o.Host); !ok {
+			rest = append(rest, o)
+			continue
+		}
+		n++
+		own.Calls += o.Calls
+		own.PerSec += o.PerSec
+		own.Errors += o.Errors
+		own.PerInboundRequest += o.PerInboundRequest
+		own.Latency.Count += o.Latency.Count
+		latencySum += o.Latency.Mean * o.Latency.Count
+		own.HasLatency = own.HasLatency && o.HasLatency
+		own.HasInboundRequests = own.HasInboundRequests && o.HasInboundRequests
+	}
+	if n < 2 {
+		return internal
+	}
+	if own.Latency.Count > 0 {
+		own.Latency.Mean = latencySum / own.Latency.Count
+	}
+	own.Host = "the fleet's own instances"
+	return append(rest, own)
 }

@@ -42,7 +42,11 @@ func checkPoolBudget(_ context.Context, in *Input, p poolBudgetParams) ([]Findin
 	}
 	available := limits.Available()
 	used := float64(peak) / float64(available)
-	if used < p.MinUsedShare {
+	// A fleet read through Prometheus says each instance's pool size: the
+	// budget is instances x pool size, whatever the sessions open now.
+	instances, perInstance, fleetMax := fleetPools(in)
+	budget := float64(fleetMax) / float64(available)
+	if used < p.MinUsedShare && budget < p.MinUsedShare {
 		return nil, nil
 	}
 	clients := w.ActivityByClient()
@@ -68,6 +72,28 @@ func checkPoolBudget(_ context.Context, in *Input, p poolBudgetParams) ([]Findin
 			"free_connections":               max(0, available-peak),
 			"clients":                        strings.Join(lines, "; "),
 			"samples":                        len(w.Activity),
+			"instances":                      instances,
+			"pool_max_per_instance":          perInstance,
+			"fleet_pool_max":                 fleetMax,
+			"fleet_pool_share":               dbRound(budget, 3),
 		},
 	}}, nil
+}
+
+// fleetPools is, for a fleet read through Prometheus, the live instances
+// whose pool metrics say their size, the largest pool of one instance and
+// the sum of them all; zeros otherwise.
+func fleetPools(in *Input) (instances, perInstance, total int) {
+	if in.Window == nil || in.Window.Fleet == nil {
+		return 0, 0, 0
+	}
+	for _, i := range in.Window.Fleet.Instances {
+		if i.Gone || !i.HasPool || i.PoolMax <= 0 {
+			continue
+		}
+		instances++
+		perInstance = max(perInstance, int(i.PoolMax))
+		total += int(i.PoolMax)
+	}
+	return instances, perInstance, total
 }

@@ -11,7 +11,7 @@ import (
 
 // serviceRules are the detectors of the rules about the service as a whole,
 // whatever its language: where its requests wait.
-var serviceRules = []Detector{serviceQueueing}
+var serviceRules = []Detector{serviceQueueing, serviceImbalance}
 
 // serviceLanguage is the service's runtime as its metrics tell it
 // (metrics.Language*), "" when unknown.

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/pgadvisor/advisor/internal/probe/fleet"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 )
@@ -15,9 +16,12 @@ import (
 // poolPane shows the application's connection pools (from its metrics) and
 // the database's sessions by state (pg_stat_activity).
 type poolPane struct {
-	sh            *shared
-	data          *Data
-	pools         *table
+	sh    *shared
+	data  *Data
+	pools *table
+	// instances are a fleet's, read through Prometheus; shown only then.
+	instances     *table
+	fleet         bool
 	activity      *table
 	width, height int
 }
@@ -35,6 +39,16 @@ func newPoolPane(sh *shared) *poolPane {
 		column{Title: "NEW/S", Width: 6, Right: true},
 	)
 	p.pools.focused = false
+	p.instances = newTable(sh.st, "no instance: the selector matches no series",
+		column{Title: "INSTANCE", Width: 21, Flex: true},
+		column{Title: "STATE", Width: 5},
+		column{Title: "REQ/S", Width: 7, Right: true},
+		column{Title: "P95", Width: 8, Right: true},
+		column{Title: "CPU", Width: 5, Right: true},
+		column{Title: "POOL", Width: 7, Right: true},
+		column{Title: "VERSION", Width: 10},
+	)
+	p.instances.focused = false
 	p.activity = newTable(sh.st, "no client session",
 		column{Title: "DATABASE", Width: 12},
 		column{Title: "APPLICATION", Width: 10, Flex: true},
@@ -50,9 +64,24 @@ func (p *poolPane) Title() string { return "Pools" }
 
 func (p *poolPane) SetSize(width, height int) {
 	p.width, p.height = width, height
-	ph := min(max((height-5)/3, 3), 8)
+	p.layout()
+}
+
+// layout shares the pane's height between its tables: a fleet's instances
+// take their share from the sessions'.
+func (p *poolPane) layout() {
+	width, height := p.width, p.height
+	if !p.fleet {
+		ph := min(max((height-5)/3, 3), 8)
+		p.pools.setSize(width, ph)
+		p.activity.setSize(width, max(height-5-ph, 2))
+		return
+	}
+	ph := min(max((height-7)/4, 2), 6)
+	ih := min(max((height-7)/2, 3), 12)
 	p.pools.setSize(width, ph)
-	p.activity.setSize(width, max(height-5-ph, 2))
+	p.instances.setSize(width, ih)
+	p.activity.setSize(width, max(height-7-ph-ih, 2))
 }
 
 func (p *poolPane) SetData(d *Data) {
@@ -94,7 +123,49 @@ func (p *poolPane) SetData(d *Data) {
 				Cells: []string{g.Database, g.Application, g.State, wait, fmt.Sprint(g.Count), oldest}})
 		}
 	}
+	var irow []row
+	hasFleet := d.Window != nil && d.Window.Fleet != nil
+	if hasFleet {
+		ins := slices.Clone(d.Window.Fleet.Instances)
+		slices.SortStableFunc(ins, func(a, b fleet.Instance) int {
+			switch {
+			case a.RPS > b.RPS:
+				return -1
+			case a.RPS < b.RPS:
+				return 1
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		for _, in := range ins {
+			state := "up"
+			switch {
+			case in.Gone:
+				state = "gone"
+			case !in.Up:
+				state = "down"
+			}
+			p95, cpu, pool, version := "-", "-", "-", in.Version
+			if in.HasP95 {
+				p95 = num(in.P95Seconds*1000) + " ms"
+			}
+			if in.HasCPU {
+				cpu = num(in.CPUCores)
+			}
+			if in.HasPool {
+				pool = num(in.PoolInUse) + "/" + num(in.PoolMax)
+			}
+			if version == "" {
+				version = "-"
+			}
+			irow = append(irow, row{Key: in.Name, Cells: []string{in.Name, state, num(in.RPS), p95, cpu, pool, version}})
+		}
+	}
+	if hasFleet != p.fleet {
+		p.fleet = hasFleet
+		p.layout()
+	}
 	p.pools.setRows(prow)
+	p.instances.setRows(irow)
 	p.activity.setRows(arow)
 }
 
@@ -106,8 +177,12 @@ func gauge(pl metrics.PoolRate, name string) string {
 	return num(v)
 }
 
-func (p *poolPane) SetFilter(f string) { p.activity.setFilter(f); p.pools.setFilter(f) }
-func (p *poolPane) Filter() string     { return p.activity.filter }
+func (p *poolPane) SetFilter(f string) {
+	p.activity.setFilter(f)
+	p.pools.setFilter(f)
+	p.instances.setFilter(f)
+}
+func (p *poolPane) Filter() string { return p.activity.filter }
 func (p *poolPane) Keys() []key.Binding {
 	return nil
 }
@@ -125,6 +200,11 @@ func (p *poolPane) View() string {
 	var b strings.Builder
 	b.WriteString(st.Section.Render("Application pools") + " " + st.Dim.Render("(from the service's metrics)") + "\n")
 	b.WriteString(p.pools.view() + "\n")
+	if p.fleet && w != nil && w.Fleet != nil {
+		f := w.Fleet
+		b.WriteString(st.Section.Render("Instances") + " " + st.Dim.Render(fmt.Sprintf("(%d through prometheus, last %s)", f.Live(), f.Range)) + "\n")
+		b.WriteString(p.instances.view() + "\n")
+	}
 	summary := "PostgreSQL not read"
 	if w != nil && w.Postgres != nil && w.Postgres.Cur != nil {
 		cur := w.Postgres.Cur
