@@ -30,7 +30,7 @@ func TestSavesOfSamples(t *testing.T) {
 		runtimeGCPressure.ID: 0.2 * 0.23,
 	}
 	notTime := map[string]bool{dbUnusedIndex.ID: true, dbDuplicateIndex.ID: true, probeUnavailable.ID: true,
-		dbIdleInTransaction.ID: true, redisMemoryUnbounded.ID: true}
+		dbIdleInTransaction.ID: true, redisMemoryUnbounded.ID: true, queueBacklog.ID: true}
 	for _, r := range set.Rules {
 		f := loadSample(t, r.ID)
 		f.Rule = r.ID

@@ -28,6 +28,8 @@ type Snapshot struct {
 	Blocked     Blocked
 	Database    Database
 	ColumnStats ColumnStats
+	// Jobs is river's job queue, when the database has one.
+	Jobs Jobs
 }
 
 // Snapshot reads every part. It never fails: a part that cannot be read has
@@ -40,7 +42,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	if !s.Server.Status.Ok() {
 		s.Status = s.Server.Status
 		for _, st := range []*source.Status{&s.Statements.Status, &s.Tables.Status, &s.Indexes.Status,
-			&s.Activity.Status, &s.Blocked.Status, &s.Database.Status, &s.ColumnStats.Status} {
+			&s.Activity.Status, &s.Blocked.Status, &s.Database.Status, &s.ColumnStats.Status, &s.Jobs.Status} {
 			*st = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
 		}
 		s.Status.Took = time.Since(start)
@@ -55,12 +57,13 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	s.Blocked = p.collectBlocked(ctx, v)
 	s.Database = p.collectDatabase(ctx, v)
 	s.ColumnStats = p.collectColumnStats(ctx, s.Statements, s.Tables)
+	s.Jobs = p.collectJobs(ctx)
 
 	s.Status = source.Status{State: source.OK, Version: s.Server.Version}
 	// The parts that could not be read, or were read with a caveat.
 	var problems []string
 	for _, st := range []source.Status{s.Statements.Status, s.Tables.Status, s.Indexes.Status,
-		s.Activity.Status, s.Blocked.Status, s.Database.Status, s.ColumnStats.Status} {
+		s.Activity.Status, s.Blocked.Status, s.Database.Status, s.ColumnStats.Status, s.Jobs.Status} {
 		if st.Detail != "" {
 			problems = append(problems, st.Detail)
 		}
