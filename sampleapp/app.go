@@ -60,7 +60,7 @@ type Config struct {
 	Profile string
 	Knobs   map[string]string
 	// Workers is the number of river workers for queued order follow-up
-	// work. 0 means the default (8); a negative value starts no workers (an
+	// work. 0 means DefaultWorkers; a negative value starts no workers (an
 	// API-only instance: jobs stay queued for another instance or a
 	// restart).
 	Workers int
@@ -97,6 +97,12 @@ func profilingRate(v, def int) int {
 	}
 	return v
 }
+
+// DefaultWorkers is the number of river workers of Config.Workers 0: the
+// jobworkers knob's sized value. More would finish the jobs of a heavy
+// order load sooner, but each renders a PDF: 32 workers put the service's
+// CPU and garbage collector under pressure while the API is measured.
+const DefaultWorkers = 8
 
 // App is a running service.
 type App struct {
@@ -176,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		cfg.CacheNamespace = "sampleapp"
 	}
 	if cfg.Workers == 0 {
-		cfg.Workers = 8
+		cfg.Workers = DefaultWorkers
 	}
 	log := cfg.Logger
 	if log == nil {

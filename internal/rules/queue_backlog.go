@@ -8,9 +8,10 @@ import (
 )
 
 // queueBacklog flags a job queue whose workers do not keep up: min_waiting
-// jobs or more waiting, or min_growth_per_s more waiting each second over
-// the window (with at least min_waiting_growing waiting), or an oldest
-// waiting job of max_oldest_age_s or more.
+// jobs or more waiting, or an oldest waiting job of max_oldest_age_s or
+// more, or, with no worker seen at work, min_growth_per_s more waiting
+// each second over the window (with at least min_waiting_growing
+// waiting). Growth while workers work is a burst until it makes jobs old.
 var queueBacklog = Def[queueBacklogParams]{ID: "queue.backlog", Check: checkQueueBacklog}
 
 type queueBacklogParams struct {
@@ -63,7 +64,10 @@ func checkQueueBacklog(_ context.Context, in *Input, p queueBacklogParams) ([]Fi
 		if q.waiting >= p.MinWaiting {
 			reasons = append(reasons, fmt.Sprintf("%.0f jobs waiting", q.waiting))
 		}
-		if q.before >= 0 && q.growthPerS >= p.MinGrowthPerS && q.waiting >= p.MinWaitingGrowing {
+		// Growth alone is a burst while workers are seen working; with
+		// none (nothing running, nothing finished), it only grows.
+		noWorker := q.active <= 0 && q.completionsPerS <= 0
+		if noWorker && q.before >= 0 && q.growthPerS >= p.MinGrowthPerS && q.waiting >= p.MinWaitingGrowing {
 			reasons = append(reasons, fmt.Sprintf("growing by %.3g a second", q.growthPerS))
 		}
 		if q.waiting > 0 && q.oldest.Seconds() >= p.MaxOldestAgeS {

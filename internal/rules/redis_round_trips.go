@@ -12,7 +12,9 @@ import (
 // Redis commands per request of the service (commandstats' calls over the
 // window against the request rate of its metrics), each a network round
 // trip when sent one by one. Commands of operators and monitoring
-// (ignored_commands) do not count.
+// (ignored_commands) do not count, nor, for each script call (EVAL,
+// EVALSHA, FCALL), one of the commands it ran, which commandstats counts
+// too.
 var redisRoundTrips = Def[redisRoundTripsParams]{ID: "redis.round-trips", Check: checkRedisRoundTrips}
 
 type redisRoundTripsParams struct {
@@ -32,7 +34,7 @@ func checkRedisRoundTrips(_ context.Context, in *Input, p redisRoundTripsParams)
 		perRequest float64
 	}
 	var cmds []cmd
-	total := 0.0
+	total, scripts := 0.0, 0.0
 	for _, d := range w.PerCommand {
 		base, _, _ := strings.Cut(d.Name, "|")
 		if d.Calls <= 0 || slices.ContainsFunc(p.IgnoredCommands, func(c string) bool { return strings.EqualFold(c, base) }) {
@@ -40,8 +42,14 @@ func checkRedisRoundTrips(_ context.Context, in *Input, p redisRoundTripsParams)
 		}
 		per := d.CallsPerS / m.RPS
 		total += per
+		if base == "eval" || base == "evalsha" || base == "eval_ro" || base == "evalsha_ro" || base == "fcall" || base == "fcall_ro" {
+			scripts += per
+		}
 		cmds = append(cmds, cmd{strings.ToUpper(d.Name), per})
 	}
+	// commandstats counts the commands a script runs as well: take one
+	// per script call off, the least a script runs.
+	total = math.Max(total-scripts, 0)
 	if total < p.MinCommandsPerRequest {
 		return nil, nil
 	}
@@ -69,7 +77,7 @@ func checkRedisRoundTrips(_ context.Context, in *Input, p redisRoundTripsParams)
 		"EXISTS": "EXISTS with several keys", "DEL": "DEL (or UNLINK) with several keys", "SISMEMBER": "SMISMEMBER"}
 	how := "a pipeline (one round trip for the lot), or one Lua script (EVALSHA) when each command needs the answer of the one before, as a rate limiter's GET, INCR and EXPIRE do"
 	multi := ""
-	if b, ok := batch[top.name]; ok && top.perRequest >= p.MinCommandsPerRequest*0.6 {
+	if b, ok := batch[top.name]; ok && top.perRequest >= p.MinCommandsPerRequest {
 		multi = b
 		how = fmt.Sprintf("%s instead of %.2g %s per request, or a pipeline", b, top.perRequest, top.name)
 	}
