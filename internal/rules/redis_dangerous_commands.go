@@ -10,17 +10,17 @@ import (
 )
 
 // redisDangerousCommands names the commands that stall Redis in
-// production whatever they took this time: blocking_commands (KEYS,
+// production whatever they took this time: blocking (KEYS,
 // FLUSHALL, ...) from INFO commandstats, in the window or since the
-// server started; whole_collection_commands (SMEMBERS, HGETALL, LRANGE
+// server started; whole_collection (SMEMBERS, HGETALL, LRANGE
 // 0 -1, ...) when SLOWLOG holds them, that is above the server's own
 // slowlog-log-slower-than whatever it is, or when commandstats gives them
 // min_usec_per_call or more.
 var redisDangerousCommands = Def[redisDangerousCommandsParams]{ID: "redis.dangerous-commands", Check: checkRedisDangerousCommands}
 
 type redisDangerousCommandsParams struct {
-	BlockingCommands        []string `param:"blocking_commands"`
-	WholeCollectionCommands []string `param:"whole_collection_commands"`
+	BlockingCommands        []string `param:"blocking"`
+	WholeCollectionCommands []string `param:"whole_collection"`
 	MinUsecPerCall          float64  `param:"min_usec_per_call"`
 }
 
