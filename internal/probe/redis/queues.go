@@ -75,6 +75,10 @@ func (p *Probe) queues(ctx context.Context) Queues {
 		celery, asynq, bull = append(celery, n), append(asynq, n), append(bull, n)
 	}
 	// Discovery: kombu bindings and BullMQ meta keys by SCAN, asynq's set.
+	// Every lookup of a key counts as a keyspace hit or miss, which
+	// redis.low-hit-ratio reads: once SCAN has seen every key, only keys
+	// that exist are looked up.
+	seenKeys := map[string]bool{}
 	var cursor uint64
 	for i := 0; ; i++ {
 		if i == queueScanCalls {
@@ -87,6 +91,7 @@ func (p *Probe) queues(ctx context.Context) Queues {
 			return out
 		}
 		for _, k := range keys {
+			seenKeys[k] = true
 			switch {
 			case strings.HasPrefix(k, "_kombu.binding."):
 				members, err := p.client.SMembers(ctx, k).Result()
@@ -106,8 +111,11 @@ func (p *Probe) queues(ctx context.Context) Queues {
 			break
 		}
 	}
-	if names, err := p.client.SMembers(ctx, "asynq:queues").Result(); err == nil {
-		asynq = append(asynq, names...)
+	known := func(key string) bool { return out.Partial || seenKeys[key] }
+	if known("asynq:queues") {
+		if names, err := p.client.SMembers(ctx, "asynq:queues").Result(); err == nil {
+			asynq = append(asynq, names...)
+		}
 	}
 	seen := map[string]bool{}
 	add := func(q Queue, ok bool) {
@@ -117,13 +125,13 @@ func (p *Probe) queues(ctx context.Context) Queues {
 		}
 	}
 	for _, n := range uniq(celery) {
-		add(p.celeryQueue(ctx, n))
+		add(p.celeryQueue(ctx, known, n))
 	}
 	for _, n := range uniq(asynq) {
-		add(p.asynqQueue(ctx, n))
+		add(p.asynqQueue(ctx, known, n))
 	}
 	for _, n := range uniq(bull) {
-		add(p.bullQueue(ctx, n))
+		add(p.bullQueue(ctx, known, n))
 	}
 	out.Status = source.Status{State: source.OK}
 	return out
@@ -139,8 +147,12 @@ func uniq(names []string) []string {
 	return out
 }
 
-// isList says whether key holds a list.
-func (p *Probe) isList(ctx context.Context, key string) bool {
+// isList says whether key holds a list; known says whether the key may
+// exist.
+func (p *Probe) isList(ctx context.Context, known func(string) bool, key string) bool {
+	if !known(key) {
+		return false
+	}
 	t, err := p.client.Type(ctx, key).Result()
 	return err == nil && t == "list"
 }
@@ -148,8 +160,8 @@ func (p *Probe) isList(ctx context.Context, key string) bool {
 // celeryQueue reads a Celery queue on Redis: kombu LPUSHes messages on a
 // list named after the queue and workers BRPOP them, so the oldest is the
 // last element. Messages carry no enqueue time.
-func (p *Probe) celeryQueue(ctx context.Context, name string) (Queue, bool) {
-	if !p.isList(ctx, name) {
+func (p *Probe) celeryQueue(ctx context.Context, known func(string) bool, name string) (Queue, bool) {
+	if !p.isList(ctx, known, name) {
 		return Queue{}, false
 	}
 	q := Queue{System: Celery, Name: name, Key: name, Active: -1}
@@ -172,9 +184,9 @@ func (p *Probe) celeryQueue(ctx context.Context, name string) (Queue, bool) {
 // asynqQueue reads an asynq queue: task ids LPUSHed on asynq:{NAME}:pending,
 // each task a hash asynq:{NAME}:t:ID whose pending_since is in Unix
 // nanoseconds.
-func (p *Probe) asynqQueue(ctx context.Context, name string) (Queue, bool) {
+func (p *Probe) asynqQueue(ctx context.Context, known func(string) bool, name string) (Queue, bool) {
 	key := "asynq:{" + name + "}:pending"
-	if !p.isList(ctx, key) {
+	if !p.isList(ctx, known, key) {
 		return Queue{}, false
 	}
 	q := Queue{System: Asynq, Name: name, Key: key, Active: -1}
@@ -201,10 +213,9 @@ func (p *Probe) asynqQueue(ctx context.Context, name string) (Queue, bool) {
 // bullQueue reads a BullMQ queue with the default prefix: job ids LPUSHed
 // on bull:NAME:wait, each job a hash bull:NAME:ID whose timestamp is in
 // Unix milliseconds.
-func (p *Probe) bullQueue(ctx context.Context, name string) (Queue, bool) {
+func (p *Probe) bullQueue(ctx context.Context, known func(string) bool, name string) (Queue, bool) {
 	key := "bull:" + name + ":wait"
-	t, err := p.client.Type(ctx, key).Result()
-	if err != nil || (t != "list" && !(t == "none" && p.exists(ctx, "bull:"+name+":meta"))) {
+	if !p.isList(ctx, known, key) && !(known("bull:"+name+":meta") && p.exists(ctx, "bull:"+name+":meta")) {
 		return Queue{}, false
 	}
 	q := Queue{System: BullMQ, Name: name, Key: key, Active: -1}
