@@ -52,6 +52,8 @@ func (a *App) apply(ctx context.Context, name, value string, initial bool) error
 		} else {
 			runtime.SetDefaultGOMAXPROCS()
 		}
+	case KnobJobWorkers:
+		return a.setWorkers(ctx, a.workerCount(value))
 	case KnobCache:
 		if value == "redis" {
 			// Entries written before the cache was switched off may be

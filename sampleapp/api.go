@@ -150,7 +150,8 @@ func (a *App) apiHandler() http.Handler {
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, s *settings, p Principal)
 
-// authed checks the bearer token, then writes the request's audit record,
+// authed checks the bearer token, then counts the request against the
+// principal's rate limit, then writes the request's audit record,
 // then calls h with the knob snapshot of this request.
 func (a *App) authed(h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +160,10 @@ func (a *App) authed(h authedHandler) http.HandlerFunc {
 		p, err := a.authenticate(ctx, s, r)
 		if err != nil {
 			a.fail(w, r, err)
+			return
+		}
+		if !a.allow(ctx, s, p.UserID) {
+			writeRateLimited(w)
 			return
 		}
 		if err := a.recordAudit(ctx, s, p.UserID, routeOf(ctx)); err != nil {

@@ -60,7 +60,7 @@ type Config struct {
 	Profile string
 	Knobs   map[string]string
 	// Workers is the number of river workers for queued order follow-up
-	// work. 0 means the default (8); a negative value starts no workers (an
+	// work. 0 means DefaultWorkers; a negative value starts no workers (an
 	// API-only instance: jobs stay queued for another instance or a
 	// restart).
 	Workers int
@@ -98,6 +98,12 @@ func profilingRate(v, def int) int {
 	return v
 }
 
+// DefaultWorkers is the number of river workers of Config.Workers 0: the
+// jobworkers knob's sized value. More would finish the jobs of a heavy
+// order load sooner, but each renders a PDF: 32 workers put the service's
+// CPU and garbage collector under pressure while the API is measured.
+const DefaultWorkers = 8
+
 // App is a running service.
 type App struct {
 	// URL is the API's base URL (it also serves /metrics and /debug/pprof).
@@ -117,11 +123,15 @@ type App struct {
 	db      *database
 	redis   *redis.Client
 	cache   *redisCache // the requests' cache calls, skipping Redis after a failure
-	jobs    *river.Client[pgx.Tx]
-	jobPool *pgxpool.Pool
-	sink    *SMTPSink
-	hooks   *WebhookReceiver
-	client  *http.Client
+	// jobs inserts jobs and is never started; runner, when the jobworkers
+	// knob asks for workers, works them (runnerMu guards it).
+	jobs     *river.Client[pgx.Tx]
+	runnerMu sync.Mutex
+	runner   *river.Client[pgx.Tx]
+	jobPool  *pgxpool.Pool
+	sink     *SMTPSink
+	hooks    *WebhookReceiver
+	client   *http.Client
 
 	settings atomic.Pointer[settings]
 	knobMu   sync.Mutex   // serialises knob changes
@@ -172,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		cfg.CacheNamespace = "sampleapp"
 	}
 	if cfg.Workers == 0 {
-		cfg.Workers = 8
+		cfg.Workers = DefaultWorkers
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -319,6 +329,15 @@ func (a *App) startJobs(ctx context.Context) error {
 	if a.jobPool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return fmt.Errorf("jobs pool: %w", err)
 	}
+	if a.jobs, err = river.NewClient(riverpgxv5.New(a.jobPool), a.riverConfig(0)); err != nil {
+		return fmt.Errorf("river client: %w", err)
+	}
+	return a.setWorkers(ctx, a.workerCount(a.settings.Load().raw[KnobJobWorkers]))
+}
+
+// riverConfig is river's configuration with n workers on the default
+// queue; n = 0 makes a client that only inserts.
+func (a *App) riverConfig(n int) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &fulfilWorker{a: a})
 	rcfg := &river.Config{
@@ -328,16 +347,69 @@ func (a *App) startJobs(ctx context.Context) error {
 		FetchPollInterval:    200 * time.Millisecond,
 		RescueStuckJobsAfter: 5 * time.Minute,
 	}
-	if a.cfg.Workers > 0 {
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.cfg.Workers}}
+	if n > 0 {
+		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
 	}
-	if a.jobs, err = river.NewClient(riverpgxv5.New(a.jobPool), rcfg); err != nil {
+	return rcfg
+}
+
+// workerCount is the number of workers of a jobworkers value: none on an
+// instance started without workers (Config.Workers < 0).
+func (a *App) workerCount(value string) int {
+	if a.cfg.Workers < 0 {
+		return 0
+	}
+	switch value {
+	case "0":
+		return 0
+	case "2":
+		return min(2, a.cfg.Workers)
+	}
+	return a.cfg.Workers
+}
+
+// setWorkers replaces the running river workers by n of them: the old ones
+// finish their current jobs first (until ctx is done, then are cancelled,
+// their jobs retried). Before startJobs it does nothing: startJobs reads
+// the knob.
+func (a *App) setWorkers(ctx context.Context, n int) error {
+	if a.jobPool == nil {
+		return nil
+	}
+	a.runnerMu.Lock()
+	defer a.runnerMu.Unlock()
+	if err := a.stopRunner(ctx); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	r, err := river.NewClient(riverpgxv5.New(a.jobPool), a.riverConfig(n))
+	if err != nil {
 		return fmt.Errorf("river client: %w", err)
 	}
-	if a.cfg.Workers > 0 {
-		if err := a.jobs.Start(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("start river: %w", err)
+	if err := r.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	a.runner = r
+	return nil
+}
+
+// stopRunner stops the workers, if any; runnerMu is held.
+func (a *App) stopRunner(ctx context.Context) error {
+	r := a.runner
+	if r == nil {
+		return nil
+	}
+	a.runner = nil
+	if err := r.Stop(ctx); err != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), hardStopGrace)
+		herr := r.StopAndCancel(hctx)
+		cancel()
+		if herr != nil {
+			return fmt.Errorf("stop river: running jobs not finished in time (%w), nor within %s of being cancelled: %w", err, hardStopGrace, herr)
 		}
+		return fmt.Errorf("stop river: running jobs not finished in time (%w): cancelled, to be retried", err)
 	}
 	return nil
 }
@@ -373,18 +445,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 			_ = s.Close()
 		}
 	}
-	if a.jobs != nil && a.cfg.Workers > 0 {
-		if err := a.jobs.Stop(ctx); err != nil {
-			hctx, cancel := context.WithTimeout(context.Background(), hardStopGrace)
-			herr := a.jobs.StopAndCancel(hctx)
-			cancel()
-			if herr != nil {
-				errs = append(errs, fmt.Errorf("stop river: running jobs not finished in time (%w), nor within %s of being cancelled: %w", err, hardStopGrace, herr))
-			} else {
-				errs = append(errs, fmt.Errorf("stop river: running jobs not finished in time (%w): cancelled, to be retried", err))
-			}
-		}
+	a.runnerMu.Lock()
+	if err := a.stopRunner(ctx); err != nil {
+		errs = append(errs, err)
 	}
+	a.runnerMu.Unlock()
 	if a.cancel != nil {
 		a.cancel() // the audit writer flushes what it holds and returns
 	}

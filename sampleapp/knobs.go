@@ -18,6 +18,8 @@ const (
 	KnobInline     = "inline"
 	KnobLock       = "lock"
 	KnobGOMAXPROCS = "gomaxprocs"
+	KnobRateLimit  = "ratelimit"
+	KnobJobWorkers = "jobworkers"
 )
 
 // Profiles: every knob at its antipattern, or every knob at its fix.
@@ -55,6 +57,10 @@ var Knobs = []Knob{
 		Help: "the audit log: global = each request writes its audit record while holding a process-wide mutex; none = records are buffered and written in batches, no lock in the request path"},
 	{Name: KnobGOMAXPROCS, Values: []string{"1", "default"}, Naive: "1", Tuned: "default",
 		Help: "GOMAXPROCS: 1, or the Go runtime's default (the usable CPUs)"},
+	{Name: KnobRateLimit, Values: []string{"round-trips", "script"}, Naive: "round-trips", Tuned: "script",
+		Help: "the per-user rate limiter in Redis on every authenticated request: round-trips = GET, INCR and EXPIRE one after the other; script = one Lua script (EVALSHA), one round trip"},
+	{Name: KnobJobWorkers, Values: []string{"0", "2", "sized"}, Naive: "0", Tuned: "sized",
+		Help: "river workers for the queued order follow-up work (inline=queued): 0 = none, jobs pile up; 2 = too few for the orders; sized = the service's --workers (8 by default)"},
 }
 
 // Settings holds one value per knob. The zero value is invalid; use
@@ -152,6 +158,7 @@ type settings struct {
 	inline      bool
 	globalLock  bool
 	gomaxprocs1 bool
+	rateScript  bool
 	raw         Settings
 }
 
@@ -166,6 +173,7 @@ func compile(s Settings) *settings {
 		inline:      s[KnobInline] == "inline",
 		globalLock:  s[KnobLock] == "global",
 		gomaxprocs1: s[KnobGOMAXPROCS] == "1",
+		rateScript:  s[KnobRateLimit] == "script",
 		raw:         s.Clone(),
 	}
 }

@@ -247,3 +247,40 @@ func TestLoadMix(t *testing.T) {
 		}
 	}
 }
+
+// TestJobWorkersKnob: with jobworkers=0 queued orders wait in river_job;
+// switched to sized at run time, workers start and do them.
+func TestJobWorkersKnob(t *testing.T) {
+	dsn := stacktest.NewDatabase(t, "sampleapp_jobworkers")
+	ctx := context.Background()
+	if _, err := Seed(ctx, dsn, Size{Users: 20, Events: 200, Products: 10, Orders: 10, PayloadBytes: 2_200}, false); err != nil {
+		t.Fatal(err)
+	}
+	app := startApp(t, dsn, map[string]string{KnobInline: "queued", KnobJobWorkers: "0"})
+	var ids []int64
+	for i := 1; i <= 3; i++ {
+		b := mustStatus(t, http.StatusCreated, "POST", app.URL+"/orders", `{"user_id":`+itoa(int64(i))+`,"items":[{"product_id":1,"quantity":1}]}`)
+		ids = append(ids, decode[Order](t, b).ID)
+	}
+	conn := connect(t, dsn)
+	time.Sleep(500 * time.Millisecond) // more than river's fetch interval
+	var available int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state = 'available'").Scan(&available); err != nil {
+		t.Fatal(err)
+	}
+	if available != 3 || len(app.Mail()) != 0 {
+		t.Fatalf("jobworkers=0: %d jobs available, %d mails; want 3 and none", available, len(app.Mail()))
+	}
+	for _, v := range []string{"2", "sized"} {
+		if err := app.SetKnob(ctx, KnobJobWorkers, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "the 3 queued jobs done once workers run", func() bool {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM invoices WHERE order_id = ANY($1)", ids).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 3 && len(app.Mail()) == 3
+	})
+}

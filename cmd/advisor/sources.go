@@ -30,6 +30,7 @@ type sourceFlags struct {
 	selector       string
 	pprofInstances int
 	pprofPort      int
+	queues         []string
 }
 
 func (f *sourceFlags) register(cmd *cobra.Command) {
@@ -46,6 +47,7 @@ func (f *sourceFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.keyFile, "key-file", "", "client key for an https target")
 	fl.BoolVar(&f.insecure, "insecure-skip-verify", false, "accept any certificate from an https target")
 	fl.StringArrayVar(&f.internalHosts, "internal-host", nil, "a host of the same system, for internal-hop detection (repeatable)")
+	fl.StringSliceVar(&f.queues, "queues", nil, "job queues in Redis to read besides those found (Celery list, asynq or BullMQ queue names; comma-separated, repeatable)")
 	fl.IntVar(&f.dbCores, "db-cores", 0, "CPU cores of the PostgreSQL server, for pool sizing (SQL cannot see them)")
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus server scraping every instance: read the service's metrics through its API")
 	fl.StringVar(&f.selector, "selector", "", `label matchers of the service's series in Prometheus, e.g. 'job="api",namespace="prod"'`)
@@ -61,7 +63,7 @@ func (f *sourceFlags) resolve(cmd *cobra.Command, file config.File) (config.Sour
 	flags := config.Sources{
 		Target: f.target, Metrics: f.metrics, Pprof: f.pprof, PG: f.pg, Redis: f.redis,
 		TLS:           config.TLS{CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecure},
-		InternalHosts: f.internalHosts, DBCores: f.dbCores,
+		InternalHosts: f.internalHosts, DBCores: f.dbCores, Queues: f.queues,
 		Prometheus: f.prometheus, Selector: f.selector, PprofInstances: f.pprofInstances, PprofPort: f.pprofPort,
 	}
 	for _, h := range f.headers {

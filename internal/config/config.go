@@ -47,6 +47,9 @@ type Sources struct {
 	// DBCores is the number of CPU cores of the PostgreSQL server, which SQL
 	// cannot see; pool sizing advice uses it when set.
 	DBCores int `yaml:"db_cores"`
+	// Queues names job queues in Redis to read besides those advisor
+	// finds by itself (Celery list names, asynq and BullMQ queue names).
+	Queues []string `yaml:"queues"`
 }
 
 // TLS options for targets served over HTTPS.
@@ -209,6 +212,9 @@ func Merge(base, over Sources) Sources {
 	}
 	if over.DBCores != 0 {
 		out.DBCores = over.DBCores
+	}
+	if len(over.Queues) > 0 {
+		out.Queues = append(append([]string(nil), out.Queues...), over.Queues...)
 	}
 	return out
 }

@@ -17,6 +17,7 @@ tls:
   insecure_skip_verify: true
 internal_hosts: [identity.internal, users.internal]
 db_cores: 8
+queues: [emails, reports]
 `
 	c, err := Parse("advisor.yaml", []byte(src), Checks{})
 	if err != nil {
@@ -26,7 +27,8 @@ db_cores: 8
 	if s.MetricsURL() != "http://127.0.0.1:8080/metrics" || s.PprofURL() != "http://127.0.0.1:8080" {
 		t.Errorf("derived URLs: %q %q", s.MetricsURL(), s.PprofURL())
 	}
-	if !s.TLS.InsecureSkipVerify || s.DBCores != 8 || len(s.InternalHosts) != 2 || s.Headers["Authorization"] != "Bearer abc" {
+	if !s.TLS.InsecureSkipVerify || s.DBCores != 8 || len(s.InternalHosts) != 2 || s.Headers["Authorization"] != "Bearer abc" ||
+		strings.Join(s.Queues, ",") != "emails,reports" {
 		t.Errorf("parsed %+v", s)
 	}
 }

@@ -61,7 +61,7 @@ func LoadFile(path string, checks Checks) (File, error) {
 // keys are the top-level keys of a config file, and tlsKeys and reportKeys
 // those of its tls and report sections.
 var (
-	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "pprof_instances", "pprof_port", "prometheus", "redis", "report", "rules", "selector", "target", "tls"}
+	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "pprof_instances", "pprof_port", "prometheus", "queues", "redis", "report", "rules", "selector", "target", "tls"}
 	tlsKeys    = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
 	reportKeys = []string{"baseline", "fail_on", "formats", "profile_seconds", "window"}
 )
@@ -99,6 +99,8 @@ func Parse(name string, data []byte, checks Checks) (File, error) {
 			s.TLS = readTLS(f, v, dir)
 		case "internal_hosts":
 			s.InternalHosts, _ = f.Strings(v, key)
+		case "queues":
+			s.Queues, _ = f.Strings(v, key)
 		case "db_cores":
 			s.DBCores, _ = f.Int(v, key)
 		case "pprof_instances":

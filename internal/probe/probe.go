@@ -142,7 +142,9 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 		p.absent[Postgres] = notConfigured("pass --pg DSN, or set DATABASE_URL or the PG* variables")
 	}
 	if src.Redis != "" {
-		r, err := redis.Open(src.Redis, cfg.Redis)
+		opts := cfg.Redis
+		opts.Queues = append(append([]string(nil), opts.Queues...), src.Queues...)
+		r, err := redis.Open(src.Redis, opts)
 		if err != nil {
 			errs = append(errs, err)
 		}

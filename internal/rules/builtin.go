@@ -22,6 +22,7 @@ func builtin() []Detector {
 		httpRules,
 		serviceRules,
 		redisRules,
+		queueRules,
 		probeRules,
 		dbRules,
 		poolRules,

@@ -40,7 +40,8 @@ var appRuleIDs = []string{
 	"app.blocking-io", "app.inline-work", "app.lock-contention", "app.internal-hops",
 	"runtime.gomaxprocs", "runtime.gc-pressure", "http.saturation",
 	"redis.low-hit-ratio", "redis.evictions", "redis.slow-commands", "redis.cpu-saturation",
-	"redis.rejected-connections", "redis.memory-unbounded", "probe.unavailable",
+	"redis.rejected-connections", "redis.memory-unbounded", "redis.dangerous-commands", "redis.round-trips",
+	"queue.backlog", "probe.unavailable",
 }
 
 // appRunFamily runs this family's built-in rules on a window.
@@ -284,6 +285,32 @@ func TestE2EAppMatrix(t *testing.T) {
 			f := locks[0]
 			if f.Subject != "github.com/pgadvisor/advisor/sampleapp.(*App).recordAudit" || !strings.Contains(f.Location, "sampleapp/services.go:") {
 				t.Errorf("lock site %s at %s, want sampleapp.(*App).recordAudit in services.go", f.Subject, f.Location)
+			}
+		}},
+		{knob: sampleapp.KnobRateLimit, value: "round-trips", check: func(t *testing.T, fs []Finding) {
+			rt := appFindingsOf(fs, "redis.round-trips")
+			if len(rt) != 1 {
+				t.Fatalf("redis.round-trips: %v", rt)
+			}
+			// GET, INCR and EXPIRE per request, besides the cache's calls.
+			if cpr := rt[0].Evidence["commands_per_request"].(float64); cpr < 3 {
+				t.Errorf("%.2f commands per request, want 3 or more", cpr)
+			}
+			for _, c := range []string{"GET", "INCR", "EXPIRE"} {
+				if !strings.Contains(rt[0].Evidence["commands"].(string), c+" ") {
+					t.Errorf("%s not among %q", c, rt[0].Evidence["commands"])
+				}
+			}
+		}},
+		// Orders are 40% of the mix, their follow-up work queued for
+		// workers that do not run.
+		{knob: sampleapp.KnobJobWorkers, value: "0", weights: map[string]int{sampleapp.MixPostOrder: 40}, check: func(t *testing.T, fs []Finding) {
+			qb := appFindingsOf(fs, "queue.backlog")
+			if len(qb) != 1 || qb[0].Subject != "river default" {
+				t.Fatalf("queue.backlog: %v", qb)
+			}
+			if qb[0].Evidence["growth_per_s"].(float64) <= 1 || qb[0].Evidence["no_worker"] != true {
+				t.Errorf("evidence %v", qb[0].Evidence)
 			}
 		}},
 		{knob: sampleapp.KnobGOMAXPROCS, value: "1", check: func(t *testing.T, fs []Finding) {

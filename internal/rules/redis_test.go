@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/redis"
 	"github.com/pgadvisor/advisor/internal/probe/source"
 )
@@ -21,6 +22,8 @@ type redisTestSnap struct {
 	policy                                     string
 	slow                                       []redis.SlowEntry
 	maxclients, connected, totalSystem, uptime int64
+	// cmds are commandstats' calls by command, 10 µs each.
+	cmds map[string]int64
 }
 
 func (s redisTestSnap) snapshot(t *testing.T) *redis.Snapshot {
@@ -31,6 +34,7 @@ func (s redisTestSnap) snapshot(t *testing.T) *redis.Snapshot {
 		"# Memory", "used_memory:" + redisItoa(s.used), "maxmemory:" + redisItoa(s.maxmemory), "maxmemory_policy:" + s.policy,
 		"total_system_memory:" + redisItoa(s.totalSystem),
 		"# Stats", "io_threads_active:0",
+		"# Commandstats", redisCmdstats(s.cmds),
 	}, "\r\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +51,14 @@ func (s redisTestSnap) snapshot(t *testing.T) *redis.Snapshot {
 }
 
 func redisItoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func redisCmdstats(cmds map[string]int64) string {
+	var lines []string
+	for name, calls := range cmds {
+		lines = append(lines, "cmdstat_"+name+":calls="+redisItoa(calls)+",usec="+redisItoa(calls*10)+",usec_per_call=10.00")
+	}
+	return strings.Join(lines, "\r\n")
+}
 
 // redisTestInput is the window between two snapshots ten seconds apart.
 func redisTestInput(t *testing.T, prev, cur redisTestSnap) *Input {
@@ -179,9 +191,105 @@ func TestRedisMemoryUnbounded(t *testing.T) {
 func TestRedisNotRead(t *testing.T) {
 	in := &Input{Window: &probe.Window{Sources: map[string]source.Status{}}, Patterns: loadBuiltin(t).Patterns}
 	for _, id := range []string{"redis.low-hit-ratio", "redis.evictions", "redis.slow-commands", "redis.cpu-saturation",
-		"redis.rejected-connections", "redis.memory-unbounded"} {
+		"redis.rejected-connections", "redis.memory-unbounded", "redis.dangerous-commands", "redis.round-trips", "queue.backlog"} {
 		if fs := appRunRule(t, in, id, nil); len(fs) != 0 {
 			t.Errorf("%s without Redis: %v", id, fs)
 		}
+	}
+}
+
+func TestRedisEvictionsSinceStart(t *testing.T) {
+	// No eviction in the window, 137k before it, Redis still full.
+	base := redisTestSnap{uptime: 7200, evicted: 137_000, used: 4 << 20, maxmemory: 4 << 20, policy: "allkeys-lru"}
+	fs := appRunRule(t, redisTestInput(t, base, base), "redis.evictions", nil)
+	if len(fs) != 1 || fs[0].Evidence["in_window"] != false || fs[0].Evidence["evicted_keys_lifetime"] != int64(137_000) {
+		t.Fatalf("%v", fs)
+	}
+	if want := "Redis evicted 137000 keys (since start or last CONFIG RESETSTAT, up 2 h) at maxmemory 4 MB (allkeys-lru)"; fs[0].Title != want {
+		t.Errorf("title %q\nwant  %q", fs[0].Title, want)
+	}
+	// maxmemory raised since: the old evictions are history.
+	base.maxmemory = 64 << 20
+	if fs := appRunRule(t, redisTestInput(t, base, base), "redis.evictions", nil); len(fs) != 0 {
+		t.Errorf("raised maxmemory: %v", fs)
+	}
+	// A few evictions long ago: below min_lifetime_evictions.
+	base.maxmemory, base.evicted = 4<<20, 20
+	if fs := appRunRule(t, redisTestInput(t, base, base), "redis.evictions", nil); len(fs) != 0 {
+		t.Errorf("20 evictions: %v", fs)
+	}
+}
+
+func TestRedisRejectedConnectionsSinceStart(t *testing.T) {
+	base := redisTestSnap{uptime: 3600, conns: 500, rejected: 12, maxclients: 10, connected: 3}
+	fs := appRunRule(t, redisTestInput(t, base, base), "redis.rejected-connections", nil)
+	if len(fs) != 1 || fs[0].Evidence["in_window"] != false ||
+		fs[0].Title != "Redis rejected 12 connections (since start or last CONFIG RESETSTAT, up 60 min) (maxclients 10)" {
+		t.Fatalf("%v", fs)
+	}
+	base.rejected = 0
+	if fs := appRunRule(t, redisTestInput(t, base, base), "redis.rejected-connections", nil); len(fs) != 0 {
+		t.Errorf("never rejected: %v", fs)
+	}
+}
+
+// redisWithRequests is the window of prev and cur with a service serving
+// rps requests per second.
+func redisWithRequests(t *testing.T, prev, cur redisTestSnap, rps float64) *Input {
+	in := redisTestInput(t, prev, cur)
+	in.Window.Metrics = &metrics.Window{Seconds: 10, Requests: rps * 10, RPS: rps}
+	return in
+}
+
+func TestRedisRoundTrips(t *testing.T) {
+	base := redisTestSnap{uptime: 100, cmds: map[string]int64{"get": 1000, "incr": 1000, "expire": 1000, "info": 10}}
+	cur := base
+	// 100 requests/s, each a GET, an INCR and an EXPIRE; INFO is the probe's.
+	cur.cmds = map[string]int64{"get": 2000, "incr": 2000, "expire": 2000, "info": 500}
+	fs := appRunRule(t, redisWithRequests(t, base, cur, 100), "redis.round-trips", nil)
+	if len(fs) != 1 || fs[0].Evidence["commands_per_request"] != 3.0 || fs[0].Evidence["commands"] != "EXPIRE 1, GET 1, INCR 1" {
+		t.Fatalf("%v", fs)
+	}
+	if !strings.Contains(fs[0].Fix.Summary, "Lua script") || !strings.Contains(fs[0].Fix.Code, "PEXPIRE") {
+		t.Errorf("fix %+v", fs[0].Fix)
+	}
+	// Ten GETs per request: MGET.
+	cur.cmds = map[string]int64{"get": 11000, "incr": 1000, "expire": 1000}
+	fs = appRunRule(t, redisWithRequests(t, base, cur, 100), "redis.round-trips", nil)
+	if len(fs) != 1 || fs[0].Evidence["multi_key_form"] != "MGET" || !strings.Contains(fs[0].Fix.Summary, "MGET instead of 10 GET per request") {
+		t.Fatalf("GETs: %v", fs)
+	}
+	// One EVALSHA and a GET per request: fine.
+	cur.cmds = map[string]int64{"get": 2000, "evalsha": 1000, "incr": 1000, "expire": 1000}
+	if fs := appRunRule(t, redisWithRequests(t, base, cur, 100), "redis.round-trips", nil); len(fs) != 0 {
+		t.Errorf("two per request: %v", fs)
+	}
+	// No service metrics: nothing to divide by.
+	cur.cmds = map[string]int64{"get": 11000}
+	if fs := appRunRule(t, redisTestInput(t, base, cur), "redis.round-trips", nil); len(fs) != 0 {
+		t.Errorf("without metrics: %v", fs)
+	}
+}
+
+func TestRedisDangerousCommands(t *testing.T) {
+	base := redisTestSnap{uptime: 100, cmds: map[string]int64{"get": 100, "keys": 2}}
+	cur := base
+	cur.cmds = map[string]int64{"get": 900, "keys": 3, "flushall": 1}
+	fs := appRunRule(t, redisTestInput(t, base, cur), "redis.dangerous-commands", nil)
+	got := map[string]Finding{}
+	for _, f := range fs {
+		got[f.Subject] = f
+	}
+	if len(fs) != 2 || got["KEYS"].Evidence["calls"] != 1.0 || got["KEYS"].Evidence["calls_lifetime"] != 3.0 ||
+		got["FLUSHALL"].Fix.Config["rename-command FLUSHALL"] != `""` {
+		t.Fatalf("%v", fs)
+	}
+	if got["KEYS"].Title != "Redis runs KEYS (1 calls in the window)" {
+		t.Errorf("title %q", got["KEYS"].Title)
+	}
+	// GETs and SETs only: nothing.
+	clean := redisTestSnap{uptime: 100, cmds: map[string]int64{"get": 100, "set": 100}}
+	if fs := appRunRule(t, redisTestInput(t, clean, clean), "redis.dangerous-commands", nil); len(fs) != 0 {
+		t.Errorf("GET and SET: %v", fs)
 	}
 }

@@ -192,7 +192,15 @@ func savesOf(in *Input, f *Finding) *Saving {
 			return nil
 		}
 		return ofMean(share, "the share of requests queued at the limit")
-	case redisSlowCommands.ID, redisCPUSaturation.ID:
+	case queueBacklog.ID:
+		return notRequestTime("jobs wait in the queue, not requests: their results (e-mails, invoices) come late")
+	case redisRoundTrips.ID:
+		cpr, ok := num("commands_per_request")
+		if !ok || cpr <= 1 {
+			return nil
+		}
+		return ofPart(PartRedis, 1-1/cpr, "the Redis part of the request time, all round trips but one")
+	case redisSlowCommands.ID, redisCPUSaturation.ID, redisDangerousCommands.ID:
 		return ofPart(PartRedis, 1, "at most the Redis part of the request time")
 	}
 	return nil

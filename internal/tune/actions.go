@@ -32,7 +32,16 @@ var actions = map[string]Action{
 	"app.inline-work":     {sampleapp.KnobInline, "queued"},
 	"app.lock-contention": {sampleapp.KnobLock, "none"},
 	"runtime.gomaxprocs":  {sampleapp.KnobGOMAXPROCS, "default"},
+	"redis.round-trips":   {sampleapp.KnobRateLimit, "script"},
+	"queue.backlog":       {sampleapp.KnobJobWorkers, "sized"},
 }
+
+// jobQueue is the queue whose workers the jobworkers knob sizes: river's
+// default queue.
+const (
+	jobSystem = "river"
+	jobQueue  = "default"
+)
 
 // inlineSite is the handler whose follow-up work (e-mail, PDF, webhook) the
 // inline knob queues.
@@ -70,6 +79,9 @@ func ActionFor(f rules.Finding) (Action, string, bool) {
 	}
 	if f.Rule == "app.inline-work" && !mentions(f, inlineSite) {
 		return Action{}, fmt.Sprintf("the inline knob moves the follow-up work of %s to a queue; this finding is about %s", inlineSite, orUnknown(f.Subject)), false
+	}
+	if f.Rule == "queue.backlog" && (f.Evidence["system"] != jobSystem || f.Evidence["queue"] != jobQueue) {
+		return Action{}, fmt.Sprintf("the jobworkers knob sizes the workers of river's %s queue; this finding is about %s", jobQueue, orUnknown(f.Subject)), false
 	}
 	if f.Rule == "db.missing-index" {
 		table, lead := indexOf(f)

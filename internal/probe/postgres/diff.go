@@ -23,6 +23,8 @@ type Window struct {
 	Tables     []TableDelta
 	Indexes    []IndexDelta
 	Database   DatabaseDelta
+	// Jobs are river's queues with their change over the window.
+	Jobs []JobQueueDelta
 
 	// Cur is the later snapshot, for what is not a counter (settings,
 	// activity, locks, sizes).
@@ -120,6 +122,7 @@ type DatabaseDelta struct {
 // cur must not be nil.
 func Diff(prev, cur *Snapshot) *Window {
 	w := &Window{End: cur.Time, Cur: cur}
+	defer func() { w.Jobs = diffJobs(prev, cur) }()
 	if prev == nil || !prev.Server.Status.Ok() || !cur.Server.Status.Ok() {
 		return cumulative(w, cur)
 	}

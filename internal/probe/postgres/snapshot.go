@@ -30,6 +30,8 @@ type Snapshot struct {
 	ColumnStats ColumnStats
 	Health      Health
 	Maintenance Maintenance
+	// Jobs is river's job queue, when the database has one.
+	Jobs Jobs
 }
 
 // Snapshot reads every part. It never fails: a part that cannot be read has
@@ -42,7 +44,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	if !s.Server.Status.Ok() {
 		s.Status = s.Server.Status
 		for _, st := range []*source.Status{&s.Statements.Status, &s.Tables.Status, &s.Indexes.Status,
-			&s.Activity.Status, &s.Blocked.Status, &s.Database.Status, &s.ColumnStats.Status, &s.Health.Status} {
+			&s.Activity.Status, &s.Blocked.Status, &s.Database.Status, &s.ColumnStats.Status, &s.Health.Status, &s.Jobs.Status} {
 			*st = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
 		}
 		s.Maintenance.Status = source.Status{State: s.Server.Status.State, Detail: "not read: server unavailable"}
@@ -60,12 +62,13 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	s.ColumnStats = p.collectColumnStats(ctx, s.Statements, s.Tables)
 	s.Health = p.collectHealth(ctx, s.Server)
 	s.Maintenance = p.collectMaintenance(ctx)
+	s.Jobs = p.collectJobs(ctx)
 
 	s.Status = source.Status{State: source.OK, Version: s.Server.Version}
 	// The parts that could not be read, or were read with a caveat.
 	var problems []string
 	for _, st := range []source.Status{s.Statements.Status, s.Tables.Status, s.Indexes.Status,
-		s.Activity.Status, s.Blocked.Status, s.Database.Status, s.ColumnStats.Status, s.Health.Status} {
+		s.Activity.Status, s.Blocked.Status, s.Database.Status, s.ColumnStats.Status, s.Health.Status, s.Jobs.Status} {
 		if st.Detail != "" {
 			problems = append(problems, st.Detail)
 		}

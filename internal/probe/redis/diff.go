@@ -47,8 +47,31 @@ type Window struct {
 	MemoryRatio   float64
 	Fragmentation float64
 
+	// Lifetime are the counters since the server started (or since the
+	// last CONFIG RESETSTAT, which Redis does not date): a state that
+	// stands (evictions at maxmemory, refused connections) shows there
+	// even when the window is too short to see it happen.
+	Lifetime Lifetime
+
+	// Queues are the job queues found at the window's end, with their
+	// change over it.
+	Queues []QueueDelta
+
 	// Cur is the later snapshot.
 	Cur *Snapshot
+}
+
+// Lifetime holds counters since the server started or its statistics were
+// last reset.
+type Lifetime struct {
+	// UptimeSeconds is how long the server has run.
+	UptimeSeconds       int64
+	Evicted             int64
+	RejectedConnections int64
+	Connections         int64
+	Hits, Misses        int64
+	// Calls by command name in lower case, from commandstats.
+	Calls map[string]int64
 }
 
 // CommandDelta is one command's change.
@@ -161,6 +184,18 @@ func Diff(prev, cur *Snapshot) *Window {
 		w.MemoryRatio = float64(w.UsedMemory) / float64(w.MaxMemory)
 	}
 	w.Fragmentation = cur.Fragmentation
+
+	w.Lifetime = Lifetime{UptimeSeconds: cur.UptimeSeconds, Evicted: cur.EvictedKeys,
+		RejectedConnections: cur.RejectedConnections, Connections: cur.TotalConnections,
+		Hits: cur.KeyspaceHits, Misses: cur.KeyspaceMisses, Calls: map[string]int64{}}
+	for name, c := range cur.Info.Commands {
+		w.Lifetime.Calls[name] = c.Calls
+	}
+	qprev := prev
+	if qprev != nil && (qprev.Info == nil || !qprev.Queues.Status.Ok()) {
+		qprev = nil
+	}
+	w.Queues = diffQueues(qprev, cur, cur.Time.Sub(w.Start).Seconds())
 	return w
 }
 

@@ -1,7 +1,8 @@
 // Package redis reads a Redis server (INFO all, SLOWLOG, CONFIG GET,
-// LATENCY LATEST) into a Snapshot, and turns two snapshots into a Window of
-// rates: ops/s, hit ratio, evictions, CPU, per-command calls and latency, new
-// slow commands. It only reads, and never prints a password: neither the one
+// LATENCY LATEST, the job queues it holds) into a Snapshot, and turns two
+// snapshots into a Window of rates: ops/s, hit ratio, evictions, CPU,
+// per-command calls and latency, new slow commands, queue growth; and the
+// counters since the server started, for states a short window misses. It only reads, and never prints a password: neither the one
 // it was given nor one it sees in the slow log.
 package redis
 
@@ -31,6 +32,9 @@ type Options struct {
 	// defaults 8 and 64 bytes.
 	MaxArgs   int
 	MaxArgLen int
+	// Queues names job queues to read besides those found (Celery list
+	// names, asynq and BullMQ queue names).
+	Queues []string
 }
 
 func (o Options) withDefaults() Options {
@@ -140,6 +144,7 @@ type Snapshot struct {
 	Slowlog Slowlog
 	Config  Config
 	Latency Latency
+	Queues  Queues
 }
 
 // Slowlog is SLOWLOG GET and SLOWLOG LEN.
@@ -194,7 +199,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	text, err := p.do(ctx, func(ctx context.Context) (string, error) { return p.client.Info(ctx, "all").Result() })
 	if err != nil {
 		s.Status = p.status(err)
-		for _, st := range []*source.Status{&s.Slowlog.Status, &s.Config.Status, &s.Latency.Status} {
+		for _, st := range []*source.Status{&s.Slowlog.Status, &s.Config.Status, &s.Latency.Status, &s.Queues.Status} {
 			*st = source.Status{State: s.Status.State, Detail: "not read: server unavailable"}
 		}
 		s.Status.Took = time.Since(start)
@@ -210,10 +215,11 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 	s.Slowlog = p.slowlog(ctx)
 	s.Config = p.config(ctx)
 	s.Latency = p.latency(ctx)
+	s.Queues = p.queues(ctx)
 
 	s.Status = source.Status{State: source.OK, Version: s.Version}
 	var notes []string
-	for _, st := range []source.Status{s.Slowlog.Status, s.Config.Status, s.Latency.Status} {
+	for _, st := range []source.Status{s.Slowlog.Status, s.Config.Status, s.Latency.Status, s.Queues.Status} {
 		if st.Detail != "" {
 			notes = append(notes, st.Detail)
 		}

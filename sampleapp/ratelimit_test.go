@@ -1,0 +1,109 @@
+package sampleapp
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+)
+
+// commandCalls reads the calls of each command from INFO commandstats.
+func commandCalls(t *testing.T, rdb *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		var n int64
+		for _, c := range rest {
+			if c < '0' || c > '9' {
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		out[name] = n
+	}
+	return out
+}
+
+// TestRateLimitKnob: the naive limiter makes a GET, an INCR and an EXPIRE
+// per request, the tuned one a single EVALSHA; both count the request
+// under the principal's key. The shared Redis may serve other tests: only
+// lower bounds are exact.
+func TestRateLimitKnob(t *testing.T) {
+	app := startApp(t, sharedDB(t), map[string]string{KnobRateLimit: "round-trips"})
+	rdb := redis.NewClient(&redis.Options{Addr: stacktest.Start(t).RedisAddr})
+	defer rdb.Close()
+	const n = 20
+	url := app.URL + "/users/3"
+	mustStatus(t, http.StatusOK, "GET", url, "") // warm
+	before := commandCalls(t, rdb)
+	for i := 0; i < n; i++ {
+		mustStatus(t, http.StatusOK, "GET", url, "")
+	}
+	after := commandCalls(t, rdb)
+	for _, cmd := range []string{"get", "incr", "expire"} {
+		if d := after[cmd] - before[cmd]; d < n {
+			t.Errorf("round-trips: %d %s calls for %d requests", d, cmd, n)
+		}
+	}
+	keys, err := rdb.Keys(context.Background(), app.cfg.CacheNamespace+":rate:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Errorf("no rate key under %s:rate: (%v)", app.cfg.CacheNamespace, err)
+	}
+	if err := app.SetKnob(context.Background(), KnobRateLimit, "script"); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, http.StatusOK, "GET", url, "") // loads the script
+	before = commandCalls(t, rdb)
+	for i := 0; i < n; i++ {
+		mustStatus(t, http.StatusOK, "GET", url, "")
+	}
+	after = commandCalls(t, rdb)
+	if d := after["evalsha"] - before["evalsha"]; d < n {
+		t.Errorf("script: %d EVALSHA calls for %d requests", d, n)
+	}
+	if d := after["expire"] - before["expire"]; d >= n {
+		t.Errorf("script: %d EXPIRE calls, want none from the limiter", d)
+	}
+}
+
+// TestRateLimitRefuses: a principal over the limit gets 429 with
+// Retry-After, in both modes.
+func TestRateLimitRefuses(t *testing.T) {
+	app := startApp(t, sharedDB(t), nil)
+	rdb := redis.NewClient(&redis.Options{Addr: stacktest.Start(t).RedisAddr})
+	defer rdb.Close()
+	ctx := context.Background()
+	for _, mode := range []string{"script", "round-trips"} {
+		if err := app.SetKnob(ctx, KnobRateLimit, mode); err != nil {
+			t.Fatal(err)
+		}
+		// Fill the next windows of the load-test principal (user 1).
+		now := time.Now().UnixNano() / int64(rateWindow)
+		for w := now; w < now+4; w++ {
+			key := app.cfg.CacheNamespace + ":rate:1:" + itoa(w)
+			if err := rdb.Set(ctx, key, rateLimit, 10*time.Second).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, _ := do(t, "GET", app.URL+"/users/3", "")
+		if code != http.StatusTooManyRequests {
+			t.Errorf("%s: status %d over the limit, want 429", mode, code)
+		}
+		for w := now; w < now+4; w++ {
+			rdb.Del(ctx, app.cfg.CacheNamespace+":rate:1:"+itoa(w))
+		}
+	}
+}
