@@ -452,6 +452,9 @@ func changeText(m metric, mc *MetricChange) string {
 		return "-"
 	}
 	d := *mc.Change
+	if d == 0 {
+		return "="
+	}
 	var abs string
 	switch {
 	case m.points:
@@ -461,7 +464,7 @@ func changeText(m metric, mc *MetricChange) string {
 	case m.unit == "ms":
 		abs = signed(d) + MSText(math.Abs(d))
 	default:
-		abs = fmt.Sprintf("%+.2f", d)
+		abs = signed(d) + strconv.FormatFloat(round(math.Abs(d), 2), 'f', -1, 64)
 	}
 	if mc.RelativeChange == nil || m.points {
 		return abs

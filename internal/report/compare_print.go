@@ -57,6 +57,9 @@ func (p *Text) comparison(b *bytes.Buffer, c *Comparison, st textStyles, width i
 	const labelW, valW = 20, 10
 	changeW := max(width-2-4-labelW-2*(valW+2)-2, 8)
 	rows, more := comparedRoutes(c)
+	if len(rows) > 0 {
+		fmt.Fprintf(b, "%s\n", st.faint(fmt.Sprintf("  %-*s  %*s  %*s  %s", 2+labelW, "ROUTE, FIGURE", valW, "BEFORE", valW, "AFTER", "CHANGE")))
+	}
 	for _, rc := range rows {
 		name := scopeName(rc.Route, rc.Method)
 		switch rc.Only {
@@ -69,7 +72,6 @@ func (p *Text) comparison(b *bytes.Buffer, c *Comparison, st textStyles, width i
 		if rc.NotCompared != "" {
 			writeLabeled(b, "    ", "not compared: ", sanitize(rc.NotCompared), width, st)
 		}
-		fmt.Fprintf(b, "%s\n", st.faint(fmt.Sprintf("    %-*s  %*s  %*s  %s", labelW, "", valW, "BEFORE", valW, "AFTER", "CHANGE")))
 		for i := range rc.Metrics {
 			mc := &rc.Metrics[i]
 			m, _ := metricOf(mc.Metric)
@@ -171,15 +173,15 @@ func markdownComparison(b *bytes.Buffer, c *Comparison) {
 			fmt.Fprintf(b, "- Note: %s\n", inline(n))
 		}
 	}
-	refs := func(label, mark string, list []FindingRef) {
+	refs := func(label string, list []FindingRef) {
 		fmt.Fprintf(b, "\n**%s:** %d\n", label, len(list))
 		if len(list) > 0 {
 			b.WriteString("\n")
 		}
 		for _, f := range list {
-			fmt.Fprintf(b, "- %s %s `%s` %s: %s\n", mark, f.Severity, inline(f.Rule), inline(f.Subject), inline(f.Title))
+			fmt.Fprintf(b, "- %s `%s` %s: %s\n", f.Severity, inline(f.Rule), inline(f.Subject), inline(f.Title))
 		}
 	}
-	refs("Findings appeared", "+", c.Appeared)
-	refs("Findings disappeared", "-", c.Disappeared)
+	refs("Findings appeared", c.Appeared)
+	refs("Findings disappeared", c.Disappeared)
 }
