@@ -519,3 +519,12 @@ func sortedRegressions(c *Comparison) []Regression {
 	})
 	return out
 }
+
+// RegressionLines are the regressions, one line each, service first.
+func RegressionLines(c *Comparison) []string {
+	var out []string
+	for _, g := range sortedRegressions(c) {
+		out = append(out, sanitize(regressionText(&g)))
+	}
+	return out
+}
