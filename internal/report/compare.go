@@ -34,6 +34,12 @@ const ThresholdMinRequests = "min_requests"
 // DefaultMinRequests is the default noise floor.
 const DefaultMinRequests = 100
 
+// MinTailRequests is how many requests each side must have above a latency
+// percentile for it to be gated: a p95 over 200 requests rests on the 10
+// slowest, and one slow second of the host moves it by a bucket of the
+// histogram. p95 needs 400 requests, p99 2000.
+const MinTailRequests = 20
+
 // metric describes one compared figure.
 type metric struct {
 	name, label string
@@ -42,15 +48,19 @@ type metric struct {
 	// points: an absolute threshold is written in percentage points (a
 	// share), the figure shown as a percentage.
 	points bool
-	unit   string
-	get    func(*Rates) *float64
+	// tail is, for a latency percentile, the share of requests above it
+	// (0.05 for p95): the percentile is gated only when each side has
+	// MinTailRequests requests there.
+	tail float64
+	unit string
+	get  func(*Rates) *float64
 }
 
 var metrics = []metric{
 	{name: MetricRPS, label: "rate", lowerIsWorse: true, unit: "/s", get: func(r *Rates) *float64 { return &r.RPS }},
-	{name: MetricP50, label: "p50", unit: "ms", get: func(r *Rates) *float64 { return r.P50MS }},
-	{name: MetricP95, label: "p95", unit: "ms", get: func(r *Rates) *float64 { return r.P95MS }},
-	{name: MetricP99, label: "p99", unit: "ms", get: func(r *Rates) *float64 { return r.P99MS }},
+	{name: MetricP50, label: "p50", unit: "ms", tail: 0.5, get: func(r *Rates) *float64 { return r.P50MS }},
+	{name: MetricP95, label: "p95", unit: "ms", tail: 0.05, get: func(r *Rates) *float64 { return r.P95MS }},
+	{name: MetricP99, label: "p99", unit: "ms", tail: 0.01, get: func(r *Rates) *float64 { return r.P99MS }},
 	{name: MetricErrorShare, label: "errors", points: true, get: func(r *Rates) *float64 { return &r.ErrorShare }},
 	{name: MetricDBQueries, label: "queries/request", get: func(r *Rates) *float64 { return r.DBQueriesPerRequest }},
 	{name: MetricDBMS, label: "PostgreSQL/request", unit: "ms", get: func(r *Rates) *float64 { return r.DBMSPerRequest }},
@@ -218,6 +228,9 @@ type MetricChange struct {
 	Change         *float64 `json:"change,omitempty"`
 	RelativeChange *float64 `json:"relative_change,omitempty"`
 	Regressed      bool     `json:"regressed"`
+	// NotGated says why a figure with a threshold was not held against it
+	// (a percentile with too few requests above it).
+	NotGated string `json:"not_gated,omitempty"`
 }
 
 // Regression is a figure that moved the wrong way beyond its threshold.
@@ -347,7 +360,17 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 				rel := round(d / *mc.Before, 4)
 				mc.RelativeChange = &rel
 			}
-			if t, ok := th.ByMetric[m.name]; ok && t.Gated() && rc.Only == "" && rc.NotCompared == "" && regressed(m, t, *mc.Before, *mc.After) {
+			t, gated := th.ByMetric[m.name]
+			gated = gated && t.Gated() && rc.Only == "" && rc.NotCompared == ""
+			if need := math.Ceil(MinTailRequests / max(m.tail, 1e-9)); gated && m.tail > 0 && min(b.Requests, a.Requests) < need {
+				gated = false
+				mc.NotGated = fmt.Sprintf("fewer than %.0f requests on a side: too few above the percentile to compare it", need)
+			}
+			if gated && m.tail > 0 && sameBucket(*mc.Before, *mc.After, b.LatencyBucketsMS, a.LatencyBucketsMS) {
+				gated = false
+				mc.NotGated = "within the latency histogram's bucket: the percentile is interpolated inside it"
+			}
+			if gated && regressed(m, t, *mc.Before, *mc.After) {
 				mc.Regressed = true
 				c.Regressions = append(c.Regressions, Regression{Route: route, Method: method, Metric: m.name,
 					Before: *mc.Before, After: *mc.After, Threshold: thresholdText(m, t)})
@@ -356,6 +379,25 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 		rc.Metrics = append(rc.Metrics, mc)
 	}
 	return rc
+}
+
+// sameBucket reports whether a percentile stayed in the histogram bucket of
+// its earlier value: both sides have the same bounds, and after is not past
+// the upper bound of before's bucket (nor, for a fall, under its lower).
+// Inside a bucket the value is a linear interpolation, not a measure.
+func sameBucket(before, after float64, bb, ab []float64) bool {
+	if len(bb) == 0 || !slices.Equal(bb, ab) {
+		return false
+	}
+	i, _ := slices.BinarySearch(bb, before) // bb[i] >= before
+	lower, upper := 0.0, math.Inf(1)
+	if i > 0 {
+		lower = bb[i-1]
+	}
+	if i < len(bb) {
+		upper = bb[i]
+	}
+	return after >= lower && after <= upper
 }
 
 // regressed reports whether a figure moved the wrong way by more than both

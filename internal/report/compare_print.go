@@ -78,6 +78,8 @@ func (p *Text) comparison(b *bytes.Buffer, c *Comparison, st textStyles, width i
 			change := changeText(m, mc)
 			if mc.Regressed {
 				change += " REGRESSION"
+			} else if mc.NotGated != "" {
+				change += " (too few requests to gate)"
 			}
 			line := fmt.Sprintf("    %-*s  %*s  %*s  %s", labelW, m.label, valW, metricValueText(m, mc.Before),
 				valW, metricValueText(m, mc.After), ansi.Truncate(change, changeW+len(" REGRESSION"), "…"))
@@ -157,6 +159,8 @@ func markdownComparison(b *bytes.Buffer, c *Comparison) {
 				change := changeText(m, mc)
 				if mc.Regressed {
 					change = "**" + change + " regression**"
+				} else if mc.NotGated != "" {
+					change += " (too few requests to gate)"
 				}
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", name, cell(m.label), metricValueText(m, mc.Before),
 					metricValueText(m, mc.After), cell(change))

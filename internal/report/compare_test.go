@@ -21,9 +21,14 @@ func fixtureComparedPair() (before, after *Report) {
 	pick := func(rule string) []rules.Finding {
 		return slices.DeleteFunc(slices.Clone(fs), func(f rules.Finding) bool { return f.Rule != rule })
 	}
+	// An hour of requests: enough above the p95 to compare it.
+	busy := func(ts *rules.TimeSplit) *rules.TimeSplit {
+		ts.Service.Requests, ts.Routes[0].Requests = 18.4*3600, 18.4*3600
+		return ts
+	}
 	before = New(fixtureTime.Add(-time.Hour), 10*time.Second, fixtureSources(), pick("db.missing-index"), Baseline{}).
-		WithSplit(fixturePythonSplit())
-	slow := fixturePythonSplit()
+		WithSplit(busy(fixturePythonSplit()))
+	slow := busy(fixturePythonSplit())
 	q, dbMS := 16.0, 61.5
 	for _, sp := range []*rules.Span{&slow.Service, &slow.Routes[0]} {
 		sp.P95MS, sp.P99MS = 2600, 3100
@@ -94,6 +99,10 @@ func TestCompareNoise(t *testing.T) {
 			P95MS: f(p95), PerRequest: PerRequest{DBQueriesPerRequest: f(queries)}}}}}
 		return r
 	}
+	buckets := func(r *Report) *Report {
+		r.Figures.Service.LatencyBucketsMS = []float64{1, 2.5, 5, 10, 25, 50, 100, 250}
+		return r
+	}
 	for _, tc := range []struct {
 		name          string
 		before, after *Report
@@ -107,6 +116,10 @@ func TestCompareNoise(t *testing.T) {
 		{"queries 1 -> 16", rates(1000, 10, 1), rates(1000, 10, 16), []string{MetricDBQueries}},
 		{"rate -50%", rates(1000, 10, 1), rates(500, 10, 1), []string{MetricRPS}},
 		{"too few requests", rates(50, 10, 1), rates(50, 100, 16), nil},
+		{"p95 x10 on 300 requests: too few above the p95", rates(300, 10, 1), rates(300, 100, 1), nil},
+		{"p95 16.6 -> 24 ms inside the 10-25 ms bucket", buckets(rates(1000, 16.6, 1)), buckets(rates(1000, 24, 1)), nil},
+		{"p95 25 -> 46 ms out of its bucket", buckets(rates(1000, 25, 1)), buckets(rates(1000, 46, 1)), []string{MetricP95}},
+		{"p95 16.6 -> 24 ms, buckets differ", buckets(rates(1000, 16.6, 1)), rates(1000, 24, 1), []string{MetricP95}},
 	} {
 		c := Compare(tc.before, tc.after, DefaultThresholds())
 		var got []string

@@ -46,6 +46,10 @@ type Rates struct {
 	P50MS      *float64 `json:"p50_ms,omitempty"`
 	P95MS      *float64 `json:"p95_ms,omitempty"`
 	P99MS      *float64 `json:"p99_ms,omitempty"`
+	// LatencyBucketsMS are the latency histogram's bucket upper bounds:
+	// the percentiles are interpolated inside them, so a percentile that
+	// stays in its bucket has not measurably moved.
+	LatencyBucketsMS []float64 `json:"latency_buckets_ms,omitempty"`
 	// InFlight is the mean number of requests in flight; InFlightFrom
 	// says how it was measured: "gauge" or "rate x latency" (Little's law).
 	InFlight     *float64 `json:"in_flight,omitempty"`
@@ -155,6 +159,9 @@ func ratesOf(s *rules.Span) Rates {
 			r.P50MS, r.P95MS = roundPtr(s.P50MS, 3), roundPtr(s.P95MS, 3)
 			if s.P99MS > 0 {
 				r.P99MS = roundPtr(s.P99MS, 3)
+			}
+			for _, b := range s.BoundsMS {
+				r.LatencyBucketsMS = append(r.LatencyBucketsMS, round(b, 6))
 			}
 		}
 	}

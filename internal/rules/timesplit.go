@@ -79,6 +79,10 @@ type Span struct {
 	Requests, ErrorShare float64
 	// P99MS is the 99th percentile latency, set with P50MS and P95MS.
 	P99MS float64
+	// BoundsMS are the latency histogram's bucket upper bounds in
+	// milliseconds (for the service, every route's): the percentiles are
+	// interpolated inside them, so only known to a bucket.
+	BoundsMS []float64
 	// PerRequest are what one request costs in the other sources (queries,
 	// database time, Redis calls, outbound calls, CPU); nil when no source
 	// tells it for this span.
@@ -152,6 +156,9 @@ func splitOf(in *Input) *TimeSplit {
 			sp.MeanMS = r.Latency.Mean * 1000
 			if r.Latency.HasPercentiles {
 				sp.P50MS, sp.P95MS, sp.P99MS = r.Latency.P50*1000, r.Latency.P95*1000, r.Latency.P99*1000
+				for _, b := range r.Latency.Bounds {
+					sp.BoundsMS = append(sp.BoundsMS, b*1000)
+				}
 			}
 			sp.InFlight, sp.InFlightFrom = sp.RPS*r.Latency.Mean, "rate x latency"
 			total += sp.InFlight
@@ -173,8 +180,14 @@ func splitOf(in *Input) *TimeSplit {
 			p50w += r.P50MS * r.RPS
 			p95w = math.Max(p95w, r.P95MS)
 			p99w = math.Max(p99w, r.P99MS)
+			for _, b := range r.BoundsMS {
+				if !slices.Contains(svc.BoundsMS, b) {
+					svc.BoundsMS = append(svc.BoundsMS, b)
+				}
+			}
 		}
 	}
+	slices.Sort(svc.BoundsMS)
 	if svc.Requests > 0 {
 		svc.ErrorShare /= svc.Requests
 	}
