@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/report"
+	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
 )
@@ -202,5 +203,49 @@ func TestCompareUnchanged(t *testing.T) {
 			t.Logf("%s: mean %.2f ms, %g requests", name, *f.Routes[0].MeanMS, f.Routes[0].Requests)
 		}
 		prev = cur
+	}
+}
+
+// BenchmarkReportCompare times advisor report --window 0 on sampleapp after
+// a load of its feed, plain and with --compare (an earlier report of the
+// same service): the comparison must not add to the report's wall time.
+//
+//	go test -run '^$' -bench ReportCompare -benchtime 5x ./cmd/advisor/
+func BenchmarkReportCompare(b *testing.B) {
+	ctx := context.Background()
+	info := stacktest.Start(b)
+	dsn := stacktest.NewDatabase(b, "compare_bench")
+	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: sampleapp.ProfileTuned,
+		Knobs: map[string]string{sampleapp.KnobCache: "none"}, CacheNamespace: "compare-bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	_, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
+	if _, err := load.Run(ctx, load.Config{BaseURL: s.App.URL, Header: header, Vars: vars, Connections: 8, Duration: 3 * time.Second,
+		Mix: []load.Entry{{Name: sampleapp.MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}}); err != nil {
+		b.Fatal(err)
+	}
+	before := filepath.Join(b.TempDir(), "before.json")
+	common := []string{"report", "--no-config", "--target", s.App.URL, "--pg", dsn, "--redis", info.RedisAddr, "--window", "0", "--fail-on", "never"}
+	var out, errOut strings.Builder
+	if code := run(ctx, append(common, "--format", "json:"+before), &out, &errOut); code != exitOK {
+		b.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, bc := range []struct {
+		name string
+		args []string
+	}{
+		{"plain", []string{"--format", "json", "--format", "markdown:" + filepath.Join(b.TempDir(), "r.md")}},
+		{"compare", []string{"--format", "json", "--format", "markdown:" + filepath.Join(b.TempDir(), "r.md"), "--compare", before, "--fail-on-regression"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				var out, errOut strings.Builder
+				if code := run(ctx, append(slices.Clone(common), bc.args...), &out, &errOut); code != exitOK {
+					b.Fatalf("exit %d: %s", code, errOut.String())
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -98,6 +99,18 @@ type Threshold struct {
 	Absolute *float64 `json:"absolute,omitempty"`
 }
 
+// without returns a copy of the thresholds where the figure is not gated,
+// for the reason given.
+func (t Thresholds) without(metric, reason string) Thresholds {
+	out := Thresholds{MinRequests: t.MinRequests, ByMetric: maps.Clone(t.ByMetric), ungated: maps.Clone(t.ungated)}
+	delete(out.ByMetric, metric)
+	if out.ungated == nil {
+		out.ungated = map[string]string{}
+	}
+	out.ungated[metric] = reason
+	return out
+}
+
 // Gated reports whether the threshold can make a regression.
 func (t Threshold) Gated() bool { return t.Relative != nil || t.Absolute != nil }
 
@@ -107,6 +120,8 @@ type Thresholds struct {
 	// a route's figures are not compared.
 	MinRequests float64
 	ByMetric    map[string]Threshold
+	// ungated says why a figure that had a threshold is not gated.
+	ungated map[string]string
 }
 
 // DefaultThresholds are those of docs/design.md: p95 +20% and at least
@@ -306,6 +321,11 @@ func Compare(before, after *Report, th Thresholds) *Comparison {
 	case af == nil:
 		c.Notes = append(c.Notes, "this report has no figures (no request metrics): only findings are compared")
 	default:
+		if before.WindowSeconds == 0 || after.WindowSeconds == 0 {
+			// A cumulative report's rate is its requests over the service's
+			// lifetime, idle time included: not the load's.
+			th = th.without(MetricRPS, "a cumulative report (--window 0): its rate is the requests over the service's lifetime, not the load's")
+		}
 		svc := c.compareRates("", "", &bf.Service.Rates, &af.Service.Rates, th)
 		c.Service = &svc
 		seen := map[string]bool{}
@@ -362,6 +382,9 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 			}
 			t, gated := th.ByMetric[m.name]
 			gated = gated && t.Gated() && rc.Only == "" && rc.NotCompared == ""
+			if why, ok := th.ungated[m.name]; ok && rc.Only == "" && rc.NotCompared == "" {
+				mc.NotGated = why
+			}
 			if need := math.Ceil(MinTailRequests / max(m.tail, 1e-9)); gated && m.tail > 0 && min(b.Requests, a.Requests) < need {
 				gated = false
 				mc.NotGated = fmt.Sprintf("fewer than %.0f requests on a side: too few above the percentile to compare it", need)

@@ -95,8 +95,12 @@ func TestCompareSelfNoRegression(t *testing.T) {
 func TestCompareNoise(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	rates := func(requests, p95, queries float64) *Report {
-		r := &Report{Schema: SchemaID, Figures: &Figures{Service: ServiceFigures{Rates: Rates{RPS: requests / 10, Requests: requests,
+		r := &Report{Schema: SchemaID, WindowSeconds: 10, Figures: &Figures{Service: ServiceFigures{Rates: Rates{RPS: requests / 10, Requests: requests,
 			P95MS: f(p95), PerRequest: PerRequest{DBQueriesPerRequest: f(queries)}}}}}
+		return r
+	}
+	cumulative := func(r *Report) *Report {
+		r.WindowSeconds = 0
 		return r
 	}
 	buckets := func(r *Report) *Report {
@@ -115,6 +119,7 @@ func TestCompareNoise(t *testing.T) {
 		{"queries 4 -> 5.5: +1.5 but +37%", rates(1000, 10, 4), rates(1000, 10, 5.5), nil},
 		{"queries 1 -> 16", rates(1000, 10, 1), rates(1000, 10, 16), []string{MetricDBQueries}},
 		{"rate -50%", rates(1000, 10, 1), rates(500, 10, 1), []string{MetricRPS}},
+		{"rate -50%, cumulative", cumulative(rates(1000, 10, 1)), rates(500, 10, 1), nil},
 		{"too few requests", rates(50, 10, 1), rates(50, 100, 16), nil},
 		{"p95 x10 on 300 requests: too few above the p95", rates(300, 10, 1), rates(300, 100, 1), nil},
 		{"p95 16.6 -> 24 ms inside the 10-25 ms bucket", buckets(rates(1000, 16.6, 1)), buckets(rates(1000, 24, 1)), nil},

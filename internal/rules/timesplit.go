@@ -201,7 +201,7 @@ func splitOf(in *Input) *TimeSplit {
 		svc.InFlight, svc.InFlightFrom = m.InFlightTotal, "gauge"
 	}
 	svc.Share = 1
-	svc.PerRequest = perRequestOf(in, svc.RPS, "every route together: the sources' totals over every route's requests")
+	svc.PerRequest = perRequestOf(in, svc.RPS, svc.Requests, "every route together: the sources' totals over every route's requests")
 	if len(ts.Routes) == 1 && svc.PerRequest != nil {
 		// One route served every request: what the sources counted is its.
 		pr := *svc.PerRequest
@@ -236,21 +236,34 @@ func splitOf(in *Input) *TimeSplit {
 }
 
 // perRequestOf divides what the sources counted over the window by the
-// requests served (rps per second): PostgreSQL's top-level statements and
-// their execution time, Redis' commands (advisor's own INFO and SLOWLOG
-// left out), outbound HTTP calls and process CPU. nil when rps is zero or no
-// source counted anything.
-func perRequestOf(in *Input, rps float64, attribution string) *PerRequest {
+// requests served: PostgreSQL's top-level statements and their execution
+// time, Redis' commands (advisor's own INFO and SLOWLOG left out), outbound
+// HTTP calls and process CPU. Over a window, each source's rate is divided
+// by the request rate (the sources' snapshots are not taken at the same
+// instant). Cumulative statistics count from different moments (the
+// service's start, the statistics' last reset) over which the requests'
+// rate is not the load's: there the counts are divided by the requests,
+// exact when the load ran after the reset. nil when no request was served
+// or no source counted anything.
+func perRequestOf(in *Input, rps, requests float64, attribution string) *PerRequest {
 	w := in.Window
 	if rps <= 0 || w == nil {
 		return nil
 	}
 	pr := &PerRequest{From: map[string]string{}, Attribution: attribution}
-	set := func(dst **float64, name string, perSecond float64, from string) {
-		if math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond < 0 {
+	set := func(dst **float64, name string, count, seconds float64, from string) {
+		var v float64
+		switch {
+		case w.Cumulative && requests > 0:
+			v = count / requests
+		case seconds > 0:
+			v = count / seconds / rps
+		default:
 			return
 		}
-		v := perSecond / rps
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return
+		}
 		*dst = &v
 		pr.From[name] = from
 	}
@@ -262,8 +275,8 @@ func perRequestOf(in *Input, rps float64, attribution string) *PerRequest {
 			}
 		}
 		from := "pg_stat_statements (top-level statements)"
-		set(&pr.DBQueries, "db_queries", calls/pg.Statements.Seconds, from)
-		set(&pr.DBMS, "db_ms", pg.Statements.TotalTime/pg.Statements.Seconds, from+" execution time")
+		set(&pr.DBQueries, "db_queries", calls, pg.Statements.Seconds, from)
+		set(&pr.DBMS, "db_ms", pg.Statements.TotalTime, pg.Statements.Seconds, from+" execution time")
 	}
 	if r := w.Redis; r != nil && r.Seconds > 0 && len(r.PerCommand) > 0 {
 		var calls float64
@@ -272,14 +285,18 @@ func perRequestOf(in *Input, rps float64, attribution string) *PerRequest {
 				calls += float64(c.Calls)
 			}
 		}
-		set(&pr.RedisCalls, "redis_calls", calls/r.Seconds, "Redis INFO commandstats")
+		set(&pr.RedisCalls, "redis_calls", calls, r.Seconds, "Redis INFO commandstats")
 	}
-	if m := w.Metrics; m != nil {
+	if m := w.Metrics; m != nil && m.Seconds > 0 {
 		if len(m.Outbound) > 0 {
-			set(&pr.OutboundCalls, "outbound_calls", m.OutboundPerSec, "outbound HTTP client metrics")
+			var calls float64
+			for _, o := range m.Outbound {
+				calls += o.Calls
+			}
+			set(&pr.OutboundCalls, "outbound_calls", calls, m.Seconds, "outbound HTTP client metrics")
 		}
 		if c := m.Process.CPUCores; c != nil {
-			set(&pr.CPUMS, "cpu_ms", *c*1000, "process_cpu_seconds_total")
+			set(&pr.CPUMS, "cpu_ms", *c*m.Seconds*1000, m.Seconds, "process_cpu_seconds_total")
 		}
 	}
 	if len(pr.From) == 0 {
