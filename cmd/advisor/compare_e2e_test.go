@@ -139,12 +139,16 @@ func TestCompareNPlusOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("per-row against batched:\n%s", md[strings.Index(string(md), "## Compared"):])
+	t.Logf("per-row against batched:\n%s", md[strings.Index(string(md), "## Compared"):strings.Index(string(md), "## Summary")])
 
 	// The fix: batched against the N+1 report is no regression.
-	code, _, stderr = r.report("fixed", "batched", 0, "--compare", perRow, "--fail-on-regression")
+	fixedMD := filepath.Join(r.dir, "fixed.md")
+	code, _, stderr = r.report("fixed", "batched", 0, "--compare", perRow, "--fail-on-regression", "--format", "markdown:"+fixedMD)
 	if code != exitOK {
 		t.Errorf("batched against per-row: exit %d, want 0: %s", code, stderr)
+	}
+	if md, err := os.ReadFile(fixedMD); err == nil {
+		t.Logf("batched against per-row:\n%s", md[strings.Index(string(md), "## Compared"):strings.Index(string(md), "## Summary")])
 	}
 }
 

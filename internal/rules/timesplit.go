@@ -201,7 +201,7 @@ func splitOf(in *Input) *TimeSplit {
 		svc.InFlight, svc.InFlightFrom = m.InFlightTotal, "gauge"
 	}
 	svc.Share = 1
-	svc.PerRequest = perRequestOf(in, svc.RPS, svc.Requests, "every route together: the sources' totals over every route's requests")
+	svc.PerRequest = perRequestOf(in, svc.RPS, svc.Requests, "every route together: the sources' totals over every route's requests", &ts.Notes)
 	if len(ts.Routes) == 1 && svc.PerRequest != nil {
 		// One route served every request: what the sources counted is its.
 		pr := *svc.PerRequest
@@ -245,12 +245,24 @@ func splitOf(in *Input) *TimeSplit {
 // rate is not the load's: there the counts are divided by the requests,
 // exact when the load ran after the reset. nil when no request was served
 // or no source counted anything.
-func perRequestOf(in *Input, rps, requests float64, attribution string) *PerRequest {
+//
+// A source whose window is cumulative while the report's is not (its first
+// snapshot failed) counts from another moment than the requests: its
+// figures are left out and a note says so.
+func perRequestOf(in *Input, rps, requests float64, attribution string, notes *[]string) *PerRequest {
 	w := in.Window
 	if rps <= 0 || w == nil {
 		return nil
 	}
 	pr := &PerRequest{From: map[string]string{}, Attribution: attribution}
+	apart := func(source string, cumulative bool) bool {
+		if cumulative && !w.Cumulative {
+			*notes = append(*notes, source+"'s window holds its statistics since their last reset (its first snapshot failed): "+
+				"no per-request figures from it")
+			return true
+		}
+		return false
+	}
 	set := func(dst **float64, name string, count, seconds float64, from string) {
 		var v float64
 		switch {
@@ -267,7 +279,7 @@ func perRequestOf(in *Input, rps, requests float64, attribution string) *PerRequ
 		*dst = &v
 		pr.From[name] = from
 	}
-	if pg := w.Postgres; pg != nil && pg.Statements.Seconds > 0 {
+	if pg := w.Postgres; pg != nil && pg.Statements.Seconds > 0 && !apart("PostgreSQL", pg.Cumulative) {
 		var calls float64
 		for _, r := range pg.Statements.Rows {
 			if r.Statement.TopLevel {
@@ -278,7 +290,7 @@ func perRequestOf(in *Input, rps, requests float64, attribution string) *PerRequ
 		set(&pr.DBQueries, "db_queries", calls, pg.Statements.Seconds, from)
 		set(&pr.DBMS, "db_ms", pg.Statements.TotalTime, pg.Statements.Seconds, from+" execution time")
 	}
-	if r := w.Redis; r != nil && r.Seconds > 0 && len(r.PerCommand) > 0 {
+	if r := w.Redis; r != nil && r.Seconds > 0 && len(r.PerCommand) > 0 && !apart("Redis", r.Cumulative) {
 		var calls float64
 		for _, c := range r.PerCommand {
 			if !advisorRedisCommand(c.Name) {
@@ -287,7 +299,7 @@ func perRequestOf(in *Input, rps, requests float64, attribution string) *PerRequ
 		}
 		set(&pr.RedisCalls, "redis_calls", calls, r.Seconds, "Redis INFO commandstats")
 	}
-	if m := w.Metrics; m != nil && m.Seconds > 0 {
+	if m := w.Metrics; m != nil && m.Seconds > 0 && !apart("The service's metrics", m.Cumulative) {
 		if len(m.Outbound) > 0 {
 			var calls float64
 			for _, o := range m.Outbound {
