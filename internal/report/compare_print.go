@@ -79,7 +79,7 @@ func (p *Text) comparison(b *bytes.Buffer, c *Comparison, st textStyles, width i
 			if mc.Regressed {
 				change += " REGRESSION"
 			} else if mc.NotGated != "" {
-				change += " (too few requests to gate)"
+				change += notGatedText(mc)
 			}
 			line := fmt.Sprintf("    %-*s  %*s  %*s  %s", labelW, m.label, valW, metricValueText(m, mc.Before),
 				valW, metricValueText(m, mc.After), ansi.Truncate(change, changeW+len(" REGRESSION"), "…"))
@@ -160,7 +160,7 @@ func markdownComparison(b *bytes.Buffer, c *Comparison) {
 				if mc.Regressed {
 					change = "**" + change + " regression**"
 				} else if mc.NotGated != "" {
-					change += " (too few requests to gate)"
+					change += notGatedText(mc)
 				}
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", name, cell(m.label), metricValueText(m, mc.Before),
 					metricValueText(m, mc.After), cell(change))
@@ -188,4 +188,17 @@ func markdownComparison(b *bytes.Buffer, c *Comparison) {
 	}
 	refs("Findings appeared", c.Appeared)
 	refs("Findings disappeared", c.Disappeared)
+}
+
+// notGatedText says in a few words why a figure was not gated (in its
+// histogram bucket, a cumulative rate, few requests above a percentile); the JSON's
+// not_gated has the sentence.
+func notGatedText(mc *MetricChange) string {
+	switch {
+	case strings.Contains(mc.NotGated, "bucket"):
+		return " (in its bucket)"
+	case strings.Contains(mc.NotGated, "cumulative"):
+		return " (cumulative)"
+	}
+	return " (few requests)"
 }

@@ -185,3 +185,30 @@ func TestComparisonRoundTrip(t *testing.T) {
 		t.Errorf("schema: %v", err)
 	}
 }
+
+// TestNotGatedSaysWhy: text and Markdown say why a figure was not gated.
+func TestNotGatedSaysWhy(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	rep := func(window, p95 float64) *Report {
+		return &Report{Schema: SchemaID, WindowSeconds: window, Sources: map[string]Source{}, Figures: &Figures{Service: ServiceFigures{
+			Rates: Rates{RPS: 100, Requests: 1000, P95MS: f(p95), LatencyBucketsMS: []float64{10, 25, 50}}}}}
+	}
+	for _, tc := range []struct {
+		before, after *Report
+		want          string
+	}{
+		{rep(10, 12), rep(10, 24), "(in its bucket)"},
+		{rep(0, 12), rep(10, 12), "(cumulative)"},
+	} {
+		r := tc.after.Compare(tc.before, DefaultThresholds())
+		for _, format := range []Format{FormatText, FormatMarkdown} {
+			var b bytes.Buffer
+			if err := Print(&b, format, r, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.want) {
+				t.Errorf("%s lacks %q:\n%s", format, tc.want, b.String())
+			}
+		}
+	}
+}
