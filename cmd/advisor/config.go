@@ -37,6 +37,10 @@ var configChecks = config.Checks{
 		_, err := rules.ParseThreshold(s)
 		return err
 	},
+	Threshold: func(spec string) error {
+		th := report.DefaultThresholds()
+		return th.Set(spec)
+	},
 }
 
 // load reads the config file that applies: the one --config names, else the
@@ -90,6 +94,10 @@ func (f *reportFlags) fromFile(fl *pflag.FlagSet, file config.File) {
 	if !fl.Changed("profile-seconds") && r.ProfileSeconds != nil {
 		f.profileSeconds = *r.ProfileSeconds
 	}
+	if !fl.Changed("fail-on-regression") && r.FailOnRegression != nil {
+		f.failOnRegression = *r.FailOnRegression
+	}
+	f.fileThresholds = r.Thresholds
 	if !fl.Changed("rules") && file.Rules != "" {
 		f.rulesFile = file.Rules
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,8 +21,11 @@ import (
 
 // Exit codes of advisor report (DESIGN.md).
 const (
-	exitFindings    = 1
-	exitNoSource    = 3
+	exitFindings = 1
+	exitNoSource = 3
+	// A regression fails the run like a finding does (issue 20: exit codes
+	// keep their meaning); stderr names each regression.
+	exitRegression  = 1
 	defaultFailOn   = "warning"
 	defaultWindow   = 10 * time.Second
 	defaultProfileS = 5
@@ -38,6 +42,12 @@ type reportFlags struct {
 	profileSeconds int
 	rulesFile      string
 	timeout        time.Duration
+	compare        string
+	// failOnRegression and thresholds are --fail-on-regression and
+	// --threshold; fileThresholds are the config file's, applied first.
+	failOnRegression bool
+	thresholds       []string
+	fileThresholds   []string
 }
 
 func newReportCmd() *cobra.Command {
@@ -64,22 +74,40 @@ from the extension (.sarif, .json, .md, .xml for junit, .txt); beside one
 --format it is that format's file. Any other mix of --format and --out is a
 usage error that says the --format flags to write instead.
 
+--compare FILE holds this run against an earlier JSON report: every format
+gets a before/after/change section for the service and each route (rate,
+p50/p95/p99, error share, PostgreSQL queries and time, Redis and outbound
+calls and CPU per request) and the findings that appeared and disappeared.
+A figure regresses when it moves the wrong way by more than its relative
+threshold and its absolute floor, on a route with at least min_requests on
+both sides; --fail-on-regression fails the run on any. --threshold
+NAME=VALUE (repeatable) sets a figure's threshold: REL%, ABS, REL%,ABS or
+off (error_share's ABS in percentage points), or min_requests=N. Defaults:
+p95_ms=20%,5 db_queries_per_request=50%,1 error_share=1 rps=20%
+min_requests=100.
+
 Sources and options may also come from a config file: --config FILE, else
 the first .advisor.yaml or advisor.yaml found from the working directory up
 (named on standard error); --no-config reads none. Its report section holds
-formats (FORMAT[:PATH] each), fail_on, baseline, window and profile_seconds.
+formats (FORMAT[:PATH] each), fail_on, baseline, window, profile_seconds,
+fail_on_regression and thresholds (NAME: VALUE; a --threshold flag
+overrides the file's threshold of the same figure).
 A flag overrides the environment (DATABASE_URL, PG*, REDIS_URL), which
 overrides the file, which overrides the defaults.
 
-Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it (not
-counting those in --baseline); 2 usage or configuration error; 3 no source
-could be probed at all.`,
+Exit codes: 0 no finding at or above --fail-on (and no regression with
+--fail-on-regression); 1 findings at or above it (not counting those in
+--baseline); 2 usage or configuration error; 3 no source could be probed at
+all; 4 a regression against --compare with --fail-on-regression, and no
+finding that exits 1.`,
 		Example: `  advisor report --target http://127.0.0.1:8080 --pg "$DATABASE_URL" --redis 127.0.0.1:6379
   advisor report --window 0 --format sarif:advisor.sarif --fail-on warning
   advisor report --format json:report.json --format markdown:report.md --format text
   advisor report --window 0 --format github-actions --format sarif:advisor.sarif
   advisor report --window 0 --format gitlab:gl-code-quality-report.json
-  advisor report --out report.json`,
+  advisor report --out report.json
+  advisor report --window 0 --format json:after.json --format markdown:compare.md \
+      --compare before.json --fail-on-regression --threshold p95_ms=30%,10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runReport(cmd.Context(), cmd, &f)
@@ -98,6 +126,10 @@ could be probed at all.`,
 	fl.IntVar(&f.profileSeconds, "profile-seconds", defaultProfileS, "length of the CPU profile taken inside the window")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
+	fl.StringVar(&f.compare, "compare", "", "an earlier JSON report to compare this run's figures and findings with")
+	fl.BoolVar(&f.failOnRegression, "fail-on-regression", false, "exit 1 when a figure regressed against --compare beyond its threshold")
+	fl.StringArrayVar(&f.thresholds, "threshold", nil, "regression threshold NAME=VALUE (repeatable): NAME one of "+
+		strings.Join(report.MetricNames(), ", ")+" with REL%, ABS, REL%,ABS or off; or "+report.ThresholdMinRequests+"=N")
 	return cmd
 }
 
@@ -124,6 +156,18 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	set, err := rules.Default(f.rulesFile)
 	if err != nil {
 		return usageError{err}
+	}
+	thresholds, err := f.regressionThresholds()
+	if err != nil {
+		return err
+	}
+	var before *report.Report
+	if f.compare != "" {
+		if before, err = readReport(f.compare); err != nil {
+			return usageError{err}
+		}
+	} else if f.failOnRegression && cmd.Flags().Changed("fail-on-regression") {
+		fmt.Fprintln(cmd.ErrOrStderr(), "advisor: --fail-on-regression without --compare: no earlier report to compare with")
 	}
 	var base report.Baseline
 	if f.baseline != "" {
@@ -172,6 +216,9 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 		window = time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
 	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(rules.Split(in))
+	if before != nil {
+		rep.Compare(before, thresholds)
+	}
 
 	wd, _ := os.Getwd()
 	opts := report.Options{
@@ -181,6 +228,8 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 		WorkDir:     wd,
 		ModulePath:  modulePath(wd),
 		Anchor:      report.FindAnchor(wd),
+
+		FailOnRegression: f.failOnRegression,
 	}
 	for _, o := range outs {
 		if err := writeOutput(cmd, o, rep, opts); err != nil {
@@ -198,7 +247,53 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if threshold != rules.Never && len(rep.Failing(threshold)) > 0 {
 		return exitError{code: exitFindings}
 	}
+	if f.failOnRegression && rep.Regressed() {
+		return exitError{code: exitRegression, err: regressionError(rep.Comparison, f.compare)}
+	}
 	return nil
+}
+
+// regressionThresholds are the defaults, then the config file's
+// thresholds, then the --threshold flags: each figure's last setting wins.
+func (f *reportFlags) regressionThresholds() (report.Thresholds, error) {
+	th := report.DefaultThresholds()
+	for _, spec := range f.fileThresholds {
+		if err := th.Set(spec); err != nil {
+			return th, usageError{fmt.Errorf("config report.thresholds: %w", err)}
+		}
+	}
+	for _, spec := range f.thresholds {
+		if err := th.Set(spec); err != nil {
+			return th, usageError{fmt.Errorf("--threshold: %w", err)}
+		}
+	}
+	return th, nil
+}
+
+// regressionError says which figures regressed against which report.
+func regressionError(c *report.Comparison, path string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d regression(s) against %s:", len(c.Regressions), path)
+	for _, line := range report.RegressionLines(c) {
+		b.WriteString("\n  " + line)
+	}
+	return errors.New(b.String())
+}
+
+// readReport reads an earlier JSON report for --compare.
+func readReport(path string) (*report.Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--compare: %w", err)
+	}
+	var r report.Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("--compare %s: %w: %w", path, report.ErrNotAReport, err)
+	}
+	if err := report.CheckComparable(&r); err != nil {
+		return nil, fmt.Errorf("--compare %s: %w", path, err)
+	}
+	return &r, nil
 }
 
 // noSourceError says what was tried and why each source failed.

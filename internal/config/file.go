@@ -36,6 +36,10 @@ type Report struct {
 	Baseline       string
 	Window         *time.Duration
 	ProfileSeconds *int
+	// Thresholds are the regression thresholds, NAME=VALUE as --threshold
+	// takes them, in the file's order.
+	Thresholds       []string
+	FailOnRegression *bool
 }
 
 // Checks validate the values whose valid set the caller knows: the names of
@@ -44,6 +48,8 @@ type Report struct {
 type Checks struct {
 	Format func(name string) error
 	FailOn func(threshold string) error
+	// Threshold checks one regression threshold, NAME=VALUE.
+	Threshold func(spec string) error
 }
 
 // PositionError is one problem in a file, at a line and column.
@@ -63,7 +69,7 @@ func LoadFile(path string, checks Checks) (File, error) {
 var (
 	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "pprof_instances", "pprof_port", "prometheus", "queues", "redis", "report", "rules", "selector", "target", "tls"}
 	tlsKeys    = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
-	reportKeys = []string{"baseline", "fail_on", "formats", "profile_seconds", "window"}
+	reportKeys = []string{"baseline", "fail_on", "fail_on_regression", "formats", "profile_seconds", "thresholds", "window"}
 )
 
 // Parse reads a config file's content; name is its path, used in error
@@ -173,6 +179,24 @@ func readReport(f *yamlfile.File, n *yaml.Node, dir string, checks Checks) Repor
 		case "window":
 			if d, ok := readDuration(f, v, what); ok {
 				r.Window = &d
+			}
+		case "fail_on_regression":
+			if b, ok := f.Bool(v, what); ok {
+				r.FailOnRegression = &b
+			}
+		case "thresholds":
+			pairs, _ := f.Pairs(v, what)
+			for _, p := range pairs {
+				val, ok := f.Text(p.Value, what+"."+p.Key.Value)
+				if !ok {
+					continue
+				}
+				spec := p.Key.Value + "=" + val
+				if err := check(checks.Threshold, spec); err != nil {
+					f.Errorf(p.Value, "%s: %v", what, err)
+					continue
+				}
+				r.Thresholds = append(r.Thresholds, spec)
 			}
 		case "profile_seconds":
 			if i, ok := f.Int(v, what); ok {

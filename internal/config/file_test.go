@@ -102,7 +102,7 @@ rules: 5
 		"advisor.yaml:4:11: report.window must be a duration such as 10s or 0, not the integer 10\n" +
 		"advisor.yaml:5:20: report.profile_seconds must not be negative\n" +
 		"advisor.yaml:6:13: report.baseline must be a string, not a list\n" +
-		`advisor.yaml:7:3: unknown key "fial_on" in report (did you mean "fail_on"?) (known: baseline, fail_on, formats, profile_seconds, window)` + "\n" +
+		`advisor.yaml:7:3: unknown key "fial_on" in report (did you mean "fail_on"?) (known: baseline, fail_on, fail_on_regression, formats, profile_seconds, thresholds, window)` + "\n" +
 		"advisor.yaml:8:8: rules must be a string, not the integer 5\n" +
 		"advisor.yaml:9:1: the file holds more than one YAML document"
 	if err.Error() != want {
@@ -133,5 +133,30 @@ func TestLoadFile(t *testing.T) {
 	}
 	if _, err := LoadFile(filepath.Join(dir, "missing.yaml"), testChecks); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestParseReportThresholds(t *testing.T) {
+	checks := testChecks
+	checks.Threshold = func(spec string) error {
+		if strings.HasPrefix(spec, "p95_ms=") || strings.HasPrefix(spec, "min_requests=") {
+			return nil
+		}
+		return errors.New("unknown figure")
+	}
+	src := "report:\n  fail_on_regression: true\n  thresholds:\n    p95_ms: 20%,5\n    min_requests: 50\n"
+	c, err := Parse("advisor.yaml", []byte(src), checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Report
+	if r.FailOnRegression == nil || !*r.FailOnRegression || !slices.Equal(r.Thresholds, []string{"p95_ms=20%,5", "min_requests=50"}) {
+		t.Errorf("report %+v", r)
+	}
+	_, err = Parse("advisor.yaml", []byte("report:\n  thresholds:\n    p95: 20%\n  fail_on_regression: maybe\n"), checks)
+	for _, want := range []string{"advisor.yaml:3:10: report.thresholds: unknown figure", "report.fail_on_regression"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -36,14 +37,40 @@ type Figures struct {
 // latencies and the requests in flight are nil when unknown (no latency
 // histogram, or one without buckets for percentiles).
 type Rates struct {
-	RPS    float64  `json:"rps"`
-	MeanMS *float64 `json:"mean_ms,omitempty"`
-	P50MS  *float64 `json:"p50_ms,omitempty"`
-	P95MS  *float64 `json:"p95_ms,omitempty"`
+	RPS float64 `json:"rps"`
+	// Requests are the requests served in the window; ErrorShare the share
+	// of them answered with a 5xx status, 0..1.
+	Requests   float64  `json:"requests"`
+	ErrorShare float64  `json:"error_share"`
+	MeanMS     *float64 `json:"mean_ms,omitempty"`
+	P50MS      *float64 `json:"p50_ms,omitempty"`
+	P95MS      *float64 `json:"p95_ms,omitempty"`
+	P99MS      *float64 `json:"p99_ms,omitempty"`
+	// LatencyBucketsMS are the latency histogram's bucket upper bounds:
+	// the percentiles are interpolated inside them, so a percentile that
+	// stays in its bucket has not measurably moved.
+	LatencyBucketsMS []float64 `json:"latency_buckets_ms,omitempty"`
 	// InFlight is the mean number of requests in flight; InFlightFrom
 	// says how it was measured: "gauge" or "rate x latency" (Little's law).
 	InFlight     *float64 `json:"in_flight,omitempty"`
 	InFlightFrom string   `json:"in_flight_from,omitempty"`
+	PerRequest
+}
+
+// PerRequest are what one request costs in the other sources, each absent
+// (nil) when its source is: never zero for unknown. A route has them only
+// when its attribution is exact (Attribution says how they were
+// attributed; rules.PerRequest).
+type PerRequest struct {
+	DBQueriesPerRequest     *float64 `json:"db_queries_per_request,omitempty"`
+	DBMSPerRequest          *float64 `json:"db_ms_per_request,omitempty"`
+	RedisCallsPerRequest    *float64 `json:"redis_calls_per_request,omitempty"`
+	OutboundCallsPerRequest *float64 `json:"outbound_calls_per_request,omitempty"`
+	CPUMSPerRequest         *float64 `json:"cpu_ms_per_request,omitempty"`
+	// PerRequestFrom names each figure's source, by figure name
+	// (db_queries, db_ms, redis_calls, outbound_calls, cpu_ms).
+	PerRequestFrom map[string]string `json:"per_request_from,omitempty"`
+	Attribution    string            `json:"attribution,omitempty"`
 }
 
 // ServiceFigures are every route together.
@@ -125,11 +152,31 @@ func FiguresOf(ts *rules.TimeSplit) *Figures {
 }
 
 func ratesOf(s *rules.Span) Rates {
-	r := Rates{RPS: round(s.RPS, 3)}
+	r := Rates{RPS: round(s.RPS, 3), Requests: round(s.Requests, 3), ErrorShare: round(s.ErrorShare, 4)}
 	if s.HasLatency {
 		r.MeanMS = roundPtr(s.MeanMS, 3)
 		if s.P50MS > 0 || s.P95MS > 0 {
 			r.P50MS, r.P95MS = roundPtr(s.P50MS, 3), roundPtr(s.P95MS, 3)
+			if s.P99MS > 0 {
+				r.P99MS = roundPtr(s.P99MS, 3)
+			}
+			for _, b := range s.BoundsMS {
+				r.LatencyBucketsMS = append(r.LatencyBucketsMS, round(b, 6))
+			}
+		}
+	}
+	if p := s.PerRequest; p != nil {
+		opt := func(v *float64) *float64 {
+			if v == nil {
+				return nil
+			}
+			return roundPtr(*v, 3)
+		}
+		r.PerRequest = PerRequest{DBQueriesPerRequest: opt(p.DBQueries), DBMSPerRequest: opt(p.DBMS),
+			RedisCallsPerRequest: opt(p.RedisCalls), OutboundCallsPerRequest: opt(p.OutboundCalls),
+			CPUMSPerRequest: opt(p.CPUMS), Attribution: p.Attribution}
+		if len(p.From) > 0 {
+			r.PerRequestFrom = maps.Clone(p.From)
 		}
 	}
 	if s.InFlightFrom != "" && (s.HasLatency || s.InFlightFrom == "gauge") {
@@ -206,6 +253,11 @@ func shareText(s float64) string {
 	return fmt.Sprintf("%.0f%%", s*100)
 }
 
+// errorShareText formats an error share as a percentage with one decimal.
+func errorShareText(s float64) string {
+	return fmt.Sprintf("%.1f%%", s*100)
+}
+
 // rateText formats requests per second.
 func rateText(rps float64) string {
 	switch {
@@ -272,11 +324,17 @@ func serviceItems(s *ServiceFigures) []string {
 	items := []string{strings.TrimSuffix(rateText(s.RPS), "/s") + " req/s"}
 	if s.P50MS != nil {
 		items = append(items, "p50 "+MSText(*s.P50MS), "p95 "+MSText(*s.P95MS))
+		if s.P99MS != nil {
+			items = append(items, "p99 "+MSText(*s.P99MS))
+		}
 	} else if s.MeanMS != nil {
 		items = append(items, "mean "+MSText(*s.MeanMS))
 	}
 	if s.InFlight != nil {
 		items = append(items, inFlightText(s.InFlight)+" in flight ("+s.InFlightFrom+")")
+	}
+	if s.Requests > 0 {
+		items = append(items, "errors "+errorShareText(s.ErrorShare))
 	}
 	return items
 }

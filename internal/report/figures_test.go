@@ -20,8 +20,8 @@ import (
 // fixtureRoute is a route of the split fixtures: rate and latencies, its
 // requests in flight by Little's law.
 func fixtureRoute(method, route string, rps, meanMS, p50MS, p95MS float64) rules.Span {
-	return rules.Span{Route: route, Method: method, RPS: rps, MeanMS: meanMS, P50MS: p50MS, P95MS: p95MS,
-		HasLatency: true, InFlight: rps * meanMS / 1000, InFlightFrom: "rate x latency"}
+	return rules.Span{Route: route, Method: method, RPS: rps, MeanMS: meanMS, P50MS: p50MS, P95MS: p95MS, P99MS: p95MS * 1.25,
+		HasLatency: true, InFlight: rps * meanMS / 1000, InFlightFrom: "rate x latency", Requests: rps * 10}
 }
 
 // fixtureParts splits meanMS by shares, in rules.Parts order.
@@ -56,7 +56,14 @@ func fixtureGoSplit() *rules.TimeSplit {
 	}
 	for i := range ts.Routes {
 		ts.Routes[i].Share = ts.Routes[i].InFlight / svc.InFlight
+		svc.Requests += ts.Routes[i].Requests
 	}
+	ts.Routes[0].ErrorShare = 0.02
+	svc.ErrorShare = ts.Routes[0].ErrorShare * ts.Routes[0].Requests / svc.Requests
+	svc.P99MS = 265
+	svc.PerRequest = fixturePerRequest(6.2, 28.4, 1.5, "every route together: the sources' totals over every route's requests")
+	ts.Notes = append(ts.Notes, "queries, database time, Redis and outbound calls and CPU per request are the service's: "+
+		"several routes shared the window, and no source tells them apart by route")
 	svc.MeanMS = svc.InFlight / svc.RPS * 1000
 	svc.P50MS = p50w / svc.RPS
 	const from = "goroutine dumps (1840 handler samples)"
@@ -90,9 +97,23 @@ func fixturePythonSplit() *rules.TimeSplit {
 		{Name: rules.PartDB, MSPerRequest: 42.3, Share: 42.3 / 1650, From: "pg_stat_statements (execution time of the window's statements)"},
 		{Name: rules.PartOther, MSPerRequest: 1650 - 42.3, Share: (1650 - 42.3) / 1650, From: "the rest: waiting inside the service for nothing advisor can see"},
 	}
+	svc.PerRequest = fixturePerRequest(1, 42.3, 0, "every route together: the sources' totals over every route's requests")
+	route.PerRequest = fixturePerRequest(1, 42.3, 0, "exact: the only route with requests in the window")
 	route.Parts = svc.Parts
 	return &rules.TimeSplit{Runtime: "python", Method: "metrics and database", Service: svc, Routes: []rules.Span{route},
 		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
+}
+
+// fixturePerRequest are per-request figures of PostgreSQL and Redis (none
+// of Redis when redis is 0), without CPU or outbound calls.
+func fixturePerRequest(queries, dbMS, redis float64, attribution string) *rules.PerRequest {
+	pr := &rules.PerRequest{DBQueries: &queries, DBMS: &dbMS, Attribution: attribution,
+		From: map[string]string{"db_queries": "pg_stat_statements (top-level statements)", "db_ms": "pg_stat_statements (top-level statements) execution time"}}
+	if redis > 0 {
+		pr.RedisCalls = &redis
+		pr.From["redis_calls"] = "Redis INFO commandstats"
+	}
+	return pr
 }
 
 // fixtureSavings gives some of the fixture's findings what their fix

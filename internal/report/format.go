@@ -161,6 +161,10 @@ type Options struct {
 	// physical location, GitLab issues without a path). Empty means
 	// DefaultAnchor.
 	Anchor string
+	// FailOnRegression is --fail-on-regression: a comparison's regressions
+	// fail the run, so JUnit makes them a failure and GitHub an ::error
+	// (else a system-out and a ::warning).
+	FailOnRegression bool
 }
 
 // Printer writes a report in one format.
@@ -186,9 +190,9 @@ func NewPrinter(f Format, opts Options) (Printer, error) {
 			Anchor:      opts.Anchor,
 		}, nil
 	case FormatJUnit:
-		return &JUnit{Rules: opts.Rules, FailOn: opts.FailOn}, nil
+		return &JUnit{Rules: opts.Rules, FailOn: opts.FailOn, FailOnRegression: opts.FailOnRegression}, nil
 	case FormatGitHub:
-		return &GitHubActions{WorkDir: opts.WorkDir, ModulePath: opts.ModulePath, Anchor: opts.Anchor}, nil
+		return &GitHubActions{WorkDir: opts.WorkDir, ModulePath: opts.ModulePath, Anchor: opts.Anchor, FailOnRegression: opts.FailOnRegression}, nil
 	case FormatGitLab:
 		return &GitLab{WorkDir: opts.WorkDir, ModulePath: opts.ModulePath, Anchor: opts.Anchor}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/pgadvisor/advisor/internal/rules"
@@ -26,10 +27,15 @@ import (
 // Values are escaped as GitHub's runner reads them back (see
 // escapeGitHubData and escapeGitHubProperty), so that no text from a probed
 // system can end a command or start another.
+//
+// A comparison's regressions are one annotation each on line 1 of Anchor:
+// ::error with FailOnRegression, else ::warning.
 type GitHubActions struct {
 	WorkDir    string
 	ModulePath string
 	Anchor     string
+	// FailOnRegression makes the regressions errors.
+	FailOnRegression bool
 }
 
 // githubCommand maps a severity to the annotation's command.
@@ -58,6 +64,21 @@ func (p *GitHubActions) Print(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "::%s file=%s,line=%d,title=%s::%s\n", cmd,
 			escapeGitHubProperty(at.File), at.Line, escapeGitHubProperty(title),
 			escapeGitHubData(githubMessage(r, f, at)))
+	}
+	if c := r.Comparison; c != nil {
+		cmd := "warning"
+		if p.FailOnRegression {
+			cmd = "error"
+		}
+		anchor := p.Anchor
+		if anchor == "" {
+			anchor = DefaultAnchor
+		}
+		for _, g := range sortedRegressions(c) {
+			fmt.Fprintf(&b, "::%s file=%s,line=1,title=%s::%s\n", cmd, escapeGitHubProperty(filepath.ToSlash(anchor)),
+				escapeGitHubProperty("advisor: regression of "+g.Metric),
+				escapeGitHubData(sanitize("Regression against "+comparedHead(c)+": "+regressionText(&g))))
+		}
 	}
 	return flush(w, &b, FormatGitHub)
 }

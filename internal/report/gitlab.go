@@ -2,9 +2,12 @@ package report
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/pgadvisor/advisor/internal/rules"
 )
@@ -76,6 +79,27 @@ func (p *GitLab) Print(w io.Writer, r *Report) error {
 			Fingerprint: f.Fingerprint,
 			Location:    gitlabLocation{Path: at.File, Lines: gitlabLines{Begin: at.Line}},
 		})
+	}
+	if c := r.Comparison; c != nil {
+		// A regression is an issue too, so that the merge request widget
+		// shows it; its fingerprint is the route's and the figure's, the
+		// same from run to run while it lasts.
+		anchor := p.Anchor
+		if anchor == "" {
+			anchor = DefaultAnchor
+		}
+		for _, g := range sortedRegressions(c) {
+			sum := sha256.Sum256([]byte("advisor.regression\x00" + g.Method + "\x00" + g.Route + "\x00" + g.Metric))
+			issues = append(issues, gitlabIssue{
+				Type:        "issue",
+				CheckName:   "advisor.regression",
+				Description: inline("Regression against " + comparedHead(c) + ": " + regressionText(&g)),
+				Categories:  []string{"Performance"},
+				Severity:    "major",
+				Fingerprint: hex.EncodeToString(sum[:12]),
+				Location:    gitlabLocation{Path: filepath.ToSlash(anchor), Lines: gitlabLines{Begin: 1}},
+			})
+		}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

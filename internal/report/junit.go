@@ -24,6 +24,8 @@ type JUnit struct {
 	Rules []RuleInfo
 	// FailOn is the --fail-on threshold; zero means rules.Warning.
 	FailOn rules.Severity
+	// FailOnRegression makes a comparison's regressions a failure.
+	FailOnRegression bool
 }
 
 type junitSuites struct {
@@ -136,10 +138,39 @@ func (p *JUnit) Print(w io.Writer, r *Report) error {
 		}
 		suite.Cases = append(suite.Cases, tc)
 	}
+	if c := r.Comparison; c != nil {
+		// One case for the comparison: a failure with --fail-on-regression
+		// when a figure regressed, else the regressions as its output.
+		tc := junitCase{ClassName: "comparison", Name: "regressions", Time: "0"}
+		if len(c.Regressions) > 0 {
+			var lines []string
+			for _, g := range sortedRegressions(c) {
+				lines = append(lines, regressionText(&g))
+			}
+			body := xmlText(strings.Join(lines, "\n"))
+			if p.FailOnRegression {
+				tc.Failure = &junitFailure{Message: fmt.Sprintf("%d regression(s) beyond the thresholds", len(c.Regressions)),
+					Type: "regression", Body: body}
+				suite.Failures++
+			} else {
+				tc.SystemOut = &junitText{Text: body}
+			}
+		}
+		suite.Cases = append(suite.Cases, tc)
+	}
 	suite.Tests = len(suite.Cases)
-	if r.Figures != nil {
+	if r.Figures != nil || r.Comparison != nil {
 		var b bytes.Buffer
-		(&Text{}).figures(&b, r.Figures, newTextStyles(nil, false), DefaultWidth)
+		st := newTextStyles(nil, false)
+		if r.Figures != nil {
+			(&Text{}).figures(&b, r.Figures, st, DefaultWidth)
+		}
+		if r.Comparison != nil {
+			if b.Len() > 0 {
+				b.WriteString("\n")
+			}
+			(&Text{}).comparison(&b, r.Comparison, st, DefaultWidth)
+		}
 		suite.SystemOut = &junitText{Text: xmlText(strings.TrimRight(b.String(), "\n"))}
 	}
 

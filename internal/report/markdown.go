@@ -35,6 +35,9 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 	if r.Figures != nil {
 		markdownFigures(&b, r.Figures)
 	}
+	if r.Comparison != nil {
+		markdownComparison(&b, r.Comparison)
+	}
 
 	b.WriteString("\n## Summary\n\n")
 	b.WriteString(summaryLine(r))

@@ -20,6 +20,12 @@ func markdownFigures(b *bytes.Buffer, f *Figures) {
 	if len(f.Service.Time) > 0 {
 		fmt.Fprintf(b, "\n\n**Per request:** %s", inline(strings.Join(partItems(f.Service.Time), " · ")))
 	}
+	if items := perRequestItems(&f.Service.Rates); len(items) > 0 {
+		fmt.Fprintf(b, "\n\n**Sources per request:** %s", inline(strings.Join(items, " · ")))
+		if f.Service.Attribution != "" {
+			fmt.Fprintf(b, " (%s)", inline(f.Service.Attribution))
+		}
+	}
 	b.WriteString("\n")
 
 	if len(f.Routes) > 0 {

@@ -89,6 +89,9 @@ type Report struct {
 	// KnownFingerprints lists, sorted, the fingerprints of the findings of
 	// this report that the baseline holds. It is empty without a baseline.
 	KnownFingerprints []string `json:"known_fingerprints"`
+	// Comparison holds this report against an earlier one (--compare);
+	// nil without one.
+	Comparison *Comparison `json:"comparison,omitempty"`
 }
 
 // New builds a report generated at the given time (kept in UTC, to the

@@ -126,8 +126,14 @@ func (p *SARIF) Print(w io.Writer, r *Report) error {
 		res.Properties = props
 		run.AddResult(res)
 	}
-	if r.Figures != nil {
-		run.Properties = sarif.Properties{"figures": r.Figures}
+	if r.Figures != nil || r.Comparison != nil {
+		run.Properties = sarif.Properties{}
+		if r.Figures != nil {
+			run.Properties["figures"] = r.Figures
+		}
+		if r.Comparison != nil {
+			run.Properties["comparison"] = r.Comparison
+		}
 	}
 	log.AddRun(run)
 

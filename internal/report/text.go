@@ -98,6 +98,10 @@ func (p *Text) Print(w io.Writer, r *Report) error {
 		b.WriteString("\n")
 		p.figures(&b, r.Figures, st, width)
 	}
+	if r.Comparison != nil {
+		b.WriteString("\n")
+		p.comparison(&b, r.Comparison, st, width)
+	}
 
 	for _, sev := range rules.Severities {
 		var group []*Finding

@@ -31,6 +31,9 @@ func (p *Text) figures(b *bytes.Buffer, f *Figures, st textStyles, width int) {
 	if len(f.Service.Time) > 0 {
 		writeItemLines(b, st.faint(label), len(label), "", partItems(f.Service.Time), width)
 	}
+	if items := perRequestItems(&f.Service.Rates); len(items) > 0 {
+		writeItemLines(b, st.faint("  sources/req  "), len(label), "", items, width)
+	}
 	p.routes(b, f, st, width)
 	for i, h := range f.Handlers {
 		if i == maxHandlers {

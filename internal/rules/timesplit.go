@@ -74,6 +74,36 @@ type Span struct {
 	// Parts are the time per request in each part, in Parts order; empty
 	// when unknown.
 	Parts []Part
+	// Requests are the requests served in the window; ErrorShare is the
+	// share of them answered with a 5xx status, 0..1.
+	Requests, ErrorShare float64
+	// P99MS is the 99th percentile latency, set with P50MS and P95MS.
+	P99MS float64
+	// BoundsMS are the latency histogram's bucket upper bounds in
+	// milliseconds (for the service, every route's): the percentiles are
+	// interpolated inside them, so only known to a bucket.
+	BoundsMS []float64
+	// PerRequest are what one request costs in the other sources (queries,
+	// database time, Redis calls, outbound calls, CPU); nil when no source
+	// tells it for this span.
+	PerRequest *PerRequest
+}
+
+// PerRequest are the figures of one request over the window, each nil when
+// its source is absent: never zero for unknown. For the service they divide
+// the sources' totals by every route's requests; a route has them only when
+// it is the one route with requests in the window, where the attribution is
+// exact (Attribution says so). Several routes share the window's statements,
+// Redis calls and CPU, which no source tells apart by route.
+type PerRequest struct {
+	DBQueries, DBMS           *float64
+	RedisCalls, OutboundCalls *float64
+	CPUMS                     *float64
+	// From says which source measured each figure, by figure name
+	// (db_queries, db_ms, redis_calls, outbound_calls, cpu_ms).
+	From map[string]string
+	// Attribution says how the figures were attributed to the span.
+	Attribution string
 }
 
 // Part is the time one request spends in one part, on average.
@@ -120,12 +150,15 @@ func splitOf(in *Input) *TimeSplit {
 		if ignoredRoute(r.Route) || r.RPS <= 0 {
 			continue
 		}
-		sp := Span{Route: r.Route, Method: r.Method, RPS: r.RPS}
+		sp := Span{Route: r.Route, Method: r.Method, RPS: r.RPS, Requests: r.Requests, ErrorShare: r.ErrorRate}
 		if r.HasLatency && r.Latency.Count > 0 {
 			sp.HasLatency = true
 			sp.MeanMS = r.Latency.Mean * 1000
 			if r.Latency.HasPercentiles {
-				sp.P50MS, sp.P95MS = r.Latency.P50*1000, r.Latency.P95*1000
+				sp.P50MS, sp.P95MS, sp.P99MS = r.Latency.P50*1000, r.Latency.P95*1000, r.Latency.P99*1000
+				for _, b := range r.Latency.Bounds {
+					sp.BoundsMS = append(sp.BoundsMS, b*1000)
+				}
 			}
 			sp.InFlight, sp.InFlightFrom = sp.RPS*r.Latency.Mean, "rate x latency"
 			total += sp.InFlight
@@ -133,10 +166,12 @@ func splitOf(in *Input) *TimeSplit {
 		ts.Routes = append(ts.Routes, sp)
 	}
 	svc := Span{Route: "", InFlight: total, InFlightFrom: "rate x latency"}
-	var p50w, p95w float64
+	var p50w, p95w, p99w float64
 	for i := range ts.Routes {
 		r := &ts.Routes[i]
 		svc.RPS += r.RPS
+		svc.Requests += r.Requests
+		svc.ErrorShare += r.ErrorShare * r.Requests
 		if total > 0 {
 			r.Share = r.InFlight / total
 		}
@@ -144,17 +179,38 @@ func splitOf(in *Input) *TimeSplit {
 			svc.HasLatency = true
 			p50w += r.P50MS * r.RPS
 			p95w = math.Max(p95w, r.P95MS)
+			p99w = math.Max(p99w, r.P99MS)
+			for _, b := range r.BoundsMS {
+				if !slices.Contains(svc.BoundsMS, b) {
+					svc.BoundsMS = append(svc.BoundsMS, b)
+				}
+			}
 		}
+	}
+	slices.Sort(svc.BoundsMS)
+	if svc.Requests > 0 {
+		svc.ErrorShare /= svc.Requests
 	}
 	if svc.RPS > 0 && svc.HasLatency {
 		svc.MeanMS = total / svc.RPS * 1000
 		svc.P50MS = p50w / svc.RPS // rate-weighted: the routes' histograms are not merged
 		svc.P95MS = p95w           // the slowest route's: an upper bound
+		svc.P99MS = p99w
 	}
 	if m.HasInFlight && m.InFlightTotal > 0 {
 		svc.InFlight, svc.InFlightFrom = m.InFlightTotal, "gauge"
 	}
 	svc.Share = 1
+	svc.PerRequest = perRequestOf(in, svc.RPS, svc.Requests, "every route together: the sources' totals over every route's requests", &ts.Notes)
+	if len(ts.Routes) == 1 && svc.PerRequest != nil {
+		// One route served every request: what the sources counted is its.
+		pr := *svc.PerRequest
+		pr.Attribution = "exact: the only route with requests in the window"
+		ts.Routes[0].PerRequest = &pr
+	} else if len(ts.Routes) > 1 && svc.PerRequest != nil {
+		ts.Notes = append(ts.Notes, "queries, database time, Redis and outbound calls and CPU per request are the service's: "+
+			"several routes shared the window, and no source tells them apart by route")
+	}
 	ts.Service = svc
 	slices.SortStableFunc(ts.Routes, func(a, b Span) int { return cmp.Compare(b.Share, a.Share) })
 	if svc.RPS <= 0 || !svc.HasLatency {
@@ -177,6 +233,98 @@ func splitOf(in *Input) *TimeSplit {
 		ts.Routes[0].Parts = ts.Service.Parts
 	}
 	return ts
+}
+
+// perRequestOf divides what the sources counted over the window by the
+// requests served: PostgreSQL's top-level statements and their execution
+// time, Redis' commands (advisor's own INFO and SLOWLOG left out), outbound
+// HTTP calls and process CPU. Over a window, each source's rate is divided
+// by the request rate (the sources' snapshots are not taken at the same
+// instant). Cumulative statistics count from different moments (the
+// service's start, the statistics' last reset) over which the requests'
+// rate is not the load's: there the counts are divided by the requests,
+// exact when the load ran after the reset. nil when no request was served
+// or no source counted anything.
+//
+// A source whose window is cumulative while the report's is not (its first
+// snapshot failed) counts from another moment than the requests: its
+// figures are left out and a note says so.
+func perRequestOf(in *Input, rps, requests float64, attribution string, notes *[]string) *PerRequest {
+	w := in.Window
+	if rps <= 0 || w == nil {
+		return nil
+	}
+	pr := &PerRequest{From: map[string]string{}, Attribution: attribution}
+	apart := func(source string, cumulative bool) bool {
+		if cumulative && !w.Cumulative {
+			*notes = append(*notes, source+"'s window holds its statistics since their last reset (its first snapshot failed): "+
+				"no per-request figures from it")
+			return true
+		}
+		return false
+	}
+	set := func(dst **float64, name string, count, seconds float64, from string) {
+		var v float64
+		switch {
+		case w.Cumulative && requests > 0:
+			v = count / requests
+		case seconds > 0:
+			v = count / seconds / rps
+		default:
+			return
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return
+		}
+		*dst = &v
+		pr.From[name] = from
+	}
+	if pg := w.Postgres; pg != nil && pg.Statements.Seconds > 0 && !apart("PostgreSQL", pg.Cumulative) {
+		var calls float64
+		for _, r := range pg.Statements.Rows {
+			if r.Statement.TopLevel {
+				calls += float64(r.Calls)
+			}
+		}
+		from := "pg_stat_statements (top-level statements)"
+		set(&pr.DBQueries, "db_queries", calls, pg.Statements.Seconds, from)
+		set(&pr.DBMS, "db_ms", pg.Statements.TotalTime, pg.Statements.Seconds, from+" execution time")
+	}
+	if r := w.Redis; r != nil && r.Seconds > 0 && len(r.PerCommand) > 0 && !apart("Redis", r.Cumulative) {
+		var calls float64
+		for _, c := range r.PerCommand {
+			if !advisorRedisCommand(c.Name) {
+				calls += float64(c.Calls)
+			}
+		}
+		set(&pr.RedisCalls, "redis_calls", calls, r.Seconds, "Redis INFO commandstats")
+	}
+	if m := w.Metrics; m != nil && m.Seconds > 0 && !apart("The service's metrics", m.Cumulative) {
+		if len(m.Outbound) > 0 {
+			var calls float64
+			for _, o := range m.Outbound {
+				calls += o.Calls
+			}
+			set(&pr.OutboundCalls, "outbound_calls", calls, m.Seconds, "outbound HTTP client metrics")
+		}
+		if c := m.Process.CPUCores; c != nil {
+			set(&pr.CPUMS, "cpu_ms", *c*m.Seconds*1000, m.Seconds, "process_cpu_seconds_total")
+		}
+	}
+	if len(pr.From) == 0 {
+		return nil
+	}
+	return pr
+}
+
+// advisorRedisCommand reports the commands advisor's Redis probe itself
+// sends, which are not the service's calls.
+func advisorRedisCommand(name string) bool {
+	switch strings.ToLower(name) {
+	case "info", "slowlog", "config|get", "config", "latency", "client|list", "client", "memory", "ping", "hello", "auth":
+		return true
+	}
+	return false
 }
 
 // runtimeOf recognises the service's runtime from its metrics.

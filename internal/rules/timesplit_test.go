@@ -5,6 +5,10 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 )
 
 // splitString prints a span's parts for test failures.
@@ -54,6 +58,76 @@ func TestSplitGoDumps(t *testing.T) {
 			}
 			if ts.Service.RPS <= 0 || ts.Service.MeanMS <= 0 || len(ts.Routes) == 0 {
 				t.Errorf("service %+v routes %d", ts.Service, len(ts.Routes))
+			}
+		})
+	}
+}
+
+// perRequestInput is a window of one route (or two) serving 100 requests/s
+// for 10 s, PostgreSQL running 16 top-level statements per request (and
+// nested ones, not counted), 2 ms of them per request.
+func perRequestInput(routes int, cumulative, pgCumulative bool) *Input {
+	m := &metrics.Window{Seconds: 10, Cumulative: cumulative}
+	for i := range routes {
+		m.Routes = append(m.Routes, metrics.RouteRate{Route: fmt.Sprintf("/r%d", i), Method: "GET",
+			Requests: 1000 / float64(routes), RPS: 100 / float64(routes)})
+	}
+	pgSeconds := 10.0
+	if cumulative || pgCumulative {
+		pgSeconds = 3600 // since the statistics' reset, an hour ago
+	}
+	pg := &postgres.Window{Seconds: pgSeconds, Cumulative: cumulative || pgCumulative, Statements: postgres.StatementsWindow{
+		Seconds: pgSeconds, TotalTime: 2000,
+		Rows: []postgres.StatementDelta{
+			{Statement: postgres.Statement{TopLevel: true}, Calls: 1000},
+			{Statement: postgres.Statement{TopLevel: true}, Calls: 15000},
+			{Statement: postgres.Statement{TopLevel: false}, Calls: 99000},
+		}}}
+	return &Input{Window: &probe.Window{Cumulative: cumulative, Seconds: 10, Metrics: m, Postgres: pg}}
+}
+
+// TestSplitPerRequest: queries per request are the top-level statements
+// over the requests; a lone route has them exactly, several routes only
+// the service; a cumulative window divides counts; a source whose window
+// fell back to cumulative gives none.
+func TestSplitPerRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		routes                   int
+		cumulative, pgCumulative bool
+		want                     float64 // 0: none
+	}{
+		{"window, one route", 1, false, false, 16},
+		{"window, two routes", 2, false, false, 16},
+		{"cumulative", 1, true, false, 16},
+		{"pg fell back to cumulative", 1, false, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := Split(perRequestInput(tc.routes, tc.cumulative, tc.pgCumulative))
+			pr := ts.Service.PerRequest
+			if tc.want == 0 {
+				if pr != nil && pr.DBQueries != nil {
+					t.Fatalf("queries per request %v from a source counting from elsewhere", *pr.DBQueries)
+				}
+				if !strings.Contains(strings.Join(ts.Notes, "\n"), "PostgreSQL's window holds its statistics since their last reset") {
+					t.Errorf("no note: %q", ts.Notes)
+				}
+				return
+			}
+			if pr == nil || pr.DBQueries == nil || math.Abs(*pr.DBQueries-tc.want) > 1e-9 || math.Abs(*pr.DBMS-2) > 1e-9 {
+				t.Fatalf("service per request %+v", pr)
+			}
+			for _, r := range ts.Routes {
+				switch {
+				case tc.routes == 1 && (r.PerRequest == nil || *r.PerRequest.DBQueries != *pr.DBQueries ||
+					!strings.HasPrefix(r.PerRequest.Attribution, "exact")):
+					t.Errorf("lone route %+v", r.PerRequest)
+				case tc.routes > 1 && r.PerRequest != nil:
+					t.Errorf("route %s of %d has per-request figures %+v", r.Route, tc.routes, r.PerRequest)
+				}
+			}
+			if tc.routes > 1 && !strings.Contains(strings.Join(ts.Notes, "\n"), "no source tells them apart by route") {
+				t.Errorf("no note on attribution: %q", ts.Notes)
 			}
 		})
 	}

@@ -59,6 +59,9 @@ type Latency struct {
 	// histogram_quantile does; set when HasPercentiles.
 	P50, P90, P95, P99 float64
 	HasPercentiles     bool `json:"has_percentiles"`
+	// Bounds are the histogram's finite bucket upper bounds, ascending: a
+	// percentile is only known to the bucket that holds it.
+	Bounds []float64 `json:"bounds,omitempty"`
 }
 
 // RouteRate is one route over a window.
@@ -258,6 +261,11 @@ func LatencyOf(h *Histogram) Latency {
 		l.P95, _ = h.Quantile(0.95)
 		l.P99, _ = h.Quantile(0.99)
 		l.HasPercentiles = true
+		for _, b := range h.Buckets {
+			if !math.IsInf(b.UpperBound, 0) {
+				l.Bounds = append(l.Bounds, b.UpperBound)
+			}
+		}
 	}
 	return l
 }
