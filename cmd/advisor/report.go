@@ -154,9 +154,9 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 
 	// One input for the rules and the time split, so that both read the
 	// same views of the window.
-	in := &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}
-	findings, errs := rules.Run(ctx, in, set.Rules, rules.Builtin())
-	for _, e := range errs {
+	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: probes.Explainer()}, set, rules.Builtin())
+	findings := a.Findings
+	for _, e := range a.Errors {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}
 	// window_seconds is the observed window, 0 for cumulative statistics (as
@@ -165,7 +165,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if !w.Cumulative {
 		window = time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(rules.Split(in))
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(a.Split)
 
 	wd, _ := os.Getwd()
 	opts := report.Options{

@@ -304,15 +304,8 @@ func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	m.analysing = true
 	ctx, set, reg, ex, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Explainer, m.opts.Now
 	return func() tea.Msg {
-		msg := AnalysisMsg{Window: w, At: now(), Sampled: true}
-		// One input for the rules and the time split: the same views.
-		in := &rules.Input{Window: w, Explainer: ex}
-		if set != nil {
-			in.Patterns = set.Patterns
-			msg.Findings, msg.Errors = rules.Run(ctx, in, set.Rules, reg)
-		}
-		msg.Split = rules.Split(in)
-		return msg
+		a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: ex}, set, reg)
+		return AnalysisMsg{Window: w, At: now(), Sampled: true, Findings: a.Findings, Errors: a.Errors, Split: a.Split}
 	}
 }
 
