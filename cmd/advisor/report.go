@@ -32,6 +32,7 @@ type reportFlags struct {
 	formats        []string
 	outs           []string
 	failOn         string
+	minConfidence  string
 	baseline       string
 	writeBaseline  string
 	window         time.Duration
@@ -67,9 +68,15 @@ usage error that says the --format flags to write instead.
 Sources and options may also come from a config file: --config FILE, else
 the first .advisor.yaml or advisor.yaml found from the working directory up
 (named on standard error); --no-config reads none. Its report section holds
-formats (FORMAT[:PATH] each), fail_on, baseline, window and profile_seconds.
+formats (FORMAT[:PATH] each), fail_on, min_confidence, baseline, window and
+profile_seconds.
 A flag overrides the environment (DATABASE_URL, PG*, REDIS_URL), which
 overrides the file, which overrides the defaults.
+
+Every finding carries a confidence (low, medium, high, with a score from 0 to
+1) from the amount of evidence it rests on: calls, samples, seconds, or a
+measurement that verified it. --min-confidence medium leaves out the low ones,
+from the outputs and from the exit code.
 
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it (not
 counting those in --baseline); 2 usage or configuration error; 3 no source
@@ -92,6 +99,7 @@ could be probed at all.`,
 	fl.StringArrayVar(&f.outs, "out", nil, "file of the one --format, or alone a file whose extension names its format: .sarif, .json, .md, .xml, .txt (repeatable alone)")
 	_ = cmd.RegisterFlagCompletionFunc("format", completeFormat)
 	fl.StringVar(&f.failOn, "fail-on", defaultFailOn, "exit 1 on findings at or above: critical, warning, info, never")
+	fl.StringVar(&f.minConfidence, "min-confidence", "low", "leave out findings less sure than: low, medium, high, or a score from 0 to 1")
 	fl.StringVar(&f.baseline, "baseline", "", "baseline file: findings in it are shown as known and do not fail the run")
 	fl.StringVar(&f.writeBaseline, "write-baseline", "", "write the findings of this run as a baseline file")
 	fl.DurationVar(&f.window, "window", defaultWindow, "observation window; 0 analyses the cumulative statistics since their last reset")
@@ -114,6 +122,10 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	threshold, err := rules.ParseThreshold(f.failOn)
 	if err != nil {
 		return usageError{fmt.Errorf("--fail-on: %w", err)}
+	}
+	minConf, err := rules.ParseConfidence(f.minConfidence)
+	if err != nil {
+		return usageError{fmt.Errorf("--min-confidence: %w", err)}
 	}
 	if f.window < 0 {
 		return usageError{errors.New("--window must not be negative")}
@@ -155,7 +167,9 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	// One input for the rules and the time split, so that both read the
 	// same views of the window.
 	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: probes.Explainer()}, set, rules.Builtin())
-	findings := a.Findings
+	// Findings less sure than --min-confidence are left out of every
+	// output, the baseline written and the exit code alike.
+	findings := rules.Confident(a.Findings, minConf)
 	for _, e := range a.Errors {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}

@@ -36,6 +36,9 @@ type Report struct {
 	Baseline       string
 	Window         *time.Duration
 	ProfileSeconds *int
+	// MinConfidence is a confidence level (low, medium, high) or a score
+	// from 0 to 1, as --min-confidence takes it.
+	MinConfidence string
 }
 
 // Checks validate the values whose valid set the caller knows: the names of
@@ -44,6 +47,8 @@ type Report struct {
 type Checks struct {
 	Format func(name string) error
 	FailOn func(threshold string) error
+	// MinConfidence checks report.min_confidence.
+	MinConfidence func(confidence string) error
 }
 
 // PositionError is one problem in a file, at a line and column.
@@ -63,7 +68,7 @@ func LoadFile(path string, checks Checks) (File, error) {
 var (
 	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "redis", "report", "rules", "target", "tls"}
 	tlsKeys    = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
-	reportKeys = []string{"baseline", "fail_on", "formats", "profile_seconds", "window"}
+	reportKeys = []string{"baseline", "fail_on", "formats", "min_confidence", "profile_seconds", "window"}
 )
 
 // Parse reads a config file's content; name is its path, used in error
@@ -160,6 +165,15 @@ func readReport(f *yamlfile.File, n *yaml.Node, dir string, checks Checks) Repor
 				} else {
 					r.FailOn = s
 				}
+			}
+		case "min_confidence":
+			// A level or a number: YAML's scalar, whatever its tag.
+			if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+				f.Errorf(v, "%s must be low, medium, high or a number from 0 to 1", what)
+			} else if err := check(checks.MinConfidence, v.Value); err != nil {
+				f.Errorf(v, "%s: %v", what, err)
+			} else {
+				r.MinConfidence = v.Value
 			}
 		case "baseline":
 			r.Baseline = readPath(f, v, what, dir)
