@@ -301,11 +301,11 @@ func TestLoadChecksDetectorParams(t *testing.T) {
 		want     []string
 	}{
 		{"      min_queue_share: 0.5\n", "      min_queue_shar: 0.5\n", []string{
-			`:323:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`,
-			`:325:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`,
+			`:330:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`,
+			`:332:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`,
 		}},
 		{"      min_queue_share: 0.5\n", "      min_queue_share: half\n", []string{
-			`:325:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`,
+			`:332:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`,
 		}},
 	} {
 		if !strings.Contains(data, tc.old) {

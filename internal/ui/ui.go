@@ -90,8 +90,8 @@ type Options struct {
 	// History is how many windows the sparklines keep.
 	History int
 	// AnalysisSpan is how far back the window the rules and panes see
-	// reaches (default DefaultAnalysisSpan): a few seconds hold too few calls
-	// for thresholds like "100 calls", and rates over one interval are noisy.
+	// reaches (default DefaultAnalysisSpan): rates over one interval are
+	// noisy, and findings gain confidence as the window grows.
 	// The sparklines still move every interval.
 	AnalysisSpan time.Duration
 	// HoldReadings is how many consecutive analyses must agree before a
