@@ -144,7 +144,7 @@ wait_patterns:
 	}
 
 	slow := set.Rule("db.slow-query")
-	if slow.Severity != Critical || param(slow, "min_mean_ms") != 50.0 || param(slow, "min_calls") != 100 {
+	if slow.Severity != Critical || param(slow, "min_mean_ms") != 50.0 || param(slow, "min_calls") != 25 {
 		t.Errorf("db.slow-query: severity %v, min_mean_ms %v, min_calls %v", slow.Severity, param(slow, "min_mean_ms"), param(slow, "min_calls"))
 	}
 	baseSlow := base.Rule("db.slow-query")
