@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,12 +34,16 @@ type attachFlags struct {
 	exportDir      string
 	headless       bool
 	duration       time.Duration
+	holdReadings   int
+	sampleEvery    time.Duration
 }
 
 func (f *attachFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.DurationVar(&f.interval, "interval", ui.DefaultInterval, "time between two readings of the sources")
 	fl.DurationVar(&f.span, "analysis-window", ui.DefaultAnalysisSpan, "how far back the window the rules and panes analyse reaches")
+	fl.IntVar(&f.holdReadings, "hold-readings", ui.DefaultHoldReadings, "consecutive readings that must agree before a finding appears or leaves the screen (1: show each reading as it is)")
+	fl.DurationVar(&f.sampleEvery, "sample-every", ui.DefaultSampleEvery, "time between two readings over attach's first 10 s, so that the first findings come within seconds (0: --interval from the start)")
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
@@ -53,6 +58,12 @@ func (f *attachFlags) check() error {
 	}
 	if f.span < f.interval {
 		return usageError{fmt.Errorf("--analysis-window %s is shorter than --interval %s", f.span, f.interval)}
+	}
+	if f.holdReadings < 1 {
+		return usageError{errors.New("--hold-readings must be at least 1")}
+	}
+	if f.sampleEvery != 0 && f.sampleEvery < 200*time.Millisecond {
+		return usageError{fmt.Errorf("--sample-every %s is too short (at least 200ms, or 0)", f.sampleEvery)}
 	}
 	if f.profileSeconds < 1 {
 		return usageError{errors.New("--profile-seconds must be at least 1")}
@@ -169,6 +180,8 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 		Initial:        first,
 		Interval:       f.interval,
 		AnalysisSpan:   f.span,
+		HoldReadings:   f.holdReadings,
+		SampleEvery:    f.sampleEvery,
 		ProfileSeconds: f.profileSeconds,
 		Rules:          set,
 		Registry:       rules.Builtin(),
@@ -274,6 +287,9 @@ func shellQuote(s string) string {
 type headlessLog struct {
 	w    io.Writer
 	last map[string]source.Status
+	// shown are the findings on screen after the last analysis, by
+	// fingerprint: a line says when one appears or leaves.
+	shown map[string]rules.Finding
 	// final is the last analysis.
 	final *ui.AnalysisMsg
 }
@@ -303,7 +319,37 @@ func (h *headlessLog) analysis(msg ui.AnalysisMsg) {
 	}
 	fmt.Fprintf(h.w, "%s %s window=%.0fs findings critical=%d warning=%d info=%d\n", at,
 		strings.Join(states, " "), msg.Window.Seconds, count[rules.Critical], count[rules.Warning], count[rules.Info])
+	h.changes(at, msg.Findings)
 	h.final = &msg
+}
+
+// changes logs the findings that appeared since the last analysis, with
+// their confidence, and those that left: "+ rule subject (confidence)" and
+// "- rule subject".
+func (h *headlessLog) changes(at string, fs []rules.Finding) {
+	now := map[string]rules.Finding{}
+	for _, f := range fs {
+		key := f.Fingerprint()
+		now[key] = f
+		if _, seen := h.shown[key]; !seen {
+			line := fmt.Sprintf("%s finding + %s %s", at, f.Rule, f.Subject)
+			if f.Confidence != nil {
+				line += " confidence " + f.Confidence.String()
+			}
+			fmt.Fprintln(h.w, line)
+		}
+	}
+	var gone []string
+	for key, f := range h.shown {
+		if _, still := now[key]; !still {
+			gone = append(gone, fmt.Sprintf("%s finding - %s %s", at, f.Rule, f.Subject))
+		}
+	}
+	slices.Sort(gone)
+	for _, l := range gone {
+		fmt.Fprintln(h.w, l)
+	}
+	h.shown = now
 }
 
 // export writes the report of the last analysis into dir.

@@ -110,7 +110,7 @@ func (x *tmux) waitFor(d time.Duration, what string, cond func(screen string) bo
 	return ""
 }
 
-var findingRow = regexp.MustCompile(`(?m)^[> ] (CRIT|WARN|INFO) +[0-9.]+% +[a-z]+\.[a-z-]+ `)
+var findingRow = regexp.MustCompile(`(?m)^[> ] (CRIT|WARN|INFO) +[0-9.]+% +(high|med|low|-) +[a-z]+\.[a-z-]+ `)
 
 // TestAttachTmux runs the real binary in a terminal (tmux) against sampleapp
 // under load, switches panes with the keys a person would press and reads

@@ -41,6 +41,10 @@ var configChecks = config.Checks{
 		th := report.DefaultThresholds()
 		return th.Set(spec)
 	},
+	MinConfidence: func(s string) error {
+		_, err := rules.ParseConfidence(s)
+		return err
+	},
 }
 
 // load reads the config file that applies: the one --config names, else the
@@ -84,6 +88,9 @@ func (f *reportFlags) fromFile(fl *pflag.FlagSet, file config.File) {
 	}
 	if !fl.Changed("fail-on") && r.FailOn != "" {
 		f.failOn = r.FailOn
+	}
+	if !fl.Changed("min-confidence") && r.MinConfidence != "" {
+		f.minConfidence = r.MinConfidence
 	}
 	if !fl.Changed("baseline") && r.Baseline != "" {
 		f.baseline = r.Baseline

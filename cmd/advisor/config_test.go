@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
+	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
 )
 
@@ -253,5 +256,49 @@ report:
 	code, _, stderr = runCaptured(t, "report", "--no-config", "--target", srv.URL, "--window", "0", "--probe-timeout", "2s")
 	if code != exitOK {
 		t.Errorf("defaults: exit %d:\n%s", code, stderr)
+	}
+}
+
+// TestMinConfidencePrecedence: report.min_confidence in the file applies
+// unless --min-confidence is given.
+func TestMinConfidencePrecedence(t *testing.T) {
+	file := config.File{Report: config.Report{MinConfidence: "medium"}}
+	for _, c := range []struct {
+		args []string
+		file config.File
+		want string
+	}{
+		{nil, config.File{}, "low"},
+		{nil, file, "medium"},
+		{[]string{"--min-confidence", "high"}, file, "high"},
+		{[]string{"--min-confidence", "low"}, file, "low"},
+	} {
+		var f reportFlags
+		fl := pflag.NewFlagSet("report", pflag.ContinueOnError)
+		fl.StringVar(&f.minConfidence, "min-confidence", "low", "")
+		if err := fl.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		f.fromFile(fl, c.file)
+		if f.minConfidence != c.want {
+			t.Errorf("%v with file %q: min confidence %q, want %q", c.args, c.file.Report.MinConfidence, f.minConfidence, c.want)
+		}
+	}
+}
+
+// TestMinConfidenceUsage: a --min-confidence that is no level nor score is
+// a usage error, and so is one in the file, at its line.
+func TestMinConfidenceUsage(t *testing.T) {
+	cleanEnv(t)
+	code, _, stderr := runCaptured(t, "report", "--no-config", "--redis", "127.0.0.1:1", "--min-confidence", "sure")
+	if code != exitUsage || !strings.Contains(stderr, "--min-confidence") {
+		t.Errorf("--min-confidence sure: exit %d:\n%s", code, stderr)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "advisor.yaml")
+	writeFile(t, path, "redis: 127.0.0.1:1\nreport:\n  min_confidence: 2\n")
+	code, _, stderr = runCaptured(t, "report", "--config", path)
+	if code != exitUsage || !strings.Contains(stderr, path+":3:19: report.min_confidence") {
+		t.Errorf("min_confidence 2 in the file: exit %d:\n%s", code, stderr)
 	}
 }

@@ -200,13 +200,13 @@ func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *r
 	if err != nil {
 		return err
 	}
-	in := &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}
-	findings, errs := rules.Run(ctx, in, set.Rules, rules.Builtin())
-	for _, e := range errs {
+	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: probes.Explainer()}, set, rules.Builtin())
+	findings := a.Findings
+	for _, e := range a.Errors {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}
 	window := time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, report.Baseline{}).WithSplit(rules.Split(in))
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, report.Baseline{}).WithSplit(a.Split)
 	if err := report.Print(out, report.FormatText, rep, report.Options{}); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 // alternating from pair to pair. It reports the median throughput of each,
 // the ratio of those medians and the median of the pairs' ratios, which
 // cancels the machine's drift (the target is at least 0.98).
-// ADVISOR_OVERHEAD_PAIRS sets the number of pairs (default 8).
+// ADVISOR_OVERHEAD_PAIRS sets the number of pairs (default 8);
+// ADVISOR_ATTACH_ARGS adds flags to every attach (such as "--sample-every 0",
+// attach without its fast first seconds, to compare).
 //
 //	go test -run '^$' -bench AttachOverhead -benchtime 1x ./cmd/advisor/
 func BenchmarkAttachOverhead(b *testing.B) {
@@ -52,12 +55,13 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	base := svc.base
 	advisorBin := buildAdvisor(ctx, b)
 	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
+	extra := strings.Fields(os.Getenv("ADVISOR_ATTACH_ARGS"))
 	measure := func(withAttach bool) float64 {
 		var attach *exec.Cmd
 		var attachErr strings.Builder
 		if withAttach {
-			attach = exec.CommandContext(ctx, advisorBin, "attach", "--headless", "--duration", (runLength + 2*time.Second).String(),
-				"--target", base, "--pg", dsn, "--redis", info.RedisAddr)
+			attach = exec.CommandContext(ctx, advisorBin, append([]string{"attach", "--headless", "--duration", (runLength + 2*time.Second).String(),
+				"--target", base, "--pg", dsn, "--redis", info.RedisAddr}, extra...)...)
 			attach.Stderr = &attachErr
 			if err := attach.Start(); err != nil {
 				b.Fatal(err)
@@ -93,20 +97,23 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	// processes over a stretch with attach polling, against the same
 	// stretch without, alternating, and attach's own CPU time.
 	const idle = 15 * time.Second
-	var idleCost, attachCPU []float64
+	var idleCost, attachCPU, attachRSS []float64
 	idleRun := func(withAttach bool) float64 {
 		before := targetCPU(b, svc.pid)
 		if !withAttach {
 			time.Sleep(idle)
 			return targetCPU(b, svc.pid) - before
 		}
-		attach := exec.CommandContext(ctx, advisorBin, "attach", "--headless", "--duration", idle.String(),
-			"--target", base, "--pg", dsn, "--redis", info.RedisAddr)
+		attach := exec.CommandContext(ctx, advisorBin, append([]string{"attach", "--headless", "--duration", idle.String(),
+			"--target", base, "--pg", dsn, "--redis", info.RedisAddr}, extra...)...)
 		if out, err := attach.CombinedOutput(); err != nil {
 			b.Fatalf("attach: %v: %s", err, out)
 		}
 		st := attach.ProcessState
 		attachCPU = append(attachCPU, (st.UserTime()+st.SystemTime()).Seconds()/idle.Seconds()*1000)
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			attachRSS = append(attachRSS, float64(ru.Maxrss)/1024) // KiB on Linux
+		}
 		return targetCPU(b, svc.pid) - before
 	}
 	for range 3 {
@@ -117,6 +124,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.Logf("idle: target CPU added by attach, ms per s %.1f; attach's own CPU, ms per s %.1f", idleCost, attachCPU)
 	b.ReportMetric(median(idleCost), "idle_target_cpu_ms/s")
 	b.ReportMetric(median(attachCPU), "attach_cpu_ms/s")
+	b.ReportMetric(median(attachRSS), "attach_maxrss_MB")
 
 	var without, with, ratios []float64
 	for i := 0; i < b.N; i++ {

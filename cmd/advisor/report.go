@@ -36,6 +36,7 @@ type reportFlags struct {
 	formats        []string
 	outs           []string
 	failOn         string
+	minConfidence  string
 	baseline       string
 	writeBaseline  string
 	window         time.Duration
@@ -89,17 +90,21 @@ min_requests=100.
 Sources and options may also come from a config file: --config FILE, else
 the first .advisor.yaml or advisor.yaml found from the working directory up
 (named on standard error); --no-config reads none. Its report section holds
-formats (FORMAT[:PATH] each), fail_on, baseline, window, profile_seconds,
-fail_on_regression and thresholds (NAME: VALUE; a --threshold flag
-overrides the file's threshold of the same figure).
+formats (FORMAT[:PATH] each), fail_on, min_confidence, baseline, window,
+profile_seconds, fail_on_regression and thresholds (NAME: VALUE; a
+--threshold flag overrides the file's threshold of the same figure).
 A flag overrides the environment (DATABASE_URL, PG*, REDIS_URL), which
 overrides the file, which overrides the defaults.
 
+Every finding carries a confidence (low, medium, high, with a score from 0 to
+1) from the amount of evidence it rests on: calls, samples, seconds, or a
+measurement that verified it. --min-confidence medium leaves out the low ones,
+from the outputs and from the exit code.
+
 Exit codes: 0 no finding at or above --fail-on (and no regression with
 --fail-on-regression); 1 findings at or above it (not counting those in
---baseline); 2 usage or configuration error; 3 no source could be probed at
-all; 4 a regression against --compare with --fail-on-regression, and no
-finding that exits 1.`,
+--baseline), or a regression against --compare with --fail-on-regression; 2
+usage or configuration error; 3 no source could be probed at all.`,
 		Example: `  advisor report --target http://127.0.0.1:8080 --pg "$DATABASE_URL" --redis 127.0.0.1:6379
   advisor report --window 0 --format sarif:advisor.sarif --fail-on warning
   advisor report --format json:report.json --format markdown:report.md --format text
@@ -120,6 +125,7 @@ finding that exits 1.`,
 	fl.StringArrayVar(&f.outs, "out", nil, "file of the one --format, or alone a file whose extension names its format: .sarif, .json, .md, .xml, .txt (repeatable alone)")
 	_ = cmd.RegisterFlagCompletionFunc("format", completeFormat)
 	fl.StringVar(&f.failOn, "fail-on", defaultFailOn, "exit 1 on findings at or above: critical, warning, info, never")
+	fl.StringVar(&f.minConfidence, "min-confidence", "low", "leave out findings less sure than: low, medium, high, or a score from 0 to 1")
 	fl.StringVar(&f.baseline, "baseline", "", "baseline file: findings in it are shown as known and do not fail the run")
 	fl.StringVar(&f.writeBaseline, "write-baseline", "", "write the findings of this run as a baseline file")
 	fl.DurationVar(&f.window, "window", defaultWindow, "observation window; 0 analyses the cumulative statistics since their last reset")
@@ -146,6 +152,10 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	threshold, err := rules.ParseThreshold(f.failOn)
 	if err != nil {
 		return usageError{fmt.Errorf("--fail-on: %w", err)}
+	}
+	minConf, err := rules.ParseConfidence(f.minConfidence)
+	if err != nil {
+		return usageError{fmt.Errorf("--min-confidence: %w", err)}
 	}
 	if f.window < 0 {
 		return usageError{errors.New("--window must not be negative")}
@@ -204,9 +214,11 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 
 	// One input for the rules and the time split, so that both read the
 	// same views of the window.
-	in := &rules.Input{Window: w, Patterns: set.Patterns, Explainer: probes.Explainer()}
-	findings, errs := rules.Run(ctx, in, set.Rules, rules.Builtin())
-	for _, e := range errs {
+	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: probes.Explainer()}, set, rules.Builtin())
+	// Findings less sure than --min-confidence are left out of every
+	// output, the baseline written and the exit code alike.
+	findings := rules.Confident(a.Findings, minConf)
+	for _, e := range a.Errors {
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}
 	// window_seconds is the observed window, 0 for cumulative statistics (as
@@ -215,7 +227,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if !w.Cumulative {
 		window = time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(rules.Split(in))
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(a.Split)
 	if before != nil {
 		rep.Compare(before, thresholds)
 	}

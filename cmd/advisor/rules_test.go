@@ -145,7 +145,7 @@ func TestRulesListOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "  min_mean_ms      12.5\n") || !strings.Contains(out, "  severity  critical\n") {
+	if !strings.Contains(out, "  min_mean_ms        12.5\n") || !strings.Contains(out, "  severity  critical\n") {
 		t.Errorf("explain does not show the override:\n%s", out)
 	}
 }

@@ -250,6 +250,30 @@ var All = []Row{
 		},
 	},
 	{
+		ID:   "attach-first-findings",
+		What: "`advisor attach --headless` (defaults: `--sample-every 500ms`, `--hold-readings 3`) on the naive sampleapp under 8 connections: time from start until each planted problem is on screen, over 60 s",
+		Job:  Job{Command: "go test -run '^$' -bench AttachFirstFindings -benchtime 1x -v ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkAttachFirstFindings", "knobs_found", "last_first_s", "leaves")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.0f of 9 within %.1f s; %.0f left the screen after showing", v[0], v[1], v[2]), nil
+		},
+	},
+	{
+		ID:   "report-shortest-load",
+		What: "shortest load of the naive sampleapp's mix (8 connections, fresh service, reset statistics) after which `advisor report --window 0` names the missing index and the N+1",
+		Job:  Job{Command: "go test -run '^$' -bench ReportShortestLoad -benchtime 1x -v ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkReportShortestLoad", "shortest_load_s")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.0f s", v[0]), nil
+		},
+	},
+	{
 		ID:   "promises",
 		What: "sampleapp under load through worker and Redis restarts",
 		Job:  Job{Command: "go test -count=1 -run TestPromisesThroughRestarts -v ./sampleapp/"},

@@ -40,6 +40,9 @@ type Report struct {
 	// takes them, in the file's order.
 	Thresholds       []string
 	FailOnRegression *bool
+	// MinConfidence is a confidence level (low, medium, high) or a score
+	// from 0 to 1, as --min-confidence takes it.
+	MinConfidence string
 }
 
 // Checks validate the values whose valid set the caller knows: the names of
@@ -50,6 +53,8 @@ type Checks struct {
 	FailOn func(threshold string) error
 	// Threshold checks one regression threshold, NAME=VALUE.
 	Threshold func(spec string) error
+	// MinConfidence checks report.min_confidence.
+	MinConfidence func(confidence string) error
 }
 
 // PositionError is one problem in a file, at a line and column.
@@ -69,7 +74,7 @@ func LoadFile(path string, checks Checks) (File, error) {
 var (
 	keys       = []string{"db_cores", "headers", "internal_hosts", "metrics", "pg", "pprof", "pprof_instances", "pprof_port", "prometheus", "queues", "redis", "report", "rules", "selector", "target", "tls"}
 	tlsKeys    = []string{"ca_file", "cert_file", "insecure_skip_verify", "key_file"}
-	reportKeys = []string{"baseline", "fail_on", "fail_on_regression", "formats", "profile_seconds", "thresholds", "window"}
+	reportKeys = []string{"baseline", "fail_on", "fail_on_regression", "formats", "min_confidence", "profile_seconds", "thresholds", "window"}
 )
 
 // Parse reads a config file's content; name is its path, used in error
@@ -173,6 +178,15 @@ func readReport(f *yamlfile.File, n *yaml.Node, dir string, checks Checks) Repor
 				} else {
 					r.FailOn = s
 				}
+			}
+		case "min_confidence":
+			// A level or a number: YAML's scalar, whatever its tag.
+			if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+				f.Errorf(v, "%s must be low, medium, high or a number from 0 to 1", what)
+			} else if err := check(checks.MinConfidence, v.Value); err != nil {
+				f.Errorf(v, "%s: %v", what, err)
+			} else {
+				r.MinConfidence = v.Value
 			}
 		case "baseline":
 			r.Baseline = readPath(f, v, what, dir)

@@ -25,6 +25,12 @@ var testChecks = Checks{
 		}
 		return nil
 	},
+	MinConfidence: func(s string) error {
+		if !slices.Contains([]string{"low", "medium", "high", "0.7"}, s) {
+			return errors.New("want low, medium, high or a number from 0 to 1")
+		}
+		return nil
+	},
 }
 
 func TestParseReportSection(t *testing.T) {
@@ -39,6 +45,7 @@ report:
   baseline: .advisor/baseline.json
   window: 0
   profile_seconds: 3
+  min_confidence: medium
 `
 	// The paths in the file are relative to its directory.
 	_, err := Parse(filepath.Join("repo", ".advisor.yaml"), []byte(src), testChecks)
@@ -58,6 +65,9 @@ report:
 	r := c.Report
 	if !slices.Equal(r.Formats, want.Formats) || r.FailOn != want.FailOn || r.Baseline != want.Baseline {
 		t.Errorf("report %+v, want %+v", r, want)
+	}
+	if r.MinConfidence != "medium" {
+		t.Errorf("min_confidence %q, want medium", r.MinConfidence)
 	}
 	if r.Window == nil || *r.Window != 0 || r.ProfileSeconds == nil || *r.ProfileSeconds != 3 {
 		t.Errorf("window %v, profile seconds %v: want 0 and 3 set", r.Window, r.ProfileSeconds)
@@ -88,6 +98,7 @@ func TestParseReportErrors(t *testing.T) {
   profile_seconds: -1
   baseline: [a]
   fial_on: warning
+  min_confidence: sure
 rules: 5
 ---
 `
@@ -102,15 +113,21 @@ rules: 5
 		"advisor.yaml:4:11: report.window must be a duration such as 10s or 0, not the integer 10\n" +
 		"advisor.yaml:5:20: report.profile_seconds must not be negative\n" +
 		"advisor.yaml:6:13: report.baseline must be a string, not a list\n" +
-		`advisor.yaml:7:3: unknown key "fial_on" in report (did you mean "fail_on"?) (known: baseline, fail_on, fail_on_regression, formats, profile_seconds, thresholds, window)` + "\n" +
-		"advisor.yaml:8:8: rules must be a string, not the integer 5\n" +
-		"advisor.yaml:9:1: the file holds more than one YAML document"
+		`advisor.yaml:7:3: unknown key "fial_on" in report (did you mean "fail_on"?) (known: baseline, fail_on, fail_on_regression, formats, min_confidence, profile_seconds, thresholds, window)` + "\n" +
+		"advisor.yaml:8:19: report.min_confidence: want low, medium, high or a number from 0 to 1\n" +
+		"advisor.yaml:9:8: rules must be a string, not the integer 5\n" +
+		"advisor.yaml:10:1: the file holds more than one YAML document"
 	if err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
 	var pe *PositionError
 	if !errors.As(err, &pe) {
 		t.Errorf("errors are not PositionErrors: %T", err)
+	}
+	// A number is a score: YAML reads it as a float, advisor as text.
+	c, err := Parse("advisor.yaml", []byte("report:\n  min_confidence: 0.7\n"), testChecks)
+	if err != nil || c.Report.MinConfidence != "0.7" {
+		t.Errorf("min_confidence 0.7: %q, %v", c.Report.MinConfidence, err)
 	}
 	_, err = Parse("advisor.yaml", []byte("report:\n  window: soon\n"), testChecks)
 	if err == nil || err.Error() != `advisor.yaml:2:11: report.window must be a duration such as 10s or 0, not "soon"` {

@@ -28,6 +28,17 @@ type Session struct {
 	// oldest first: every snapshot's, and those taken between snapshots
 	// (Extra.Activity).
 	activity []postgres.ActivitySample
+	// dumps are the goroutine dumps of the snapshots fed since the oldest
+	// base, oldest first: an analysis window holds every dump of its span,
+	// not only those of its two ends, so that the app rules count the
+	// samples of every reading.
+	dumps []timedDump
+}
+
+// timedDump is the goroutine dump of a snapshot, with the snapshot's time.
+type timedDump struct {
+	at   time.Time
+	dump *pprof.GoroutineResult
 }
 
 // SessionOptions configure a session.
@@ -93,6 +104,9 @@ func (s *Session) Keep(snap *Snapshot) {
 	if a, ok := snap.ActivitySample(); ok {
 		s.activity = append(s.activity, a)
 	}
+	if g := snap.Goroutines; g != nil && g.Status.Ok() {
+		s.dumps = append(s.dumps, timedDump{at: snap.Time, dump: g})
+	}
 	oldest := s.bases[0].Time
 	i := 0
 	for i < len(s.activity) && s.activity[i].Time.Before(oldest) {
@@ -100,6 +114,26 @@ func (s *Session) Keep(snap *Snapshot) {
 	}
 	// A copy, so that the dropped readings are not held by the array.
 	s.activity = slices.Clone(s.activity[i:])
+	j := 0
+	for j < len(s.dumps) && s.dumps[j].at.Before(oldest) {
+		j++
+	}
+	s.dumps = slices.Clone(s.dumps[j:])
+}
+
+// dumpsBetween are the kept snapshots' goroutine dumps strictly after base
+// and before cur, oldest first: those a window from base to cur lacks.
+func (s *Session) dumpsBetween(base, cur *Snapshot) []*pprof.GoroutineResult {
+	if base == nil {
+		return nil
+	}
+	var out []*pprof.GoroutineResult
+	for _, d := range s.dumps {
+		if d.at.After(base.Time) && d.at.Before(cur.Time) {
+			out = append(out, d.dump)
+		}
+	}
+	return out
 }
 
 // Add builds and finishes the windows that end at cur, then keeps cur.
@@ -114,7 +148,7 @@ func (s *Session) Add(cur *Snapshot, extra Extra) Step {
 	}
 	s.finish(interval)
 	analysis.Profiles = extra.Profiles
-	analysis.insertGoroutines(base, extra.Goroutines)
+	analysis.insertGoroutines(base, append(s.dumpsBetween(base, cur), extra.Goroutines...))
 	s.activity = append(s.activity, extra.Activity...)
 	analysis.Activity = s.activitySince(base, cur)
 	s.finish(analysis)

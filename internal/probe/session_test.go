@@ -223,6 +223,29 @@ func TestSessionGoroutineSamples(t *testing.T) {
 	}
 }
 
+// TestSessionKeepsEveryDump: an analysis window holds the goroutine dump of
+// every snapshot fed within its span, oldest first, not only those of its
+// two ends; dumps older than the span are forgotten.
+func TestSessionKeepsEveryDump(t *testing.T) {
+	s := NewSession(SessionOptions{AnalysisSpan: 6 * time.Second})
+	var dumps []*pprof.GoroutineResult
+	var last Step
+	for sec := range 10 {
+		snap := redisAt(sec)
+		snap.Goroutines = &pprof.GoroutineResult{Status: source.Status{State: source.OK}}
+		dumps = append(dumps, snap.Goroutines)
+		last = s.Add(snap, Extra{})
+	}
+	// At second 9 the oldest base within 6 s is at second 4 (bases every
+	// 2 s: 0, 2, 4, 6, 8).
+	if want := dumps[4:]; !slices.Equal(last.Analysis.Goroutines, want) {
+		t.Errorf("analysis window holds %d dumps, want the %d of seconds 4 to 9", len(last.Analysis.Goroutines), len(want))
+	}
+	if len(s.dumps) > 7 {
+		t.Errorf("session keeps %d dumps over a 6 s span of 1 s readings", len(s.dumps))
+	}
+}
+
 // withActivity adds to snap a PostgreSQL snapshot whose pg_stat_activity
 // holds n active sessions of application "svc".
 func withActivity(snap *Snapshot, n int) *Snapshot {

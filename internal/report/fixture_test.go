@@ -27,7 +27,8 @@ func fixtureFindings() []rules.Finding {
 				Summary: "Drop the index after checking that no replica or rare job uses it.",
 				SQL:     "DROP INDEX CONCURRENTLY public.events_old_idx;",
 			},
-			Impact: 0.01,
+			Impact:     0.01,
+			Confidence: rules.ConfidenceOf(1, "cumulative statistics"),
 		},
 		{
 			Rule:     "db.missing-index",
@@ -50,7 +51,8 @@ func fixtureFindings() []rules.Finding {
 				SQL: "CREATE INDEX CONCURRENTLY events_user_id_created_at_idx\n" +
 					"    ON public.events (user_id, created_at DESC);",
 			},
-			Impact: 0.62,
+			Impact:     0.62,
+			Confidence: rules.ConfidenceOf(1, "verified with hypopg"),
 		},
 		{
 			Rule:     "app.blocking-io",
@@ -61,8 +63,9 @@ func fixtureFindings() []rules.Finding {
 			Fix: rules.Fix{
 				Summary: "Move the call out of the request path or give it a deadline.",
 			},
-			Location: "github.com/acme/shop/internal/orders/handler.go:87",
-			Impact:   0.41,
+			Location:   "github.com/acme/shop/internal/orders/handler.go:87",
+			Impact:     0.41,
+			Confidence: rules.ConfidenceOf(0.45, "4 samples"),
 		},
 		{
 			Rule:     "app.inline-work",
@@ -77,8 +80,9 @@ func fixtureFindings() []rules.Finding {
 					"\treturn fmt.Errorf(\"enqueue receipt: %w\", err)\n" +
 					"}",
 			},
-			Location: "/srv/shop/internal/mail/send.go:41",
-			Impact:   0.33,
+			Location:   "/srv/shop/internal/mail/send.go:41",
+			Impact:     0.33,
+			Confidence: rules.ConfidenceOf(0.63, "8 samples"),
 		},
 		{
 			Rule:     "pool.oversized",
@@ -90,7 +94,8 @@ func fixtureFindings() []rules.Finding {
 				Summary: "Size each instance's pool so that their sum stays under max_connections.",
 				Config:  map[string]string{"pool_max_conns": "30", "pool_min_conns": "4"},
 			},
-			Impact: 0.2,
+			Impact:     0.2,
+			Confidence: rules.ConfidenceOf(0.71, "5 s of window"),
 		},
 		{
 			Rule:     "db.n-plus-one",
@@ -103,7 +108,8 @@ func fixtureFindings() []rules.Finding {
 				Summary: "Load the items of all orders in one query (WHERE order_id = ANY($1)) " +
 					"or join them to the order list query.",
 			},
-			Impact: 0.18,
+			Impact:     0.18,
+			Confidence: rules.ConfidenceOf(0.92, "84 calls"),
 		},
 		{
 			Rule:     "probe.unavailable",

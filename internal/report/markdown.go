@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/pgadvisor/advisor/internal/rules"
 )
 
 // Markdown prints a report for a pull-request comment or a ticket
@@ -49,9 +51,9 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 			saves = saves || r.Findings[i].Saves != nil
 		}
 		if saves {
-			b.WriteString("\n| # | Severity | Rule | Subject | Title | Saves |\n| --- | --- | --- | --- | --- | --- |\n")
+			b.WriteString("\n| # | Severity | Rule | Subject | Title | Confidence | Saves |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 		} else {
-			b.WriteString("\n| # | Severity | Rule | Subject | Title |\n| --- | --- | --- | --- | --- |\n")
+			b.WriteString("\n| # | Severity | Rule | Subject | Title | Confidence |\n| --- | --- | --- | --- | --- | --- |\n")
 		}
 		for i := range r.Findings {
 			f := &r.Findings[i]
@@ -59,7 +61,7 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 			if r.Known(f) {
 				sev += " (known)"
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |", i+1, sev, codeCell(f.Rule), cell(f.Subject), cell(f.Title))
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |", i+1, sev, codeCell(f.Rule), cell(f.Subject), cell(f.Title), cell(confidenceWord(f.Confidence)))
 			if saves {
 				fmt.Fprintf(&b, " %s |", cell(strings.TrimPrefix(savingText(f.Saves), "saves ")))
 			}
@@ -78,6 +80,9 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "**%s**\n\n", inline(f.Title))
 		if s := markdownSaving(f.Saves); s != "" {
 			b.WriteString(s + "\n\n")
+		}
+		if c := confidenceText(f.Confidence); c != "" {
+			fmt.Fprintf(&b, "Confidence: %s\n\n", inline(c))
 		}
 		if r.Known(f) {
 			fmt.Fprintf(&b, "Known: the baseline holds this finding (fingerprint `%s`); it does not fail the run.\n\n", f.Fingerprint)
@@ -163,4 +168,13 @@ func codeBlock(b *bytes.Buffer, lang, code string) {
 		fence += "`"
 	}
 	fmt.Fprintf(b, "%s%s\n%s\n%s\n\n", fence, lang, strings.TrimRight(sanitize(code), "\n"), fence)
+}
+
+// confidenceWord is a confidence's level and score, "high 0.92", for a
+// table cell; "" without one.
+func confidenceWord(c *rules.Confidence) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s %.2f", c.Level, c.Score)
 }

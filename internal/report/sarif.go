@@ -123,6 +123,9 @@ func (p *SARIF) Print(w io.Writer, r *Report) error {
 		if f.Saves != nil {
 			props["saves"] = f.Saves
 		}
+		if f.Confidence != nil {
+			props["confidence"] = f.Confidence
+		}
 		res.Properties = props
 		run.AddResult(res)
 	}
@@ -241,7 +244,22 @@ func sarifMessage(f *Finding) string {
 		}
 		msg += " Fix: " + s
 	}
+	if c := confidenceText(f.Confidence); c != "" {
+		if !strings.HasSuffix(msg, ".") {
+			msg += "."
+		}
+		msg += " Confidence: " + c + "."
+	}
 	return msg
+}
+
+// confidenceText is "high (0.92: 84 calls)", or "" for a finding without a
+// confidence.
+func confidenceText(c *rules.Confidence) string {
+	if c == nil {
+		return ""
+	}
+	return sanitize(c.String())
 }
 
 // location returns the result's location: the finding's file:line when the

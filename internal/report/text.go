@@ -192,6 +192,9 @@ func (p *Text) finding(b *bytes.Buffer, r *Report, f *Finding, st textStyles, wi
 		fmt.Fprintf(b, "%s  %s\n", in1, l)
 	}
 	writeSaving(b, in1+"  ", f.Saves, width, st)
+	if c := confidenceText(f.Confidence); c != "" {
+		writeLabeled(b, in1+"  ", "confidence: ", c, width, st)
+	}
 
 	if ev := evidenceList(f.Evidence); len(ev) > 0 {
 		fmt.Fprintf(b, "%s  %s\n", in1, st.faint("evidence"))

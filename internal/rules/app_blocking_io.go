@@ -16,19 +16,16 @@ var appBlockingKinds = []WaitKind{WaitNetwork, WaitDisk, WaitSleep}
 var appBlockingIO = Def[appBlockingIOParams]{ID: "app.blocking-io", Check: checkAppBlockingIO}
 
 type appBlockingIOParams struct {
-	MinShare   float64 `param:"min_share"`
-	MinSamples float64 `param:"min_samples"`
+	MinShare    float64 `param:"min_share"`
+	SureSamples float64 `param:"sure_samples"`
 }
 
 func checkAppBlockingIO(_ context.Context, in *Input, p appBlockingIOParams) ([]Finding, error) {
-	minShare, minSamples := p.MinShare, p.MinSamples
+	minShare, sure := p.MinShare, p.SureSamples
 	v := in.app()
 	hopsExplainHTTP := appOutboundMostlyInternal(in)
 	var out []Finding
 	for _, h := range v.sortedHandlers() {
-		if h.samples < minSamples {
-			continue
-		}
 		// Group the blocking samples by the service function that waits.
 		type group struct {
 			samples float64
@@ -60,8 +57,11 @@ func checkAppBlockingIO(_ context.Context, in *Input, p appBlockingIOParams) ([]
 			}
 		}
 		for fn, g := range groups {
+			// The share the samples support (Wilson's lower bound), not the
+			// share seen: a few dumps fire when they are one-sided, a share
+			// near the bar needs more of them.
 			share := g.samples / h.samples
-			if share < minShare {
+			if wilsonLower(g.samples, h.samples) < minShare {
 				continue
 			}
 			class := appTop(g.classes)
@@ -78,11 +78,12 @@ func checkAppBlockingIO(_ context.Context, in *Input, p appBlockingIOParams) ([]
 				ev["calls"] = g.site.api.Func
 			}
 			out = append(out, Finding{
-				Subject:  h.name + " -> " + fn,
-				Evidence: ev,
-				Location: g.site.site.Location(),
-				Impact:   g.samples / v.samples,
-				Fix:      Fix{Code: appBlockingCode(class)},
+				Subject:    h.name + " -> " + fn,
+				Evidence:   ev,
+				Location:   g.site.site.Location(),
+				Impact:     g.samples / v.samples,
+				Confidence: countConfidence(h.samples, sure, "samples"),
+				Fix:        Fix{Code: appBlockingCode(class)},
 			})
 		}
 	}

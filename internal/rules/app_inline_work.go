@@ -14,12 +14,12 @@ import (
 var appInlineWork = Def[appInlineWorkParams]{ID: "app.inline-work", Check: checkAppInlineWork}
 
 type appInlineWorkParams struct {
-	MinShare   float64 `param:"min_share"`
-	MinSamples float64 `param:"min_samples"`
+	MinShare    float64 `param:"min_share"`
+	SureSamples float64 `param:"sure_samples"`
 }
 
 func checkAppInlineWork(_ context.Context, in *Input, p appInlineWorkParams) ([]Finding, error) {
-	minShare, minSamples := p.MinShare, p.MinSamples
+	minShare, sure := p.MinShare, p.SureSamples
 	v := in.app()
 	var out []Finding
 	for _, h := range v.sortedHandlers() {
@@ -40,8 +40,10 @@ func checkAppInlineWork(_ context.Context, in *Input, p appInlineWorkParams) ([]
 			if h.cpu > 0 {
 				cpu = c.cpu / h.cpu
 			}
-			byWall := h.samples >= minSamples && wall >= minShare
-			byCPU := h.cpuSamples >= minSamples && cpu >= minShare
+			// The shares the samples support (Wilson's lower bound): a few
+			// one-sided samples suffice, a share near the bar needs more.
+			byWall := wilsonLower(c.samples, h.samples) >= minShare
+			byCPU := wilsonLower(cpu*h.cpuSamples, h.cpuSamples) >= minShare
 			if !byWall && !byCPU {
 				continue
 			}
@@ -66,11 +68,16 @@ func checkAppInlineWork(_ context.Context, in *Input, p appInlineWorkParams) ([]
 			if v.cpu > 0 {
 				impact = max(impact, c.cpu/v.cpu)
 			}
+			n := h.samples
+			if byCPU && !byWall {
+				n = h.cpuSamples
+			}
 			out = append(out, Finding{
-				Subject:  h.name + " -> " + c.class.Class,
-				Evidence: ev,
-				Location: site.site.Location(),
-				Impact:   impact,
+				Confidence: countConfidence(n, sure, "samples"),
+				Subject:    h.name + " -> " + c.class.Class,
+				Evidence:   ev,
+				Location:   site.site.Location(),
+				Impact:     impact,
 				Fix: Fix{Code: "// in the handler: persist the order and enqueue the follow-up work\n" +
 					"_, err = riverClient.InsertTx(ctx, tx, FollowUpArgs{OrderID: id}, nil)\n" +
 					"// commit, then reply at once\n" +

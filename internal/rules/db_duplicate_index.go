@@ -45,7 +45,8 @@ func checkDBDuplicateIndex(ctx context.Context, in *Input, p dbDuplicateIndexPar
 			}
 			name, by := sqltext.TableName(a.Schema, a.Name), sqltext.TableName(b.Schema, b.Name)
 			out = append(out, Finding{
-				Subject: name,
+				Subject:    name,
+				Confidence: ConfidenceOf(1, "the catalog's index definitions"),
 				Evidence: map[string]any{
 					"index":            name,
 					"index_columns":    ak,

@@ -11,9 +11,11 @@ import (
 var dbSlowQuery = Def[dbSlowQueryParams]{ID: "db.slow-query", Check: checkDBSlowQuery}
 
 type dbSlowQueryParams struct {
-	MinMeanMS     float64 `param:"min_mean_ms"`
-	MinCalls      int     `param:"min_calls"`
-	MinTotalShare float64 `param:"min_total_share"`
+	MinMeanMS      float64 `param:"min_mean_ms"`
+	MinCalls       int     `param:"min_calls"`
+	MinTotalTimeMS float64 `param:"min_total_time_ms"`
+	MinWeightShare float64 `param:"min_weight_share"`
+	MinTotalShare  float64 `param:"min_total_share"`
 }
 
 func checkDBSlowQuery(ctx context.Context, in *Input, p dbSlowQueryParams) ([]Finding, error) {
@@ -22,12 +24,18 @@ func checkDBSlowQuery(ctx context.Context, in *Input, p dbSlowQueryParams) ([]Fi
 		return nil, nil
 	}
 	minMean, minCalls := p.MinMeanMS, int64(p.MinCalls)
+	// A statement qualifies by its weight in the window, its total time or
+	// its share of the database's time, not by a count of calls: a heavy
+	// statement of a short CI run has few calls. The floor of calls keeps a
+	// mean over too few calls out (at 25 its relative error is a fifth of
+	// the spread of the calls' times).
+	minTotal, minWeight := p.MinTotalTimeMS, p.MinWeightShare
 	// A statement that takes most of the database's time is slow only if
 	// its calls are not fast ones: then it is N+1 or cache material.
 	minShare, minShareMean := p.MinTotalShare, p.MinMeanMS/4
 	var out []Finding
 	for _, d := range dbVisible(pg) {
-		if d.Calls < minCalls || sqltext.ReadsCatalog(d.Statement.Query) {
+		if d.Calls < minCalls || (d.TotalTime < minTotal && d.Share < minWeight) || sqltext.ReadsCatalog(d.Statement.Query) {
 			continue
 		}
 		slow := d.MeanTime >= minMean

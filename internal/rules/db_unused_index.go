@@ -31,7 +31,8 @@ func checkDBUnusedIndex(ctx context.Context, in *Input, p dbUnusedIndexParams) (
 		name := sqltext.TableName(ix.Schema, ix.Name)
 		table := sqltext.TableName(ix.Schema, ix.Table)
 		out = append(out, Finding{
-			Subject: name,
+			Subject:    name,
+			Confidence: ConfidenceOf(1, "cumulative statistics"),
 			Evidence: map[string]any{
 				"index":       name,
 				"table":       table,

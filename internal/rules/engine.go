@@ -105,6 +105,9 @@ func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding
 			if err := finish(&fs[i], r); err != nil {
 				errs = append(errs, err)
 			}
+			if fs[i].Confidence == nil {
+				fs[i].Confidence = defaultConfidence(in, &fs[i])
+			}
 			if fs[i].Saves == nil {
 				fs[i].Saves = savesOf(in, &fs[i])
 			}
@@ -123,6 +126,31 @@ func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding
 	}
 	SortFindings(out)
 	return out, errs
+}
+
+// Analysis is what the rules make of one window: the findings, the errors
+// met on the way and where the requests' time goes.
+type Analysis struct {
+	Findings []Finding
+	Errors   []error
+	Split    *TimeSplit
+}
+
+// Analyse runs the rules of set on in (Run) and takes the time split from
+// the same input, so that both read the same views of the window. report,
+// demo and attach all analyse through it: over the same window they give
+// the same findings. A nil set gives the split alone.
+func Analyse(ctx context.Context, in *Input, set *Set, reg Registry) Analysis {
+	if in == nil {
+		in = &Input{}
+	}
+	var a Analysis
+	if set != nil {
+		in.Patterns = set.Patterns
+		a.Findings, a.Errors = Run(ctx, in, set.Rules, reg)
+	}
+	a.Split = Split(in)
+	return a
 }
 
 func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Finding, err error) {

@@ -65,8 +65,12 @@ func TestRunCompletesFindings(t *testing.T) {
 		t.Fatalf("%d findings", len(fs))
 	}
 	f := fs[0]
-	if f.Rule != "db.slow-query" || f.Severity != Warning {
-		t.Errorf("rule and severity not set from the rule (its severity is the ceiling): %q %v", f.Rule, f.Severity)
+	// A detector may raise a finding above its rule's severity.
+	if f.Rule != "db.slow-query" || f.Severity != Critical {
+		t.Errorf("rule not set from the rule, or the detector's severity not kept: %q %v", f.Rule, f.Severity)
+	}
+	if fs[1].Severity != Warning {
+		t.Errorf("a finding the detector left unset takes its rule's severity: %v", fs[1].Severity)
 	}
 	// A detector may lower a finding below its rule's severity.
 	if fs[2].Subject != "q3" || fs[2].Severity != Info {
@@ -94,7 +98,7 @@ func TestRunOrdersBySeverityThenImpact(t *testing.T) {
 			finding("l-big", 0.5, map[string]any{"query": "q", "duration_seconds": 700}),
 		),
 		// critical by override
-		"redis.evictions": ret(finding("e", 0.01, map[string]any{"evicted_keys_per_s": 3, "maxmemory_bytes": 1 << 20, "maxmemory_policy": "allkeys-lru"})),
+		"redis.evictions": ret(finding("e", 0.01, map[string]any{"evicted_keys_per_s": 3, "maxmemory_bytes": 1 << 20, "maxmemory_policy": "allkeys-lru", "in_window": true})),
 		// impact out of range is clamped
 		"db.idle-in-transaction": ret(finding("i", math.NaN(), map[string]any{"application_name": "a", "idle_seconds": 100})),
 		"db.blocked-queries": ret(finding("b", 7, map[string]any{"wait_seconds": 9, "lock_mode": "RowExclusiveLock", "relation": "t",

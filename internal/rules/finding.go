@@ -32,6 +32,10 @@ type Finding struct {
 	// Saves is the request time the fix would remove, from the window's
 	// time split; nil where the split could not say.
 	Saves *Saving `json:"saves,omitempty"`
+	// Confidence says how sure the finding is, from the amount of evidence
+	// it rests on; Run sets it on every finding (the detector's, else one
+	// from the evidence's calls or samples, or the window's length).
+	Confidence *Confidence `json:"confidence,omitempty"`
 }
 
 // Saving is the request time a finding's fix would remove.

@@ -144,7 +144,7 @@ wait_patterns:
 	}
 
 	slow := set.Rule("db.slow-query")
-	if slow.Severity != Critical || param(slow, "min_mean_ms") != 50.0 || param(slow, "min_calls") != 100 {
+	if slow.Severity != Critical || param(slow, "min_mean_ms") != 50.0 || param(slow, "min_calls") != 25 {
 		t.Errorf("db.slow-query: severity %v, min_mean_ms %v, min_calls %v", slow.Severity, param(slow, "min_mean_ms"), param(slow, "min_calls"))
 	}
 	baseSlow := base.Rule("db.slow-query")
@@ -301,11 +301,11 @@ func TestLoadChecksDetectorParams(t *testing.T) {
 		want     []string
 	}{
 		{"      min_queue_share: 0.5\n", "      min_queue_shar: 0.5\n", []string{
-			`:323:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`,
-			`:325:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`,
+			`:330:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`,
+			`:332:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`,
 		}},
 		{"      min_queue_share: 0.5\n", "      min_queue_share: half\n", []string{
-			`:325:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`,
+			`:332:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`,
 		}},
 	} {
 		if !strings.Contains(data, tc.old) {

@@ -48,7 +48,8 @@ func checkPoolOversized(_ context.Context, in *Input, p poolOversizedParams) ([]
 			impact = 1 - float64(suggested*srv.instances)/float64(total)
 		}
 		out = append(out, Finding{
-			Subject: poolName(p),
+			Subject:    poolName(p),
+			Confidence: ConfidenceOf(1, "the pools' and the server's configuration"),
 			Evidence: map[string]any{
 				"pool":                poolName(p),
 				"max_conns":           maxConns,

@@ -69,7 +69,8 @@ func probeFinding(name string, st source.Status, enable string) Finding {
 		state = string(source.Unavailable)
 	}
 	return Finding{
-		Subject: name,
+		Subject:    name,
+		Confidence: ConfidenceOf(1, "the source's own answer"),
 		Evidence: map[string]any{
 			"source": name,
 			"status": state,

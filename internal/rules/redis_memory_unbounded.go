@@ -46,6 +46,6 @@ func checkRedisMemoryUnbounded(_ context.Context, in *Input, p redisMemoryUnboun
 	} else if w.UsedMemory > 0 {
 		limit = fmt.Sprintf("%dmb", max(2*w.UsedMemory, 64<<20)>>20)
 	}
-	return []Finding{{Subject: redisSubject, Evidence: ev,
+	return []Finding{{Subject: redisSubject, Evidence: ev, Confidence: ConfidenceOf(1, "the server's configuration"),
 		Fix: Fix{Config: map[string]string{"maxmemory": limit, "maxmemory-policy": "allkeys-lru"}}}}, nil
 }

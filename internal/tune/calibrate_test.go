@@ -215,7 +215,7 @@ func TestCalibrate(t *testing.T) {
 	for _, a := range c.Undetected {
 		undetected = append(undetected, a.String())
 	}
-	if got := strings.Join(undetected, " "); got != "nplusone=batched overfetch=columns cache=redis inline=queued gomaxprocs=default" {
+	if got := strings.Join(undetected, " "); got != "nplusone=batched overfetch=columns cache=redis inline=queued gomaxprocs=default ratelimit=script jobworkers=sized" {
 		t.Errorf("undetected %s", got)
 	}
 	if len(lines) == 0 {
@@ -249,22 +249,22 @@ func TestCalibrateUndetected(t *testing.T) {
 		fixes = append(fixes, fmt.Sprintf("%s:%v", g.Action, g.Detected()))
 	}
 	want := "hops=inproc:true pool=sized:false nplusone=batched:false index=present:true overfetch=columns:false " +
-		"cache=redis:false inline=queued:false lock=none:false gomaxprocs=default:false"
+		"cache=redis:false inline=queued:false lock=none:false gomaxprocs=default:false ratelimit=script:false jobworkers=sized:false"
 	if got := strings.Join(fixes, " "); got != want {
 		t.Fatalf("fixes %s, want %s", got, want)
 	}
-	if svc.measures != 1+2*9 {
-		t.Errorf("%d measurements, want 19", svc.measures)
+	if svc.measures != 1+2*11 {
+		t.Errorf("%d measurements, want 23", svc.measures)
 	}
 	// Detected: hops (impact 0.4, x2) above index (0.2, x1.5): rho 1.
 	if rho, err := c.Spearman(); err != nil || rho != 1 {
 		t.Errorf("rho %v (%v), want 1", rho, err)
 	}
-	// All: the cache (x4) and the lock (x1.2) are at impact 0 with five
-	// fixes that gain nothing; impact ranks 9, 8, then 4 for the seven
-	// tied; gain ranks 8, 7, 9, 6, then 3 for the five tied.
-	x := []float64{0.4, 0, 0, 0.2, 0, 0, 0, 0, 0}
-	y := []float64{math.Log(2), 0, 0, math.Log(1.5), 0, math.Log(4), 0, math.Log(1.2), 0}
+	// All: the cache (x4) and the lock (x1.2) are at impact 0 with seven
+	// fixes that gain nothing; impact ranks 11, 10, then 5 for the nine
+	// tied; gain ranks 10, 9, 11, 8, then 4 for the seven tied.
+	x := []float64{0.4, 0, 0, 0.2, 0, 0, 0, 0, 0, 0, 0}
+	y := []float64{math.Log(2), 0, 0, math.Log(1.5), 0, math.Log(4), 0, math.Log(1.2), 0, 0, 0}
 	wantAll, _ := SpearmanRho(x, y)
 	if rho, err := c.SpearmanAll(); err != nil || math.Abs(rho-wantAll) > 1e-12 || rho >= 1 {
 		t.Errorf("rho over all %v (%v), want %v", rho, err, wantAll)
@@ -274,7 +274,7 @@ func TestCalibrateUndetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{`\(no finding\) +cache=redis +- +- +100\.0 +400\.0 +x4\.00 +\+1\.39 +-`,
-		"over the 2 fixes a finding pointed at: 1\\.00", "over all 9 fixes, those no finding pointed at as impact 0"} {
+		"over the 2 fixes a finding pointed at: 1\\.00", "over all 11 fixes, those no finding pointed at as impact 0"} {
 		if !regexp.MustCompile(s).MatchString(out.String()) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}

@@ -78,7 +78,8 @@ func (l *Live) Measure(ctx context.Context) (*Measurement, error) {
 		return nil, err
 	}
 	w := obs.Window
-	findings, errs := rules.Run(ctx, &rules.Input{Window: w, Patterns: l.Rules.Patterns, Explainer: obs.Explainer}, l.Rules.Rules, l.Registry)
+	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: obs.Explainer}, l.Rules, l.Registry)
+	findings, errs := a.Findings, a.Errors
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

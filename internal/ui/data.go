@@ -13,6 +13,10 @@ import (
 type Data struct {
 	Window   *probe.Window
 	Findings []rules.Finding
+	// Fading holds the fingerprints of the findings kept on screen from
+	// earlier windows that this one lacks: shown, marked, until enough
+	// readings in a row miss them.
+	Fading map[string]bool
 	// Split is where the requests' time went in Window; nil when unknown.
 	Split      *rules.TimeSplit
 	RuleErrors []error

@@ -35,6 +35,7 @@ func newFindingsPane(sh *shared) *findingsPane {
 	p.list = newTable(sh.st, "no findings in this window",
 		column{Title: "SEV", Width: 4},
 		column{Title: "IMPACT", Width: 6, Right: true},
+		column{Title: "CONF", Width: 4},
 		column{Title: "RULE", Width: 22},
 		column{Title: "TITLE", Width: 20, Flex: true},
 	)
@@ -74,8 +75,12 @@ func (p *findingsPane) refresh() {
 	}
 	rows := make([]row, len(p.sorted))
 	for i, f := range p.sorted {
+		title := oneLine(f.Title)
+		if p.data.Fading[f.Fingerprint()] {
+			title = "(fading) " + title
+		}
 		rows[i] = row{Key: f.Fingerprint(), Cells: []string{
-			p.sh.st.severity(f.Severity), pct(f.Impact), f.Rule, oneLine(f.Title)},
+			p.sh.st.severity(f.Severity), pct(f.Impact), confCell(f.Confidence), f.Rule, title},
 			Filter: f.Rule + " " + f.Severity.String() + " " + f.Title + " " + f.Subject}
 	}
 	p.list.setRows(rows)
@@ -240,6 +245,12 @@ func (p *findingsPane) renderDetail() {
 	if f.Location != "" {
 		line("location " + f.Location)
 	}
+	if f.Confidence != nil {
+		para("confidence "+f.Confidence.String(), "")
+	}
+	if p.data.Fading[f.Fingerprint()] {
+		line(st.Dim.Render("missing from the latest readings: kept until enough readings in a row miss it"))
+	}
 	if s := savingLine(f.Saves); s != "" {
 		para(s, "")
 	}
@@ -347,4 +358,16 @@ func fixText(f rules.Finding) string {
 		return f.Fix.Summary
 	}
 	return strings.Join(parts, "\n\n")
+}
+
+// confCell is a confidence in the list's CONF column: its level, "-"
+// without one.
+func confCell(c *rules.Confidence) string {
+	if c == nil {
+		return "-"
+	}
+	if c.Level == rules.Medium {
+		return "med"
+	}
+	return string(c.Level)
 }

@@ -53,6 +53,10 @@ const (
 	DefaultHistory = 150
 	// DefaultAnalysisSpan is how far back the analysed window reaches.
 	DefaultAnalysisSpan = 30 * time.Second
+	// DefaultSampleEvery and DefaultSampleFor: attach reads the sources
+	// every half second over its first ten seconds.
+	DefaultSampleEvery = 500 * time.Millisecond
+	DefaultSampleFor   = 10 * time.Second
 	// ProfileTTL is how long an on-demand profile is handed to the rules
 	// with each window after it was taken.
 	ProfileTTL = 60 * time.Second
@@ -86,10 +90,19 @@ type Options struct {
 	// History is how many windows the sparklines keep.
 	History int
 	// AnalysisSpan is how far back the window the rules and panes see
-	// reaches (default DefaultAnalysisSpan): a few seconds hold too few calls
-	// for thresholds like "100 calls", and rates over one interval are noisy.
+	// reaches (default DefaultAnalysisSpan): rates over one interval are
+	// noisy, and findings gain confidence as the window grows.
 	// The sparklines still move every interval.
 	AnalysisSpan time.Duration
+	// HoldReadings is how many consecutive analyses must agree before a
+	// finding appears or leaves (hysteresis; advisor attach uses
+	// DefaultHoldReadings); 0 or 1 shows each analysis as it is.
+	HoldReadings int
+	// SampleEvery, when set, is the time between two readings over the
+	// first SampleFor of the session (default DefaultSampleFor), so that
+	// the first analyses rest on many readings; Interval after that.
+	SampleEvery time.Duration
+	SampleFor   time.Duration
 	// OnAnalysis, when set, is called with each analysis as the model takes
 	// it in: a headless run (advisor attach --headless) logs it.
 	OnAnalysis func(AnalysisMsg)
@@ -114,6 +127,13 @@ type (
 		// in the sparklines; otherwise (a headless driver, a test) Window
 		// goes there.
 		Sampled bool
+		// Fading holds the fingerprints of the findings shown from earlier
+		// analyses that this one lacks (Options.HoldReadings); the model
+		// fills it, with Findings as shown, before OnAnalysis.
+		Fading map[string]bool
+		// steadied is set once the hold took the analysis in, so that one
+		// held while paused is not counted twice on resume.
+		steadied bool
 	}
 	// ProfileMsg is the result of an on-demand profile.
 	ProfileMsg struct {
@@ -190,6 +210,11 @@ type Model struct {
 	held         *AnalysisMsg
 	heldReadings int
 
+	// steady applies Options.HoldReadings to the analyses; start is when
+	// the model was made, for Options.SampleFor.
+	steady *hold
+	start  time.Time
+
 	overview *overviewPane
 	findings *findingsPane
 	queries  *queriesPane
@@ -219,6 +244,9 @@ func New(opts Options) *Model {
 	if opts.Styles == nil {
 		opts.Styles = DefaultStyles()
 	}
+	if opts.SampleFor <= 0 {
+		opts.SampleFor = DefaultSampleFor
+	}
 	if opts.ExportDir == "" {
 		opts.ExportDir = "."
 	}
@@ -232,6 +260,8 @@ func New(opts Options) *Model {
 	m := &Model{opts: opts, ctx: opts.Context, st: opts.Styles, km: DefaultKeyMap(), help: help.New(),
 		width: 80, height: 24, session: probe.NewSession(sess)}
 	m.history = NewHistory(opts.History)
+	m.steady = newHold(opts.HoldReadings)
+	m.start = opts.Now()
 	m.data = &Data{History: m.history, Rules: opts.Rules}
 	sh := &shared{st: m.st, km: m.km, ctx: m.ctx, clipboard: opts.Clipboard, now: opts.Now, explainer: opts.Explainer}
 	m.overview = newOverviewPane(sh)
@@ -286,6 +316,9 @@ func (m *Model) snapshotCmd() tea.Cmd {
 func (m *Model) tick() tea.Cmd {
 	m.tickSeq++
 	seq, ctx, d := m.tickSeq, m.ctx, m.opts.Interval
+	if m.opts.SampleEvery > 0 && m.opts.SampleEvery < d && m.opts.Now().Sub(m.start) < m.opts.SampleFor {
+		d = m.opts.SampleEvery
+	}
 	return func() tea.Msg {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -304,15 +337,8 @@ func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	m.analysing = true
 	ctx, set, reg, ex, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Explainer, m.opts.Now
 	return func() tea.Msg {
-		msg := AnalysisMsg{Window: w, At: now(), Sampled: true}
-		// One input for the rules and the time split: the same views.
-		in := &rules.Input{Window: w, Explainer: ex}
-		if set != nil {
-			in.Patterns = set.Patterns
-			msg.Findings, msg.Errors = rules.Run(ctx, in, set.Rules, reg)
-		}
-		msg.Split = rules.Split(in)
-		return msg
+		a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: ex}, set, reg)
+		return AnalysisMsg{Window: w, At: now(), Sampled: true, Findings: a.Findings, Errors: a.Errors, Split: a.Split}
 	}
 }
 
@@ -405,6 +431,10 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 	m.analysing = false
+	if !msg.steadied {
+		msg.Findings, msg.Fading = m.steady.step(msg.Findings)
+		msg.steadied = true
+	}
 	if !msg.Sampled {
 		m.history.Add(msg.Window)
 	}
@@ -415,7 +445,7 @@ func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 		m.held = &msg
 		return nil
 	}
-	m.data = &Data{Window: msg.Window, Findings: msg.Findings, Split: msg.Split, RuleErrors: msg.Errors,
+	m.data = &Data{Window: msg.Window, Findings: msg.Findings, Fading: msg.Fading, Split: msg.Split, RuleErrors: msg.Errors,
 		History: m.history, Rules: m.opts.Rules, At: msg.At}
 	if m.opts.OnAnalysis != nil {
 		m.opts.OnAnalysis(msg)

@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
+)
+
+// dbWeightWindow is a 4 s window of a short CI run: one heavy statement run
+// calls times at meanMS each, and fast ones that make up the rest of the
+// database's time.
+func dbWeightWindow(calls int64, meanMS float64) *probe.Window {
+	heavy := postgres.StatementDelta{
+		Statement: postgres.Statement{QueryID: 42, TopLevel: true, Query: "SELECT * FROM events WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"},
+		Calls:     calls, TotalTime: float64(calls) * meanMS, MeanTime: meanMS, Rows: calls * 20, CallsPerS: float64(calls) / 4,
+	}
+	fast := postgres.StatementDelta{
+		Statement: postgres.Statement{QueryID: 7, TopLevel: true, Query: "SELECT name FROM users WHERE id = $1"},
+		Calls:     4000, TotalTime: 4000 * 1.1, MeanTime: 1.1, Rows: 4000, CallsPerS: 1000,
+	}
+	total := heavy.TotalTime + fast.TotalTime
+	heavy.Share, fast.Share = heavy.TotalTime/total, fast.TotalTime/total
+	return &probe.Window{Seconds: 4, Postgres: &postgres.Window{Seconds: 4,
+		Statements: postgres.StatementsWindow{Seconds: 4, TotalTime: total, Rows: []postgres.StatementDelta{heavy, fast}}}}
+}
+
+// TestDBSlowQueryByWeight: a heavy statement run few times in a short run
+// (the 84 calls at 190 ms, 78% of database time; and 30 calls) is
+// slow, with its confidence from its calls; one below the floor of calls,
+// or slow but light, is not.
+func TestDBSlowQueryByWeight(t *testing.T) {
+	r := dbRule(t, "db.slow-query", nil)
+	for _, c := range []struct {
+		calls int64
+		mean  float64
+		fires bool
+		level Level
+	}{
+		{84, 190, true, High},
+		{30, 190, true, Medium},
+		{24, 190, false, ""},
+		// 30 calls of 25 ms: 750 ms, 15% of the database's time.
+		{30, 25, true, Medium},
+		// 30 calls of 21 ms among much more: 630 ms, 12.5%.
+		{30, 21, true, Medium},
+	} {
+		fs := dbDetect(t, dbWeightWindow(c.calls, c.mean), r)
+		if (len(fs) > 0) != c.fires {
+			t.Errorf("%d calls of %g ms: %d findings, want fires=%v", c.calls, c.mean, len(fs), c.fires)
+			continue
+		}
+		if c.fires {
+			if fs[0].Confidence == nil || fs[0].Confidence.Level != c.level {
+				t.Errorf("%d calls of %g ms: confidence %v, want %s", c.calls, c.mean, fs[0].Confidence, c.level)
+			}
+		}
+	}
+	// Light: 30 calls of 20 ms among a busy database's 40 s.
+	w := dbWeightWindow(30, 20)
+	pg := w.Postgres
+	pg.Statements.TotalTime = 40_000
+	pg.Statements.Rows[0].Share = 600.0 / 40_000
+	if fs := dbDetect(t, w, r); len(fs) > 0 {
+		t.Errorf("a light slow statement (600 ms, 1.5%%) fires: %v", fs[0].Evidence)
+	}
+}
