@@ -189,25 +189,9 @@ func (p *Probe) asynqQueue(ctx context.Context, known func(string) bool, name st
 	if !p.isList(ctx, known, key) {
 		return Queue{}, false
 	}
-	q := Queue{System: Asynq, Name: name, Key: key, Active: -1}
-	pipe := p.client.Pipeline()
-	llen := pipe.LLen(ctx, key)
-	active := pipe.LLen(ctx, "asynq:{"+name+"}:active")
-	last := pipe.LIndex(ctx, key, -1)
-	_, _ = pipe.Exec(ctx)
-	q.Waiting = llen.Val()
-	if active.Err() == nil {
-		q.Active = active.Val()
-	}
-	if id := last.Val(); id != "" {
-		q.OldestID = id
-		if v, err := p.client.HGet(ctx, "asynq:{"+name+"}:t:"+id, "pending_since").Result(); err == nil {
-			if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns > 0 {
-				q.Oldest = time.Unix(0, ns)
-			}
-		}
-	}
-	return q, true
+	return p.listQueue(ctx, Queue{System: Asynq, Name: name, Key: key}, "asynq:{"+name+"}:active",
+		func(id string) string { return "asynq:{" + name + "}:t:" + id }, "pending_since",
+		func(v int64) time.Time { return time.Unix(0, v) }), true
 }
 
 // bullQueue reads a BullMQ queue with the default prefix: job ids LPUSHed
@@ -218,11 +202,20 @@ func (p *Probe) bullQueue(ctx context.Context, known func(string) bool, name str
 	if !p.isList(ctx, known, key) && !(known("bull:"+name+":meta") && p.exists(ctx, "bull:"+name+":meta")) {
 		return Queue{}, false
 	}
-	q := Queue{System: BullMQ, Name: name, Key: key, Active: -1}
+	return p.listQueue(ctx, Queue{System: BullMQ, Name: name, Key: key}, "bull:"+name+":active",
+		func(id string) string { return "bull:" + name + ":" + id }, "timestamp", time.UnixMilli), true
+}
+
+// listQueue reads a queue kept as a list of job ids (pushed on the left, so
+// the oldest is the last) beside a list of the jobs being worked on, each
+// job a hash whose field holds when it was queued: its depth, the jobs at
+// work, and the oldest job's id and time.
+func (p *Probe) listQueue(ctx context.Context, q Queue, activeKey string, jobKey func(id string) string, field string, toTime func(int64) time.Time) Queue {
+	q.Active = -1
 	pipe := p.client.Pipeline()
-	llen := pipe.LLen(ctx, key)
-	active := pipe.LLen(ctx, "bull:"+name+":active")
-	last := pipe.LIndex(ctx, key, -1)
+	llen := pipe.LLen(ctx, q.Key)
+	active := pipe.LLen(ctx, activeKey)
+	last := pipe.LIndex(ctx, q.Key, -1)
 	_, _ = pipe.Exec(ctx)
 	q.Waiting = llen.Val()
 	if active.Err() == nil {
@@ -230,13 +223,13 @@ func (p *Probe) bullQueue(ctx context.Context, known func(string) bool, name str
 	}
 	if id := last.Val(); id != "" {
 		q.OldestID = id
-		if v, err := p.client.HGet(ctx, "bull:"+name+":"+id, "timestamp").Result(); err == nil {
-			if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
-				q.Oldest = time.UnixMilli(ms)
+		if v, err := p.client.HGet(ctx, jobKey(id), field).Result(); err == nil {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+				q.Oldest = toTime(n)
 			}
 		}
 	}
-	return q, true
+	return q
 }
 
 func (p *Probe) exists(ctx context.Context, key string) bool {
