@@ -8,14 +8,16 @@ import (
 )
 
 // queueBacklog flags a job queue whose workers do not keep up: min_waiting
-// jobs or more waiting, or an oldest waiting job of max_oldest_age_s or
-// more, or, with no worker seen at work, min_growth_per_s more waiting
+// jobs or more waiting (that take max_drain_s or more to clear at the
+// workers' rate, where it is known), or an oldest waiting job of
+// max_oldest_age_s or more, or, with no worker seen at work, min_growth_per_s more waiting
 // each second over the window (with at least min_waiting_growing
 // waiting). Growth while workers work is a burst until it makes jobs old.
 var queueBacklog = Def[queueBacklogParams]{ID: "queue.backlog", Check: checkQueueBacklog}
 
 type queueBacklogParams struct {
 	MinWaiting        float64 `param:"min_waiting"`
+	MaxDrainS         float64 `param:"max_drain_s"`
 	MinGrowthPerS     float64 `param:"min_growth_per_s"`
 	MinWaitingGrowing float64 `param:"min_waiting_growing"`
 	MaxOldestAgeS     float64 `param:"max_oldest_age_s"`
@@ -30,6 +32,16 @@ type queueState struct {
 	completionsPerS         float64 // -1 when unknown
 	oldest                  time.Duration
 	ageAtLeast              bool
+}
+
+// drainSeconds is how long the workers would take to clear the jobs
+// waiting at the rate they finished jobs over the window: +Inf when none
+// finished, or when the rate is not known (then depth alone speaks).
+func (q queueState) drainSeconds() float64 {
+	if q.completionsPerS <= 0 {
+		return math.Inf(1)
+	}
+	return q.waiting / q.completionsPerS
 }
 
 func queueStates(in *Input) []queueState {
@@ -61,7 +73,7 @@ func checkQueueBacklog(_ context.Context, in *Input, p queueBacklogParams) ([]Fi
 	var out []Finding
 	for _, q := range queueStates(in) {
 		var reasons []string
-		if q.waiting >= p.MinWaiting {
+		if q.waiting >= p.MinWaiting && q.drainSeconds() >= p.MaxDrainS {
 			reasons = append(reasons, fmt.Sprintf("%.0f jobs waiting", q.waiting))
 		}
 		// Growth alone is a burst while workers are seen working; with
@@ -100,6 +112,9 @@ func checkQueueBacklog(_ context.Context, in *Input, p queueBacklogParams) ([]Fi
 			"oldest_age_s":        appRound(q.oldest.Seconds()),
 			"oldest_age_at_least": q.ageAtLeast,
 			"no_worker":           q.active == 0 && q.completionsPerS <= 0,
+		}
+		if d := q.drainSeconds(); !math.IsInf(d, 1) {
+			ev["drain_s"] = appRound(d)
 		}
 		impact := 0.1
 		if q.oldest > 0 {
