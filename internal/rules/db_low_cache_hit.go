@@ -13,6 +13,10 @@ type dbLowCacheHitParams struct {
 	MinBlockReadsPerS float64 `param:"min_block_reads_per_s"`
 }
 
+// cumulativeFloorSeconds turns a rate floor into a volume floor for
+// statistics since their last reset: the reads of a default 10 s window.
+const cumulativeFloorSeconds = 10
+
 func checkDBLowCacheHit(ctx context.Context, in *Input, p dbLowCacheHitParams) ([]Finding, error) {
 	pg := dbPG(in)
 	if pg == nil || pg.Cur == nil {
@@ -37,7 +41,17 @@ func checkDBLowCacheHit(ctx context.Context, in *Input, p dbLowCacheHitParams) (
 	var out []Finding
 	for _, s := range scopes {
 		total := s.hit + s.read
-		if total <= 0 || s.seconds <= 0 || float64(total)/s.seconds < minRate {
+		if total <= 0 || s.seconds <= 0 {
+			continue
+		}
+		// Since the last reset (--window 0) the seconds include the idle
+		// time before and after the load, which dilutes a rate: the floor
+		// is then the reads of a default window at that rate.
+		if pg.Cumulative {
+			if float64(total) < minRate*cumulativeFloorSeconds {
+				continue
+			}
+		} else if float64(total)/s.seconds < minRate {
 			continue
 		}
 		ratio := float64(s.hit) / float64(total)
