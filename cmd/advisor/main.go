@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes shared by every subcommand; report adds 1 and 3 (see DESIGN.md).
+// Exit codes shared by every subcommand; report adds 1 and 3 (see docs/design.md).
 const (
 	exitOK    = 0
 	exitUsage = 2

@@ -19,7 +19,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
-// Exit codes of advisor report (DESIGN.md).
+// Exit codes of advisor report (docs/design.md).
 const (
 	exitFindings = 1
 	exitNoSource = 3

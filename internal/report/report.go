@@ -1,5 +1,5 @@
 // Package report builds the report of one `advisor report` run and prints it
-// in the formats of DESIGN.md: text, markdown, json (schema
+// in the formats of docs/design.md: text, markdown, json (schema
 // advisor.report/v1), sarif (2.1.0), junit, github-actions (workflow command
 // annotations) and gitlab (Code Quality). It also reads and writes
 // baselines, the files of findings a team has accepted.
@@ -67,7 +67,7 @@ type Finding struct {
 	Fingerprint string `json:"fingerprint"`
 }
 
-// Report is one report in the schema advisor.report/v1 of DESIGN.md, plus
+// Report is one report in the schema advisor.report/v1 of docs/design.md, plus
 // the fields that schema leaves room for: each finding's fingerprint and the
 // top-level known_fingerprints, the findings a baseline already holds, and
 // the figures of where the requests' time went.

@@ -18,7 +18,7 @@ func (a Action) String() string { return a.Knob + "=" + a.Value }
 
 // actions maps a rule id to the knob setting that fixes what the rule flags
 // on sampleapp. It is the only place where rules meet knobs: detectors never
-// see them (DESIGN.md), tune only uses them to apply a fix. A rule without an
+// see them (docs/design.md), tune only uses them to apply a fix. A rule without an
 // entry has no fix tune can apply; its findings are shown and skipped.
 var actions = map[string]Action{
 	"db.missing-index":    {sampleapp.KnobIndex, "present"},
