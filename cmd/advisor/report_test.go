@@ -312,10 +312,13 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 // (the report's help and docs/ci.md say so). service.queueing and
 // runtime.workers stand down when the host's CPUs were busy during the
 // window, which a cumulative report cannot know: on a loaded CI machine the
-// window sees the host saturated and the cumulative report does not. Every
-// rule that reads counters must agree.
+// window sees the host saturated and the cumulative report does not.
+// db.low-cache-hit compares a ratio with 0.99: the sample service's seeded
+// tables sit next to it, and 9 s of the load and the whole run (its cold
+// start included) fall either side of it from one run to the next. Every
+// other rule that reads counters must agree.
 var windowOnlyRules = []string{"app.inline-work", "app.blocking-io", "app.lock-contention", "http.saturation",
-	"service.queueing", "runtime.workers"}
+	"service.queueing", "runtime.workers", "db.low-cache-hit"}
 
 func minus(a, b []string) []string {
 	var out []string
