@@ -50,6 +50,7 @@ func TestRunSetsConfidence(t *testing.T) {
 				{Subject: "samples", Evidence: map[string]any{"query": "q", "mean_ms": 1.0, "samples": 5.0}},
 				{Subject: "verified", Evidence: map[string]any{"query": "q", "mean_ms": 1.0, "calls": int64(5), "verified": true}},
 				{Subject: "unverified", Evidence: map[string]any{"query": "q", "mean_ms": 1.0, "calls": int64(500), "verified": false}},
+				{Subject: "measured", Evidence: map[string]any{"query": "q", "mean_ms": 1.0, "calls": int64(25), "verified": false, "basis": "measured_reads"}},
 				{Subject: "window", Evidence: map[string]any{"query": "q", "mean_ms": 1.0}},
 				{Subject: "own", Evidence: map[string]any{"query": "q", "mean_ms": 1.0}, Confidence: own},
 			}, nil
@@ -65,6 +66,7 @@ func TestRunSetsConfidence(t *testing.T) {
 		"samples":    {Score: 0.5, Level: Medium, Basis: "5 samples"},
 		"verified":   {Score: 1, Level: High, Basis: "verified with hypopg"},
 		"unverified": {Score: 0.3, Level: Low, Basis: "not verified (no hypopg)"},
+		"measured":   {Score: 0.5, Level: Medium, Basis: "25 calls"},
 		"window":     {Score: 0.5, Level: Medium, Basis: "2.5 s of window"},
 		"own":        *own,
 	}

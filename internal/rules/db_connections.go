@@ -67,8 +67,9 @@ func checkDBConnections(_ context.Context, in *Input, p dbConnectionsParams) ([]
 		lines = append(lines, fmt.Sprintf("%s: %d", cl.name, cl.n))
 	}
 	return []Finding{{
-		Subject:  "max_connections",
-		Severity: dbEscalate(used >= p.CriticalUsedShare),
+		Subject:    "max_connections",
+		Confidence: ConfidenceOf(1, "the server's sessions and settings"),
+		Severity:   dbEscalate(used >= p.CriticalUsedShare),
 		Evidence: map[string]any{
 			"connections":                    c.Total,
 			"active":                         c.Active,

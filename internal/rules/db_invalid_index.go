@@ -35,8 +35,9 @@ func checkDBInvalidIndex(_ context.Context, in *Input, p dbInvalidIndexParams) (
 			}
 		}
 		out = append(out, Finding{
-			Subject:  name,
-			Severity: dbEscalate(p.CriticalSizeBytes > 0 && ix.SizeBytes >= int64(p.CriticalSizeBytes)),
+			Subject:    name,
+			Confidence: ConfidenceOf(1, "the catalog's index state"),
+			Severity:   dbEscalate(p.CriticalSizeBytes > 0 && ix.SizeBytes >= int64(p.CriticalSizeBytes)),
 			Evidence: map[string]any{
 				"index":      name,
 				"table":      sqltext.TableName(ix.TableSchema, ix.Table),

@@ -35,8 +35,9 @@ func checkDBReplication(_ context.Context, in *Input, p dbReplicationParams) ([]
 		}
 		critical := lost || s.WALStatus == "unreserved" || s.RetainedBytes >= int64(p.CriticalSlotRetainedBytes)
 		out = append(out, Finding{
-			Subject:  "replication slot " + s.Name,
-			Severity: dbEscalate(critical),
+			Subject:    "replication slot " + s.Name,
+			Confidence: ConfidenceOf(1, "the server's replication state"),
+			Severity:   dbEscalate(critical),
 			Evidence: map[string]any{
 				"kind":                    "inactive slot",
 				"slot":                    s.Name,
@@ -68,19 +69,21 @@ func checkDBReplication(_ context.Context, in *Input, p dbReplicationParams) ([]
 			name += " (" + r.ClientAddr + ")"
 		}
 		out = append(out, Finding{
-			Subject:  "replica " + name,
-			Severity: dbEscalate(crit),
-			Evidence: dbLagEvidence("replica", name, r.State, r.LagBytes, r.ReplayLagSeconds, false),
-			Saves:    risk,
+			Subject:    "replica " + name,
+			Confidence: ConfidenceOf(1, "the server's replication state"),
+			Severity:   dbEscalate(crit),
+			Evidence:   dbLagEvidence("replica", name, r.State, r.LagBytes, r.ReplayLagSeconds, false),
+			Saves:      risk,
 		})
 	}
 	if sb := h.Standby; sb != nil {
 		if fire, crit := lagging(sb.LagBytes, sb.LagSeconds); fire {
 			out = append(out, Finding{
-				Subject:  "standby " + dbCur(in).Server.Database,
-				Severity: dbEscalate(crit),
-				Evidence: dbLagEvidence("standby", "this server", "", sb.LagBytes, sb.LagSeconds, sb.Paused),
-				Saves:    risk,
+				Subject:    "standby " + dbCur(in).Server.Database,
+				Confidence: ConfidenceOf(1, "the server's replication state"),
+				Severity:   dbEscalate(crit),
+				Evidence:   dbLagEvidence("standby", "this server", "", sb.LagBytes, sb.LagSeconds, sb.Paused),
+				Saves:      risk,
 			})
 		}
 	}

@@ -62,11 +62,12 @@ func checkDBSequenceExhaustion(_ context.Context, in *Input, p dbSequenceExhaust
 			ev["column_type"] = s.ColumnType
 		}
 		out = append(out, Finding{
-			Subject:  seq,
-			Severity: dbEscalate(s.UsedShare >= p.CriticalUsedShare),
-			Evidence: ev,
-			Fix:      Fix{SQL: dbSequenceFixSQL(s)},
-			Saves:    dbRisk("a sequence near its end costs no request time until inserts fail"),
+			Subject:    seq,
+			Confidence: ConfidenceOf(1, "the sequences' state"),
+			Severity:   dbEscalate(s.UsedShare >= p.CriticalUsedShare),
+			Evidence:   ev,
+			Fix:        Fix{SQL: dbSequenceFixSQL(s)},
+			Saves:      dbRisk("a sequence near its end costs no request time until inserts fail"),
 		})
 	}
 	return out, nil

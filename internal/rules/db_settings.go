@@ -58,10 +58,11 @@ func checkDBSettings(_ context.Context, in *Input, p dbSettingsParams) ([]Findin
 			e[k] = v
 		}
 		out = append(out, Finding{
-			Severity: sev,
-			Subject:  "setting " + s.Name,
-			Evidence: e,
-			Fix:      Fix{Config: map[string]string{s.Name: recommended}},
+			Severity:   sev,
+			Subject:    "setting " + s.Name,
+			Confidence: ConfidenceOf(1, "the server's settings"),
+			Evidence:   e,
+			Fix:        Fix{Config: map[string]string{s.Name: recommended}},
 		})
 	}
 	for _, c := range dbOnOffChecks {

@@ -37,7 +37,8 @@ func checkDBTableBloat(_ context.Context, in *Input, p dbTableBloatParams) ([]Fi
 			continue
 		}
 		out = append(out, Finding{
-			Subject: table,
+			Subject:    table,
+			Confidence: ConfidenceOf(0.5, "an estimate from the planner's statistics (pgstattuple confirms it)"),
 			Evidence: map[string]any{
 				"table":          table,
 				"table_bytes":    pages * m.BlockSize,

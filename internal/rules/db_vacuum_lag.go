@@ -95,8 +95,9 @@ func checkDBVacuumLag(_ context.Context, in *Input, p dbVacuumLagParams) ([]Find
 			sql = "ALTER TABLE " + table + " RESET (autovacuum_enabled);\n" + sql
 		}
 		out = append(out, Finding{
-			Severity: sev,
-			Subject:  table,
+			Severity:   sev,
+			Subject:    table,
+			Confidence: ConfidenceOf(1, "the tables' vacuum statistics"),
 			Evidence: map[string]any{
 				"table":                     table,
 				"reasons":                   reasons,

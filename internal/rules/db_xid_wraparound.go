@@ -66,11 +66,12 @@ func checkDBXIDWraparound(_ context.Context, in *Input, p dbXIDWraparoundParams)
 			fix = strings.Join(stmts, "\n")
 		}
 		out = append(out, Finding{
-			Subject:  "database " + d.Name,
-			Severity: dbEscalate(share >= p.CriticalAgeShare),
-			Evidence: ev,
-			Fix:      Fix{SQL: fix},
-			Saves:    dbRisk("transaction ID age costs no request time until the server stops writes"),
+			Subject:    "database " + d.Name,
+			Confidence: ConfidenceOf(1, "the databases' transaction ID age"),
+			Severity:   dbEscalate(share >= p.CriticalAgeShare),
+			Evidence:   ev,
+			Fix:        Fix{SQL: fix},
+			Saves:      dbRisk("transaction ID age costs no request time until the server stops writes"),
 		})
 	}
 	return out, nil

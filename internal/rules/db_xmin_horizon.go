@@ -46,8 +46,9 @@ func checkDBXminHorizon(_ context.Context, in *Input, p dbXminHorizonParams) ([]
 		}
 		seen[subject] = true
 		out = append(out, Finding{
-			Subject:  subject,
-			Severity: dbEscalate(critical),
+			Subject:    subject,
+			Confidence: ConfidenceOf(1, "the server's transactions and slots"),
+			Severity:   dbEscalate(critical),
 			Evidence: map[string]any{
 				"kind":                      hd.Kind,
 				"holder":                    what,

@@ -248,6 +248,10 @@ func TestDBSettingsDangerous(t *testing.T) {
 	for _, f := range fs {
 		if f.Rule == dbSettings.ID {
 			got[f.Subject] = f.Severity
+			// A setting is read, not sampled: sure whatever the window.
+			if f.Confidence == nil || f.Confidence.Score != 1 {
+				t.Errorf("%s: confidence %+v, want 1 (the server's settings)", f.Subject, f.Confidence)
+			}
 		}
 	}
 	if !maps.Equal(got, want) {
