@@ -304,8 +304,10 @@ func healthSettingsSQL(v int) string {
 	}
 	keep := "-1::int8"
 	if v >= pg13 {
-		keep = `(SELECT CASE WHEN setting::int8 < 0 THEN -1 ELSE setting::int8 * 1048576 END
-        FROM pg_settings WHERE name = 'max_slot_wal_keep_size')`
+		// current_setting gives the value with its unit ("10GB") or -1;
+		// pg_settings would build every setting's row for this one.
+		keep = `CASE WHEN current_setting('max_slot_wal_keep_size') = '-1' THEN -1
+         ELSE pg_size_bytes(current_setting('max_slot_wal_keep_size')) END`
 	}
 	return `SELECT current_setting('autovacuum_freeze_max_age')::int8,
        current_setting('autovacuum_multixact_freeze_max_age')::int8,

@@ -26,7 +26,8 @@ import (
 type Maintenance struct {
 	Status source.Status
 	// Tables are the largest user tables' vacuum, analyze and bloat state,
-	// read at most once a minute (maintenanceEvery) by a probe.
+	// read at most once a minute (maintenanceEvery) by a probe, as are
+	// Settings and BlockSize.
 	Tables []TableMaintenance
 	// AutovacuumWorkers are the autovacuum workers running now, of all
 	// databases.
@@ -131,11 +132,14 @@ func (t TableMaintenance) LastAnalyzed() time.Time {
 // through each table's name) costs about half a millisecond per table.
 const maintenanceEvery = time.Minute
 
-// maintenanceCache keeps the tables' maintenance state between snapshots.
+// maintenanceCache keeps the tables' maintenance state and the settings
+// between snapshots.
 type maintenanceCache struct {
-	mu     sync.Mutex
-	at     time.Time
-	tables []TableMaintenance
+	mu        sync.Mutex
+	at        time.Time
+	tables    []TableMaintenance
+	settings  []SettingInfo
+	blockSize int64
 }
 
 // parseBool reads a boolean as PostgreSQL accepts it in reloptions.
@@ -216,6 +220,18 @@ func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 		out.MemoryBytes = hostMemory()
 	}
 	out.Status = p.collect(ctx, "maintenance", func(ctx context.Context, c *pgxpool.Conn) error {
+		if err := c.QueryRow(ctx, probeTag+autovacuumWorkersSQL).Scan(&out.AutovacuumWorkers); err != nil {
+			return err
+		}
+		p.maint.mu.Lock()
+		defer p.maint.mu.Unlock()
+		// The tables and the settings change at the pace of vacuum and of
+		// an operator: read once a minute. pg_settings builds every
+		// setting's row, about half a millisecond of server time.
+		if !p.maint.at.IsZero() && time.Since(p.maint.at) < maintenanceEvery {
+			out.Tables, out.Settings, out.BlockSize = p.maint.tables, p.maint.settings, p.maint.blockSize
+			return nil
+		}
 		rows, err := c.Query(ctx, probeTag+maintenanceSettingsSQL, maintenanceSettings)
 		if err != nil {
 			return err
@@ -232,15 +248,6 @@ func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 			if n, err := strconv.ParseInt(bs.Value, 10, 64); err == nil && n > 0 {
 				out.BlockSize = n
 			}
-		}
-		if err := c.QueryRow(ctx, probeTag+autovacuumWorkersSQL).Scan(&out.AutovacuumWorkers); err != nil {
-			return err
-		}
-		p.maint.mu.Lock()
-		defer p.maint.mu.Unlock()
-		if !p.maint.at.IsZero() && time.Since(p.maint.at) < maintenanceEvery {
-			out.Tables = p.maint.tables
-			return nil
 		}
 		rows, err = c.Query(ctx, probeTag+maintenanceTablesSQL, p.opts.MaxTables)
 		if err != nil {
@@ -279,6 +286,7 @@ func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 		})
 		if err == nil {
 			p.maint.at, p.maint.tables = time.Now(), out.Tables
+			p.maint.settings, p.maint.blockSize = out.Settings, out.BlockSize
 		}
 		return err
 	})
