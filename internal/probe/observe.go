@@ -51,8 +51,7 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	profiles := make(chan *pprof.Snapshot, 1)
 	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
 
-	var samples []*pprof.GoroutineResult
-	var activity []postgres.ActivitySample
+	var samples []Sample
 	// Both snapshots take a dump and read pg_stat_activity; the samples in
 	// between are evenly spaced.
 	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
@@ -71,42 +70,44 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 			}
 			if (p.pprof != nil || p.pg != nil) && now.After(next) && now.Before(deadline.Add(-interval/2)) {
 				next = next.Add(interval)
-				g, a := p.sample(ctx)
-				if g != nil {
-					samples = append(samples, g)
-				}
-				if a != nil {
-					activity = append(activity, *a)
-				}
+				samples = append(samples, p.Sample(ctx))
 			}
 		}
 	}
 	last := p.Snapshot(ctx)
-	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples, Activity: activity})
+	step := s.Add(last, Extra{Profiles: <-profiles, Samples: samples})
 	return step.Analysis, ctx.Err()
 }
 
-// sample takes, at the same time, a goroutine dump (with a pprof source)
+// Sample is a light reading of a service between two snapshots: a
+// goroutine dump and pg_stat_activity's groups, each nil when its source is
+// not configured or could not be read.
+type Sample struct {
+	Time       time.Time
+	Goroutines *pprof.GoroutineResult
+	Activity   *postgres.ActivitySample
+}
+
+// Sample takes, at the same time, a goroutine dump (with a pprof source)
 // and a light reading of pg_stat_activity (with PostgreSQL), each bounded
-// by the source timeout; nil for what was not configured or failed.
-func (p *Probes) sample(ctx context.Context) (*pprof.GoroutineResult, *postgres.ActivitySample) {
+// by the source timeout.
+func (p *Probes) Sample(ctx context.Context) Sample {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	var activity *postgres.ActivitySample
+	out := Sample{Time: time.Now()}
 	var wg sync.WaitGroup
 	if p.pg != nil {
 		wg.Go(func() {
 			if a, ok := p.activitySample(ctx); ok {
-				activity = &a
+				out.Activity = &a
 			}
 		})
 	}
-	var dump *pprof.GoroutineResult
 	if p.pprof != nil {
 		if g := p.goroutineDump(ctx); g.Status.Ok() {
-			dump = g
+			out.Goroutines = g
 		}
 	}
 	wg.Wait()
-	return dump, activity
+	return out
 }

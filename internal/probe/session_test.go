@@ -213,7 +213,7 @@ func TestSessionGoroutineSamples(t *testing.T) {
 	samples := []*pprof.GoroutineResult{dump(), dump()}
 	s := NewSession(SessionOptions{})
 	s.Keep(first)
-	step := s.Add(last, Extra{Goroutines: samples})
+	step := s.Add(last, Extra{Samples: []Sample{{Time: at(1), Goroutines: samples[0]}, {Time: at(3), Goroutines: samples[1]}}})
 	want := []*pprof.GoroutineResult{first.Goroutines, samples[0], samples[1], last.Goroutines}
 	if !slices.Equal(step.Analysis.Goroutines, want) {
 		t.Errorf("analysis window's dumps out of order: %d dumps", len(step.Analysis.Goroutines))
@@ -313,7 +313,7 @@ func TestSessionActivity(t *testing.T) {
 	// and stay for the next windows of the span; not in the interval's.
 	between := []postgres.ActivitySample{{Time: at(11).Add(-time.Second / 2), Groups: []postgres.ActivityGroup{
 		{Application: "svc", ClientAddr: "127.0.0.1", State: postgres.StateIdle, Count: 7}}}}
-	step := s.Add(withActivity(redisAt(11), 1), Extra{Activity: between})
+	step := s.Add(withActivity(redisAt(11), 1), Extra{Samples: []Sample{{Time: between[0].Time, Activity: &between[0]}}})
 	a := step.Analysis.Activity
 	// From second 6, the oldest base within the span.
 	if len(a) != 7 || !a[5].Time.Equal(between[0].Time) || !a[6].Time.Equal(at(11)) {
