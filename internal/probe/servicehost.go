@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
@@ -69,9 +70,14 @@ func pprofStatusFor(m *metrics.Window, st source.Status) source.Status {
 }
 
 // hostCPUTimes are this machine's CPU times, all CPUs together, from
-// /proc/stat: the busy and total clock ticks since boot.
+// /proc/stat: the busy and total clock ticks since boot; and, where the
+// kernel keeps pressure stall information, the microseconds during which
+// some runnable task waited for a CPU (/proc/pressure/cpu, "some").
 type hostCPUTimes struct {
 	busy, total uint64
+	at          time.Time
+	stalledUS   uint64
+	hasPressure bool
 }
 
 // readHostCPU reads /proc/stat's cpu line; false where it cannot (not
@@ -103,7 +109,41 @@ func readHostCPU() (hostCPUTimes, bool) {
 			t.busy += n
 		}
 	}
+	t.at = time.Now()
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		t.stalledUS, t.hasPressure = parseCPUPressure(string(b))
+	}
 	return t, true
+}
+
+// parseCPUPressure reads the total of the "some" line of
+// /proc/pressure/cpu: the microseconds since boot during which at least one
+// runnable task waited for a CPU.
+func parseCPUPressure(text string) (uint64, bool) {
+	for line := range strings.Lines(text) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "some" {
+			continue
+		}
+		for _, f := range fields[1:] {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				n, err := strconv.ParseUint(v, 10, 64)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
+// hostCPUPressure is the share of the time between two readings during
+// which some runnable task of this machine waited for a CPU, 0..1; nil when
+// unknown (no pressure stall information).
+func hostCPUPressure(prev, cur *hostCPUTimes) *float64 {
+	if prev == nil || cur == nil || !prev.hasPressure || !cur.hasPressure || !cur.at.After(prev.at) || cur.stalledUS < prev.stalledUS {
+		return nil
+	}
+	p := min(1, float64(cur.stalledUS-prev.stalledUS)/float64(cur.at.Sub(prev.at).Microseconds()))
+	return &p
 }
 
 // hostBusyCores is the mean number of this machine's CPUs busy between two

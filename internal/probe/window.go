@@ -66,6 +66,10 @@ type Window struct {
 	// over the window (every process's), when the host is this machine;
 	// 0 when unknown.
 	HostBusyCores float64
+	// HostCPUPressure is the share of the window during which some
+	// runnable task of the service's host waited for a CPU (Linux pressure
+	// stall information), when the host is this machine; nil when unknown.
+	HostCPUPressure *float64
 }
 
 // NewWindow composes the windows of each source from two snapshots. With
@@ -112,6 +116,7 @@ func NewWindow(prev, cur *Snapshot) *Window {
 	w.ServiceCPUs = cur.ServiceCPUs
 	if prev != nil {
 		w.HostBusyCores = hostBusyCores(prev.hostCPU, cur.hostCPU, cur.ServiceCPUs)
+		w.HostCPUPressure = hostCPUPressure(prev.hostCPU, cur.hostCPU)
 	}
 	if pg := usablePG(cur.Postgres); pg != nil {
 		w.Postgres = postgres.Diff(prevPG, pg)

@@ -27,6 +27,7 @@ type serviceQueueingParams struct {
 	MinPoolBusyShare float64 `param:"min_pool_busy_share"`
 	MinWorkerCores   float64 `param:"min_worker_cpu_cores"`
 	MaxHostBusyShare float64 `param:"max_host_busy_share"`
+	MaxCPUPressure   float64 `param:"max_host_cpu_pressure"`
 }
 
 // The causes service.queueing tells apart, as its evidence names them.
@@ -75,6 +76,15 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	if w.ServiceCPUs > 0 && w.HostBusyCores >= p.MaxHostBusyShare*float64(w.ServiceCPUs) {
 		return nil, nil
 	}
+	// Requests that wait for a CPU keep some runnable task waiting: a
+	// service whose requests wait most of the time (waitShare) for a CPU
+	// puts its host under CPU pressure most of the time. Where the host's
+	// pressure stall information says no task waited for a CPU over much
+	// of the window, the wait is inside the service; where it says one
+	// did, the wait may be the CPU's, on a host shared with other work.
+	if pr := w.HostCPUPressure; pr != nil && *pr > p.MaxCPUPressure {
+		return nil, nil
+	}
 
 	lang := serviceLanguage(in)
 	ev := map[string]any{
@@ -98,6 +108,10 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		"event_loop_utilisation": 0.0,
 		"host_cores":             w.ServiceCPUs,
 		"host_busy_cores":        dbRound(w.HostBusyCores, 2),
+		"host_cpu_pressure":      -1.0,
+	}
+	if pr := w.HostCPUPressure; pr != nil {
+		ev["host_cpu_pressure"] = dbRound(*pr, 3)
 	}
 	if db.found {
 		ev["db_client"] = clientName(db.main)

@@ -24,7 +24,9 @@ type svcWindow struct {
 	loop             *metrics.EventLoop
 	hostCPUs         int
 	hostBusy         float64
-	maxConnections   string
+	// pressure is the host's CPU pressure (nil: unknown).
+	pressure       *float64
+	maxConnections string
 }
 
 func (s svcWindow) window() *probe.Window {
@@ -36,7 +38,7 @@ func (s svcWindow) window() *probe.Window {
 		Runtime: metrics.RuntimeWindow{Language: s.lang, EventLoop: s.loop},
 		Process: metrics.ProcessWindow{CPUCores: &cpu},
 	}
-	w := &probe.Window{Seconds: 4, Metrics: m, ServiceCPUs: s.hostCPUs, HostBusyCores: s.hostBusy,
+	w := &probe.Window{Seconds: 4, Metrics: m, ServiceCPUs: s.hostCPUs, HostBusyCores: s.hostBusy, HostCPUPressure: s.pressure,
 		Sources: map[string]source.Status{probe.Metrics: {State: source.OK}, probe.Postgres: {State: source.OK}}}
 	settings := postgres.Settings{"superuser_reserved_connections": {Value: "3"}}
 	if s.maxConnections != "" {
@@ -72,6 +74,7 @@ func repeat(n, times int) []int {
 func TestServiceQueueingCauses(t *testing.T) {
 	lag := 0.4
 	elu := 0.97
+	calm, contended := 0.08, 0.7
 	for _, tc := range []struct {
 		name  string
 		w     svcWindow
@@ -92,6 +95,15 @@ func TestServiceQueueingCauses(t *testing.T) {
 		// Busy on CPU and the database: no wait inside.
 		{"busy", svcWindow{lang: "python", rps: 50, meanS: 0.1, cpu: 3,
 			sessions: repeat(5, 5), active: repeat(2, 5)}, "", ""},
+		// The same with the host's pressure stall information: no task
+		// waited for a CPU most of the time, so the wait is the service's.
+		{"blocked loop, calm host", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 0.4, pressure: &calm,
+			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, causeEventLoop, "run_in_threadpool"},
+		// A host shared with other work, its CPUs not all busy on average
+		// but some task waiting for one 70% of the time: the requests may
+		// be waiting for a CPU.
+		{"host under CPU pressure", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 1.2, pressure: &contended,
+			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, "", ""},
 		// The host's CPUs all busy: requests wait for a CPU.
 		{"host saturated", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 1.95,
 			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, "", ""},

@@ -286,6 +286,9 @@ func observeTarget(ctx context.Context, t *testing.T, tg *Target, set *rules.Set
 		summary += fmt.Sprintf("; db %s: sessions max %d mean %.1f active %.2f", c.Application, c.Sessions.Max, c.Sessions.Mean, c.State("active").Mean)
 	}
 	summary += fmt.Sprintf("; host busy %.2f of %d cores", w.HostBusyCores, w.ServiceCPUs)
+	if p := w.HostCPUPressure; p != nil {
+		summary += fmt.Sprintf(", CPU pressure %.2f", *p)
+	}
 	return fs, w, summary
 }
 
