@@ -49,9 +49,15 @@ func (p *Text) statements(b *bytes.Buffer, s *Statements, st textStyles, width i
 		for _, c := range cols {
 			fmt.Fprintf(&lb, " %*s ", c.width, c.cell(t))
 		}
-		lb.WriteString(" " + t.QueryID)
+		query := sanitize(t.Query)
+		// A narrow width has the queryid before the text.
+		if lb.Len()+1+len(t.QueryID) <= width {
+			lb.WriteString(" " + t.QueryID)
+		} else {
+			query = "queryid " + t.QueryID + ": " + query
+		}
 		b.WriteString(lb.String() + "\n")
-		b.WriteString("      " + ansi.Truncate(sanitize(t.Query), max(width-6, 8), "…") + "\n")
+		b.WriteString("      " + ansi.Truncate(query, max(width-6, 8), "…") + "\n")
 	}
 	for _, n := range s.Notes {
 		writeLabeled(b, "  ", "note: ", sanitize(n), width, st)

@@ -1,12 +1,15 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/source"
@@ -151,6 +154,51 @@ func TestStatementsJSON(t *testing.T) {
 		}
 		if !slices.Equal(got.Statements.Top, r.Statements.Top) {
 			t.Errorf("%s: decoded statements differ:\n got %+v\nwant %+v", name, got.Statements, r.Statements)
+		}
+	}
+}
+
+// TestStatementsFitWidth: the statements sections, alone and compared,
+// fit every width (texts are cut, never wrapped); compared, those the
+// routes' comparison table fits (60 columns and more).
+func TestStatementsFitWidth(t *testing.T) {
+	before, after := fixtureComparedPair()
+	r := after.Compare(before, DefaultThresholds())
+	for _, width := range []int{50, 60, 80, 100} {
+		var b bytes.Buffer
+		p := &Text{}
+		st := newTextStyles(nil, false)
+		p.statements(&b, r.Statements, st, width)
+		if width >= 60 {
+			p.comparisonStatements(&b, r.Comparison, st, width)
+		}
+		for i, line := range strings.Split(b.String(), "\n") {
+			if w := ansi.StringWidth(line); w > width {
+				t.Errorf("width %d: line %d is %d columns: %q", width, i+1, w, line)
+			}
+		}
+	}
+}
+
+// TestStatementsSchemaCatchesDrift: the schema rejects a renamed or
+// retyped statement field.
+func TestStatementsSchemaCatchesDrift(t *testing.T) {
+	sch := compileSchema(t, "report.schema.json")
+	before, after := fixtureComparedPair()
+	valid := printJSON(t, after.Compare(before, DefaultThresholds()))
+	for _, m := range []struct{ old, new string }{
+		{`"calls_per_s": 200`, `"calls_per_s": "200"`},
+		{`"queryid": "42"`, `"queryid": 42`},
+		{`"rows_per_call": 20`, `"rows": 20`},
+		{`"matched_by": "query"`, `"matched_by": "text"`},
+		{`"metric": "mean_ms"`, `"metric": "p95_ms"`},
+	} {
+		if !strings.Contains(string(valid), m.old) {
+			t.Errorf("the fixture's JSON does not contain %s", m.old)
+			continue
+		}
+		if err := validate(sch, []byte(strings.Replace(string(valid), m.old, m.new, 1))); err == nil {
+			t.Errorf("the schema accepts %s", m.new)
 		}
 	}
 }
