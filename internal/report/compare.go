@@ -55,6 +55,9 @@ type metric struct {
 	tail float64
 	unit string
 	get  func(*Rates) *float64
+	// text formats a value for people, where the unit's default does not
+	// fit the figure; nil for the default.
+	text func(float64) string
 }
 
 var metrics = []metric{
@@ -505,6 +508,8 @@ func metricValueText(m metric, v *float64) string {
 		return "-"
 	}
 	switch {
+	case m.text != nil:
+		return m.text(*v)
 	case m.unit == "/s":
 		return rateText(*v)
 	case m.points:

@@ -35,8 +35,8 @@ type stmtMetric struct {
 
 var stmtMetrics = []stmtMetric{
 	{metric{name: StatementCallsPerS, label: "calls/s", unit: "/s"}, func(s *StatementFigures) float64 { return s.CallsPerS }},
-	{metric{name: StatementMeanMS, label: "mean", unit: "ms"}, func(s *StatementFigures) float64 { return s.MeanMS }},
-	{metric{name: StatementRowsPerCall, label: "rows/call"}, func(s *StatementFigures) float64 { return s.RowsPerCall }},
+	{metric{name: StatementMeanMS, label: "mean", unit: "ms", text: meanText}, func(s *StatementFigures) float64 { return s.MeanMS }},
+	{metric{name: StatementRowsPerCall, label: "rows/call", text: rowsText}, func(s *StatementFigures) float64 { return s.RowsPerCall }},
 	{metric{name: StatementShare, label: "share of DB time", points: true}, func(s *StatementFigures) float64 { return s.Share }},
 }
 

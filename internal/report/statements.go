@@ -168,6 +168,15 @@ func shortenRunes(s string, n int) string {
 // callsText formats calls per second.
 func callsText(v float64) string { return rateText(v) }
 
+// meanText formats a statement's mean time: as MSText, and "<0.01 ms" for
+// a statement faster than MSText shows (an index lookup in cache).
+func meanText(ms float64) string {
+	if ms > 0 && ms < 0.005 {
+		return "<0.01 ms"
+	}
+	return MSText(ms)
+}
+
 // rowsText formats rows per call: "1", "20", "0.5", "12.3".
 func rowsText(v float64) string {
 	switch {

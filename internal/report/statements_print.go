@@ -30,7 +30,7 @@ func (p *Text) statements(b *bytes.Buffer, s *Statements, st textStyles, width i
 	cols := []col{
 		{"SHARE", 5, func(s *StatementFigures) string { return shareText(s.Share) }},
 		{"CALLS/S", 8, func(s *StatementFigures) string { return callsText(s.CallsPerS) }},
-		{"MEAN", 8, func(s *StatementFigures) string { return MSText(s.MeanMS) }},
+		{"MEAN", 8, func(s *StatementFigures) string { return meanText(s.MeanMS) }},
 		{"ROWS/CALL", 9, func(s *StatementFigures) string { return rowsText(s.RowsPerCall) }},
 	}
 	if len(s.Top) > 0 {
@@ -77,7 +77,7 @@ func markdownStatements(b *bytes.Buffer, s *Statements) {
 		for i := range s.Top {
 			t := &s.Top[i]
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", codeCell(t.Query), cell(t.QueryID), callsText(t.CallsPerS),
-				MSText(t.MeanMS), rowsText(t.RowsPerCall), shareText(t.Share))
+				meanText(t.MeanMS), rowsText(t.RowsPerCall), shareText(t.Share))
 		}
 	}
 	if len(s.Notes) > 0 {

@@ -126,6 +126,11 @@ func TestStatementsTop(t *testing.T) {
 	if len(s.Top) != MaxStatements || s.Count != 15 || s.Top[0].QueryID != "15" || s.Top[9].QueryID != "6" {
 		t.Errorf("count %d, top %+v", s.Count, s.Top)
 	}
+	for v, want := range map[float64]string{0.003: "<0.01 ms", 0: "0.00 ms", 0.2: "0.20 ms", 12.5: "12 ms"} {
+		if got := meanText(v); got != want {
+			t.Errorf("meanText(%g) = %q, want %q", v, got, want)
+		}
+	}
 	long := strings.Repeat("SELECT a, b, c FROM t ", 20)
 	s = StatementsOf(fixtureStatementsWindow(fixtureStatementRow(10, 1, long, 1, 1, 1)))
 	if q := s.Top[0].Query; len([]rune(q)) != maxQueryRunes || !strings.HasSuffix(q, "…") {
