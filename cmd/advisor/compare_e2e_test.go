@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
@@ -158,6 +160,30 @@ func textSection(t *testing.T, path string) string {
 	return text[i:j]
 }
 
+// validReport checks a JSON report of a live run against the report's
+// JSON Schema: real statement texts and comparisons, not the fixtures'.
+func validReport(t *testing.T, path string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	sch, err := c.Compile(filepath.Join("..", "..", "internal", "report", "schema", "report.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("%s: %v", filepath.Base(path), err)
+	}
+}
+
 // TestCompareNPlusOne: sampleapp's feed with its N+1 knob on, compared with
 // a report of it batched, regresses on queries per request, named on the
 // feed's route, and --fail-on-regression exits 1; the reverse (the fix)
@@ -235,6 +261,9 @@ func TestCompareNPlusOne(t *testing.T) {
 	t.Logf("batched against per-row, text:\n%s", textSection(t, fixedText))
 	// The fix's statements: the per-event query's calls/s fall (it leaves
 	// the top statements, or is far less called) and the join appears.
+	for _, path := range []string{batched, perRow, fixed} {
+		validReport(t, path)
+	}
 	fc := readJSONReport(t, fixed).Comparison
 	if fc == nil {
 		t.Fatal("the fix has no comparison")
