@@ -43,7 +43,8 @@ type Statements struct {
 	// TotalMS is the execution time of the window's top-level statements,
 	// in milliseconds: what Share divides.
 	TotalMS float64 `json:"total_ms"`
-	// Count is how many top-level statements ran in the window.
+	// Count is how many top-level statements ran in the window, of those
+	// whose text this role can read (one per queryid).
 	Count int `json:"count"`
 	// Top are at most MaxStatements statements with at least
 	// MinStatementShare of TotalMS, by share, largest first.
