@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/source"
 	"github.com/pgadvisor/advisor/internal/sqltext"
 )
 
@@ -61,7 +63,7 @@ type StatementFigures struct {
 	// 64-bit value that JSON numbers cannot hold exactly.
 	QueryID string `json:"queryid"`
 	// QueryHash is the first 16 hex digits of the SHA-256 of the whole
-	// normalized text on one line: the key statements are matched by
+	// normalized text on one line (passwords removed): the key statements are matched by
 	// across servers, whose queryids differ (they hash table OIDs).
 	QueryHash string `json:"query_hash"`
 	// Query is the normalized text ($1 for constants) on one line,
@@ -125,7 +127,7 @@ func StatementsOf(pg *postgres.Window) *Statements {
 		if len(st.Top) == MaxStatements || s.share < MinStatementShare {
 			break
 		}
-		text := sqltext.OneLine(s.query)
+		text := redactSQL(sqltext.OneLine(s.query))
 		sum := sha256.Sum256([]byte(text))
 		st.Top = append(st.Top, StatementFigures{
 			QueryID:     strconv.FormatInt(s.id, 10),
@@ -153,6 +155,17 @@ func StatementsOf(pg *postgres.Window) *Statements {
 func (r *Report) WithStatements(pg *postgres.Window) *Report {
 	r.Statements = StatementsOf(pg)
 	return r
+}
+
+// sqlPassword is a password literal of CREATE/ALTER ROLE or USER, which
+// pg_stat_statements keeps verbatim before PostgreSQL 16 (it normalizes the
+// constants of plannable statements only).
+var sqlPassword = regexp.MustCompile(`(?i)(\bpassword\s+)('(?:[^']|'')*'|E'(?:[^'\\]|\\.|'')*')`)
+
+// redactSQL removes passwords from a statement's text: the literal of a
+// PASSWORD clause, and those of DSNs and URLs (source.Redact).
+func redactSQL(text string) string {
+	return source.Redact(sqlPassword.ReplaceAllString(text, "${1}'xxxxx'"))
 }
 
 // shortenRunes cuts s to at most n characters, the last one an ellipsis.

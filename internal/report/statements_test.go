@@ -207,3 +207,25 @@ func TestStatementsSchemaCatchesDrift(t *testing.T) {
 		}
 	}
 }
+
+// TestStatementsRedactPasswords: a role's password, which
+// pg_stat_statements keeps verbatim in utility statements before
+// PostgreSQL 16, is not in the report.
+func TestStatementsRedactPasswords(t *testing.T) {
+	s := StatementsOf(fixtureStatementsWindow(
+		fixtureStatementRow(10, 1, "ALTER ROLE app WITH LOGIN PASSWORD 's3cr''et'", 1, 50, 0),
+		fixtureStatementRow(10, 2, "CREATE USER etl ENCRYPTED password E'hunter\\'2'", 1, 40, 0),
+		fixtureStatementRow(10, 3, "SELECT dblink_connect('host=db password=swordfish')", 1, 30, 0)))
+	data, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cr", "hunter", "swordfish"} {
+		if strings.Contains(string(data), secret) {
+			t.Errorf("the statements hold the password %q: %s", secret, data)
+		}
+	}
+	if q := s.Top[0].Query; q != "ALTER ROLE app WITH LOGIN PASSWORD 'xxxxx'" {
+		t.Errorf("redacted text %q", q)
+	}
+}
