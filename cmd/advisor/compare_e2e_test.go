@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
@@ -99,10 +101,95 @@ func feedQueries(t *testing.T, rep *report.Report) float64 {
 	return 0
 }
 
+// feedStatement returns the top statement of a report whose text holds
+// every part, or nil.
+func feedStatement(rep *report.Report, parts ...string) *report.StatementFigures {
+	if rep.Statements == nil {
+		return nil
+	}
+	for i := range rep.Statements.Top {
+		st := &rep.Statements.Top[i]
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(st.Query, p) }) {
+			return st
+		}
+	}
+	return nil
+}
+
+// The feed's statements: one query per event for the name of its product
+// (per-row), or the events joined with the names (batched).
+var (
+	perRowStatement  = []string{"FROM products WHERE id = $1"}
+	batchedStatement = []string{"FROM events e", "LEFT JOIN products p"}
+)
+
+// comparedStatement returns a comparison's statement with the given
+// queryid, or nil.
+func comparedStatement(c *report.Comparison, queryID string) *report.StatementComparison {
+	for i := range c.Statements {
+		if c.Statements[i].QueryID == queryID {
+			return &c.Statements[i]
+		}
+	}
+	return nil
+}
+
+// statementFigure is one figure of a compared statement.
+func statementFigure(sc *report.StatementComparison, metric string) report.MetricChange {
+	for _, m := range sc.Metrics {
+		if m.Metric == metric {
+			return m
+		}
+	}
+	return report.MetricChange{Metric: metric}
+}
+
+// textSection is the text report's comparison: from "Compared with" to the
+// findings that appeared.
+func textSection(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i, j := strings.Index(text, "Where the time goes"), strings.Index(text, "  findings appeared")
+	if i < 0 || j < i {
+		return text
+	}
+	return text[i:j]
+}
+
+// validReport checks a JSON report of a live run against the report's
+// JSON Schema: real statement texts and comparisons, not the fixtures'.
+func validReport(t *testing.T, path string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	sch, err := c.Compile(filepath.Join("..", "..", "internal", "report", "schema", "report.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("%s: %v", filepath.Base(path), err)
+	}
+}
+
 // TestCompareNPlusOne: sampleapp's feed with its N+1 knob on, compared with
 // a report of it batched, regresses on queries per request, named on the
 // feed's route, and --fail-on-regression exits 1; the reverse (the fix)
-// exits 0 and shows queries per request falling.
+// exits 0 and shows queries per request falling. The top statements say
+// which statements: the per-event query of the N+1 and the join that
+// replaces it, each on its side of the comparison.
 func TestCompareNPlusOne(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -116,7 +203,7 @@ func TestCompareNPlusOne(t *testing.T) {
 		t.Fatalf("batched: exit %d: %s", code, stderr)
 	}
 	code, perRow, stderr := r.report("per-row", "per-row", 0, "--compare", batched, "--fail-on-regression",
-		"--format", "markdown:"+filepath.Join(r.dir, "per-row.md"))
+		"--format", "markdown:"+filepath.Join(r.dir, "per-row.md"), "--format", "text:"+filepath.Join(r.dir, "per-row.txt"))
 	if code != exitRegression {
 		t.Errorf("N+1 against batched: exit %d, want %d: %s", code, exitRegression, stderr)
 	}
@@ -140,15 +227,54 @@ func TestCompareNPlusOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("per-row against batched:\n%s", md[strings.Index(string(md), "## Compared"):strings.Index(string(md), "## Summary")])
+	t.Logf("per-row against batched, text:\n%s", textSection(t, filepath.Join(r.dir, "per-row.txt")))
+
+	// The statements: the batched report has the join and not the
+	// per-event query; the N+1 report has the per-event query, called
+	// about once per event of every feed.
+	bj, br := feedStatement(before, batchedStatement...), feedStatement(before, perRowStatement...)
+	aj, ar := feedStatement(after, batchedStatement...), feedStatement(after, perRowStatement...)
+	if bj == nil || br != nil || ar == nil || aj != nil {
+		t.Fatalf("top statements: batched %+v, per-row %+v", before.Statements, after.Statements)
+	}
+	t.Logf("per-event query: %.0f calls/s per-row, join %.0f calls/s batched", ar.CallsPerS, bj.CallsPerS)
+	if ar.CallsPerS < 4*bj.CallsPerS {
+		t.Errorf("per-event query %.1f calls/s with the N+1, join %.1f calls/s batched: want several times more", ar.CallsPerS, bj.CallsPerS)
+	}
+	if sc := comparedStatement(c, ar.QueryID); sc == nil || sc.Only != "after" {
+		t.Errorf("the per-event query is not listed as new: %+v", sc)
+	}
+	if sc := comparedStatement(c, bj.QueryID); sc == nil || sc.Only != "before" {
+		t.Errorf("the join is not listed as gone: %+v", sc)
+	}
 
 	// The fix: batched against the N+1 report is no regression.
-	fixedMD := filepath.Join(r.dir, "fixed.md")
-	code, _, stderr = r.report("fixed", "batched", 0, "--compare", perRow, "--fail-on-regression", "--format", "markdown:"+fixedMD)
+	fixedMD, fixedText := filepath.Join(r.dir, "fixed.md"), filepath.Join(r.dir, "fixed.txt")
+	code, fixed, stderr := r.report("fixed", "batched", 0, "--compare", perRow, "--fail-on-regression", "--format", "markdown:"+fixedMD,
+		"--format", "text:"+fixedText)
 	if code != exitOK {
 		t.Errorf("batched against per-row: exit %d, want 0: %s", code, stderr)
 	}
 	if md, err := os.ReadFile(fixedMD); err == nil {
 		t.Logf("batched against per-row:\n%s", md[strings.Index(string(md), "## Compared"):strings.Index(string(md), "## Summary")])
+	}
+	t.Logf("batched against per-row, text:\n%s", textSection(t, fixedText))
+	// The fix's statements: the per-event query's calls/s fall (it leaves
+	// the top statements, or is far less called) and the join appears.
+	for _, path := range []string{batched, perRow, fixed} {
+		validReport(t, path)
+	}
+	fc := readJSONReport(t, fixed).Comparison
+	if fc == nil {
+		t.Fatal("the fix has no comparison")
+	}
+	if sc := comparedStatement(fc, ar.QueryID); sc == nil {
+		t.Errorf("the per-event query is not in the fix's comparison: %+v", fc.Statements)
+	} else if m := statementFigure(sc, report.StatementCallsPerS); m.Before == nil || (m.After != nil && *m.After > *m.Before/4) {
+		t.Errorf("the per-event query's calls/s do not fall with the fix: %+v (only %q)", m, sc.Only)
+	}
+	if sc := comparedStatement(fc, bj.QueryID); sc == nil || sc.Only != "after" || statementFigure(sc, report.StatementCallsPerS).After == nil {
+		t.Errorf("the join does not appear with the fix: %+v", sc)
 	}
 }
 

@@ -206,7 +206,7 @@ func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *r
 		fmt.Fprintln(stderr, "advisor: warning:", e)
 	}
 	window := time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, report.Baseline{}).WithSplit(a.Split)
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, report.Baseline{}).WithSplit(a.Split).WithStatements(w.Postgres)
 	if err := report.Print(out, report.FormatText, rep, report.Options{}); err != nil {
 		return err
 	}

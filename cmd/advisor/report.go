@@ -227,7 +227,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if !w.Cumulative {
 		window = time.Duration(w.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
-	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(a.Split)
+	rep := report.New(time.Now(), window, report.SourcesOf(w), findings, base).WithSplit(a.Split).WithStatements(w.Postgres)
 	if before != nil {
 		rep.Compare(before, thresholds)
 	}

@@ -55,6 +55,9 @@ type metric struct {
 	tail float64
 	unit string
 	get  func(*Rates) *float64
+	// text formats a value for people, where the unit's default does not
+	// fit the figure; nil for the default.
+	text func(float64) string
 }
 
 var metrics = []metric{
@@ -203,6 +206,10 @@ type Comparison struct {
 	// Routes are this report's routes in its order, then the earlier
 	// report's routes that this one does not have.
 	Routes []RouteComparison `json:"routes"`
+	// Statements are this report's top statements in its order, then the
+	// earlier report's that this one does not list; absent when a side has
+	// no statements or neither lists one. They are shown, never gated.
+	Statements []StatementComparison `json:"statements,omitempty"`
 	// Appeared and Disappeared are findings matched by fingerprint.
 	Appeared    []FindingRef `json:"appeared"`
 	Disappeared []FindingRef `json:"disappeared"`
@@ -346,6 +353,7 @@ func Compare(before, after *Report, th Thresholds) *Comparison {
 			}
 		}
 	}
+	c.compareStatements(before, after)
 	c.compareFindings(before, after)
 	return c
 }
@@ -500,7 +508,9 @@ func metricValueText(m metric, v *float64) string {
 		return "-"
 	}
 	switch {
-	case m.name == MetricRPS:
+	case m.text != nil:
+		return m.text(*v)
+	case m.unit == "/s":
 		return rateText(*v)
 	case m.points:
 		return fmt.Sprintf("%.1f%%", *v*100)
@@ -524,7 +534,7 @@ func changeText(m metric, mc *MetricChange) string {
 	switch {
 	case m.points:
 		abs = fmt.Sprintf("%+.1f points", d*100)
-	case m.name == MetricRPS:
+	case m.unit == "/s":
 		abs = fmt.Sprintf("%+.1f/s", d)
 	case m.unit == "ms":
 		abs = signed(d) + MSText(math.Abs(d))

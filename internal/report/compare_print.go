@@ -92,6 +92,7 @@ func (p *Text) comparison(b *bytes.Buffer, c *Comparison, st textStyles, width i
 	if more > 0 {
 		fmt.Fprintf(b, "  %s\n", st.faint(fmt.Sprintf("and %d more routes (the JSON report lists them)", more)))
 	}
+	p.comparisonStatements(b, c, st, width)
 	for _, n := range c.Notes {
 		writeLabeled(b, "  ", "note: ", sanitize(n), width, st)
 	}
@@ -171,6 +172,7 @@ func markdownComparison(b *bytes.Buffer, c *Comparison) {
 			fmt.Fprintf(b, "\nAnd %d more routes (the JSON report lists them).\n", more)
 		}
 	}
+	markdownComparisonStatements(b, c)
 	if len(c.Notes) > 0 {
 		b.WriteString("\n")
 		for _, n := range c.Notes {

@@ -36,7 +36,14 @@ func fixtureComparedPair() (before, after *Report) {
 	}
 	health := fixtureRoute("GET", "/health", 2, 0.4, 0.3, 0.9)
 	slow.Routes = append(slow.Routes, health)
-	after = New(fixtureTime, 10*time.Second, fixtureSources(), pick("db.n-plus-one"), Baseline{}).WithSplit(slow)
+	after = New(fixtureTime, 10*time.Second, fixtureSources(), pick("db.n-plus-one"), Baseline{}).WithSplit(slow).
+		WithStatements(fixtureStatementsWindow())
+	// Before, the feed's one join, and the update under another queryid
+	// (another server): the same text.
+	before.WithStatements(fixtureStatementsWindow(
+		fixtureStatementRow(10, 555, "SELECT e.id, e.kind, e.created_at, p.name FROM events e LEFT JOIN products p ON p.id = e.product_id WHERE e.user_id = $1 LIMIT $2",
+			184, 920, 3680),
+		fixtureStatementRow(10, 4200, "UPDATE orders SET status = $1,\n  updated_at = now() WHERE id = $2", 120, 240, 120)))
 	return before, after
 }
 
@@ -210,5 +217,64 @@ func TestNotGatedSaysWhy(t *testing.T) {
 				t.Errorf("%s lacks %q:\n%s", format, tc.want, b.String())
 			}
 		}
+	}
+}
+
+// TestCompareStatements: the top statements are matched by queryid, then
+// by normalized text (another server's queryid), those of one side listed,
+// and none regresses.
+func TestCompareStatements(t *testing.T) {
+	before, after := fixtureComparedPair()
+	c := Compare(before, after, DefaultThresholds())
+	type row struct{ id, only, matched, beforeID string }
+	var got []row
+	for _, sc := range c.Statements {
+		got = append(got, row{sc.QueryID, sc.Only, sc.MatchedBy, sc.BeforeQueryID})
+	}
+	want := []row{
+		{"8142305511", "after", "", ""},
+		{"-6914734823093498211", "after", "", ""},
+		{"42", "", MatchedByQuery, "4200"},
+		{"555", "before", "", ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("statements %+v, want %+v", got, want)
+	}
+	upd := c.Statements[2]
+	byName := map[string]MetricChange{}
+	for _, m := range upd.Metrics {
+		byName[m.Metric] = m
+	}
+	if m := byName[StatementMeanMS]; m.Before == nil || *m.Before != 2 || *m.After != 20 || *m.RelativeChange != 9 || m.Regressed {
+		t.Errorf("update mean %+v", m)
+	}
+	if m := c.Statements[0].Metrics[0]; m.Metric != StatementCallsPerS || m.Before != nil || m.After == nil || *m.After != 200 {
+		t.Errorf("events calls/s, only after: %+v", m)
+	}
+	if !slices.ContainsFunc(c.Notes, func(n string) bool { return strings.Contains(n, "normalized text") }) {
+		t.Errorf("notes do not say statements were matched by text: %q", c.Notes)
+	}
+	// Statements are never gated: a ten times slower statement is shown,
+	// not a regression, either way.
+	for _, cc := range []*Comparison{c, Compare(after, before, DefaultThresholds())} {
+		for _, g := range cc.Regressions {
+			if g.Route != "" && g.Route != "/items/{item_id}" {
+				t.Errorf("regression outside the routes: %+v", g)
+			}
+		}
+	}
+	// Same queryid on both sides: matched by it.
+	self := Compare(after, after, DefaultThresholds())
+	for _, sc := range self.Statements {
+		if sc.MatchedBy != MatchedByQueryID || sc.Only != "" {
+			t.Errorf("self comparison: %+v", sc)
+		}
+	}
+	// A side without statements: a note, no statements compared.
+	plain, _ := fixtureComparedPair()
+	plain.Statements = nil
+	if c := Compare(plain, after, DefaultThresholds()); c.Statements != nil ||
+		!slices.ContainsFunc(c.Notes, func(n string) bool { return strings.Contains(n, "earlier report has no statements") }) {
+		t.Errorf("earlier report without statements: %+v %q", c.Statements, c.Notes)
 	}
 }

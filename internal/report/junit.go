@@ -159,11 +159,17 @@ func (p *JUnit) Print(w io.Writer, r *Report) error {
 		suite.Cases = append(suite.Cases, tc)
 	}
 	suite.Tests = len(suite.Cases)
-	if r.Figures != nil || r.Comparison != nil {
+	if r.Figures != nil || r.Statements != nil || r.Comparison != nil {
 		var b bytes.Buffer
 		st := newTextStyles(nil, false)
 		if r.Figures != nil {
 			(&Text{}).figures(&b, r.Figures, st, DefaultWidth)
+		}
+		if r.Statements != nil {
+			if b.Len() > 0 {
+				b.WriteString("\n")
+			}
+			(&Text{}).statements(&b, r.Statements, st, DefaultWidth)
 		}
 		if r.Comparison != nil {
 			if b.Len() > 0 {

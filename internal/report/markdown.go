@@ -37,6 +37,9 @@ func (p *Markdown) Print(w io.Writer, r *Report) error {
 	if r.Figures != nil {
 		markdownFigures(&b, r.Figures)
 	}
+	if r.Statements != nil {
+		markdownStatements(&b, r.Statements)
+	}
 	if r.Comparison != nil {
 		markdownComparison(&b, r.Comparison)
 	}

@@ -82,6 +82,9 @@ type Report struct {
 	// Figures is where the requests' time went over the window (FiguresOf
 	// a rules.TimeSplit); nil without request metrics.
 	Figures *Figures `json:"figures,omitempty"`
+	// Statements are the window's top statements by share of database
+	// time (StatementsOf); nil when pg_stat_statements was not read.
+	Statements *Statements `json:"statements,omitempty"`
 	// Findings are ordered by severity (most severe first), impact, rule
 	// and subject.
 	Findings []Finding `json:"findings"`

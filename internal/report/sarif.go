@@ -51,7 +51,8 @@ const fingerprintKey = "advisorFingerprint/v1"
 // message made of the title and the fix summary, and partialFingerprints
 // from the finding's fingerprint. What a finding's fix saves is its
 // result's "saves" property; where the requests' time goes is the run's
-// "figures" property, the report's figures object.
+// "figures" property, the report's figures object, and its top statements
+// the run's "statements" property.
 //
 // GitHub code scanning rejects a whole file when one result lacks a physical
 // location, so every result has one: the finding's file:line when that file
@@ -129,10 +130,13 @@ func (p *SARIF) Print(w io.Writer, r *Report) error {
 		res.Properties = props
 		run.AddResult(res)
 	}
-	if r.Figures != nil || r.Comparison != nil {
+	if r.Figures != nil || r.Statements != nil || r.Comparison != nil {
 		run.Properties = sarif.Properties{}
 		if r.Figures != nil {
 			run.Properties["figures"] = r.Figures
+		}
+		if r.Statements != nil {
+			run.Properties["statements"] = r.Statements
 		}
 		if r.Comparison != nil {
 			run.Properties["comparison"] = r.Comparison

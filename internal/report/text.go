@@ -98,6 +98,10 @@ func (p *Text) Print(w io.Writer, r *Report) error {
 		b.WriteString("\n")
 		p.figures(&b, r.Figures, st, width)
 	}
+	if r.Statements != nil {
+		b.WriteString("\n")
+		p.statements(&b, r.Statements, st, width)
+	}
 	if r.Comparison != nil {
 		b.WriteString("\n")
 		p.comparison(&b, r.Comparison, st, width)

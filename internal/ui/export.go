@@ -33,7 +33,7 @@ func Export(dir string, d *Data, at time.Time) ([]string, error) {
 	if !d.Window.Cumulative {
 		window = time.Duration(d.Window.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	}
-	rep := report.New(at, window, report.SourcesOf(d.Window), d.Findings, report.Baseline{}).WithSplit(d.Split)
+	rep := report.New(at, window, report.SourcesOf(d.Window), d.Findings, report.Baseline{}).WithSplit(d.Split).WithStatements(d.Window.Postgres)
 	formats := []report.Format{report.FormatMarkdown, report.FormatJSON}
 	files, err := createUnique(dir, at, "advisor-report-%s.md", "advisor-report-%s.json")
 	if err != nil {
