@@ -35,6 +35,7 @@ var dbRules = []Detector{
 	dbTableBloat,
 	dbTempFiles,
 	dbSettings,
+	dbDeadlocks,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.
