@@ -36,6 +36,7 @@ var dbRules = []Detector{
 	dbTempFiles,
 	dbSettings,
 	dbDeadlocks,
+	dbChecksumFailures,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.
