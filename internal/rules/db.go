@@ -37,6 +37,7 @@ var dbRules = []Detector{
 	dbSettings,
 	dbDeadlocks,
 	dbChecksumFailures,
+	dbRecoveryConflicts,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.
