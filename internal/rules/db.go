@@ -35,6 +35,9 @@ var dbRules = []Detector{
 	dbTableBloat,
 	dbTempFiles,
 	dbSettings,
+	dbDeadlocks,
+	dbChecksumFailures,
+	dbRecoveryConflicts,
 }
 
 // dbPG returns the window's PostgreSQL part, or nil.

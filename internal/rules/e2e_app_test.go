@@ -41,7 +41,7 @@ var appRuleIDs = []string{
 	"runtime.gomaxprocs", "runtime.gc-pressure", "http.saturation",
 	"redis.low-hit-ratio", "redis.evictions", "redis.slow-commands", "redis.cpu-saturation",
 	"redis.rejected-connections", "redis.memory-unbounded", "redis.dangerous-commands", "redis.round-trips",
-	"queue.backlog", "probe.unavailable",
+	"redis.fragmentation", "redis.persistence", "queue.backlog", "probe.unavailable",
 }
 
 // appRunFamily runs this family's built-in rules on a window.

@@ -310,7 +310,8 @@ func TestE2ERedisCleanNoFindings(t *testing.T) {
 	}()
 	time.Sleep(500 * time.Millisecond)
 	fs := redisObserve(ctx, t, config.Sources{Redis: addr}, 2*time.Second,
-		"redis.evictions", "redis.rejected-connections", "redis.dangerous-commands", "queue.backlog", "redis.round-trips")
+		"redis.evictions", "redis.rejected-connections", "redis.dangerous-commands", "queue.backlog", "redis.round-trips",
+		"redis.fragmentation", "redis.persistence")
 	stop()
 	wg.Wait()
 	if len(fs) != 0 {

@@ -17,6 +17,8 @@ var redisRules = []Detector{
 	redisMemoryUnbounded,
 	redisDangerousCommands,
 	redisRoundTrips,
+	redisFragmentation,
+	redisPersistence,
 }
 
 // redisSubject is the subject of the findings about the server: one Redis

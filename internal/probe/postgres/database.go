@@ -44,19 +44,30 @@ type DatabaseStats struct {
 	SessionsFatal     int64
 	SessionsKilled    int64
 	StatsReset        time.Time // zero if never reset
+	// Conflicts counts the queries a standby cancelled for recovery
+	// conflicts (0 on a primary).
+	Conflicts int64
+	// HasChecksums: data checksums are on (12+), so ChecksumFailures
+	// counts the pages whose checksum failed, the last at
+	// ChecksumLastFailure.
+	HasChecksums        bool
+	ChecksumFailures    int64
+	ChecksumLastFailure time.Time
 }
 
 func (p *Probe) collectDatabase(ctx context.Context, v int) Database {
 	var out Database
 	out.Status = p.collect(ctx, "database", func(ctx context.Context, c *pgxpool.Conn) error {
 		d := &out.Stats
-		var reset *time.Time
+		var reset, lastFailure *time.Time
 		err := c.QueryRow(ctx, probeTag+databaseSQL(v)).Scan(&d.Name, &d.NumBackends, &d.XactCommit, &d.XactRollback,
 			&d.BlksRead, &d.BlksHit, &d.TupReturned, &d.TupFetched, &d.TupInserted, &d.TupUpdated, &d.TupDeleted,
 			&d.TempFiles, &d.TempBytes, &d.Deadlocks, &d.BlkReadTime, &d.BlkWriteTime,
 			&d.HasSessions, &d.Sessions, &d.SessionTime, &d.ActiveTime, &d.IdleInXactTime,
-			&d.SessionsAbandoned, &d.SessionsFatal, &d.SessionsKilled, &reset)
+			&d.SessionsAbandoned, &d.SessionsFatal, &d.SessionsKilled, &reset,
+			&d.Conflicts, &d.HasChecksums, &d.ChecksumFailures, &lastFailure)
 		d.StatsReset = deref(reset)
+		d.ChecksumLastFailure = deref(lastFailure)
 		return err
 	})
 	return out

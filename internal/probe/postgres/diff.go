@@ -97,20 +97,23 @@ type IndexDelta struct {
 // DatabaseDelta is the change of pg_stat_database; rates are per second.
 type DatabaseDelta struct {
 	// Seconds the deltas cover.
-	Seconds      float64
-	Commits      int64
-	Rollbacks    int64
-	BlksRead     int64
-	BlksHit      int64
-	TempFiles    int64
-	TempBytes    int64
-	Deadlocks    int64
-	Sessions     int64 // 0 before 14
-	Abandoned    int64
-	SessionTime  float64
-	ActiveTime   float64
-	CommitsPerS  float64
-	SessionsPerS float64
+	Seconds   float64
+	Commits   int64
+	Rollbacks int64
+	BlksRead  int64
+	BlksHit   int64
+	TempFiles int64
+	TempBytes int64
+	Deadlocks int64
+	Conflicts int64
+	// ChecksumFailures over the window (0 without data checksums).
+	ChecksumFailures int64
+	Sessions         int64 // 0 before 14
+	Abandoned        int64
+	SessionTime      float64
+	ActiveTime       float64
+	CommitsPerS      float64
+	SessionsPerS     float64
 	// CacheHitRatio is blks_hit / (blks_hit + blks_read) over the window; -1
 	// when no block was read.
 	CacheHitRatio float64
@@ -347,6 +350,8 @@ func databaseDelta(prev *DatabaseStats, cur DatabaseStats, seconds float64) Data
 	d.TempFiles = nonNegInt(cur.TempFiles - p.TempFiles)
 	d.TempBytes = nonNegInt(cur.TempBytes - p.TempBytes)
 	d.Deadlocks = nonNegInt(cur.Deadlocks - p.Deadlocks)
+	d.Conflicts = nonNegInt(cur.Conflicts - p.Conflicts)
+	d.ChecksumFailures = nonNegInt(cur.ChecksumFailures - p.ChecksumFailures)
 	d.Sessions = cur.Sessions - p.Sessions
 	d.Abandoned = nonNegInt(cur.SessionsAbandoned - p.SessionsAbandoned)
 	d.SessionTime = nonNeg(cur.SessionTime - p.SessionTime)

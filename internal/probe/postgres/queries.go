@@ -17,6 +17,7 @@ import (
 const probeTag = "/* advisor */ "
 
 const (
+	pg12 = 120000
 	pg13 = 130000
 	pg14 = 140000
 	pg16 = 160000
@@ -220,9 +221,15 @@ func databaseSQL(v int) string {
 	if v >= pg14 {
 		sessions = "true, sessions, session_time, active_time, idle_in_transaction_time, sessions_abandoned, sessions_fatal, sessions_killed"
 	}
+	// checksum_failures exists from 12, NULL when data checksums are off.
+	checksums := "false, 0::int8, NULL::timestamptz"
+	if v >= pg12 {
+		checksums = "checksum_failures IS NOT NULL, coalesce(checksum_failures, 0), checksum_last_failure"
+	}
 	return `SELECT datname::text, numbackends, xact_commit, xact_rollback, blks_read, blks_hit,
        tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted,
-       temp_files, temp_bytes, deadlocks, blk_read_time, blk_write_time, ` + sessions + `, stats_reset
+       temp_files, temp_bytes, deadlocks, blk_read_time, blk_write_time, ` + sessions + `, stats_reset,
+       conflicts, ` + checksums + `
 FROM pg_stat_database WHERE datname = current_database()`
 }
 

@@ -36,6 +36,9 @@ type Window struct {
 	// CPUCores is the server's CPU time (sys + user) per second: 1.0 is
 	// one core busy.
 	CPUCores float64
+	// Forks is total_forks over the window: RDB saves, AOF rewrites and
+	// full resyncs that stopped the main thread for a fork.
+	Forks int64
 
 	PerCommand []CommandDelta
 	// NewSlow are the slow log entries added in the window, newest first.
@@ -70,6 +73,7 @@ type Lifetime struct {
 	RejectedConnections int64
 	Connections         int64
 	Hits, Misses        int64
+	Forks               int64
 	// Calls by command name in lower case, from commandstats.
 	Calls map[string]int64
 }
@@ -130,6 +134,7 @@ func Diff(prev, cur *Snapshot) *Window {
 	w.RejectedConnections = nonNeg(cur.RejectedConnections - base.RejectedConnections)
 	w.Connections = nonNeg(cur.TotalConnections - base.TotalConnections)
 	w.ConnectionsPerS = rate(w.Connections, w.Seconds)
+	w.Forks = nonNeg(cur.Info.Int("total_forks") - base.Info.Int("total_forks"))
 	// CPU time is not reset by CONFIG RESETSTAT, only by a restart.
 	cpuBase := base.UsedCPU
 	if w.Reset != "" && prev != nil && prev.RunID == cur.RunID && cur.UptimeSeconds >= prev.UptimeSeconds {
@@ -187,7 +192,8 @@ func Diff(prev, cur *Snapshot) *Window {
 
 	w.Lifetime = Lifetime{UptimeSeconds: cur.UptimeSeconds, Evicted: cur.EvictedKeys,
 		RejectedConnections: cur.RejectedConnections, Connections: cur.TotalConnections,
-		Hits: cur.KeyspaceHits, Misses: cur.KeyspaceMisses, Calls: map[string]int64{}}
+		Hits: cur.KeyspaceHits, Misses: cur.KeyspaceMisses, Forks: cur.Info.Int("total_forks"),
+		Calls: map[string]int64{}}
 	for name, c := range cur.Info.Commands {
 		w.Lifetime.Calls[name] = c.Calls
 	}

@@ -175,6 +175,17 @@ type Config struct {
 	// disabled).
 	SlowlogSlowerThan int64
 	SlowlogMaxLen     int64
+	// Save is the save setting: "3600 1 300 100 60 10000", "" for no
+	// snapshot (ParseSave reads it).
+	Save string
+	// StopWritesOnBgsaveError: writes are refused while the last
+	// snapshot failed and save points are set.
+	StopWritesOnBgsaveError bool
+	// ActiveDefrag is activedefrag ("yes", "no"; "" when the server has
+	// no such setting), with the thresholds at which it starts.
+	ActiveDefrag               string
+	ActiveDefragIgnoreBytes    int64
+	ActiveDefragThresholdLower int64 // percent
 }
 
 // Latency is LATENCY LATEST: the latency monitor's events, when it is on.
@@ -352,25 +363,36 @@ func (p *Probe) config(ctx context.Context) Config {
 	var out Config
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
-	// One parameter per CONFIG GET: several at once need Redis 7.
-	for _, name := range []string{"maxmemory", "maxmemory-policy", "slowlog-log-slower-than", "slowlog-max-len"} {
-		m, err := p.client.ConfigGet(ctx, name).Result()
-		if err != nil {
-			out = Config{Status: p.commandStatus("CONFIG GET", err)}
-			return out
+	// One parameter (or pattern) per CONFIG GET: several at once need
+	// Redis 7. Sent in one pipeline: one round trip.
+	names := []string{"maxmemory", "maxmemory-policy", "slowlog-log-slower-than", "slowlog-max-len",
+		"save", "stop-writes-on-bgsave-error", "active*defrag*"}
+	cmds := make([]*goredis.MapStringStringCmd, len(names))
+	_, _ = p.client.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for i, name := range names {
+			cmds[i] = pipe.ConfigGet(ctx, name)
 		}
-		v := m[name]
-		switch name {
-		case "maxmemory":
-			out.MaxMemory = atoi(v)
-		case "maxmemory-policy":
-			out.MaxMemoryPolicy = v
-		case "slowlog-log-slower-than":
-			out.SlowlogSlowerThan = atoi(v)
-		case "slowlog-max-len":
-			out.SlowlogMaxLen = atoi(v)
+		return nil
+	})
+	got := map[string]string{}
+	for _, c := range cmds {
+		m, err := c.Result()
+		if err != nil {
+			return Config{Status: p.commandStatus("CONFIG GET", err)}
+		}
+		for k, v := range m {
+			got[k] = v
 		}
 	}
+	out.MaxMemory = atoi(got["maxmemory"])
+	out.MaxMemoryPolicy = got["maxmemory-policy"]
+	out.SlowlogSlowerThan = atoi(got["slowlog-log-slower-than"])
+	out.SlowlogMaxLen = atoi(got["slowlog-max-len"])
+	out.Save = got["save"]
+	out.StopWritesOnBgsaveError = got["stop-writes-on-bgsave-error"] == "yes"
+	out.ActiveDefrag = got["activedefrag"]
+	out.ActiveDefragIgnoreBytes = atoi(got["active-defrag-ignore-bytes"])
+	out.ActiveDefragThresholdLower = atoi(got["active-defrag-threshold-lower"])
 	out.Status = source.Status{State: source.OK}
 	return out
 }
