@@ -431,7 +431,11 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 	m.analysing = false
 	if !msg.steadied {
-		msg.Findings, msg.Fading = m.steady.step(msg.Findings)
+		var start, end time.Time
+		if w := msg.Window; w != nil {
+			start, end = w.Start, w.End
+		}
+		msg.Findings, msg.Fading = m.steady.stepWindow(msg.Findings, start, end)
 		msg.steadied = true
 	}
 	if !msg.Sampled {
