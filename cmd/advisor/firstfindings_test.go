@@ -79,7 +79,7 @@ type firstFindings struct {
 }
 
 // attachFirstFindings runs advisor attach --headless (in this process,
-// with its defaults: --sample-every 500ms over the first 10 s,
+// with its defaults: --sample-every 500ms over the first 20 s,
 // --hold-readings 3) against the naive sampleapp, every problem planted,
 // under a steady load of 8 connections (advisor load, a process of its
 // own), for span, and reads its finding lines. start, when set, is called

@@ -53,9 +53,12 @@ const (
 	// DefaultAnalysisSpan is how far back the analysed window reaches.
 	DefaultAnalysisSpan = 30 * time.Second
 	// DefaultSampleEvery and DefaultSampleFor: attach reads the sources
-	// every half second over its first ten seconds.
+	// every half second over its first twenty seconds, the time in which
+	// its first findings should be on screen: the app rules count
+	// goroutine samples, one dump a reading, and a handler a tenth of the
+	// requests gives its few samples four times as fast as at the interval.
 	DefaultSampleEvery = 500 * time.Millisecond
-	DefaultSampleFor   = 10 * time.Second
+	DefaultSampleFor   = 20 * time.Second
 	// ProfileTTL is how long an on-demand profile is handed to the rules
 	// with each window after it was taken.
 	ProfileTTL = 60 * time.Second
