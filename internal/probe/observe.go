@@ -86,6 +86,21 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	return step.Analysis, ctx.Err()
 }
 
+// Goroutines takes one goroutine dump of the pprof target within the
+// probes' timeout: the light sample attach takes between its readings
+// (Extra.Goroutines). nil without a pprof target or when the dump failed.
+func (p *Probes) Goroutines(ctx context.Context) *pprof.GoroutineResult {
+	if p.pprof == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	if g := p.goroutineDump(ctx); g.Status.Ok() {
+		return g
+	}
+	return nil
+}
+
 // sample takes, at the same time, a goroutine dump (with a pprof source)
 // and a light reading of pg_stat_activity (with PostgreSQL), each bounded
 // by the source timeout; nil for what was not configured or failed.

@@ -149,6 +149,14 @@ func (s *Session) Add(cur *Snapshot, extra Extra) Step {
 	s.finish(interval)
 	analysis.Profiles = extra.Profiles
 	analysis.insertGoroutines(base, append(s.dumpsBetween(base, cur), extra.Goroutines...))
+	// The dumps sampled between the snapshots count in the later analysis
+	// windows of the span too, as the snapshots' own do: timed just before
+	// cur, so that a window starting at cur leaves them out.
+	for _, g := range extra.Goroutines {
+		if g != nil && g.Status.Ok() {
+			s.dumps = append(s.dumps, timedDump{at: cur.Time.Add(-time.Nanosecond), dump: g})
+		}
+	}
 	s.activity = append(s.activity, extra.Activity...)
 	analysis.Activity = s.activitySince(base, cur)
 	s.finish(analysis)

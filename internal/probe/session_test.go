@@ -246,6 +246,49 @@ func TestSessionKeepsEveryDump(t *testing.T) {
 	}
 }
 
+// TestSessionKeepsSampledDumps: dumps sampled between two readings (attach
+// takes them after its first seconds) count in every later analysis window
+// of the span, in order, as the readings' own do; a window that starts at
+// the reading after them leaves them out.
+func TestSessionKeepsSampledDumps(t *testing.T) {
+	ok := func() *pprof.GoroutineResult { return &pprof.GoroutineResult{Status: source.Status{State: source.OK}} }
+	s := NewSession(SessionOptions{AnalysisSpan: 6 * time.Second})
+	var want []*pprof.GoroutineResult
+	var last Step
+	for sec := range 5 {
+		snap := redisAt(sec)
+		snap.Goroutines = ok()
+		var extra Extra
+		if sec > 0 {
+			extra.Goroutines = []*pprof.GoroutineResult{ok(), ok()}
+		}
+		want = append(want, extra.Goroutines...)
+		want = append(want, snap.Goroutines)
+		last = s.Add(snap, extra)
+	}
+	// At second 4 the window starts at second 0's base: every dump.
+	if !slices.Equal(last.Analysis.Goroutines, want) {
+		t.Errorf("analysis window holds %d dumps, want %d", len(last.Analysis.Goroutines), len(want))
+	}
+	// Later, from the base at second 2: its dump and what came after it.
+	for sec := 5; sec < 9; sec++ {
+		snap := redisAt(sec)
+		snap.Goroutines = ok()
+		extra := Extra{Goroutines: []*pprof.GoroutineResult{ok()}}
+		want = append(want, extra.Goroutines...)
+		want = append(want, snap.Goroutines)
+		last = s.Add(snap, extra)
+	}
+	if !last.Analysis.Start.Equal(at(2)) {
+		t.Fatalf("window starts at %v", last.Analysis.Start)
+	}
+	// From second 2's dump (index 6 of want: 1, then 3 for second 1, then
+	// second 2's two samples), without the samples taken before it.
+	if got := last.Analysis.Goroutines; !slices.Equal(got, want[6:]) {
+		t.Errorf("analysis window from second 2 holds %d dumps, want %d", len(got), len(want[6:]))
+	}
+}
+
 // withActivity adds to snap a PostgreSQL snapshot whose pg_stat_activity
 // holds n active sessions of application "svc".
 func withActivity(snap *Snapshot, n int) *Snapshot {

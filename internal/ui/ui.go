@@ -146,8 +146,10 @@ type (
 	// StatusMsg is a line for the status bar.
 	StatusMsg string
 
-	snapshotMsg struct{ snap *probe.Snapshot }
-	tickMsg     struct{ seq int }
+	snapshotMsg   struct{ snap *probe.Snapshot }
+	tickMsg       struct{ seq int }
+	sampleTickMsg struct{ seq int }
+	goroutinesMsg struct{ dump *pprof.GoroutineResult }
 )
 
 // Pane is one view of the UI. Panes are pointers updated in place by the
@@ -216,6 +218,12 @@ type Model struct {
 	// the model was made, for Options.SampleFor.
 	steady *hold
 	start  time.Time
+	// dumps are the goroutine dumps sampled since the last reading, for
+	// the next one's windows; sampleSeq numbers the chains of samples (one
+	// per reading) and sampling is set while a dump is taken.
+	dumps     []*pprof.GoroutineResult
+	sampleSeq int
+	sampling  bool
 
 	overview *overviewPane
 	findings *findingsPane
@@ -317,10 +325,7 @@ func (m *Model) snapshotCmd() tea.Cmd {
 // program by up to an interval, it ends when the model's context does.
 func (m *Model) tick() tea.Cmd {
 	m.tickSeq++
-	seq, ctx, d := m.tickSeq, m.ctx, m.opts.Interval
-	if m.opts.SampleEvery > 0 && m.opts.SampleEvery < d && m.opts.Now().Sub(m.start) < m.opts.SampleFor {
-		d = m.opts.SampleEvery
-	}
+	seq, ctx, d := m.tickSeq, m.ctx, m.nextReading()
 	return func() tea.Msg {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -369,6 +374,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.snapshotCmd()
 	case snapshotMsg:
 		return m, m.snapshot(msg.snap)
+	case sampleTickMsg:
+		return m, m.sampleDue(msg)
+	case goroutinesMsg:
+		return m, m.sampled(msg)
 	case AnalysisMsg:
 		return m, m.analysis(msg)
 	case ProfileMsg:
@@ -409,7 +418,9 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	if m.message == "reading the sources…" || m.message == "refreshing…" {
 		m.message = ""
 	}
-	var extra probe.Extra
+	// The dumps sampled since the last reading go into its windows.
+	extra := probe.Extra{Goroutines: m.dumps}
+	m.dumps = nil
 	if p := m.profile; p != nil && p.Profile != nil && cur.Time.Sub(p.At) < ProfileTTL {
 		extra.Profiles = p.Profile
 	}
@@ -419,6 +430,10 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	m.history.Add(step.Interval)
 	w := step.Analysis
 	cmds := []tea.Cmd{m.tick()}
+	m.sampleSeq++
+	if c := m.sampleTick(); c != nil {
+		cmds = append(cmds, c)
+	}
 	if m.paused {
 		// Held: analysed when the UI resumes, if still the latest.
 		m.heldReadings++
