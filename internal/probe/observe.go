@@ -51,7 +51,8 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	profiles := make(chan *pprof.Snapshot, 1)
 	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
 
-	var samples []Sample
+	var samples []*pprof.GoroutineResult
+	var activity []postgres.ActivitySample
 	// Both snapshots take a dump and read pg_stat_activity; the samples in
 	// between are evenly spaced.
 	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
@@ -70,44 +71,57 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 			}
 			if (p.pprof != nil || p.pg != nil) && now.After(next) && now.Before(deadline.Add(-interval/2)) {
 				next = next.Add(interval)
-				samples = append(samples, p.Sample(ctx))
+				g, a := p.sample(ctx)
+				if g != nil {
+					samples = append(samples, g)
+				}
+				if a != nil {
+					activity = append(activity, *a)
+				}
 			}
 		}
 	}
 	last := p.Snapshot(ctx)
-	step := s.Add(last, Extra{Profiles: <-profiles, Samples: samples})
+	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples, Activity: activity})
 	return step.Analysis, ctx.Err()
 }
 
-// Sample is a light reading of a service between two snapshots: a
-// goroutine dump and pg_stat_activity's groups, each nil when its source is
-// not configured or could not be read.
-type Sample struct {
-	Time       time.Time
-	Goroutines *pprof.GoroutineResult
-	Activity   *postgres.ActivitySample
-}
-
-// Sample takes, at the same time, a goroutine dump (with a pprof source)
-// and a light reading of pg_stat_activity (with PostgreSQL), each bounded
-// by the source timeout.
-func (p *Probes) Sample(ctx context.Context) Sample {
+// Goroutines takes one goroutine dump of the pprof target within the
+// probes' timeout: the light sample attach takes between its readings
+// (Extra.Goroutines). nil without a pprof target or when the dump failed.
+func (p *Probes) Goroutines(ctx context.Context) *pprof.GoroutineResult {
+	if p.pprof == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	out := Sample{Time: time.Now()}
+	if g := p.goroutineDump(ctx); g.Status.Ok() {
+		return g
+	}
+	return nil
+}
+
+// sample takes, at the same time, a goroutine dump (with a pprof source)
+// and a light reading of pg_stat_activity (with PostgreSQL), each bounded
+// by the source timeout; nil for what was not configured or failed.
+func (p *Probes) sample(ctx context.Context) (*pprof.GoroutineResult, *postgres.ActivitySample) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	var activity *postgres.ActivitySample
 	var wg sync.WaitGroup
 	if p.pg != nil {
 		wg.Go(func() {
 			if a, ok := p.activitySample(ctx); ok {
-				out.Activity = &a
+				activity = &a
 			}
 		})
 	}
+	var dump *pprof.GoroutineResult
 	if p.pprof != nil {
 		if g := p.goroutineDump(ctx); g.Status.Ok() {
-			out.Goroutines = g
+			dump = g
 		}
 	}
 	wg.Wait()
-	return out
+	return dump, activity
 }

@@ -28,14 +28,14 @@ type Session struct {
 	// oldest first: every snapshot's, and those taken between snapshots
 	// (Extra.Activity).
 	activity []postgres.ActivitySample
-	// dumps are the goroutine dumps of the snapshots and samples fed since
-	// the oldest base, oldest first: an analysis window holds every dump of
-	// its span, not only those of its two ends, so that the app rules count
-	// the samples of every reading.
+	// dumps are the goroutine dumps of the snapshots fed since the oldest
+	// base, oldest first: an analysis window holds every dump of its span,
+	// not only those of its two ends, so that the app rules count the
+	// samples of every reading.
 	dumps []timedDump
 }
 
-// timedDump is the goroutine dump of a snapshot or a sample, with its time.
+// timedDump is the goroutine dump of a snapshot, with the snapshot's time.
 type timedDump struct {
 	at   time.Time
 	dump *pprof.GoroutineResult
@@ -65,11 +65,13 @@ func (p *Probes) NewSession(span time.Duration) *Session {
 type Extra struct {
 	// Profiles taken for the window; nil for none.
 	Profiles *pprof.Snapshot
-	// Samples are the goroutine dumps and pg_stat_activity readings taken
-	// between the previous snapshot and this one, oldest first. The session
-	// keeps them with the snapshots' own for the analysis windows of the
-	// span; they go between the snapshots' own in the windows.
-	Samples []Sample
+	// Goroutines are dumps sampled between the window's two snapshots,
+	// oldest first; they go between the snapshots' own dumps.
+	Goroutines []*pprof.GoroutineResult
+	// Activity holds readings of pg_stat_activity taken between the
+	// previous snapshot and this one, oldest first. The session keeps them
+	// with the snapshots' own for the analysis windows of the span.
+	Activity []postgres.ActivitySample
 }
 
 // Step is the windows one snapshot ends.
@@ -146,15 +148,16 @@ func (s *Session) Add(cur *Snapshot, extra Extra) Step {
 	}
 	s.finish(interval)
 	analysis.Profiles = extra.Profiles
-	for _, smp := range extra.Samples {
-		if g := smp.Goroutines; g != nil && g.Status.Ok() {
-			s.dumps = append(s.dumps, timedDump{at: smp.Time, dump: g})
-		}
-		if a := smp.Activity; a != nil {
-			s.activity = append(s.activity, *a)
+	analysis.insertGoroutines(base, append(s.dumpsBetween(base, cur), extra.Goroutines...))
+	// The dumps sampled between the snapshots count in the later analysis
+	// windows of the span too, as the snapshots' own do: timed just before
+	// cur, so that a window starting at cur leaves them out.
+	for _, g := range extra.Goroutines {
+		if g != nil && g.Status.Ok() {
+			s.dumps = append(s.dumps, timedDump{at: cur.Time.Add(-time.Nanosecond), dump: g})
 		}
 	}
-	analysis.insertGoroutines(base, s.dumpsBetween(base, cur))
+	s.activity = append(s.activity, extra.Activity...)
 	analysis.Activity = s.activitySince(base, cur)
 	s.finish(analysis)
 	s.Keep(cur)

@@ -213,7 +213,7 @@ func TestSessionGoroutineSamples(t *testing.T) {
 	samples := []*pprof.GoroutineResult{dump(), dump()}
 	s := NewSession(SessionOptions{})
 	s.Keep(first)
-	step := s.Add(last, Extra{Samples: []Sample{{Time: at(1), Goroutines: samples[0]}, {Time: at(3), Goroutines: samples[1]}}})
+	step := s.Add(last, Extra{Goroutines: samples})
 	want := []*pprof.GoroutineResult{first.Goroutines, samples[0], samples[1], last.Goroutines}
 	if !slices.Equal(step.Analysis.Goroutines, want) {
 		t.Errorf("analysis window's dumps out of order: %d dumps", len(step.Analysis.Goroutines))
@@ -243,6 +243,49 @@ func TestSessionKeepsEveryDump(t *testing.T) {
 	}
 	if len(s.dumps) > 7 {
 		t.Errorf("session keeps %d dumps over a 6 s span of 1 s readings", len(s.dumps))
+	}
+}
+
+// TestSessionKeepsSampledDumps: dumps sampled between two readings (attach
+// takes them after its first seconds) count in every later analysis window
+// of the span, in order, as the readings' own do; a window that starts at
+// the reading after them leaves them out.
+func TestSessionKeepsSampledDumps(t *testing.T) {
+	ok := func() *pprof.GoroutineResult { return &pprof.GoroutineResult{Status: source.Status{State: source.OK}} }
+	s := NewSession(SessionOptions{AnalysisSpan: 6 * time.Second})
+	var want []*pprof.GoroutineResult
+	var last Step
+	for sec := range 5 {
+		snap := redisAt(sec)
+		snap.Goroutines = ok()
+		var extra Extra
+		if sec > 0 {
+			extra.Goroutines = []*pprof.GoroutineResult{ok(), ok()}
+		}
+		want = append(want, extra.Goroutines...)
+		want = append(want, snap.Goroutines)
+		last = s.Add(snap, extra)
+	}
+	// At second 4 the window starts at second 0's base: every dump.
+	if !slices.Equal(last.Analysis.Goroutines, want) {
+		t.Errorf("analysis window holds %d dumps, want %d", len(last.Analysis.Goroutines), len(want))
+	}
+	// Later, from the base at second 2: its dump and what came after it.
+	for sec := 5; sec < 9; sec++ {
+		snap := redisAt(sec)
+		snap.Goroutines = ok()
+		extra := Extra{Goroutines: []*pprof.GoroutineResult{ok()}}
+		want = append(want, extra.Goroutines...)
+		want = append(want, snap.Goroutines)
+		last = s.Add(snap, extra)
+	}
+	if !last.Analysis.Start.Equal(at(2)) {
+		t.Fatalf("window starts at %v", last.Analysis.Start)
+	}
+	// From second 2's dump (index 6 of want: 1, then 3 for second 1, then
+	// second 2's two samples), without the samples taken before it.
+	if got := last.Analysis.Goroutines; !slices.Equal(got, want[6:]) {
+		t.Errorf("analysis window from second 2 holds %d dumps, want %d", len(got), len(want[6:]))
 	}
 }
 
@@ -313,7 +356,7 @@ func TestSessionActivity(t *testing.T) {
 	// and stay for the next windows of the span; not in the interval's.
 	between := []postgres.ActivitySample{{Time: at(11).Add(-time.Second / 2), Groups: []postgres.ActivityGroup{
 		{Application: "svc", ClientAddr: "127.0.0.1", State: postgres.StateIdle, Count: 7}}}}
-	step := s.Add(withActivity(redisAt(11), 1), Extra{Samples: []Sample{{Time: between[0].Time, Activity: &between[0]}}})
+	step := s.Add(withActivity(redisAt(11), 1), Extra{Activity: between})
 	a := step.Analysis.Activity
 	// From second 6, the oldest base within the span.
 	if len(a) != 7 || !a[5].Time.Equal(between[0].Time) || !a[6].Time.Equal(at(11)) {

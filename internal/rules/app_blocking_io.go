@@ -17,11 +17,12 @@ var appBlockingIO = Def[appBlockingIOParams]{ID: "app.blocking-io", Check: check
 
 type appBlockingIOParams struct {
 	MinShare    float64 `param:"min_share"`
+	MinSamples  float64 `param:"min_samples"`
 	SureSamples float64 `param:"sure_samples"`
 }
 
 func checkAppBlockingIO(_ context.Context, in *Input, p appBlockingIOParams) ([]Finding, error) {
-	minShare, sure := p.MinShare, p.SureSamples
+	minShare, least, sure := p.MinShare, p.MinSamples, p.SureSamples
 	v := in.app()
 	hopsExplainHTTP := appOutboundMostlyInternal(in)
 	var out []Finding
@@ -57,11 +58,11 @@ func checkAppBlockingIO(_ context.Context, in *Input, p appBlockingIOParams) ([]
 			}
 		}
 		for fn, g := range groups {
-			// The share the samples support (Wilson's lower bound), not the
-			// share seen: a few dumps fire when they are one-sided, a share
-			// near the bar needs more of them.
+			// The share the samples support (Wilson's lower bound, over a
+			// floor of samples), not the share seen: a few dumps fire when
+			// they are one-sided, a share near the bar needs more of them.
 			share := g.samples / h.samples
-			if wilsonLower(g.samples, h.samples) < minShare {
+			if !shareSupported(g.samples, h.samples, minShare, least) {
 				continue
 			}
 			class := appTop(g.classes)

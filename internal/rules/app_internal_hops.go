@@ -1,18 +1,23 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
-// appInternalHops flags hosts of the same system called over HTTP about
-// once or more per inbound request, from the client metrics the service
-// exports; the calling function comes from the goroutine dumps.
+// appInternalHops flags calls over HTTP to hosts of the same system, about
+// one or more per inbound request counted over every internal host, from
+// the client metrics the service exports; the calling function comes from
+// the goroutine dumps.
 var appInternalHops = Def[appInternalHopsParams]{ID: "app.internal-hops", Check: checkAppInternalHops}
 
 type appInternalHopsParams struct {
@@ -81,48 +86,85 @@ func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams)
 	if top := appTop(handlers); top != "" && handlers[top] >= 0.8*all {
 		endpoint = top
 	}
-	var out []Finding
+	// The hops of every internal host count together: a request that calls
+	// two services of the system 0.4 times each makes 0.8 hops, and which
+	// route (so which host) a short window's requests went to varies. The
+	// finding names each host, the busiest first.
+	slices.SortStableFunc(internal, func(a, b metrics.OutboundRate) int {
+		if c := cmp.Compare(b.Calls, a.Calls); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Host, b.Host)
+	})
+	var calls, busy float64
+	hostsLatency := true
+	var named, perHost []string
 	for _, o := range internal {
-		hops := o.Calls / inbound
-		if hops < minHops {
+		if o.Calls <= 0 {
 			continue
 		}
-		share := -1.0
-		if o.HasLatency && latencyKnown && inboundBusy > 0 {
-			share = math.Min(o.Latency.Mean*o.Calls/inboundBusy, 1)
-			if share < minLatency {
-				continue
-			}
-		}
-		ev := map[string]any{
-			"endpoint":         endpoint,
-			"host":             o.Host,
-			"hops_per_request": appRound(hops),
-			"latency_share":    appRound(share),
-			"outbound_per_s":   appRound(o.PerSec),
-			"inbound_per_s":    appRound(inbound / math.Max(m.Seconds, 1e-9)),
-			"function":         caller,
-		}
+		calls += o.Calls
 		if o.HasLatency {
-			ev["hop_mean_ms"] = appRound(o.Latency.Mean * 1000)
+			busy += o.Latency.Mean * o.Calls
+		} else {
+			hostsLatency = false
 		}
-		if caller == "" {
-			ev["function"] = "unknown (no goroutine dumps with outbound calls)"
-		}
-		impact := math.Max(share, 0)
-		f := Finding{
-			Subject:  "internal HTTP hops -> " + o.Host,
-			Evidence: ev,
-			Impact:   impact,
-			Fix: Fix{Code: fmt.Sprintf("// instead of an HTTP round trip to %s on every request:\n", o.Host) +
-				"p, err := usersService.Profile(ctx, id) // the same code, called in-process"},
-		}
-		if caller != "" {
-			f.Location = sites[caller].Location()
-		}
-		out = append(out, f)
+		named = append(named, o.Host)
+		perHost = append(perHost, fmt.Sprintf("%s %s/request", o.Host, strconv.FormatFloat(appRound(o.Calls/inbound), 'f', -1, 64)))
 	}
-	return out, nil
+	hops := calls / inbound
+	if hops < minHops || len(named) == 0 {
+		return nil, nil
+	}
+	share := -1.0
+	if hostsLatency && latencyKnown && inboundBusy > 0 {
+		share = math.Min(busy/inboundBusy, 1)
+		if share < minLatency {
+			return nil, nil
+		}
+	}
+	host := appJoinAnd(named)
+	ev := map[string]any{
+		"endpoint":         endpoint,
+		"host":             host,
+		"hosts":            len(named),
+		"hops_by_host":     strings.Join(perHost, ", "),
+		"hops_per_request": appRound(hops),
+		"latency_share":    appRound(share),
+		"outbound_per_s":   appRound(calls / math.Max(m.Seconds, 1e-9)),
+		"inbound_per_s":    appRound(inbound / math.Max(m.Seconds, 1e-9)),
+		"function":         caller,
+	}
+	if hostsLatency {
+		ev["hop_mean_ms"] = appRound(busy / calls * 1000)
+	}
+	if caller == "" {
+		ev["function"] = "unknown (no goroutine dumps with outbound calls)"
+	}
+	f := Finding{
+		// One subject whatever the hosts: the finding is the service's
+		// hops, and stays one finding while the mix of hosts moves.
+		Subject:  "internal HTTP hops",
+		Evidence: ev,
+		Impact:   math.Max(share, 0),
+		Fix: Fix{Code: fmt.Sprintf("// instead of an HTTP round trip to %s on every request:\n", host) +
+			"p, err := usersService.Profile(ctx, id) // the same code, called in-process"},
+	}
+	if caller != "" {
+		f.Location = sites[caller].Location()
+	}
+	return []Finding{f}, nil
+}
+
+// appJoinAnd joins names as "a", "a and b", "a, b and c".
+func appJoinAnd(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // appEntryRoutes returns the routes that serve requests from outside:

@@ -14,11 +14,12 @@ var appLockContention = Def[appLockContentionParams]{ID: "app.lock-contention", 
 
 type appLockContentionParams struct {
 	MinShare       float64 `param:"min_share"`
+	MinSamples     float64 `param:"min_samples"`
 	MinDelayMsPerS float64 `param:"min_delay_ms_per_s"`
 }
 
 func checkAppLockContention(_ context.Context, in *Input, p appLockContentionParams) ([]Finding, error) {
-	minShare, minDelay := p.MinShare, p.MinDelayMsPerS
+	minShare, least, minDelay := p.MinShare, p.MinSamples, p.MinDelayMsPerS
 	v := in.app()
 	type lock struct {
 		site        pprof.Frame
@@ -125,7 +126,9 @@ func checkAppLockContention(_ context.Context, in *Input, p appLockContentionPar
 				profileShare = min(1, delay/1000/inFlight)
 			}
 		}
-		byDumps := share >= minShare
+		// The share of waiters the dumps support (Wilson's lower bound,
+		// over the floor of samples), as for the other app rules.
+		byDumps := shareSupported(l.samples, v.samples, minShare, least)
 		byProfiles := l.profiled && delay >= minDelay && (inFlight == 0 || profileShare >= minShare)
 		if !byDumps && !byProfiles {
 			continue

@@ -134,6 +134,19 @@ func wilsonLower(k, n float64) float64 {
 	return max(0, (centre-spread)/(1+z2/n))
 }
 
+// shareSupported reports whether k of n samples support a share of at
+// least bar: the lower bound of the share's 95% Wilson interval reaches
+// bar, and the samples counted number at least least (the app rules'
+// min_samples). The floor is the evidence a share's bound does not weigh:
+// goroutine samples are instants, and one request caught in one or two
+// dumps bounds its share above a low bar (1 of 1 supports 21%) while the
+// next readings, which may not catch another, drop it. Three samples are
+// the fewest whose count's Poisson 95% lower bound (0.62) makes a window of
+// the same length more likely than not to see the work again.
+func shareSupported(k, n, bar, least float64) bool {
+	return k > 0 && k >= least && wilsonLower(k, n) >= bar
+}
+
 // defaultConfidence is a finding's confidence when its detector gave none,
 // from its evidence: verified (hypopg), then calls, then samples, else the
 // window's length (cumulative statistics are sure).

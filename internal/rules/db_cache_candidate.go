@@ -1,14 +1,19 @@
 package rules
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 
+	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/sqltext"
 )
 
 // dbCacheCandidate flags hot read-only statements over tables that are
-// rarely written: reads a cache-aside with a TTL would serve.
+// rarely written: reads a cache-aside with a TTL would serve. It gives one
+// finding for the database, headed by the heaviest such statement and
+// listing the others.
 var dbCacheCandidate = Def[dbCacheCandidateParams]{ID: "db.cache-candidate", Check: checkDBCacheCandidate}
 
 type dbCacheCandidateParams struct {
@@ -16,7 +21,12 @@ type dbCacheCandidateParams struct {
 	MinTotalShare      float64 `param:"min_total_share"`
 }
 
-func checkDBCacheCandidate(ctx context.Context, in *Input, p dbCacheCandidateParams) ([]Finding, error) {
+// dbCacheSubject is the subject of the rule's one finding: the statements
+// it lists change from window to window (a share at its threshold, a table
+// written about as often as the bar allows), the finding does not.
+const dbCacheSubject = "read-mostly statements"
+
+func checkDBCacheCandidate(_ context.Context, in *Input, p dbCacheCandidateParams) ([]Finding, error) {
 	pg := dbPG(in)
 	if pg == nil {
 		return nil, nil
@@ -24,7 +34,12 @@ func checkDBCacheCandidate(ctx context.Context, in *Input, p dbCacheCandidatePar
 	// A statement qualifies by its share of the database's time, whatever
 	// its rate: a short run makes few calls of the hottest read.
 	maxWrites, minShare := p.MaxTableWritesPerS, p.MinTotalShare
-	var out []Finding
+	type candidate struct {
+		d      *postgres.StatementDelta
+		tables string
+		writes float64
+	}
+	var cands []candidate
 	for _, d := range dbVisible(pg) {
 		q := d.Statement.Query
 		if d.Share < minShare || !sqltext.ReadOnly(q) || sqltext.ReadsCatalog(q) {
@@ -47,20 +62,45 @@ func checkDBCacheCandidate(ctx context.Context, in *Input, p dbCacheCandidatePar
 		if writes > maxWrites {
 			continue
 		}
-		out = append(out, Finding{
-			Subject: dbSubject(d),
-			Evidence: map[string]any{
-				"query":              sqltext.OneLine(q),
-				"queryid":            dbQueryID(d.Statement.QueryID),
-				"table":              strings.Join(names, ", "),
-				"calls":              d.Calls,
-				"calls_per_s":        dbRound(d.CallsPerS, 1),
-				"mean_ms":            dbRound(d.MeanTime, 3),
-				"table_writes_per_s": dbRound(writes, 2),
-				"total_share":        dbRound(d.Share, 3),
-			},
-			Impact: d.Share,
-		})
+		cands = append(cands, candidate{d: d, tables: strings.Join(names, ", "), writes: writes})
 	}
-	return out, nil
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		if c := cmp.Compare(b.d.Share, a.d.Share); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.d.Statement.QueryID, b.d.Statement.QueryID)
+	})
+	top := cands[0]
+	var share float64
+	queryids := make([]string, len(cands))
+	queries := make([]string, len(cands))
+	for i, c := range cands {
+		share += c.d.Share
+		queryids[i] = dbQueryID(c.d.Statement.QueryID)
+		queries[i] = sqltext.OneLine(c.d.Statement.Query)
+	}
+	d := top.d
+	return []Finding{{
+		Subject: dbCacheSubject,
+		Evidence: map[string]any{
+			"query":              sqltext.OneLine(d.Statement.Query),
+			"queryid":            dbQueryID(d.Statement.QueryID),
+			"table":              top.tables,
+			"calls":              d.Calls,
+			"calls_per_s":        dbRound(d.CallsPerS, 1),
+			"mean_ms":            dbRound(d.MeanTime, 3),
+			"table_writes_per_s": dbRound(top.writes, 2),
+			"total_share":        dbRound(d.Share, 3),
+			// Every statement that qualifies, the heaviest first.
+			"statements":       len(cands),
+			"others":           len(cands) - 1,
+			"queryids":         queryids,
+			"queries":          queries,
+			"statements_share": dbRound(share, 3),
+		},
+		Impact: share,
+	}}, nil
 }

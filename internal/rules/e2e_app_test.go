@@ -263,7 +263,10 @@ func TestE2EAppMatrix(t *testing.T) {
 			classes := map[string]Finding{}
 			for _, f := range appFindingsOf(fs, "app.inline-work") {
 				if f.Evidence["handler"] == "github.com/pgadvisor/advisor/sampleapp.(*App).postOrder" {
-					classes[f.Evidence["work_class"].(string)] = f
+					// One finding per handler names its classes.
+					for _, c := range f.Evidence["work_classes"].([]string) {
+						classes[c] = f
+					}
 				}
 			}
 			for _, want := range []string{"smtp", "webhook"} {

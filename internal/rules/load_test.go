@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -296,16 +297,24 @@ func FuzzLoad(f *testing.F) {
 // errors at the param's (or the params') position.
 func TestLoadChecksDetectorParams(t *testing.T) {
 	data := string(advisor.DefaultRules)
+	// The lines of http.saturation's params and of the param, wherever
+	// edits above them put them.
+	at := strings.Index(data, "      min_queue_share: 0.5\n")
+	if at < 0 {
+		t.Fatal("rules.yaml no longer has http.saturation's min_queue_share: 0.5")
+	}
+	param := 1 + strings.Count(data[:at], "\n")
+	params := 1 + strings.Count(data[:strings.LastIndex(data[:at], "    params:\n")], "\n")
 	for _, tc := range []struct {
 		old, new string
 		want     []string
 	}{
 		{"      min_queue_share: 0.5\n", "      min_queue_shar: 0.5\n", []string{
-			`:330:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`,
-			`:332:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`,
+			fmt.Sprintf(`:%d:5: http.saturation: params: param "min_queue_share" is missing: the detector reads it as a number`, params),
+			fmt.Sprintf(`:%d:7: http.saturation: params: param "min_queue_shar" is not read by the detector (did you mean "min_queue_share"?)`, param),
 		}},
 		{"      min_queue_share: 0.5\n", "      min_queue_share: half\n", []string{
-			`:332:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`,
+			fmt.Sprintf(`:%d:7: http.saturation: params: param "min_queue_share" is a string; the detector reads a number`, param),
 		}},
 	} {
 		if !strings.Contains(data, tc.old) {

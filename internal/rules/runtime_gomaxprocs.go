@@ -101,17 +101,29 @@ func checkRuntimeGOMAXPROCS(_ context.Context, in *Input, p runtimeGOMAXPROCSPar
 
 // runtimeUsableCPUs returns the CPUs the target may use when they are known:
 // the rule's usable_cpus param when set, else the host's CPU count when the
-// target is served on loopback (advisor runs beside it). The source says
-// which.
+// target is served on loopback (advisor runs beside it): the profiles'
+// target says so when the window has profiles (advisor report), the
+// window's ServiceCPUs (the metrics served on loopback) when it has none,
+// as attach's readings have none until p takes one. The source says which.
 func runtimeUsableCPUs(in *Input, usableCPUs float64) (cpus float64, source string) {
 	if usableCPUs > 0 {
 		return usableCPUs, "usable_cpus param"
 	}
-	if w := in.Window; w != nil && w.Profiles != nil && runtimeLoopback(w.Profiles.Target) {
-		return float64(runtime.NumCPU()), "host CPUs (the target runs on advisor's host)"
+	w := in.Window
+	if w == nil {
+		return 0, "unknown"
+	}
+	if w.Profiles != nil && runtimeLoopback(w.Profiles.Target) {
+		return float64(runtime.NumCPU()), hostCPUsSource
+	}
+	if w.ServiceCPUs > 0 {
+		return float64(w.ServiceCPUs), hostCPUsSource
 	}
 	return 0, "unknown"
 }
+
+// hostCPUsSource says the usable CPUs are the host's.
+const hostCPUsSource = "host CPUs (the target runs on advisor's host)"
 
 // runtimeLoopback reports whether a target URL's host is loopback.
 func runtimeLoopback(target string) bool {

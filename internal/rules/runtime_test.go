@@ -52,6 +52,31 @@ func TestRuntimeGOMAXPROCSFixture(t *testing.T) {
 	}
 }
 
+// TestRuntimeGOMAXPROCSAttachWindow: attach's readings carry no profiles
+// (p takes one on demand), so the profiles' target cannot say the service
+// runs on advisor's host; the window's ServiceCPUs (its metrics served on
+// loopback) does, and the rule finds GOMAXPROCS 1 from the first readings.
+func TestRuntimeGOMAXPROCSAttachWindow(t *testing.T) {
+	in := appFixture(t, "gomaxprocs")
+	in.Window.Profiles = nil
+	if fs := appRunRule(t, in, "runtime.gomaxprocs", nil); len(fs) != 0 && *in.Window.Metrics.Process.CPUCores < 0.8 {
+		t.Fatalf("no profiles, no service host: the CPUs are unknown and the process not busy: %v", fs)
+	}
+	in = appFixture(t, "gomaxprocs")
+	in.Window.Profiles = nil
+	in.Window.ServiceCPUs = 2
+	fs := appRunRule(t, in, "runtime.gomaxprocs", nil)
+	if len(fs) != 1 || fs[0].Evidence["usable_cpus"] != 2.0 || !strings.HasPrefix(fs[0].Evidence["usable_cpus_source"].(string), "host CPUs") {
+		t.Fatalf("attach's window with the service on this host: %v", fs)
+	}
+	tuned := appFixture(t, "tuned")
+	tuned.Window.Profiles = nil
+	tuned.Window.ServiceCPUs = 2
+	if fs := appRunRule(t, tuned, "runtime.gomaxprocs", nil); len(fs) != 0 {
+		t.Errorf("tuned, GOMAXPROCS at the host's 2 CPUs: %v", fs)
+	}
+}
+
 func TestRuntimeLoopback(t *testing.T) {
 	for target, want := range map[string]bool{
 		"http://127.0.0.1:8080": true, "http://localhost:6060/debug/pprof": true, "http://[::1]:80": true,

@@ -123,12 +123,14 @@ func TestInternalHopsAcrossAFleet(t *testing.T) {
 			Latency: metrics.Latency{Count: 100, Mean: 0.03}})
 	}
 	w := &probe.Window{Seconds: 10, Metrics: m}
-	if fs := appRunRule(t, &Input{Window: w}, "app.internal-hops", nil); len(fs) != 0 {
-		t.Fatalf("one instance: a third of a hop per request each, want none: %+v", fs)
+	// Without the fleet the hosts count together too (a third of a hop
+	// each), named one by one.
+	if fs := appRunRule(t, &Input{Window: w}, "app.internal-hops", nil); len(fs) != 1 || fs[0].Evidence["hosts"] != 3 {
+		t.Fatalf("no fleet: a third of a hop per request to each of 3 hosts, want one finding naming them: %+v", fs)
 	}
 	w.Fleet = &fleet.Fleet{Range: 10 * time.Second, Instances: instances}
 	fs := appRunRule(t, &Input{Window: w}, "app.internal-hops", nil)
-	if len(fs) != 1 || fs[0].Subject != "internal HTTP hops -> the fleet's own instances" || fs[0].Evidence["hops_per_request"] != 1.0 {
+	if len(fs) != 1 || fs[0].Evidence["host"] != "the fleet's own instances" || fs[0].Evidence["hops_per_request"] != 1.0 {
 		t.Fatalf("findings %+v", fs)
 	}
 }

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"time"
+
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
@@ -10,10 +12,21 @@ const DefaultHoldReadings = 3
 
 // hold keeps the findings on screen steady from one reading to the next
 // (hysteresis): a finding appears once it was found in readings
-// consecutive analyses, and leaves once it was missing from as many. A
-// finding on screen that the latest analysis lacks stays with the numbers
-// it last had, marked held. readings of 1 or less shows each analysis as
-// it is.
+// consecutive analyses, and leaves once it was missing from as many and
+// from an analysis whose window starts after the end of the last window
+// that found it. A finding on screen that the latest analysis lacks stays
+// with the numbers it last had, marked held. readings of 1 or less shows
+// each analysis as it is.
+//
+// The second condition is why a finding that shows stays: consecutive
+// analysis windows overlap (each reaches back over the analysis span), so
+// the readings that miss a finding right after one that found it share
+// most of its evidence, and a rule whose evidence sits near its bar (a few
+// goroutine samples, a share at its threshold) flips on noise. Only a
+// window that shares nothing with the last one that found the finding says
+// anew that it is gone. A problem fixed leaves the screen about one
+// analysis span later, when the windows no longer hold the time before the
+// fix.
 type hold struct {
 	readings int
 	seen     map[string]*heldFinding
@@ -23,11 +36,13 @@ type hold struct {
 }
 
 // heldFinding is what hold knows of one finding: its last numbers, whether
-// it is on screen, and how many readings in a row found it or missed it.
+// it is on screen, how many readings in a row found it or missed it, and
+// the end of the last window that found it.
 type heldFinding struct {
 	f               rules.Finding
 	shown           bool
 	present, absent int
+	lastFound       time.Time
 }
 
 func newHold(readings int) *hold {
@@ -36,8 +51,14 @@ func newHold(readings int) *hold {
 
 // step takes the findings of one analysis and returns those to show,
 // sorted, and the fingerprints of the shown findings this analysis lacks
-// (held from earlier readings).
+// (held from earlier readings); the analysis' window is not known, so a
+// finding leaves after readings misses (stepWindow).
 func (h *hold) step(fs []rules.Finding) (shown []rules.Finding, held map[string]bool) {
+	return h.stepWindow(fs, time.Time{}, time.Time{})
+}
+
+// stepWindow is step for the findings of a window from start to end.
+func (h *hold) stepWindow(fs []rules.Finding, start, end time.Time) (shown []rules.Finding, held map[string]bool) {
 	if h == nil || h.readings <= 1 {
 		return fs, nil
 	}
@@ -54,6 +75,7 @@ func (h *hold) step(fs []rules.Finding) (shown []rules.Finding, held map[string]
 		s.f = f
 		s.present++
 		s.absent = 0
+		s.lastFound = end
 		if s.present >= h.readings {
 			s.shown = true
 		}
@@ -65,7 +87,10 @@ func (h *hold) step(fs []rules.Finding) (shown []rules.Finding, held map[string]
 		if !found[key] {
 			s.present = 0
 			s.absent++
-			if !s.shown || s.absent >= h.readings {
+			// A window that starts before the last one that found it
+			// ended shares its evidence: not yet gone.
+			fresh := !start.Before(s.lastFound)
+			if !s.shown || (s.absent >= h.readings && fresh) {
 				delete(h.seen, key)
 				continue
 			}

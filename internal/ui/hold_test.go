@@ -1,10 +1,15 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/source"
 	"github.com/pgadvisor/advisor/internal/rules"
 )
 
@@ -60,5 +65,101 @@ func TestHoldOffShowsEachReading(t *testing.T) {
 	}
 	if shown, _ := h.step(nil); len(shown) != 0 {
 		t.Fatalf("shown %v after an empty reading", fmt.Sprint(shown))
+	}
+}
+
+// TestHoldUntilAFreshWindowMisses: analysis windows overlap, so the
+// readings right after one that found a finding share its evidence; it
+// leaves only once a window that starts after the last one that found it
+// misses it too (and three readings in a row did).
+func TestHoldUntilAFreshWindowMisses(t *testing.T) {
+	a := rules.Finding{Rule: "app.inline-work", Subject: "a", Severity: rules.Warning}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	h := newHold(3)
+	readings := []struct {
+		in         []rules.Finding
+		start, end int
+		want       string
+	}{
+		{[]rules.Finding{a}, 0, 1, ""},
+		{[]rules.Finding{a}, 0, 2, ""},
+		{[]rules.Finding{a}, 0, 3, "a"},
+		{nil, 0, 5, "a(held)"},
+		{nil, 0, 7, "a(held)"},
+		{nil, 0, 9, "a(held)"}, // three misses, windows still from 0
+		{nil, 2, 31, "a(held)"},
+		{nil, 3, 33, ""}, // starts at the end of the last window that found it
+	}
+	for i, r := range readings {
+		shown, held := h.stepWindow(r.in, at(r.start), at(r.end))
+		var got []string
+		for _, f := range shown {
+			s := f.Subject
+			if held[f.Fingerprint()] {
+				s += "(held)"
+			}
+			got = append(got, s)
+		}
+		if g := strings.Join(got, " "); g != r.want {
+			t.Errorf("reading %d: shown %q, want %q", i+1, g, r.want)
+		}
+	}
+}
+
+// samplingProber is a fakeProber that takes goroutine dumps between
+// readings, as *probe.Probes does.
+type samplingProber struct {
+	fakeProber
+	dumps int
+}
+
+func (s *samplingProber) Goroutines(context.Context) *pprof.GoroutineResult {
+	s.dumps++
+	return &pprof.GoroutineResult{Status: source.Status{State: source.OK}}
+}
+
+// TestSampleBetweenReadings: after the first SampleFor, readings come every
+// Interval and a goroutine dump is taken every SampleEvery between them;
+// the next reading's analysis window holds them, between its two
+// snapshots' dumps. A tick of an earlier reading's chain takes none.
+func TestSampleBetweenReadings(t *testing.T) {
+	ok := source.Status{State: source.OK}
+	snap := func(s int) *probe.Snapshot {
+		return &probe.Snapshot{Time: fixtureStart.Add(time.Duration(s) * time.Second), Status: map[string]source.Status{probe.Pprof: ok},
+			Goroutines: &pprof.GoroutineResult{Status: ok}}
+	}
+	sp := &samplingProber{}
+	m := New(Options{Prober: sp, Interval: 50 * time.Millisecond, SampleEvery: time.Millisecond, SampleFor: time.Nanosecond,
+		AnalysisSpan: time.Minute, HoldReadings: 1})
+	_, first := m.Update(snapshotMsg{snap: snap(0)})
+	for _, msg := range run(first) {
+		if a, isAnalysis := msg.(AnalysisMsg); isAnalysis {
+			m.Update(a)
+		}
+	}
+	seq := m.sampleSeq
+	for range 2 {
+		_, cmd := m.Update(sampleTickMsg{seq: seq})
+		if cmd == nil {
+			t.Fatal("no dump taken on the chain's tick")
+		}
+		m.Update(cmd())
+	}
+	if _, cmd := m.Update(sampleTickMsg{seq: seq - 1}); cmd != nil {
+		t.Error("a stale chain's tick took a dump")
+	}
+	_, cmd := m.Update(snapshotMsg{snap: snap(2)})
+	var analysis *AnalysisMsg
+	for _, msg := range run(cmd) {
+		if a, isAnalysis := msg.(AnalysisMsg); isAnalysis {
+			analysis = &a
+		}
+	}
+	if sp.dumps != 2 || len(m.dumps) != 0 {
+		t.Fatalf("%d dumps taken, %d left for the next reading", sp.dumps, len(m.dumps))
+	}
+	if analysis == nil || len(analysis.Window.Goroutines) != 4 {
+		t.Fatalf("analysis window: %+v", analysis)
 	}
 }

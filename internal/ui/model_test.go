@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -249,7 +248,6 @@ func (f *fakeProber) Snapshot(context.Context) *probe.Snapshot {
 }
 
 func (f *fakeProber) Profiles(context.Context, int) *pprof.Snapshot { return fixtureProfile().Profile }
-func (f *fakeProber) Sample(context.Context) probe.Sample           { return probe.Sample{} }
 func (f *fakeProber) Explainer() postgres.Explainer                 { return fixtureExplainer{} }
 func (f *fakeProber) Config() probe.Config                          { return f.cfg }
 
@@ -603,67 +601,5 @@ func TestSplitFromRulesInput(t *testing.T) {
 	feed(m, keyMsg("8"))
 	if s := screen(t, m, 80, 24); !strings.Contains(s, "no request metrics") {
 		t.Errorf("Time pane without request metrics:\n%s", s)
-	}
-}
-
-// sampleProber is a fakeProber whose samples each carry a goroutine dump.
-type sampleProber struct {
-	*fakeProber
-	samples int
-}
-
-func (p *sampleProber) Sample(context.Context) probe.Sample {
-	p.samples++
-	return probe.Sample{Time: p.snaps[p.next-1].Time.Add(time.Duration(p.samples) * time.Millisecond),
-		Goroutines: &pprof.GoroutineResult{Status: source.Status{State: source.OK}}}
-}
-
-// TestFirstSecondsSample follows attach's first seconds: every SampleEvery
-// a sample (goroutine dump, pg_stat_activity), a snapshot and an analysis
-// only every Interval, with the samples in the window the next snapshot
-// ends; after SampleFor, a snapshot every Interval and no sample. Times are
-// attach's defaults divided by 100 (the ticks wait for real).
-func TestFirstSecondsSample(t *testing.T) {
-	t0 := fixtureStart
-	var snaps []*probe.Snapshot
-	for i := range 12 {
-		snaps = append(snaps, redisSnap(t0.Add(time.Duration(i)*20*time.Millisecond), "a", int64(100+2*i), int64(1000+200*i), 10, 10))
-	}
-	fp := &sampleProber{fakeProber: &fakeProber{snaps: snaps}}
-	set, err := rules.Default("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := t0
-	var dumps []int
-	m := New(Options{Prober: fp, Rules: set, Registry: rules.Builtin(), Interval: 20 * time.Millisecond,
-		SampleEvery: 5 * time.Millisecond, SampleFor: 100 * time.Millisecond, Now: func() time.Time { return now },
-		OnAnalysis: func(a AnalysisMsg) { dumps = append(dumps, len(a.Window.Goroutines)) }})
-	feed(m, snapshotMsg{snap: fp.Snapshot(context.Background())}) // what Init's command does
-	tickAt := func(at time.Duration) {
-		now = t0.Add(at)
-		feed(m, tickMsg{seq: m.tickSeq})
-	}
-	for at := 5 * time.Millisecond; at <= 40*time.Millisecond; at += 5 * time.Millisecond {
-		tickAt(at)
-	}
-	// Ticks at 0.5, 1, 1.5 s sample; 2 s snapshots; 2.5, 3, 3.5 s sample;
-	// 4 s snapshots (at 1/100 of those times).
-	if fp.samples != 6 || fp.next != 3 {
-		t.Fatalf("first 4 s: %d samples, %d snapshots; want 6 and 3 (the first one included)", fp.samples, fp.next)
-	}
-	// The initial snapshot's window (since the process started) has no
-	// dump; the next holds the 3 samples before it; the one after (from
-	// the first snapshot, within the analysis span) all 6.
-	if want := []int{0, 3, 6}; !slices.Equal(dumps, want) {
-		t.Errorf("dumps per analysed window %v, want %v", dumps, want)
-	}
-	// After the first 10 s: one snapshot per tick, no more samples.
-	samples, next := fp.samples, fp.next
-	for at := 120 * time.Millisecond; at <= 160*time.Millisecond; at += 20 * time.Millisecond {
-		tickAt(at)
-	}
-	if fp.samples != samples || fp.next != next+3 {
-		t.Errorf("after the first 10 s: %d samples and %d snapshots more, want 0 and 3", fp.samples-samples, fp.next-next)
 	}
 }

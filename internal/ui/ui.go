@@ -38,9 +38,6 @@ import (
 type Prober interface {
 	Snapshot(ctx context.Context) *probe.Snapshot
 	Profiles(ctx context.Context, cpuSeconds int) *pprof.Snapshot
-	// Sample takes the light reading attach makes between two snapshots
-	// over its first seconds: a goroutine dump and pg_stat_activity.
-	Sample(ctx context.Context) probe.Sample
 	Explainer() postgres.Explainer
 	Config() probe.Config
 }
@@ -55,11 +52,13 @@ const (
 	DefaultHistory = 150
 	// DefaultAnalysisSpan is how far back the analysed window reaches.
 	DefaultAnalysisSpan = 30 * time.Second
-	// DefaultSampleEvery and DefaultSampleFor: attach samples goroutines
-	// and pg_stat_activity every half second over its first ten seconds,
-	// between its snapshots.
+	// DefaultSampleEvery and DefaultSampleFor: attach reads the sources
+	// every half second over its first twenty seconds, the time in which
+	// its first findings should be on screen: the app rules count
+	// goroutine samples, one dump a reading, and a handler a tenth of the
+	// requests gives its few samples four times as fast as at the interval.
 	DefaultSampleEvery = 500 * time.Millisecond
-	DefaultSampleFor   = 10 * time.Second
+	DefaultSampleFor   = 20 * time.Second
 	// ProfileTTL is how long an on-demand profile is handed to the rules
 	// with each window after it was taken.
 	ProfileTTL = 60 * time.Second
@@ -101,13 +100,9 @@ type Options struct {
 	// finding appears or leaves (hysteresis; advisor attach uses
 	// DefaultHoldReadings); 0 or 1 shows each analysis as it is.
 	HoldReadings int
-	// SampleEvery, when set, is the time between two samples (a goroutine
-	// dump and pg_stat_activity, Prober.Sample) over the first SampleFor of
-	// the session (default DefaultSampleFor), so that the first analyses
-	// rest on many samples. The snapshots (metrics, statements, Redis) and
-	// the analyses stay one per Interval: their counters need only the
-	// window's two ends, and reading them costs the service and its
-	// database far more than a sample.
+	// SampleEvery, when set, is the time between two readings over the
+	// first SampleFor of the session (default DefaultSampleFor), so that
+	// the first analyses rest on many readings; Interval after that.
 	SampleEvery time.Duration
 	SampleFor   time.Duration
 	// OnAnalysis, when set, is called with each analysis as the model takes
@@ -151,9 +146,10 @@ type (
 	// StatusMsg is a line for the status bar.
 	StatusMsg string
 
-	snapshotMsg struct{ snap *probe.Snapshot }
-	sampleMsg   struct{ sample probe.Sample }
-	tickMsg     struct{ seq int }
+	snapshotMsg   struct{ snap *probe.Snapshot }
+	tickMsg       struct{ seq int }
+	sampleTickMsg struct{ seq int }
+	goroutinesMsg struct{ dump *pprof.GoroutineResult }
 )
 
 // Pane is one view of the UI. Panes are pointers updated in place by the
@@ -198,17 +194,13 @@ type Model struct {
 	session *probe.Session
 	// history is the sparklines' history, fed every interval; the panes
 	// see it through data, except while paused.
-	history *History
-	polling bool
-	tickSeq int
-	// lastSnapshot is when the latest snapshot was taken; samples holds
-	// the samples taken since, for the next window.
-	lastSnapshot time.Time
-	samples      []probe.Sample
-	analysing    bool
-	pending      *probe.Window
-	profiling    bool
-	profile      *ProfileMsg
+	history   *History
+	polling   bool
+	tickSeq   int
+	analysing bool
+	pending   *probe.Window
+	profiling bool
+	profile   *ProfileMsg
 	// saved is what the save key wrote of profile.
 	saved     *profilesSavedMsg
 	message   string
@@ -226,6 +218,12 @@ type Model struct {
 	// the model was made, for Options.SampleFor.
 	steady *hold
 	start  time.Time
+	// dumps are the goroutine dumps sampled since the last reading, for
+	// the next one's windows; sampleSeq numbers the chains of samples (one
+	// per reading) and sampling is set while a dump is taken.
+	dumps     []*pprof.GoroutineResult
+	sampleSeq int
+	sampling  bool
 
 	overview *overviewPane
 	findings *findingsPane
@@ -323,25 +321,11 @@ func (m *Model) snapshotCmd() tea.Cmd {
 	return func() tea.Msg { return snapshotMsg{snap: p.Snapshot(ctx)} }
 }
 
-func (m *Model) sampleCmd() tea.Cmd {
-	p, ctx := m.opts.Prober, m.ctx
-	return func() tea.Msg { return sampleMsg{sample: p.Sample(ctx)} }
-}
-
-// sampling tells whether the session is in its first SampleFor, when the
-// ticks come every SampleEvery.
-func (m *Model) sampling() bool {
-	return m.opts.SampleEvery > 0 && m.opts.SampleEvery < m.opts.Interval && m.opts.Now().Sub(m.start) < m.opts.SampleFor
-}
-
 // tick waits an interval. Unlike tea.Tick, whose goroutine outlives the
 // program by up to an interval, it ends when the model's context does.
 func (m *Model) tick() tea.Cmd {
 	m.tickSeq++
-	seq, ctx, d := m.tickSeq, m.ctx, m.opts.Interval
-	if m.sampling() {
-		d = m.opts.SampleEvery
-	}
+	seq, ctx, d := m.tickSeq, m.ctx, m.nextReading()
 	return func() tea.Msg {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -387,16 +371,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.polling = true
-		if m.sampling() && m.opts.Now().Sub(m.lastSnapshot) < m.opts.Interval-m.opts.SampleEvery/2 {
-			return m, m.sampleCmd()
-		}
 		return m, m.snapshotCmd()
 	case snapshotMsg:
 		return m, m.snapshot(msg.snap)
-	case sampleMsg:
-		m.polling = false
-		m.samples = append(m.samples, msg.sample)
-		return m, m.tick()
+	case sampleTickMsg:
+		return m, m.sampleDue(msg)
+	case goroutinesMsg:
+		return m, m.sampled(msg)
 	case AnalysisMsg:
 		return m, m.analysis(msg)
 	case ProfileMsg:
@@ -437,10 +418,9 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	if m.message == "reading the sources…" || m.message == "refreshing…" {
 		m.message = ""
 	}
-	// The samples taken since the previous snapshot go into this window.
-	extra := probe.Extra{Samples: m.samples}
-	m.samples = nil
-	m.lastSnapshot = cur.Time
+	// The dumps sampled since the last reading go into its windows.
+	extra := probe.Extra{Goroutines: m.dumps}
+	m.dumps = nil
 	if p := m.profile; p != nil && p.Profile != nil && cur.Time.Sub(p.At) < ProfileTTL {
 		extra.Profiles = p.Profile
 	}
@@ -450,6 +430,10 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 	m.history.Add(step.Interval)
 	w := step.Analysis
 	cmds := []tea.Cmd{m.tick()}
+	m.sampleSeq++
+	if c := m.sampleTick(); c != nil {
+		cmds = append(cmds, c)
+	}
 	if m.paused {
 		// Held: analysed when the UI resumes, if still the latest.
 		m.heldReadings++
@@ -465,7 +449,11 @@ func (m *Model) snapshot(cur *probe.Snapshot) tea.Cmd {
 func (m *Model) analysis(msg AnalysisMsg) tea.Cmd {
 	m.analysing = false
 	if !msg.steadied {
-		msg.Findings, msg.Fading = m.steady.step(msg.Findings)
+		var start, end time.Time
+		if w := msg.Window; w != nil {
+			start, end = w.Start, w.End
+		}
+		msg.Findings, msg.Fading = m.steady.stepWindow(msg.Findings, start, end)
 		msg.steadied = true
 	}
 	if !msg.Sampled {

@@ -1,0 +1,79 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+)
+
+// goroutineSampler takes a goroutine dump between readings; a Prober that
+// implements it (*probe.Probes) is sampled every SampleEvery between the
+// readings after the first SampleFor, so that the app rules, which count
+// goroutine samples, have as many in a window as in the first seconds.
+type goroutineSampler interface {
+	Goroutines(ctx context.Context) *pprof.GoroutineResult
+}
+
+var _ goroutineSampler = (*probe.Probes)(nil)
+
+// sampleTick waits SampleEvery before the next goroutine dump between
+// readings; nil when the readings come as often or the Prober takes no
+// dumps.
+func (m *Model) sampleTick() tea.Cmd {
+	every := m.opts.SampleEvery
+	if _, ok := m.opts.Prober.(goroutineSampler); !ok || every <= 0 || every >= m.nextReading() {
+		return nil
+	}
+	seq, ctx := m.sampleSeq, m.ctx
+	return func() tea.Msg {
+		t := time.NewTimer(every)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return sampleTickMsg{seq: seq}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// sampleCmd takes a goroutine dump.
+func (m *Model) sampleCmd() tea.Cmd {
+	m.sampling = true
+	s, ctx := m.opts.Prober.(goroutineSampler), m.ctx
+	return func() tea.Msg { return goroutinesMsg{dump: s.Goroutines(ctx)} }
+}
+
+// nextReading is the time until the next reading: SampleEvery over the
+// first SampleFor, Interval after.
+func (m *Model) nextReading() time.Duration {
+	d := m.opts.Interval
+	if m.opts.SampleEvery > 0 && m.opts.SampleEvery < d && m.opts.Now().Sub(m.start) < m.opts.SampleFor {
+		d = m.opts.SampleEvery
+	}
+	return d
+}
+
+// sampleDue takes a dump unless the tick is of an earlier reading's chain
+// or a reading is under way (the next reading starts a chain of its own).
+func (m *Model) sampleDue(msg sampleTickMsg) tea.Cmd {
+	if msg.seq != m.sampleSeq || m.sampling || m.polling {
+		return nil
+	}
+	return m.sampleCmd()
+}
+
+// sampled keeps a dump for the next reading and waits for the next one; a
+// dump that failed ends the chain until the next reading.
+func (m *Model) sampled(msg goroutinesMsg) tea.Cmd {
+	m.sampling = false
+	if msg.dump == nil {
+		return nil
+	}
+	m.dumps = append(m.dumps, msg.dump)
+	return m.sampleTick()
+}
