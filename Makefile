@@ -26,7 +26,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## test: setup-test, then lint alongside the tests (race detector where it matters) and short fuzzing
+## test: setup-test, lint, the tests (race detector where it matters), short fuzzing (LANES=2: lint, race and fuzz alongside the other tests)
 test: setup-test
 	@LINT=1 GO=$(GO) scripts/test.sh
 
