@@ -26,6 +26,9 @@ func TestDemoWithoutTerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	// A stack of its own, and it checks what the demo prints, not what it
+	// measures: it can wait for its servers while another test runs.
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "stack")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -95,26 +96,60 @@ func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, fl
 	return runSampleapp(t, buildSampleapp(ctx, t), dsn, redisAddr, flags...)
 }
 
-// buildSampleapp builds the sampleapp command into the test's temporary
-// directory and returns its path.
+// buildSampleapp builds the sampleapp command, once per test run, and
+// returns its path.
 func buildSampleapp(ctx context.Context, t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sampleapp")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../sampleapp/cmd/sampleapp").CombinedOutput(); err != nil {
-		t.Fatalf("build sampleapp: %v\n%s", err, out)
-	}
-	return bin
+	return sampleappBinary.path(ctx, t, "sampleapp", "../../sampleapp/cmd/sampleapp")
 }
 
-// buildAdvisor builds this command into the test's temporary directory and
-// returns its path.
+// buildAdvisor builds this command, once per test run, and returns its path.
 func buildAdvisor(ctx context.Context, t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "advisor")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build advisor: %v\n%s", err, out)
+	return advisorBinary.path(ctx, t, "advisor", ".")
+}
+
+// binDir holds the commands the tests build, removed when the tests end
+// (TestMain).
+var binDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "advisor-test-bin-") })
+
+// builtBinary is a command built by the first test that needs it and run by
+// the others: a build links a binary of tens of megabytes, seconds of CPU.
+type builtBinary struct {
+	mu   sync.Mutex
+	bin  string
+	fail string
+}
+
+var sampleappBinary, advisorBinary builtBinary
+
+// path builds pkg into binDir as name the first time, and returns its path.
+// A failed build is reported to every test that asks; a build cut short by
+// the asking test's context is tried again by the next one.
+func (b *builtBinary) path(ctx context.Context, t testing.TB, name, pkg string) string {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bin == "" && b.fail == "" {
+		dir, err := binDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, name)
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput()
+		switch {
+		case err == nil:
+			b.bin = bin
+		case ctx.Err() != nil:
+			t.Fatalf("build %s: %v", name, ctx.Err())
+		default:
+			b.fail = fmt.Sprintf("build %s: %v\n%s", name, err, out)
+		}
 	}
-	return bin
+	if b.fail != "" {
+		t.Fatal(b.fail)
+	}
+	return b.bin
 }
 
 // median is the median of xs (which it does not change), 0 for none.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,9 +11,15 @@ import (
 )
 
 // TestMain fails the run if a goroutine that a test started (an attach, a
-// report, a tune run, a sampleapp in process) is still running at the end.
+// report, a tune run, a sampleapp in process) is still running at the end,
+// and removes the commands the tests built.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if dir, err := binDir(); err == nil {
+			_ = os.RemoveAll(dir)
+		}
+		os.Exit(code)
+	}))
 }
 
 // runCaptured runs the command tree in-process and returns its exit code,

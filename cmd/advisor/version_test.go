@@ -77,6 +77,7 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds advisor")
 	}
+	t.Parallel() // a build: no load, no shared state
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	git := func(dir string, args ...string) string {

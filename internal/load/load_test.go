@@ -564,7 +564,13 @@ func TestNoErrorsPastTheDeadline(t *testing.T) {
 	defer srv.Close()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 
-	for i := range 10 {
+	// Ten runs that made requests: on a busy host (the race detector, other
+	// test packages at once) a run of 50 ms may end before any request
+	// does, which shows nothing either way.
+	for i, done := 0, 0; done < 10; i++ {
+		if i == 50 {
+			t.Fatalf("only %d of %d runs made a request", done, i)
+		}
 		start := time.Now()
 		res := run(t, Config{BaseURL: srv.URL, Connections: 32, Duration: 50 * time.Millisecond})
 		took := time.Since(start)
@@ -572,8 +578,13 @@ func TestNoErrorsPastTheDeadline(t *testing.T) {
 			t.Fatalf("run %d: %d errors %v in %d requests (server saw %d): the end of the run was counted as errors",
 				i, res.Errors, res.ErrorsByKind, res.Requests, c.total())
 		}
-		if res.Requests == 0 || took > 2*time.Second {
+		if took > 2*time.Second {
 			t.Fatalf("run %d: %d requests in %s", i, res.Requests, took)
 		}
+		if res.Requests == 0 {
+			t.Logf("run %d: no request in %s", i, took)
+			continue
+		}
+		done++
 	}
 }

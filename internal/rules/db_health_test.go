@@ -127,6 +127,7 @@ func TestHealthSequenceExhaustionFixture(t *testing.T) {
 
 func TestHealthXIDWraparoundFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // a scratch cluster of its own (or a database of its own): it mostly waits for servers
 	// Anti-wraparound autovacuum would freeze the fixture away: it starts
 	// at autovacuum_freeze_max_age, here its maximum.
 	c := stacktest.Cluster(t, "autovacuum = off\nautovacuum_freeze_max_age = 2000000000\n")
@@ -215,6 +216,7 @@ func TestHealthInvalidIndexFixture(t *testing.T) {
 
 func TestHealthXminHorizonFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // a scratch cluster of its own (or a database of its own): it mostly waits for servers
 	c := stacktest.Cluster(t, "max_prepared_transactions = 2\nwal_level = logical\n")
 	dsn := c.DSN(c.Database())
 	healthExec(t, dsn, `CREATE TABLE orders (id bigint PRIMARY KEY, state text)`,
@@ -280,6 +282,7 @@ func TestHealthXminHorizonFixture(t *testing.T) {
 
 func TestHealthConnectionsFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // a scratch cluster of its own (or a database of its own): it mostly waits for servers
 	// 20 slots, 3 reserved for superusers: 17 for ordinary roles.
 	c := stacktest.Cluster(t, "max_connections = 20\n")
 	dsn := c.DSN(c.Database())
@@ -328,6 +331,7 @@ func TestHealthConnectionsFixture(t *testing.T) {
 
 func TestHealthReplicationFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // a scratch cluster of its own (or a database of its own): it mostly waits for servers
 	c := stacktest.Cluster(t, "max_slot_wal_keep_size = 160MB\n")
 	dsn := c.DSN(c.Database())
 	r := stacktest.Replica(t, c, "fixture_replica")
@@ -379,6 +383,7 @@ func TestHealthReplicationFixture(t *testing.T) {
 // shared stack, and a scratch primary with a replica that keeps up.
 func TestHealthNoFalsePositives(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // a scratch cluster of its own (or a database of its own): it mostly waits for servers
 	ids := []string{dbSequenceExhaustion.ID, dbXIDWraparound.ID, dbInvalidIndex.ID, dbXminHorizon.ID,
 		dbConnections.ID, dbReplication.ID}
 	check := func(label, dsn string) {

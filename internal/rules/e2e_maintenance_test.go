@@ -82,6 +82,7 @@ func TestMaintenanceFixtures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds tables of 200k rows on the private stack")
 	}
+	t.Parallel() // a database of its own, and no load whose rate it measures
 	dsn := stacktest.NewDatabase(t, "rules_db_maintenance")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
