@@ -206,7 +206,7 @@ func (s *Stack) lock(ctx context.Context) (func(), error) {
 func portFree(port int, flag string) error {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
-		return fmt.Errorf("127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port with %s", port, flag)
+		return fmt.Errorf("127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port with %s (%w)", port, flag, err)
 	}
 	return l.Close()
 }
