@@ -382,12 +382,7 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 			continue
 		}
 		if mc.Before != nil && mc.After != nil {
-			d := round(*mc.After-*mc.Before, 4)
-			mc.Change = &d
-			if *mc.Before != 0 {
-				rel := round(d / *mc.Before, 4)
-				mc.RelativeChange = &rel
-			}
+			mc.setChange()
 			t, gated := th.ByMetric[m.name]
 			gated = gated && t.Gated() && rc.Only == "" && rc.NotCompared == ""
 			if why, ok := th.ungated[m.name]; ok && rc.Only == "" && rc.NotCompared == "" {
@@ -602,4 +597,15 @@ func RegressionLines(c *Comparison) []string {
 		out = append(out, sanitize(regressionText(&g)))
 	}
 	return out
+}
+
+// setChange sets the change of a figure both sides have, absolute and
+// relative to before (absent when before is 0).
+func (mc *MetricChange) setChange() {
+	d := round(*mc.After-*mc.Before, 4)
+	mc.Change = &d
+	if *mc.Before != 0 {
+		rel := round(d / *mc.Before, 4)
+		mc.RelativeChange = &rel
+	}
 }

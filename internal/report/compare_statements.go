@@ -145,12 +145,7 @@ func statementChanges(b, a *StatementFigures) []MetricChange {
 			mc.After = &v
 		}
 		if mc.Before != nil && mc.After != nil {
-			d := round(*mc.After-*mc.Before, 4)
-			mc.Change = &d
-			if *mc.Before != 0 {
-				rel := round(d / *mc.Before, 4)
-				mc.RelativeChange = &rel
-			}
+			mc.setChange()
 		}
 		out = append(out, mc)
 	}
