@@ -117,7 +117,7 @@ func TestDeadlocksFixture(t *testing.T) {
 		!strings.HasPrefix(ev["lifetime"].(string), "since stats reset, ") {
 		t.Errorf("%q %v", f.Title, ev)
 	}
-	if want := "rules_deadlocks: 1 deadlocks (since stats reset, "; !strings.HasPrefix(f.Title, want) ||
+	if want := "rules_deadlocks: 1 deadlock (since stats reset, "; !strings.HasPrefix(f.Title, want) ||
 		!strings.Contains(f.Fix.Summary, "40P01") {
 		t.Errorf("title %q, fix %q", f.Title, f.Fix.Summary)
 	}
@@ -125,7 +125,7 @@ func TestDeadlocksFixture(t *testing.T) {
 	// One inside the window: the window's count is the figure.
 	fs = dbDetect(t, window(func() { deadlock(t, dsn) }), rule)
 	if len(fs) != 1 || fs[0].Evidence["in_window"] != true || fs[0].Evidence["deadlocks"] != int64(1) ||
-		fs[0].Evidence["deadlocks_lifetime"] != int64(2) || !strings.HasPrefix(fs[0].Title, "rules_deadlocks: 1 deadlocks in ") {
+		fs[0].Evidence["deadlocks_lifetime"] != int64(2) || !strings.HasPrefix(fs[0].Title, "rules_deadlocks: 1 deadlock in ") {
 		t.Errorf("in the window: %v", fs)
 	}
 }

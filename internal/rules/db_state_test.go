@@ -39,13 +39,13 @@ func TestDBStateLifetimeFloors(t *testing.T) {
 		title    string
 	}{
 		{"deadlock in the window", "db.deadlocks", 30 * 24 * time.Hour,
-			stats{XactCommit: 100, Deadlocks: 2}, stats{XactCommit: 200, Deadlocks: 3}, true, true, "shop: 1 deadlocks in 10 s"},
+			stats{XactCommit: 100, Deadlocks: 2}, stats{XactCommit: 200, Deadlocks: 3}, true, true, "shop: 1 deadlock in 10 s"},
 		{"37 in two days", "db.deadlocks", 48 * time.Hour,
 			stats{XactCommit: 100, Deadlocks: 37}, stats{XactCommit: 200, Deadlocks: 37}, true, false,
 			"shop: 37 deadlocks (since stats reset, 2 d ago, 18.5 a day)"},
 		{"one in the hour since a reset", "db.deadlocks", time.Hour,
 			stats{XactCommit: 100, Deadlocks: 1}, stats{XactCommit: 200, Deadlocks: 1}, true, false,
-			"shop: 1 deadlocks (since stats reset, 60 min ago, 1 a day)"},
+			"shop: 1 deadlock (since stats reset, 60 min ago, 1 a day)"},
 		{"ten in a month: history", "db.deadlocks", 30 * 24 * time.Hour,
 			stats{XactCommit: 100, Deadlocks: 10}, stats{XactCommit: 200, Deadlocks: 10}, false, false, ""},
 		{"conflicts since a reset", "db.recovery-conflicts", 3 * 24 * time.Hour,

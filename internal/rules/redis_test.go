@@ -284,7 +284,7 @@ func TestRedisDangerousCommands(t *testing.T) {
 		got["FLUSHALL"].Fix.Config["rename-command FLUSHALL"] != `""` {
 		t.Fatalf("%v", fs)
 	}
-	if got["KEYS"].Title != "Redis runs KEYS (1 calls in the window)" {
+	if got["KEYS"].Title != "Redis runs KEYS (1 call in the window)" {
 		t.Errorf("title %q", got["KEYS"].Title)
 	}
 	// GETs and SETs only: nothing.

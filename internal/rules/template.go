@@ -13,6 +13,7 @@ import (
 // text/template's own (printf, len, index, ...):
 //
 //	num x        a number with at most 3 significant digits below 1000, an integer above
+//	count x a b  num x, then a when x is 1, else b: count 1 "deadlock" "deadlocks" -> "1 deadlock"
 //	pct x        a fraction as a percentage: 0.4234 -> "42.3%", 0.051 -> "5.1%"
 //	ms x         milliseconds: 12.34 -> "12.3 ms", 1500 -> "1.5 s"
 //	bytes x      a size in bytes, in 1024 units like pg_size_pretty: "10 MB"
@@ -20,6 +21,7 @@ import (
 //	trunc n s    s cut to n characters, with "…" when cut
 var templateFuncs = template.FuncMap{
 	"num":   fmtNum,
+	"count": fmtCount,
 	"pct":   fmtPct,
 	"ms":    fmtMs,
 	"bytes": fmtBytes,
@@ -130,6 +132,18 @@ func fmtNum(v any) (string, error) {
 		return "", err
 	}
 	return sig3(f), nil
+}
+
+func fmtCount(v any, one, many string) (string, error) {
+	f, err := toFloat(v)
+	if err != nil {
+		return "", err
+	}
+	n := sig3(f)
+	if n == "1" {
+		return n + " " + one, nil
+	}
+	return n + " " + many, nil
 }
 
 func fmtPct(v any) (string, error) {
