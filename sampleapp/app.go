@@ -145,6 +145,8 @@ type App struct {
 	// not reach Redis (down, or skipped): the feed Redis holds for them may
 	// predate their last order, so it is not read.
 	staleFeeds *nearCache
+	// rates are the batched rate limiter's counts (ratelimit=batched).
+	rates *rateCounts
 
 	identity identityService
 	users    usersService
@@ -196,7 +198,7 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a := &App{cfg: cfg, log: log, metrics: newMetrics(), cancel: cancel, tokens: newTokenCache(30*time.Second, 100_000),
-		nearFeeds: newNearCache(nearFeedTTL, 50_000), staleFeeds: newNearCache(feedTTL, 50_000)}
+		nearFeeds: newNearCache(nearFeedTTL, 50_000), staleFeeds: newNearCache(feedTTL, 50_000), rates: newRateCounts()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -241,10 +243,14 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.audit = newAuditWriter(a.db, log)
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		a.audit.run(runCtx)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.syncRates(runCtx)
 	}()
 
 	// Listeners: identity and users first, the API needs their URLs.

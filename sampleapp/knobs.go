@@ -57,8 +57,8 @@ var Knobs = []Knob{
 		Help: "the audit log: global = each request writes its audit record while holding a process-wide mutex; none = records are buffered and written in batches, no lock in the request path"},
 	{Name: KnobGOMAXPROCS, Values: []string{"1", "default"}, Naive: "1", Tuned: "default",
 		Help: "GOMAXPROCS: 1, or the Go runtime's default (the usable CPUs)"},
-	{Name: KnobRateLimit, Values: []string{"round-trips", "script"}, Naive: "round-trips", Tuned: "script",
-		Help: "the per-user rate limiter in Redis on every authenticated request: round-trips = GET, INCR and EXPIRE one after the other; script = one Lua script (EVALSHA), one round trip"},
+	{Name: KnobRateLimit, Values: []string{"round-trips", "script", "batched"}, Naive: "round-trips", Tuned: "batched",
+		Help: "the per-user rate limiter in Redis on every authenticated request: round-trips = GET, INCR and EXPIRE one after the other; script = one Lua script (EVALSHA), one round trip per request; batched = one EVALSHA per user and window, then counted in the process and added to Redis in one pipeline every 100 ms (Kong's sync_rate)"},
 	{Name: KnobJobWorkers, Values: []string{"0", "2", "sized"}, Naive: "0", Tuned: "sized",
 		Help: "river workers for the queued order follow-up work (inline=queued): 0 = none, jobs pile up; 2 = too few for the orders; sized = the service's --workers (8 by default)"},
 }
@@ -159,6 +159,7 @@ type settings struct {
 	globalLock  bool
 	gomaxprocs1 bool
 	rateScript  bool
+	rateBatched bool
 	raw         Settings
 }
 
@@ -174,6 +175,7 @@ func compile(s Settings) *settings {
 		globalLock:  s[KnobLock] == "global",
 		gomaxprocs1: s[KnobGOMAXPROCS] == "1",
 		rateScript:  s[KnobRateLimit] == "script",
+		rateBatched: s[KnobRateLimit] == "batched",
 		raw:         s.Clone(),
 	}
 }

@@ -77,6 +77,43 @@ func TestRateLimitKnob(t *testing.T) {
 	if d := after["expire"] - before["expire"]; d >= n {
 		t.Errorf("script: %d EXPIRE calls, want none from the limiter", d)
 	}
+
+	// batched: one EVALSHA per window, the rest counted in the process and
+	// sent in pipelines; Redis's count still reaches every request.
+	if err := app.SetKnob(context.Background(), KnobRateLimit, "batched"); err != nil {
+		t.Fatal(err)
+	}
+	before = commandCalls(t, rdb)
+	start := time.Now().UnixNano() / int64(rateWindow)
+	// The earlier modes counted under the same principal, maybe in this window.
+	earlier, err := rdb.Get(context.Background(), app.cfg.CacheNamespace+":rate:1:"+itoa(start)).Int64()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		mustStatus(t, http.StatusOK, "GET", url, "")
+	}
+	end := time.Now().UnixNano() / int64(rateWindow)
+	time.Sleep(3 * rateSync)
+	after = commandCalls(t, rdb)
+	windows := end - start + 1
+	if d := after["evalsha"] - before["evalsha"]; d > windows {
+		t.Errorf("batched: %d EVALSHA calls for %d requests over %d windows, want at most one a window", d, n, windows)
+	}
+	if d := after["incrby"] - before["incrby"]; d < 1 {
+		t.Errorf("batched: no INCRBY after %d requests: the counts never reached Redis", n)
+	}
+	counted := -earlier
+	for w := start; w <= end; w++ {
+		v, err := rdb.Get(context.Background(), app.cfg.CacheNamespace+":rate:1:"+itoa(w)).Int64()
+		if err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		counted += v
+	}
+	if counted < n {
+		t.Errorf("batched: Redis counted %d requests of %d", counted, n)
+	}
 }
 
 // TestRateLimitRefuses: a principal over the limit gets 429 with
@@ -86,7 +123,7 @@ func TestRateLimitRefuses(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: stacktest.Start(t).RedisAddr})
 	defer rdb.Close()
 	ctx := context.Background()
-	for _, mode := range []string{"script", "round-trips"} {
+	for _, mode := range []string{"script", "round-trips", "batched"} {
 		if err := app.SetKnob(ctx, KnobRateLimit, mode); err != nil {
 			t.Fatal(err)
 		}

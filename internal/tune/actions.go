@@ -32,7 +32,7 @@ var actions = map[string]Action{
 	"app.inline-work":     {sampleapp.KnobInline, "queued"},
 	"app.lock-contention": {sampleapp.KnobLock, "none"},
 	"runtime.gomaxprocs":  {sampleapp.KnobGOMAXPROCS, "default"},
-	"redis.round-trips":   {sampleapp.KnobRateLimit, "script"},
+	"redis.round-trips":   {sampleapp.KnobRateLimit, "batched"},
 	"queue.backlog":       {sampleapp.KnobJobWorkers, "sized"},
 }
 

@@ -215,7 +215,7 @@ func TestCalibrate(t *testing.T) {
 	for _, a := range c.Undetected {
 		undetected = append(undetected, a.String())
 	}
-	if got := strings.Join(undetected, " "); got != "nplusone=batched overfetch=columns cache=redis inline=queued gomaxprocs=default ratelimit=script jobworkers=sized" {
+	if got := strings.Join(undetected, " "); got != "nplusone=batched overfetch=columns cache=redis inline=queued gomaxprocs=default ratelimit=batched jobworkers=sized" {
 		t.Errorf("undetected %s", got)
 	}
 	if len(lines) == 0 {
@@ -249,7 +249,7 @@ func TestCalibrateUndetected(t *testing.T) {
 		fixes = append(fixes, fmt.Sprintf("%s:%v", g.Action, g.Detected()))
 	}
 	want := "hops=inproc:true pool=sized:false nplusone=batched:false index=present:true overfetch=columns:false " +
-		"cache=redis:false inline=queued:false lock=none:false gomaxprocs=default:false ratelimit=script:false jobworkers=sized:false"
+		"cache=redis:false inline=queued:false lock=none:false gomaxprocs=default:false ratelimit=batched:false jobworkers=sized:false"
 	if got := strings.Join(fixes, " "); got != want {
 		t.Fatalf("fixes %s, want %s", got, want)
 	}

@@ -423,7 +423,7 @@ func TestActionFor(t *testing.T) {
 		{rules.Finding{Rule: "db.missing-index", Subject: "events (kind)"}, ""},
 		{rules.Finding{Rule: "db.missing-index", Subject: "order_items (order_id)"}, ""},
 		{rules.Finding{Rule: "db.missing-index"}, ""},
-		{rules.Finding{Rule: "redis.round-trips", Subject: "redis"}, "ratelimit=script"},
+		{rules.Finding{Rule: "redis.round-trips", Subject: "redis"}, "ratelimit=batched"},
 		{rules.Finding{Rule: "queue.backlog", Subject: "river default", Evidence: map[string]any{"system": "river", "queue": "default"}}, "jobworkers=sized"},
 		{rules.Finding{Rule: "queue.backlog", Subject: "celery celery", Evidence: map[string]any{"system": "celery", "queue": "celery"}}, ""},
 		{finding("db.slow-query", "q", rules.Warning, 0), ""},
