@@ -19,8 +19,8 @@ import (
 // TestReportSampleappFleet runs three naive sampleapp instances on one
 // database, the first given most of the load, scraped by a real
 // prometheus. advisor report through Prometheus finds the three instances,
-// names the busy one in service.imbalance, and finds the database rules a
-// report scraping that instance directly finds. The application rules that
+// names the busy one in service.imbalance, and finds the planted database
+// problems a report scraping that instance directly finds. The application rules that
 // read the metrics run on the fleet's sum: app.internal-hops in particular
 // sees each test instance call internal services of its own (identity and
 // users on loopback ports of their own, where a real fleet's instances
@@ -98,9 +98,13 @@ func TestReportSampleappFleet(t *testing.T) {
 	slices.Sort(directRules)
 	slices.Sort(fleetRules)
 	t.Logf("direct: %v\nthrough prometheus: %v", directRules, fleetRules)
-	for _, r := range directRules {
-		if strings.HasPrefix(r, "db.") && fleet[r] == nil {
-			t.Errorf("%s found scraping %s directly, not through prometheus", r, busy)
+	// The database rules read PostgreSQL, not the metrics, so the two
+	// reports must agree on the problems planted in the database. Other
+	// database rules (db.slow-query on a statement near its threshold) may
+	// fire in one 5 s window and not in the next: they are logged above.
+	for _, r := range []string{"db.missing-index", "db.n-plus-one", "db.overfetch", "db.cache-candidate"} {
+		if direct[r] == nil || fleet[r] == nil {
+			t.Errorf("%s: found scraping %s directly %v, through prometheus %v; want both", r, busy, direct[r] != nil, fleet[r] != nil)
 		}
 	}
 }
