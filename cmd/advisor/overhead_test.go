@@ -14,26 +14,43 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/internal/ui"
 	"github.com/pgadvisor/advisor/sampleapp"
 )
 
 // BenchmarkAttachOverhead measures what advisor attach costs the service it
 // watches: the tuned sampleapp (a process of its own) under the sample load,
 // with and without `advisor attach --headless` (the built binary, a process
-// of its own as in production) at its default interval polling it, its
+// of its own as in production) at its default settings polling it, its
 // PostgreSQL and its Redis, in adjacent runs on the same machine, the order
-// alternating from pair to pair. It reports the median throughput of each,
-// the ratio of those medians and the median of the pairs' ratios, which
-// cancels the machine's drift (the target is at least 0.98).
+// alternating from pair to pair.
+//
+// attach has two phases: over its first 20 s it reads every source every
+// half second (so that the first findings come within seconds), then every
+// interval. Each run with attach measures both: a run over its first
+// seconds, then, once that phase is over, a run in the steady state. Each
+// is set against the same adjacent run without attach. It reports the
+// median throughput of each and the median of the pairs' ratios, which
+// cancels the machine's drift: ratio (the steady state, the cost of a
+// long attach; the target is at least 0.98) and ratio_first (the first
+// seconds). Without load it reports the CPU that attach's polling adds to
+// the service, PostgreSQL and Redis processes, and its own, in each phase.
+//
 // ADVISOR_OVERHEAD_PAIRS sets the number of pairs (default 8);
 // ADVISOR_ATTACH_ARGS adds flags to every attach (such as "--sample-every 0",
 // attach without its fast first seconds, to compare).
 //
-//	go test -run '^$' -bench AttachOverhead -benchtime 1x ./cmd/advisor/
+//	go test -run '^$' -bench AttachOverhead -benchtime 1x -timeout 30m ./cmd/advisor/
 func BenchmarkAttachOverhead(b *testing.B) {
 	const (
 		runLength   = 10 * time.Second
 		connections = 16
+		// settle is the pause before each run: attach's first snapshot,
+		// and idle time for PostgreSQL either way.
+		settle = time.Second
+		// steadyAt is when the steady-state run starts, from attach's
+		// start: past its fast first seconds and one reading more.
+		steadyAt = ui.DefaultSampleFor + ui.DefaultInterval
 	)
 	pairs := 8
 	if v := os.Getenv("ADVISOR_OVERHEAD_PAIRS"); v != "" {
@@ -56,30 +73,19 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	advisorBin := buildAdvisor(ctx, b)
 	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
 	extra := strings.Fields(os.Getenv("ADVISOR_ATTACH_ARGS"))
-	measure := func(withAttach bool) float64 {
-		var attach *exec.Cmd
-		var attachErr strings.Builder
-		if withAttach {
-			attach = exec.CommandContext(ctx, advisorBin, append([]string{"attach", "--headless", "--duration", (runLength + 2*time.Second).String(),
-				"--target", base, "--pg", dsn, "--redis", info.RedisAddr}, extra...)...)
-			attach.Stderr = &attachErr
-			if err := attach.Start(); err != nil {
-				b.Fatal(err)
-			}
+	startAttach := func(d time.Duration, stderr *strings.Builder) *exec.Cmd {
+		attach := exec.CommandContext(ctx, advisorBin, append([]string{"attach", "--headless", "--duration", d.String(),
+			"--target", base, "--pg", dsn, "--redis", info.RedisAddr}, extra...)...)
+		attach.Stderr = stderr
+		if err := attach.Start(); err != nil {
+			b.Fatal(err)
 		}
-		// The same pause before both: attach's first snapshot, and idle
-		// time for PostgreSQL either way.
-		time.Sleep(time.Second)
+		return attach
+	}
+	loadRun := func() float64 {
+		time.Sleep(settle)
 		res, err := load.Run(ctx, load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header,
 			Connections: connections, Duration: runLength})
-		if attach != nil {
-			if err := attach.Wait(); err != nil {
-				b.Errorf("attach: %v: %s", err, attachErr.String())
-			}
-			if n := len(headlessLine.FindAllString(attachErr.String(), -1)); n < int(runLength/(4*time.Second)) {
-				b.Errorf("attach analysed %d times in %s:\n%s", n, runLength, attachErr.String())
-			}
-		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,68 +94,119 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		}
 		return res.RPS
 	}
+	// measureWith runs the load over attach's first seconds, then once
+	// they are over.
+	measureWith := func() (first, steady float64) {
+		var stderr strings.Builder
+		start := time.Now()
+		attach := startAttach(steadyAt+settle+runLength+2*time.Second, &stderr)
+		first = loadRun()
+		time.Sleep(time.Until(start.Add(steadyAt)))
+		steady = loadRun()
+		if err := attach.Wait(); err != nil {
+			b.Errorf("attach: %v: %s", err, stderr.String())
+		}
+		if n := len(headlessLine.FindAllString(stderr.String(), -1)); n < int((steadyAt+runLength)/(4*time.Second)) {
+			b.Errorf("attach analysed %d times in %s:\n%s", n, time.Since(start).Round(time.Second), stderr.String())
+		}
+		return first, steady
+	}
 	// Warm the service's caches and pools before measuring.
-	measure(false)
+	loadRun()
 	b.ResetTimer()
 
 	// What attach's polling alone costs the target, without load: the CPU
 	// time of the service's process and of the PostgreSQL and Redis server
-	// processes over a stretch with attach polling, against the same
-	// stretch without, alternating, and attach's own CPU time.
+	// processes over a stretch with attach polling, in each phase, against
+	// the same stretch without, alternating, and attach's own CPU time.
 	const idle = 15 * time.Second
-	var idleCost, attachCPU, attachRSS []float64
-	idleRun := func(withAttach bool) float64 {
+	var idleFirst, idleSteady, attachFirst, attachSteady, attachRSS []float64
+	perSecond := func(cpu float64) float64 { return cpu / idle.Seconds() * 1000 }
+	for range 3 {
 		before := targetCPU(b, svc.pid)
-		if !withAttach {
-			time.Sleep(idle)
-			return targetCPU(b, svc.pid) - before
+		time.Sleep(idle)
+		without := targetCPU(b, svc.pid) - before
+
+		var stderr strings.Builder
+		start := time.Now()
+		before = targetCPU(b, svc.pid)
+		attach := startAttach(steadyAt+idle, &stderr)
+		time.Sleep(idle)
+		first, attachCPU := targetCPU(b, svc.pid)-before, procCPU(b, attach.Process.Pid)
+		time.Sleep(time.Until(start.Add(steadyAt)))
+		before, attachBefore := targetCPU(b, svc.pid), procCPU(b, attach.Process.Pid)
+		time.Sleep(idle - 500*time.Millisecond) // attach stops at steadyAt+idle
+		steady, attachAfter := targetCPU(b, svc.pid)-before, procCPU(b, attach.Process.Pid)
+		if err := attach.Wait(); err != nil {
+			b.Fatalf("attach: %v: %s", err, stderr.String())
 		}
-		attach := exec.CommandContext(ctx, advisorBin, append([]string{"attach", "--headless", "--duration", idle.String(),
-			"--target", base, "--pg", dsn, "--redis", info.RedisAddr}, extra...)...)
-		if out, err := attach.CombinedOutput(); err != nil {
-			b.Fatalf("attach: %v: %s", err, out)
-		}
-		st := attach.ProcessState
-		attachCPU = append(attachCPU, (st.UserTime()+st.SystemTime()).Seconds()/idle.Seconds()*1000)
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		idleFirst = append(idleFirst, perSecond(first-without))
+		idleSteady = append(idleSteady, perSecond(steady-without))
+		attachFirst = append(attachFirst, perSecond(attachCPU))
+		attachSteady = append(attachSteady, (attachAfter-attachBefore)/(idle-500*time.Millisecond).Seconds()*1000)
+		if ru, ok := attach.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			attachRSS = append(attachRSS, float64(ru.Maxrss)/1024) // KiB on Linux
 		}
-		return targetCPU(b, svc.pid) - before
 	}
-	for range 3 {
-		without := idleRun(false)
-		with := idleRun(true)
-		idleCost = append(idleCost, (with-without)/idle.Seconds()*1000)
-	}
-	b.Logf("idle: target CPU added by attach, ms per s %.1f; attach's own CPU, ms per s %.1f", idleCost, attachCPU)
-	b.ReportMetric(median(idleCost), "idle_target_cpu_ms/s")
-	b.ReportMetric(median(attachCPU), "attach_cpu_ms/s")
+	b.Logf("idle, first %s: target CPU added by attach, ms per s %.1f; attach's own CPU, ms per s %.1f", ui.DefaultSampleFor, idleFirst, attachFirst)
+	b.Logf("idle, steady state: target CPU added by attach, ms per s %.1f; attach's own CPU, ms per s %.1f", idleSteady, attachSteady)
+	b.ReportMetric(median(idleSteady), "idle_target_cpu_ms/s")
+	b.ReportMetric(median(attachSteady), "attach_cpu_ms/s")
+	b.ReportMetric(median(idleFirst), "idle_target_cpu_first_ms/s")
+	b.ReportMetric(median(attachFirst), "attach_cpu_first_ms/s")
 	b.ReportMetric(median(attachRSS), "attach_maxrss_MB")
 
-	var without, with, ratios []float64
+	var without, withFirst, withSteady, ratios, ratiosFirst []float64
 	for i := 0; i < b.N; i++ {
 		for p := 0; p < pairs; p++ {
-			var wo, w float64
+			var wo, first, steady float64
 			// Alternate which goes first, so drift hits both alike.
 			if p%2 == 0 {
-				wo = measure(false)
-				w = measure(true)
+				wo = loadRun()
+				first, steady = measureWith()
 			} else {
-				w = measure(true)
-				wo = measure(false)
+				first, steady = measureWith()
+				wo = loadRun()
 			}
-			without, with, ratios = append(without, wo), append(with, w), append(ratios, w/wo)
+			without, withFirst, withSteady = append(without, wo), append(withFirst, first), append(withSteady, steady)
+			ratios, ratiosFirst = append(ratios, steady/wo), append(ratiosFirst, first/wo)
 		}
 	}
 	b.StopTimer()
-	b.Logf("RPS without attach %.0f", without)
-	b.Logf("RPS with attach    %.0f", with)
-	b.Logf("pair ratios        %.3f", ratios)
+	b.Logf("RPS without attach               %.0f", without)
+	b.Logf("RPS with attach, steady state    %.0f", withSteady)
+	b.Logf("RPS with attach, first seconds   %.0f", withFirst)
+	b.Logf("pair ratios, steady state        %.3f", ratios)
+	b.Logf("pair ratios, first seconds       %.3f", ratiosFirst)
 	b.ReportMetric(median(without), "rps_without")
-	b.ReportMetric(median(with), "rps_with")
-	b.ReportMetric(median(with)/median(without), "ratio_of_medians")
+	b.ReportMetric(median(withSteady), "rps_with")
+	b.ReportMetric(median(withSteady)/median(without), "ratio_of_medians")
 	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(median(ratiosFirst), "ratio_first")
 	b.ReportMetric(float64(len(ratios)), "pairs")
+}
+
+// procCPU is the CPU time, in seconds, used so far by the process pid.
+// Linux only.
+func procCPU(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		tb.Skipf("no /proc: %v", err)
+	}
+	closing := bytes.LastIndexByte(data, ')')
+	if closing < 0 {
+		tb.Fatalf("/proc/%d/stat: %q", pid, data)
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	// After "(comm) ": utime and stime are fields 14 and 15.
+	f := strings.Fields(string(data[closing+1:]))
+	var ticks int64
+	for _, i := range []int{14, 15} {
+		n, _ := strconv.ParseInt(f[i-3], 10, 64)
+		ticks += n
+	}
+	return float64(ticks) / ticksPerSecond
 }
 
 // targetCPU is the CPU time, in seconds, used so far by the process pid and
