@@ -45,6 +45,7 @@ func TestAttachAllSourcesDownExitsThree(t *testing.T) {
 // pg_stat_statements is reset: attach keeps running, reports the sources
 // lost, then ok again, and its last report has no negative rate.
 func TestAttachThroughRestarts(t *testing.T) {
+	t.Parallel() // a stack of its own, and no load whose rate it measures
 	if testing.Short() {
 		t.Skip("starts a stack of its own")
 	}
@@ -117,6 +118,7 @@ func TestAttachThroughRestarts(t *testing.T) {
 // sampleapp under load with a pg_monitor-only role: it keeps analysing, and
 // pg_stat_statements shows no writing statement by that role.
 func TestAttachReadOnlyRoleWritesNothing(t *testing.T) {
+	t.Parallel() // a database and a role of its own; it checks what is written, not how fast
 	if testing.Short() {
 		t.Skip("end to end")
 	}

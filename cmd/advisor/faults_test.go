@@ -191,6 +191,7 @@ func TestFaultTargetDown(t *testing.T) {
 }
 
 func TestFaultTargetSlow(t *testing.T) {
+	t.Parallel() // it waits for a slow server, and measures no load
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(5 * time.Second):
@@ -368,6 +369,7 @@ func TestFaultRedis(t *testing.T) {
 // resets pg_stat_statements in the middle of a report's window, on a stack
 // of its own: the report completes, no rate is negative.
 func TestFaultRestartsAndResetDuringWindow(t *testing.T) {
+	t.Parallel() // a stack of its own, and no load whose rate it measures
 	if testing.Short() {
 		t.Skip("starts a stack of its own")
 	}

@@ -14,6 +14,7 @@ import (
 // and a slower build: the report counts the instances, reads the metrics
 // via prometheus and names the imbalanced instance.
 func TestReportFleetThroughPrometheus(t *testing.T) {
+	t.Parallel() // synthetic targets and a Prometheus of its own
 	specs := []promtest.Spec{
 		{RPS: 20, Latency: 20 * time.Millisecond, CPU: 0.2, PoolMax: 10, PoolInUse: 2, Version: "1.4.0"},
 		{RPS: 80, Latency: 300 * time.Millisecond, CPU: 0.9, PoolMax: 10, PoolInUse: 9, Version: "1.5.0"},

@@ -21,6 +21,7 @@ import (
 // only pg_monitor: the report works, pg_stat_statements shows no write by
 // that role, and the role's password appears in no output.
 func TestReportReadOnlyRoleWritesNothingAndHidesPassword(t *testing.T) {
+	t.Parallel() // a database and a role of its own; it checks what is written, not how fast
 	if testing.Short() {
 		t.Skip("end to end")
 	}
