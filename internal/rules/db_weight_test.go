@@ -1,10 +1,16 @@
 package rules
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/source"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
 // dbWeightWindow is a 4 s window of a short CI run: one heavy statement run
@@ -63,5 +69,71 @@ func TestDBSlowQueryByWeight(t *testing.T) {
 	pg.Statements.Rows[0].Share = 600.0 / 40_000
 	if fs := dbDetect(t, w, r); len(fs) > 0 {
 		t.Errorf("a light slow statement (600 ms, 1.5%%) fires: %v", fs[0].Evidence)
+	}
+}
+
+// TestHeavyStatementFewCallsLive: on the private stack, a statement without
+// its index, run 40 times at tens of milliseconds each (a short CI run,
+// below the 100 calls the statement rules once needed), gets both
+// db.slow-query and db.missing-index with the shipped thresholds, the index
+// verified by hypopg, and the confidence says what it rests on.
+func TestHeavyStatementFewCallsLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the private stack")
+	}
+	stacktest.Start(t)
+	dsn := stacktest.NewDatabase(t, "rules_db_few_calls")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE TABLE loans (id bigint PRIMARY KEY, member_id bigint NOT NULL, book_id bigint NOT NULL, loaned_at timestamptz NOT NULL)`)
+	exec(`INSERT INTO loans SELECT g, g % 5000, g % 7919, now() - g * interval '1 minute' FROM generate_series(1, 1000000) g`)
+	exec(`ANALYZE loans`)
+	// One backend scans the table: the statement's time is its own, as on
+	// a server whose parallel workers are busy.
+	exec(`SET max_parallel_workers_per_gather = 0`)
+	pg, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	first := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
+	first.Time = first.Postgres.Time
+	const calls = 40
+	for i := range calls {
+		exec("SELECT id, book_id FROM loans WHERE member_id = $1", i)
+	}
+	exec("SELECT pg_stat_force_next_flush()")
+	last := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
+	last.Time = last.Postgres.Time
+	first.Status = map[string]source.Status{probe.Postgres: first.Postgres.Status}
+	last.Status = map[string]source.Status{probe.Postgres: last.Postgres.Status}
+	window := probe.NewWindow(first, last)
+
+	for _, id := range []string{"db.slow-query", "db.missing-index"} {
+		fs := dbDetectIn(t, &Input{Window: window, Explainer: pg}, dbRule(t, id, nil))
+		if len(fs) != 1 {
+			t.Errorf("%s: want one finding after %d calls, got %v", id, calls, fs)
+			continue
+		}
+		f := fs[0]
+		if f.Confidence == nil || f.Confidence.Basis == "" {
+			t.Errorf("%s: the confidence does not say what it rests on: %v", id, f.Confidence)
+			continue
+		}
+		t.Logf("%s: %s (confidence %s)", id, f.Title, f.Confidence)
+		if id == "db.missing-index" && (f.Subject != "loans (member_id)" || f.Evidence["verified"] != true) {
+			t.Errorf("%s: %s %v, want loans (member_id) verified", id, f.Subject, f.Evidence)
+		}
 	}
 }
