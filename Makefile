@@ -26,7 +26,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## test: setup-test, lint, the tests (race detector where it matters), short fuzzing; lint and the builds run at idle priority alongside the tests that wait (LANES=1: one part after the other)
+## test: setup-test, lint, the tests (race detector where it matters), short fuzzing (LANES=2: the race build and fuzzing at idle priority beside the tests)
 test:
 	@SETUP=1 LINT=1 GO=$(GO) scripts/test.sh
 
