@@ -90,18 +90,13 @@ func TestHeavyStatementFewCallsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE TABLE loans (id bigint PRIMARY KEY, member_id bigint NOT NULL, book_id bigint NOT NULL, loaned_at timestamptz NOT NULL)`)
-	exec(`INSERT INTO loans SELECT g, g % 5000, g % 7919, now() - g * interval '1 minute' FROM generate_series(1, 1000000) g`)
-	exec(`ANALYZE loans`)
-	// One backend scans the table: the statement's time is its own, as on
-	// a server whose parallel workers are busy.
-	exec(`SET max_parallel_workers_per_gather = 0`)
+	maintExec(t, conn,
+		`CREATE TABLE loans (id bigint PRIMARY KEY, member_id bigint NOT NULL, book_id bigint NOT NULL, loaned_at timestamptz NOT NULL)`,
+		`INSERT INTO loans SELECT g, g % 5000, g % 7919, now() - g * interval '1 minute' FROM generate_series(1, 1000000) g`,
+		`ANALYZE loans`,
+		// One backend scans the table: the statement's time is its own, as
+		// on a server whose parallel workers are busy.
+		`SET max_parallel_workers_per_gather = 0`)
 	pg, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -111,9 +106,11 @@ func TestHeavyStatementFewCallsLive(t *testing.T) {
 	first.Time = first.Postgres.Time
 	const calls = 40
 	for i := range calls {
-		exec("SELECT id, book_id FROM loans WHERE member_id = $1", i)
+		if _, err := conn.Exec(ctx, "SELECT id, book_id FROM loans WHERE member_id = $1", i); err != nil {
+			t.Fatal(err)
+		}
 	}
-	exec("SELECT pg_stat_force_next_flush()")
+	maintFlush(t, conn)
 	last := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
 	last.Time = last.Postgres.Time
 	first.Status = map[string]source.Status{probe.Postgres: first.Postgres.Status}
