@@ -186,6 +186,36 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(float64(len(ratios)), "pairs")
 }
 
+// procStat is one /proc/PID/stat line: the process's pid and command, and
+// its CPU time in seconds, its own (utime, stime: fields 14 and 15) and
+// with that of the children it reaped (cutime, cstime: 16 and 17).
+type procStat struct {
+	pid               int
+	comm              string
+	own, withChildren float64
+}
+
+func parseProcStat(data []byte) (procStat, bool) {
+	open, closing := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+	if open < 0 || closing < open {
+		return procStat{}, false
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data[:open])))
+	// After "(comm) " the state is field 3.
+	f := strings.Fields(string(data[closing+1:]))
+	if len(f) < 17-2 {
+		return procStat{}, false
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	var ticks [4]int64
+	for i := range ticks {
+		ticks[i], _ = strconv.ParseInt(f[14+i-3], 10, 64)
+	}
+	own := float64(ticks[0]+ticks[1]) / ticksPerSecond
+	return procStat{pid: pid, comm: string(data[open+1 : closing]), own: own,
+		withChildren: own + float64(ticks[2]+ticks[3])/ticksPerSecond}, true
+}
+
 // procCPU is the CPU time, in seconds, used so far by the process pid.
 // Linux only.
 func procCPU(tb testing.TB, pid int) float64 {
@@ -194,19 +224,11 @@ func procCPU(tb testing.TB, pid int) float64 {
 	if err != nil {
 		tb.Skipf("no /proc: %v", err)
 	}
-	closing := bytes.LastIndexByte(data, ')')
-	if closing < 0 {
+	st, ok := parseProcStat(data)
+	if !ok {
 		tb.Fatalf("/proc/%d/stat: %q", pid, data)
 	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	// After "(comm) ": utime and stime are fields 14 and 15.
-	f := strings.Fields(string(data[closing+1:]))
-	var ticks int64
-	for _, i := range []int{14, 15} {
-		n, _ := strconv.ParseInt(f[i-3], 10, 64)
-		ticks += n
-	}
-	return float64(ticks) / ticksPerSecond
+	return st.own
 }
 
 // targetCPU is the CPU time, in seconds, used so far by the process pid and
@@ -218,29 +240,15 @@ func targetCPU(tb testing.TB, pid int) float64 {
 	if err != nil || len(dirs) == 0 {
 		tb.Skipf("no /proc: %v", err)
 	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	var ticks int64
+	var cpu float64
 	for _, path := range dirs {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			continue // ended meanwhile
 		}
-		open, closing := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		p, _ := strconv.Atoi(strings.TrimSpace(string(data[:open])))
-		comm := string(data[open+1 : closing])
-		if p != pid && comm != "postgres" && comm != "redis-server" {
-			continue
-		}
-		// After "(comm) ": state is field 3; utime, stime, cutime, cstime
-		// are fields 14 to 17.
-		f := strings.Fields(string(data[closing+1:]))
-		for _, i := range []int{14, 15, 16, 17} {
-			n, _ := strconv.ParseInt(f[i-3], 10, 64)
-			ticks += n
+		if st, ok := parseProcStat(data); ok && (st.pid == pid || st.comm == "postgres" || st.comm == "redis-server") {
+			cpu += st.withChildren
 		}
 	}
-	return float64(ticks) / ticksPerSecond
+	return cpu
 }
