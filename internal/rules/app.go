@@ -69,7 +69,7 @@ func appSampleOf(p *Patterns, att pprof.Attribution, frames []pprof.Frame, state
 	s.class = p.Classify(state, funcs)
 	if s.class != nil && len(s.class.Functions) > 0 {
 		for i := len(frames) - 1; i >= 0; i-- {
-			if !slices.ContainsFunc(s.class.Functions, func(re *regexp.Regexp) bool { return re.MatchString(frames[i].Func) }) {
+			if !p.MatchFunction(s.class, frames[i].Func) {
 				continue
 			}
 			s.api = frames[i]
@@ -246,7 +246,7 @@ func appObserve(in *Input) *appView {
 					v.serverRunnable++
 				}
 			}
-			s, ok := appSampleOf(in.Patterns, g.Attribution, g.Frames, g.State)
+			s, ok := in.sampleOf(g)
 			if !ok {
 				continue
 			}

@@ -56,7 +56,10 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 	if m := in.Window.Metrics; m != nil && m.Requests > 0 {
 		requests, rps = m.Requests, m.RPS
 	}
-	loc := dbIssuerLocation(in)
+	var loc dbIssuer
+	if len(lookups) > 0 {
+		loc = dbIssuerLocation(in)
+	}
 	var out []Finding
 	for _, b := range lookups {
 		pair, paired := pairs[b]
@@ -362,12 +365,32 @@ func dbIssuerLocation(in *Input) dbIssuer {
 	bySite := map[string]float64{}
 	siteFunc := map[string]string{}
 	var total float64
+	// A window's dumps repeat the same functions thousands of times: match
+	// each name once.
+	driver := map[string]bool{}
+	isDriver := func(fn string) bool {
+		d, ok := driver[fn]
+		if !ok {
+			d = dbDriverRe.MatchString(fn)
+			driver[fn] = d
+		}
+		return d
+	}
+	query := map[string]bool{}
+	isQuery := func(fn string) bool {
+		q, ok := query[fn]
+		if !ok {
+			q = isDriver(fn) && dbQueryEntryRe.MatchString(fn)
+			query[fn] = q
+		}
+		return q
+	}
 	add := func(frames []dbFrame, weight float64) {
 		// frames: leaf first. The outermost driver frame that runs a query;
 		// its caller is the issuer.
 		issuer := -1
 		for i := range frames {
-			if dbDriverRe.MatchString(frames[i].fn) && dbQueryEntryRe.MatchString(frames[i].fn) {
+			if isQuery(frames[i].fn) {
 				issuer = i + 1
 			}
 		}
@@ -375,7 +398,7 @@ func dbIssuerLocation(in *Input) dbIssuer {
 			return
 		}
 		f := frames[issuer]
-		if dbDriverRe.MatchString(f.fn) || f.fn == "" {
+		if isDriver(f.fn) || f.fn == "" {
 			return
 		}
 		site := dbLocation(f)

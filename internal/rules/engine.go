@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
 // Input is what detectors analyse: one window, for one Run.
@@ -29,9 +30,11 @@ type Input struct {
 
 	// views caches the views of the window; see the methods below.
 	views struct {
-		app   *appView
-		pool  *poolServer
-		split *TimeSplit
+		app      *appView
+		handlers *handlerDumps
+		samples  map[*pprof.Goroutine]appSampled
+		pool     *poolServer
+		split    *TimeSplit
 	}
 }
 
@@ -42,6 +45,44 @@ func (in *Input) app() *appView {
 		in.views.app = appObserve(in)
 	}
 	return in.views.app
+}
+
+// appSampled is appSampleOf's answer for one goroutine.
+type appSampled struct {
+	s  appSample
+	ok bool
+}
+
+// sampleOf is appSampleOf for a goroutine of the window's dumps, computed
+// once for the views that read it.
+func (in *Input) sampleOf(g *pprof.Goroutine) (appSample, bool) {
+	if r, ok := in.views.samples[g]; ok {
+		return r.s, r.ok
+	}
+	s, ok := appSampleOf(in.Patterns, g.Attribution, g.Frames, g.State)
+	if in.views.samples == nil {
+		n := 0
+		if in.Window != nil {
+			for _, d := range in.Window.Goroutines {
+				if d != nil {
+					n += len(d.Goroutines)
+				}
+			}
+		}
+		in.views.samples = make(map[*pprof.Goroutine]appSampled, n)
+	}
+	in.views.samples[g] = appSampled{s, ok}
+	return s, ok
+}
+
+// handlers returns the handler goroutines of the window's dumps with their
+// wait class (handlerDumpsOf), for the savings.
+func (in *Input) handlers() handlerDumps {
+	if in.views.handlers == nil {
+		h := handlerDumpsOf(in)
+		in.views.handlers = &h
+	}
+	return *in.views.handlers
 }
 
 // split returns where the requests' time goes over the window (splitOf).

@@ -134,6 +134,7 @@ func checkPoolUndersized(_ context.Context, in *Input, p poolUndersizedParams) (
 // the share of handler goroutines waiting in a pool's acquire.
 func poolUndersizedFromStacks(in *Input, p poolUndersizedParams, srv poolServer, minShare float64) []Finding {
 	var waiting, handlers int
+	acquire := map[string]bool{} // poolAcquireRe, once per function name
 	for _, g := range in.Window.Goroutines {
 		if g == nil {
 			continue
@@ -144,7 +145,12 @@ func poolUndersizedFromStacks(in *Input, p poolUndersizedParams, srv poolServer,
 			}
 			handlers++
 			for _, f := range gr.Frames {
-				if poolAcquireRe.MatchString(f.Func) {
+				a, ok := acquire[f.Func]
+				if !ok {
+					a = poolAcquireRe.MatchString(f.Func)
+					acquire[f.Func] = a
+				}
+				if a {
 					waiting++
 					break
 				}

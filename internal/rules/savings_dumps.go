@@ -29,7 +29,7 @@ func handlerDumpsOf(in *Input) handlerDumps {
 		}
 		for i := range dump.Goroutines {
 			g := &dump.Goroutines[i]
-			s, ok := appSampleOf(in.Patterns, g.Attribution, g.Frames, g.State)
+			s, ok := in.sampleOf(g)
 			if !ok {
 				continue
 			}
@@ -102,7 +102,7 @@ func topLockSite(v *appView) string {
 // takes, directly and, when it runs while holding the busiest lock, in the
 // waits it makes the others pay; ok is false without goroutine dumps.
 func amplified(in *Input, work func(handlerSample) bool) (direct, throughLock float64, ok bool) {
-	h := handlerDumpsOf(in)
+	h := in.handlers()
 	if len(h.samples) == 0 {
 		return 0, 0, false
 	}
@@ -122,7 +122,7 @@ func amplified(in *Input, work func(handlerSample) bool) (direct, throughLock fl
 // middle of what removing the lock can free (all of the waits) and what it
 // must free (the waits less that part).
 func lockFreed(in *Input, site string) (float64, bool) {
-	h := handlerDumpsOf(in)
+	h := in.handlers()
 	if len(h.samples) == 0 || site == "" {
 		return 0, false
 	}
