@@ -189,6 +189,7 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 		Clipboard:      ui.SystemClipboard(os.Stdout, true),
 		Sources:        source.Redact(src.Target),
 		OnAnalysis:     log.analysis,
+		Headless:       f.headless,
 	})
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithOutput(os.Stdout), tea.WithInput(os.Stdin)}
 	if f.headless {

@@ -603,3 +603,28 @@ func TestSplitFromRulesInput(t *testing.T) {
 		t.Errorf("Time pane without request metrics:\n%s", s)
 	}
 }
+
+// TestHeadlessDrawsNothing: a headless model (attach --headless) takes its
+// analyses as the terminal UI does, and its View, which bubbletea asks for
+// after every message even without a renderer, is empty.
+func TestHeadlessDrawsNothing(t *testing.T) {
+	var got []AnalysisMsg
+	m := New(Options{Rules: fixtureRules(), Headless: true, Now: func() time.Time { return fixtureStart },
+		OnAnalysis: func(msg AnalysisMsg) { got = append(got, msg) }})
+	m.Update(sizeMsg(120, 40))
+	msg := AnalysisMsg{Window: fixtureWindow(1), Findings: fixtureFindings(), At: fixtureStart.Add(2 * time.Second)}
+	m.Update(msg)
+	if len(got) != 1 || len(got[0].Findings) != len(msg.Findings) {
+		t.Fatalf("OnAnalysis got %d analyses, want the one sent with its %d findings", len(got), len(msg.Findings))
+	}
+	if v := m.View(); v != "" {
+		t.Errorf("headless View() = %q, want nothing", v)
+	}
+	// The same model with a screen draws the analysis.
+	drawn := New(Options{Rules: fixtureRules(), Now: func() time.Time { return fixtureStart }})
+	drawn.Update(sizeMsg(120, 40))
+	drawn.Update(msg)
+	if drawn.View() == "" {
+		t.Error("a model with a screen drew nothing")
+	}
+}

@@ -108,6 +108,10 @@ type Options struct {
 	// OnAnalysis, when set, is called with each analysis as the model takes
 	// it in: a headless run (advisor attach --headless) logs it.
 	OnAnalysis func(AnalysisMsg)
+	// Headless draws nothing: View returns "" (a program without renderer
+	// still asks for the view after every message, and drawing every pane
+	// was a tenth of a headless attach's CPU time).
+	Headless bool
 	// Now is the clock (tests pin it).
 	Now    func() time.Time
 	Styles *Styles

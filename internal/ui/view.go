@@ -50,7 +50,7 @@ func (m *Model) layout() {
 
 // View renders the screen: exactly the terminal's height.
 func (m *Model) View() string {
-	if m.quitting {
+	if m.quitting || m.opts.Headless {
 		return ""
 	}
 	top, bottom := m.chrome()
