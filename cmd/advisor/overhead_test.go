@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/internal/ui"
@@ -27,23 +29,32 @@ import (
 //
 // attach has two phases: over its first 20 s it reads every source every
 // half second (so that the first findings come within seconds), then every
-// interval. Each run with attach measures both: a run over its first
-// seconds, then, once that phase is over, a run in the steady state. Each
-// is set against the same adjacent run without attach. It reports the
-// median throughput of each and the median of the pairs' ratios, which
-// cancels the machine's drift: ratio (the steady state, the cost of a
-// long attach; the target is at least 0.98) and ratio_first (the first
-// seconds). Without load it reports the CPU that attach's polling adds to
-// the service, PostgreSQL and Redis processes, and its own, in each phase.
+// interval. They are measured apart:
+//   - the steady state (ratio; the target is at least 0.98): one attach,
+//     started and left past its first seconds, is stopped (SIGSTOP: it
+//     polls nothing, its connections stay open and idle) and continued
+//     (SIGCONT) from run to run, so that the runs of a pair are short and
+//     adjacent: on a shared machine whose throughput drifts by a fifth
+//     from one 10 s run to the next, the drift between two runs 30 s apart
+//     (a fresh attach for each pair) hid a cost of a few percent;
+//   - the first seconds (ratio_first): a fresh attach for each pair, a run
+//     over its first seconds against an adjacent run without it.
 //
-// ADVISOR_OVERHEAD_PAIRS sets the number of pairs (default 8);
+// Each reports the median throughput with and without and the median of the
+// pairs' ratios, which cancels the machine's drift. Without load it reports
+// the CPU that attach's polling adds to the service, PostgreSQL and Redis
+// processes, and its own, in each phase.
+//
+// ADVISOR_OVERHEAD_PAIRS sets the number of steady-state pairs (default 16;
+// the first seconds get a quarter as many, at least 2);
 // ADVISOR_ATTACH_ARGS adds flags to every attach (such as "--sample-every 0",
-// attach without its fast first seconds, to compare).
+// attach without its fast first seconds and the goroutine dumps between
+// readings, to compare).
 //
 //	go test -run '^$' -bench AttachOverhead -benchtime 1x -timeout 30m ./cmd/advisor/
 func BenchmarkAttachOverhead(b *testing.B) {
 	const (
-		runLength   = 10 * time.Second
+		runLength   = 5 * time.Second
 		connections = 16
 		// settle is the pause before each run: attach's first snapshot,
 		// and idle time for PostgreSQL either way.
@@ -52,7 +63,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		// start: past its fast first seconds and one reading more.
 		steadyAt = ui.DefaultSampleFor + ui.DefaultInterval
 	)
-	pairs := 8
+	pairs := 16
 	if v := os.Getenv("ADVISOR_OVERHEAD_PAIRS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -65,6 +76,18 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	ctx := context.Background()
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
 		b.Fatal(err)
+	}
+	// Vacuum and checkpoint the fresh data now, so that autovacuum and the
+	// checkpointer do not work through it during the idle measurements.
+	if conn, err := pgx.Connect(ctx, dsn); err != nil {
+		b.Fatal(err)
+	} else {
+		for _, sql := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				b.Fatalf("%s: %v", sql, err)
+			}
+		}
+		conn.Close(ctx)
 	}
 	// No job workers: the orders' follow-up work (PDFs) left by one run
 	// would take CPU from the next.
@@ -94,25 +117,16 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		}
 		return res.RPS
 	}
-	// measureWith runs the load over attach's first seconds, then once
-	// they are over.
-	measureWith := func() (first, steady float64) {
+	// firstSeconds runs the load over a fresh attach's first seconds.
+	firstSeconds := func() float64 {
 		var stderr strings.Builder
-		start := time.Now()
-		attach := startAttach(steadyAt+settle+runLength+2*time.Second, &stderr)
-		first = loadRun()
-		time.Sleep(time.Until(start.Add(steadyAt)))
-		steady = loadRun()
+		attach := startAttach(settle+runLength+2*time.Second, &stderr)
+		rps := loadRun()
 		if err := attach.Wait(); err != nil {
 			b.Errorf("attach: %v: %s", err, stderr.String())
 		}
-		if n := len(headlessLine.FindAllString(stderr.String(), -1)); n < int((steadyAt+runLength)/(4*time.Second)) {
-			b.Errorf("attach analysed %d times in %s:\n%s", n, time.Since(start).Round(time.Second), stderr.String())
-		}
-		return first, steady
+		return rps
 	}
-	// Warm the service's caches and pools before measuring.
-	loadRun()
 	b.ResetTimer()
 
 	// What attach's polling alone costs the target, without load: the CPU
@@ -156,20 +170,66 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(median(attachFirst), "attach_cpu_first_ms/s")
 	b.ReportMetric(median(attachRSS), "attach_maxrss_MB")
 
+	// Warm the service's caches and pools before measuring under load
+	// (after the idle measurements: the orders it inserts wake autovacuum).
+	loadRun()
 	var without, withFirst, withSteady, ratios, ratiosFirst []float64
 	for i := 0; i < b.N; i++ {
-		for p := 0; p < pairs; p++ {
-			var wo, first, steady float64
+		// The first seconds: a fresh attach for each pair.
+		for p := range max(2, pairs/4) {
+			var wo, first float64
 			// Alternate which goes first, so drift hits both alike.
 			if p%2 == 0 {
-				wo = loadRun()
-				first, steady = measureWith()
+				wo, first = loadRun(), firstSeconds()
 			} else {
-				first, steady = measureWith()
+				first = firstSeconds()
 				wo = loadRun()
 			}
-			without, withFirst, withSteady = append(without, wo), append(withFirst, first), append(withSteady, steady)
-			ratios, ratiosFirst = append(ratios, steady/wo), append(ratiosFirst, first/wo)
+			withFirst, ratiosFirst = append(withFirst, first), append(ratiosFirst, first/wo)
+		}
+
+		// The steady state: one attach, stopped for the runs without it.
+		var stderr strings.Builder
+		start := time.Now()
+		attach := startAttach(steadyAt+time.Duration(pairs)*2*(settle+runLength+time.Second), &stderr)
+		time.Sleep(time.Until(start.Add(steadyAt)))
+		signal := func(sig syscall.Signal) {
+			if err := attach.Process.Signal(sig); err != nil {
+				b.Fatalf("attach: %s: %v", sig, err)
+			}
+		}
+		var running time.Duration
+		withAttach := func() float64 {
+			t := time.Now()
+			signal(syscall.SIGCONT)
+			rps := loadRun()
+			running += time.Since(t)
+			return rps
+		}
+		withoutAttach := func() float64 {
+			signal(syscall.SIGSTOP)
+			return loadRun()
+		}
+		for p := range pairs {
+			var wo, with float64
+			if p%2 == 0 {
+				wo, with = withoutAttach(), withAttach()
+			} else {
+				with = withAttach()
+				wo = withoutAttach()
+			}
+			without, withSteady, ratios = append(without, wo), append(withSteady, with), append(ratios, with/wo)
+		}
+		signal(syscall.SIGCONT)
+		if err := attach.Process.Signal(os.Interrupt); err != nil {
+			b.Fatalf("attach: %v", err)
+		}
+		if err := attach.Wait(); err != nil {
+			b.Errorf("attach: %v: %s", err, stderr.String())
+		}
+		// It analysed as often while running as it does unstopped.
+		if n := len(headlessLine.FindAllString(stderr.String(), -1)); n < int((steadyAt+running)/(4*time.Second)) {
+			b.Errorf("attach analysed %d times in %s running:\n%s", n, (steadyAt + running).Round(time.Second), stderr.String())
 		}
 	}
 	b.StopTimer()
@@ -184,6 +244,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(median(ratios), "ratio")
 	b.ReportMetric(median(ratiosFirst), "ratio_first")
 	b.ReportMetric(float64(len(ratios)), "pairs")
+	b.ReportMetric(float64(len(ratiosFirst)), "pairs_first")
 }
 
 // procStat is one /proc/PID/stat line: the process's pid and command, and
