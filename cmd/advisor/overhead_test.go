@@ -173,7 +173,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	// Warm the service's caches and pools before measuring under load
 	// (after the idle measurements: the orders it inserts wake autovacuum).
 	loadRun()
-	var without, withFirst, withSteady, ratios, ratiosFirst []float64
+	var without, withFirst, withSteady, ratios, ratiosFirst, attachLoaded []float64
 	for i := 0; i < b.N; i++ {
 		// The first seconds: a fresh attach for each pair.
 		for p := range max(2, pairs/4) {
@@ -200,10 +200,12 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		}
 		var running time.Duration
 		withAttach := func() float64 {
-			t := time.Now()
+			t, cpu := time.Now(), procCPU(b, attach.Process.Pid)
 			signal(syscall.SIGCONT)
 			rps := loadRun()
-			running += time.Since(t)
+			d := time.Since(t)
+			running += d
+			attachLoaded = append(attachLoaded, (procCPU(b, attach.Process.Pid)-cpu)/d.Seconds()*1000)
 			return rps
 		}
 		withoutAttach := func() float64 {
@@ -238,9 +240,11 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.Logf("RPS with attach, first seconds   %.0f", withFirst)
 	b.Logf("pair ratios, steady state        %.3f", ratios)
 	b.Logf("pair ratios, first seconds       %.3f", ratiosFirst)
+	b.Logf("attach's own CPU under load, steady state, ms per s %.1f", attachLoaded)
 	b.ReportMetric(median(without), "rps_without")
 	b.ReportMetric(median(withSteady), "rps_with")
 	b.ReportMetric(median(withSteady)/median(without), "ratio_of_medians")
+	b.ReportMetric(median(attachLoaded), "attach_cpu_load_ms/s")
 	b.ReportMetric(median(ratios), "ratio")
 	b.ReportMetric(median(ratiosFirst), "ratio_first")
 	b.ReportMetric(float64(len(ratios)), "pairs")
