@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -59,6 +60,13 @@ type Probe struct {
 	opts     Options
 	addr     string
 	password string
+
+	// now is the clock (tests move it).
+	now func() time.Time
+	// discovery is the last SCAN of the keyspace for queues, reused for
+	// queueRediscoverEvery when it took more than one call.
+	mu        sync.Mutex
+	discovery *queueDiscovery
 }
 
 // Open prepares a probe of the Redis at addr: host:port, or a URL
@@ -92,7 +100,7 @@ func Open(addr string, opts Options) (*Probe, error) {
 	ro.ReadTimeout = opts.Timeout
 	ro.WriteTimeout = opts.Timeout
 	ro.ContextTimeoutEnabled = true
-	return &Probe{client: goredis.NewClient(ro), opts: opts, addr: ro.Addr, password: ro.Password}, nil
+	return &Probe{client: goredis.NewClient(ro), opts: opts, addr: ro.Addr, password: ro.Password, now: time.Now}, nil
 }
 
 // Close closes the probe's connections.
