@@ -365,26 +365,8 @@ func dbIssuerLocation(in *Input) dbIssuer {
 	bySite := map[string]float64{}
 	siteFunc := map[string]string{}
 	var total float64
-	// A window's dumps repeat the same functions thousands of times: match
-	// each name once.
-	driver := map[string]bool{}
-	isDriver := func(fn string) bool {
-		d, ok := driver[fn]
-		if !ok {
-			d = dbDriverRe.MatchString(fn)
-			driver[fn] = d
-		}
-		return d
-	}
-	query := map[string]bool{}
-	isQuery := func(fn string) bool {
-		q, ok := query[fn]
-		if !ok {
-			q = isDriver(fn) && dbQueryEntryRe.MatchString(fn)
-			query[fn] = q
-		}
-		return q
-	}
+	isDriver := remembered(dbDriverRe.MatchString)
+	isQuery := remembered(func(fn string) bool { return isDriver(fn) && dbQueryEntryRe.MatchString(fn) })
 	add := func(frames []dbFrame, weight float64) {
 		// frames: leaf first. The outermost driver frame that runs a query;
 		// its caller is the issuer.

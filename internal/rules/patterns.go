@@ -124,6 +124,21 @@ func (p *Patterns) functionMask(fn string) uint64 {
 	return p.mask(fn, func(w *WaitPattern) bool { return matchesAny(w.Functions, fn) })
 }
 
+// remembered returns match, remembering its answer for each name: for one
+// pass over a window's frames, which repeat the same names thousands of
+// times.
+func remembered(match func(string) bool) func(string) bool {
+	seen := map[string]bool{}
+	return func(name string) bool {
+		m, ok := seen[name]
+		if !ok {
+			m = match(name)
+			seen[name] = m
+		}
+		return m
+	}
+}
+
 func matchesAny(res []*regexp.Regexp, s string) bool {
 	return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(s) })
 }

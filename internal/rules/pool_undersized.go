@@ -134,7 +134,7 @@ func checkPoolUndersized(_ context.Context, in *Input, p poolUndersizedParams) (
 // the share of handler goroutines waiting in a pool's acquire.
 func poolUndersizedFromStacks(in *Input, p poolUndersizedParams, srv poolServer, minShare float64) []Finding {
 	var waiting, handlers int
-	acquire := map[string]bool{} // poolAcquireRe, once per function name
+	acquire := remembered(poolAcquireRe.MatchString)
 	for _, g := range in.Window.Goroutines {
 		if g == nil {
 			continue
@@ -145,12 +145,7 @@ func poolUndersizedFromStacks(in *Input, p poolUndersizedParams, srv poolServer,
 			}
 			handlers++
 			for _, f := range gr.Frames {
-				a, ok := acquire[f.Func]
-				if !ok {
-					a = poolAcquireRe.MatchString(f.Func)
-					acquire[f.Func] = a
-				}
-				if a {
+				if acquire(f.Func) {
 					waiting++
 					break
 				}
