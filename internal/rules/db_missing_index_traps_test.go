@@ -8,12 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/source"
-	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
 // TestMissingIndexTraps builds the planner traps of issue 15 on the private
@@ -26,14 +23,7 @@ func TestMissingIndexTraps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the private stack")
 	}
-	dsn := stacktest.NewDatabase(t, "rules_db_traps")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, dsn, conn := maintDatabase(t, "rules_db_traps", 3*time.Minute)
 	maintExec(t, conn,
 		`CREATE TABLE members (id int PRIMARY KEY, email text NOT NULL, code int NOT NULL, name text NOT NULL)`,
 		`INSERT INTO members SELECT i, 'M' || i || '@Example.com', i, 'name ' || i FROM generate_series(1, 20000) i`,

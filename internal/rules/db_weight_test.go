@@ -1,16 +1,12 @@
 package rules
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/source"
-	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
 // dbWeightWindow is a 4 s window of a short CI run: one heavy statement run
@@ -81,15 +77,7 @@ func TestHeavyStatementFewCallsLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the private stack")
 	}
-	stacktest.Start(t)
-	dsn := stacktest.NewDatabase(t, "rules_db_few_calls")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, dsn, conn := maintDatabase(t, "rules_db_few_calls", 2*time.Minute)
 	maintExec(t, conn,
 		`CREATE TABLE loans (id bigint PRIMARY KEY, member_id bigint NOT NULL, book_id bigint NOT NULL, loaned_at timestamptz NOT NULL)`,
 		`INSERT INTO loans SELECT g, g % 5000, g % 7919, now() - g * interval '1 minute' FROM generate_series(1, 1000000) g`,

@@ -47,6 +47,22 @@ func maintRun(t testing.TB, w *probe.Window, overrides map[string]any) []Finding
 	return fs
 }
 
+// maintDatabase creates a fresh database named name on the private stack
+// and connects to it; the context ends after timeout, and the connection
+// closes with the test.
+func maintDatabase(t testing.TB, name string, timeout time.Duration) (ctx context.Context, dsn string, conn *pgx.Conn) {
+	t.Helper()
+	dsn = stacktest.NewDatabase(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, dsn, conn
+}
+
 func maintExec(t testing.TB, conn *pgx.Conn, stmts ...string) {
 	t.Helper()
 	for _, q := range stmts {
@@ -83,14 +99,7 @@ func TestMaintenanceFixtures(t *testing.T) {
 		t.Skip("builds tables of 200k rows on the private stack")
 	}
 	t.Parallel() // a database of its own, and no load whose rate it measures
-	dsn := stacktest.NewDatabase(t, "rules_db_maintenance")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, dsn, conn := maintDatabase(t, "rules_db_maintenance", 3*time.Minute)
 	maintExec(t, conn,
 		`CREATE TABLE loans_novac (id int PRIMARY KEY, member_id int NOT NULL, note text) WITH (autovacuum_enabled = false)`,
 		`INSERT INTO loans_novac SELECT i, i % 2000, 'n' || i FROM generate_series(1, 200000) i`,
