@@ -10,7 +10,6 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
-	"github.com/pgadvisor/advisor/internal/probe/source"
 )
 
 // TestMissingIndexTraps builds the planner traps of issue 15 on the private
@@ -40,13 +39,7 @@ func TestMissingIndexTraps(t *testing.T) {
 		`CREATE INDEX loans_loaned_at ON loans (loaned_at)`,
 		`ANALYZE members`, `ANALYZE loans`,
 	)
-	pg, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
-	first := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
-	first.Time = first.Postgres.Time
+	pg, window := maintWindow(ctx, t, dsn, conn)
 	query := func(sql string, args ...any) {
 		t.Helper()
 		rows, err := conn.Query(ctx, sql, args...)
@@ -67,12 +60,7 @@ func TestMissingIndexTraps(t *testing.T) {
 		query("SELECT id FROM members WHERE email = $1 OR name = $2", "M7@Example.com", "name 9")
 		query("SELECT name FROM members WHERE id = $1", i+1)
 	}
-	maintFlush(t, conn)
-	last := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
-	last.Time = last.Postgres.Time
-	first.Status = map[string]source.Status{probe.Postgres: first.Postgres.Status}
-	last.Status = map[string]source.Status{probe.Postgres: last.Postgres.Status}
-	w := probe.NewWindow(first, last)
+	w := window()
 	rule := dbRule(t, "db.missing-index", map[string]any{"min_calls": 10, "min_total_time_ms": 1.0})
 	fs := dbDetectIn(t, &Input{Window: w, Explainer: pg}, rule)
 

@@ -6,7 +6,6 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
-	"github.com/pgadvisor/advisor/internal/probe/source"
 )
 
 // dbWeightWindow is a 4 s window of a short CI run: one heavy statement run
@@ -85,28 +84,17 @@ func TestHeavyStatementFewCallsLive(t *testing.T) {
 		// One backend scans the table: the statement's time is its own, as
 		// on a server whose parallel workers are busy.
 		`SET max_parallel_workers_per_gather = 0`)
-	pg, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
-	first := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
-	first.Time = first.Postgres.Time
+	pg, window := maintWindow(ctx, t, dsn, conn)
 	const calls = 40
 	for i := range calls {
 		if _, err := conn.Exec(ctx, "SELECT id, book_id FROM loans WHERE member_id = $1", i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	maintFlush(t, conn)
-	last := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
-	last.Time = last.Postgres.Time
-	first.Status = map[string]source.Status{probe.Postgres: first.Postgres.Status}
-	last.Status = map[string]source.Status{probe.Postgres: last.Postgres.Status}
-	window := probe.NewWindow(first, last)
+	w := window()
 
 	for _, id := range []string{"db.slow-query", "db.missing-index"} {
-		fs := dbDetectIn(t, &Input{Window: window, Explainer: pg}, dbRule(t, id, nil))
+		fs := dbDetectIn(t, &Input{Window: w, Explainer: pg}, dbRule(t, id, nil))
 		if len(fs) != 1 {
 			t.Errorf("%s: want one finding after %d calls, got %v", id, calls, fs)
 			continue

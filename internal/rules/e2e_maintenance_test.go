@@ -63,6 +63,31 @@ func maintDatabase(t testing.TB, name string, timeout time.Duration) (ctx contex
 	return ctx, dsn, conn
 }
 
+// maintWindow opens the PostgreSQL probe on dsn and takes a window's first
+// snapshot; the function it returns flushes conn's statistics, takes the
+// last one and returns the window between them. The probe closes with the
+// test.
+func maintWindow(ctx context.Context, t testing.TB, dsn string, conn *pgx.Conn) (*postgres.Probe, func() *probe.Window) {
+	t.Helper()
+	pg, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Close)
+	snapshot := func() *probe.Snapshot {
+		s := &probe.Snapshot{Postgres: pg.Snapshot(ctx)}
+		s.Time = s.Postgres.Time
+		s.Status = map[string]source.Status{probe.Postgres: s.Postgres.Status}
+		return s
+	}
+	first := snapshot()
+	return pg, func() *probe.Window {
+		t.Helper()
+		maintFlush(t, conn)
+		return probe.NewWindow(first, snapshot())
+	}
+}
+
 func maintExec(t testing.TB, conn *pgx.Conn, stmts ...string) {
 	t.Helper()
 	for _, q := range stmts {
