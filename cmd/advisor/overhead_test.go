@@ -173,18 +173,21 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	// Warm the service's caches and pools before measuring under load
 	// (after the idle measurements: the orders it inserts wake autovacuum).
 	loadRun()
+	// inTurn runs a pair, the run without attach first in even pairs, so
+	// that drift hits both alike.
+	inTurn := func(p int, without, with func() float64) (wo, w float64) {
+		if p%2 == 0 {
+			wo = without()
+			return wo, with()
+		}
+		w = with()
+		return without(), w
+	}
 	var without, withFirst, withSteady, ratios, ratiosFirst, attachLoaded []float64
 	for i := 0; i < b.N; i++ {
 		// The first seconds: a fresh attach for each pair.
 		for p := range max(2, pairs/4) {
-			var wo, first float64
-			// Alternate which goes first, so drift hits both alike.
-			if p%2 == 0 {
-				wo, first = loadRun(), firstSeconds()
-			} else {
-				first = firstSeconds()
-				wo = loadRun()
-			}
+			wo, first := inTurn(p, loadRun, firstSeconds)
 			withFirst, ratiosFirst = append(withFirst, first), append(ratiosFirst, first/wo)
 		}
 
@@ -213,13 +216,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			return loadRun()
 		}
 		for p := range pairs {
-			var wo, with float64
-			if p%2 == 0 {
-				wo, with = withoutAttach(), withAttach()
-			} else {
-				with = withAttach()
-				wo = withoutAttach()
-			}
+			wo, with := inTurn(p, withoutAttach, withAttach)
 			without, withSteady, ratios = append(without, wo), append(withSteady, with), append(ratios, with/wo)
 		}
 		signal(syscall.SIGCONT)
