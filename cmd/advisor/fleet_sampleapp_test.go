@@ -20,8 +20,9 @@ import (
 // TestReportSampleappFleet runs three naive sampleapp instances on one
 // database, the first given most of the load, scraped by a real
 // prometheus. advisor report through Prometheus finds the three instances,
-// names the busy one in service.imbalance, and finds the database rules a
-// report scraping that instance directly finds over the same window. The application rules that
+// names the busy one in service.imbalance, and finds the planted database
+// problems (N+1, missing index, over-fetch) as a report scraping that
+// instance directly over the same window does. The application rules that
 // read the metrics run on the fleet's sum: app.internal-hops in particular
 // sees each test instance call internal services of its own (identity and
 // users on loopback ports of their own, where a real fleet's instances
@@ -116,16 +117,23 @@ func TestReportSampleappFleet(t *testing.T) {
 	slices.Sort(directRules)
 	slices.Sort(fleetRules)
 	t.Logf("direct: %v\nthrough prometheus: %v", directRules, fleetRules)
-	// The database rules read PostgreSQL, not the metrics: over the same
-	// window both reports find the same ones.
-	for _, r := range directRules {
-		if strings.HasPrefix(r, "db.") && fleet[r] == nil {
-			t.Errorf("%s found scraping %s directly, not through prometheus", r, busy)
-		}
-	}
+	// The database rules read PostgreSQL, not the metrics: both reports
+	// find the planted problems. The two windows are the same 5 s only to
+	// within the time each report takes to start, so a rule whose figure
+	// sits at its threshold (db.cache-candidate's table writes per second
+	// under the naive load, once) may fire in one and not the other: the
+	// other database rules are compared in the log.
 	for _, r := range []string{"db.missing-index", "db.n-plus-one", "db.overfetch"} {
 		if direct[r] == nil {
-			t.Errorf("%s: the planted problem is not found", r)
+			t.Errorf("%s: the planted problem is not found scraping %s directly", r, busy)
+		}
+		if fleet[r] == nil {
+			t.Errorf("%s: the planted problem is not found through prometheus", r)
+		}
+	}
+	for _, r := range directRules {
+		if strings.HasPrefix(r, "db.") && fleet[r] == nil {
+			t.Logf("%s found scraping %s directly, not through prometheus", r, busy)
 		}
 	}
 }
