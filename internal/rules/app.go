@@ -237,6 +237,7 @@ func appObserve(in *Input) *appView {
 		}
 		v.dumps++
 		var n, server float64
+		samples := in.dump(dump).samples
 		for i := range dump.Goroutines {
 			g := &dump.Goroutines[i]
 			if a := g.Attribution; a.Server && !slices.Contains(appProfilerPackages, pprof.FuncPackage(a.Handler)) {
@@ -246,7 +247,7 @@ func appObserve(in *Input) *appView {
 					v.serverRunnable++
 				}
 			}
-			s, ok := in.sampleOf(g)
+			s, ok := samples[i].s, samples[i].ok
 			if !ok {
 				continue
 			}

@@ -27,12 +27,16 @@ type Input struct {
 	// Explainer runs EXPLAIN and prices hypothetical indexes on the
 	// PostgreSQL source; nil without one. It is the only I/O a rule may do.
 	Explainer postgres.Explainer
+	// Samples, when set, remembers how the goroutines of each dump were
+	// classified for the next analysis, whose window holds most of the
+	// same dumps (attach's). One analysis at a time uses it.
+	Samples *SampleMemo
 
 	// views caches the views of the window; see the methods below.
 	views struct {
 		app      *appView
 		handlers *handlerDumps
-		samples  map[*pprof.Goroutine]appSampled
+		memo     *SampleMemo
 		pool     *poolServer
 		split    *TimeSplit
 	}
@@ -53,26 +57,18 @@ type appSampled struct {
 	ok bool
 }
 
-// sampleOf is appSampleOf for a goroutine of the window's dumps, computed
-// once for the views that read it.
-func (in *Input) sampleOf(g *pprof.Goroutine) (appSample, bool) {
-	if r, ok := in.views.samples[g]; ok {
-		return r.s, r.ok
-	}
-	s, ok := appSampleOf(in.Patterns, g.Attribution, g.Frames, g.State)
-	if in.views.samples == nil {
-		n := 0
-		if in.Window != nil {
-			for _, d := range in.Window.Goroutines {
-				if d != nil {
-					n += len(d.Goroutines)
-				}
-			}
+// dump returns what the rules read from one of the window's dumps,
+// computed once for the views that read it, and across analyses when the
+// input has a SampleMemo.
+func (in *Input) dump(d *pprof.GoroutineResult) *dumpFacts {
+	if in.views.memo == nil {
+		in.views.memo = in.Samples
+		if in.views.memo == nil {
+			in.views.memo = NewSampleMemo()
 		}
-		in.views.samples = make(map[*pprof.Goroutine]appSampled, n)
+		in.views.memo.next(in.Patterns)
 	}
-	in.views.samples[g] = appSampled{s, ok}
-	return s, ok
+	return in.views.memo.of(d)
 }
 
 // handlers returns the handler goroutines of the window's dumps with their

@@ -134,23 +134,13 @@ func checkPoolUndersized(_ context.Context, in *Input, p poolUndersizedParams) (
 // the share of handler goroutines waiting in a pool's acquire.
 func poolUndersizedFromStacks(in *Input, p poolUndersizedParams, srv poolServer, minShare float64) []Finding {
 	var waiting, handlers int
-	acquire := remembered(poolAcquireRe.MatchString)
 	for _, g := range in.Window.Goroutines {
 		if g == nil {
 			continue
 		}
-		for _, gr := range g.Goroutines {
-			if gr.Attribution.Handler == "" {
-				continue
-			}
-			handlers++
-			for _, f := range gr.Frames {
-				if acquire(f.Func) {
-					waiting++
-					break
-				}
-			}
-		}
+		f := in.dump(g)
+		handlers += f.handlers
+		waiting += f.poolWaiting
 	}
 	if handlers == 0 || waiting == 0 {
 		return nil

@@ -27,13 +27,11 @@ func handlerDumpsOf(in *Input) handlerDumps {
 		if dump == nil || !dump.Status.Ok() {
 			continue
 		}
-		for i := range dump.Goroutines {
-			g := &dump.Goroutines[i]
-			s, ok := in.sampleOf(g)
-			if !ok {
+		for i, s := range in.dump(dump).samples {
+			if !s.ok {
 				continue
 			}
-			out.samples = append(out.samples, handlerSample{frames: g.Frames, class: s.class})
+			out.samples = append(out.samples, handlerSample{frames: dump.Goroutines[i].Frames, class: s.s.class})
 		}
 	}
 	return out

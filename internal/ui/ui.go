@@ -228,6 +228,9 @@ type Model struct {
 	dumps     []*pprof.GoroutineResult
 	sampleSeq int
 	sampling  bool
+	// samples remembers the dumps' goroutines classified by the analysis
+	// before: the next window holds most of the same dumps.
+	samples *rules.SampleMemo
 
 	overview *overviewPane
 	findings *findingsPane
@@ -275,6 +278,7 @@ func New(opts Options) *Model {
 		width: 80, height: 24, session: probe.NewSession(sess)}
 	m.history = NewHistory(opts.History)
 	m.steady = newHold(opts.HoldReadings)
+	m.samples = rules.NewSampleMemo()
 	m.start = opts.Now()
 	m.data = &Data{History: m.history, Rules: opts.Rules}
 	sh := &shared{st: m.st, km: m.km, ctx: m.ctx, clipboard: opts.Clipboard, now: opts.Now, explainer: opts.Explainer}
@@ -346,9 +350,9 @@ func (m *Model) tick() tea.Cmd {
 // takes the time split from the same input.
 func (m *Model) analyseCmd(w *probe.Window) tea.Cmd {
 	m.analysing = true
-	ctx, set, reg, ex, now := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Explainer, m.opts.Now
+	ctx, set, reg, ex, now, samples := m.ctx, m.opts.Rules, m.opts.Registry, m.opts.Explainer, m.opts.Now, m.samples
 	return func() tea.Msg {
-		a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: ex}, set, reg)
+		a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: ex, Samples: samples}, set, reg)
 		return AnalysisMsg{Window: w, At: now(), Sampled: true, Findings: a.Findings, Errors: a.Errors, Split: a.Split}
 	}
 }
