@@ -6,6 +6,9 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,26 +32,50 @@ type JobQueue struct {
 	// Available jobs are ready to run and wait for a worker; Running are
 	// being worked; Scheduled are due later (scheduled or retryable).
 	Available, Running, Scheduled int64
-	// Finished counts the completed, cancelled and discarded jobs river
-	// still keeps (it deletes them after a retention period).
-	Finished int64
 	// OldestAvailable is the scheduled_at of the oldest available job: the
 	// time it became ready; zero when none is available.
 	OldestAvailable time.Time
-	// MaxID is the highest job id of the queue, for the arrival rate.
-	MaxID int64
+	// Arrived counts the jobs inserted into the queue since the probe's
+	// first reading: a running count, for the arrival rate between two
+	// readings of the same probe.
+	Arrived int64
 }
 
-// jobsSQL reads every queue of river_job by state. river's own index on
-// (state, queue, priority, scheduled_at, id) serves the available jobs.
-const jobsSQL = `SELECT queue,
+// Pending is the number of jobs not finished: available, running and
+// scheduled.
+func (q JobQueue) Pending() int64 { return q.Available + q.Running + q.Scheduled }
+
+// jobsPendingSQL reads the jobs not finished of every queue by state. Only
+// those: river keeps its finished jobs for a day by default, millions on a
+// busy service, and river's index on (state, queue, priority, scheduled_at,
+// id) serves these states without reading them.
+const jobsPendingSQL = `SELECT queue,
   count(*) FILTER (WHERE state = 'available'),
   count(*) FILTER (WHERE state = 'running'),
   count(*) FILTER (WHERE state IN ('scheduled', 'retryable')),
-  count(*) FILTER (WHERE state IN ('completed', 'cancelled', 'discarded')),
-  min(scheduled_at) FILTER (WHERE state = 'available'),
-  coalesce(max(id), 0)
-FROM %s GROUP BY queue ORDER BY queue`
+  min(scheduled_at) FILTER (WHERE state = 'available')
+FROM %s WHERE state IN ('available', 'running', 'scheduled', 'retryable')
+GROUP BY queue ORDER BY queue`
+
+// jobsArrivedSQL counts the jobs inserted since the highest id the probe
+// has seen, by queue, through the primary key: the rows of the last
+// interval only.
+const jobsArrivedSQL = `SELECT queue, count(*), max(id) FROM %s WHERE id > $1 GROUP BY queue`
+
+// jobsMaxIDSQL starts the count at the probe's first reading.
+const jobsMaxIDSQL = `SELECT coalesce(max(id), 0) FROM %s`
+
+// jobArrivals is what the probe remembers between readings to count the
+// jobs inserted: the highest id seen and the running count by queue. A job
+// whose id was taken before a reading and committed after it is not
+// counted.
+type jobArrivals struct {
+	mu      sync.Mutex
+	table   string
+	started bool
+	lastID  int64
+	arrived map[string]int64
+}
 
 func (p *Probe) collectJobs(ctx context.Context) Jobs {
 	var out Jobs
@@ -65,23 +92,85 @@ func (p *Probe) collectJobs(ctx context.Context) Jobs {
 			return &partStatus{source.Status{State: source.Unavailable,
 				Detail: fmt.Sprintf("river's %s is not readable by this role: GRANT SELECT ON %s to read its queues", *table, *table)}}
 		}
-		rows, err := c.Query(ctx, probeTag+fmt.Sprintf(jobsSQL, *table))
+		a := &p.jobs
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.table != *table {
+			a.table, a.started, a.lastID, a.arrived = *table, false, 0, map[string]int64{}
+		}
+		if !a.started {
+			if err := c.QueryRow(ctx, probeTag+fmt.Sprintf(jobsMaxIDSQL, *table)).Scan(&a.lastID); err != nil {
+				return err
+			}
+			a.started = true
+		} else if err := a.read(ctx, c, *table); err != nil {
+			return err
+		}
+		queues, err := readPending(ctx, c, *table)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var q JobQueue
-			var oldest *time.Time
-			if err := rows.Scan(&q.Name, &q.Available, &q.Running, &q.Scheduled, &q.Finished, &oldest, &q.MaxID); err != nil {
-				return err
+		// Queues with nothing pending still have their arrivals.
+		for name := range a.arrived {
+			if !slices.ContainsFunc(queues, func(q JobQueue) bool { return q.Name == name }) {
+				queues = append(queues, JobQueue{Name: name})
 			}
-			q.OldestAvailable = deref(oldest)
-			out.Queues = append(out.Queues, q)
 		}
-		return rows.Err()
+		for i := range queues {
+			queues[i].Arrived = a.arrived[queues[i].Name]
+		}
+		slices.SortFunc(queues, func(x, y JobQueue) int { return strings.Compare(x.Name, y.Name) })
+		out.Queues = queues
+		return nil
 	})
 	return out
+}
+
+// read adds the jobs inserted since the last reading to the counts.
+func (a *jobArrivals) read(ctx context.Context, c *pgxpool.Conn, table string) error {
+	rows, err := c.Query(ctx, probeTag+fmt.Sprintf(jobsArrivedSQL, table), a.lastID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	counts, last := map[string]int64{}, a.lastID
+	for rows.Next() {
+		var name string
+		var n, maxID int64
+		if err := rows.Scan(&name, &n, &maxID); err != nil {
+			return err
+		}
+		counts[name] += n
+		last = max(last, maxID)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for name, n := range counts {
+		a.arrived[name] += n
+	}
+	a.lastID = last
+	return nil
+}
+
+// readPending reads the queues' jobs not finished.
+func readPending(ctx context.Context, c *pgxpool.Conn, table string) ([]JobQueue, error) {
+	rows, err := c.Query(ctx, probeTag+fmt.Sprintf(jobsPendingSQL, table))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []JobQueue
+	for rows.Next() {
+		var q JobQueue
+		var oldest *time.Time
+		if err := rows.Scan(&q.Name, &q.Available, &q.Running, &q.Scheduled, &oldest); err != nil {
+			return nil, err
+		}
+		q.OldestAvailable = deref(oldest)
+		out = append(out, q)
+	}
+	return out, rows.Err()
 }
 
 // JobQueueDelta is one river queue over a window.
@@ -91,8 +180,10 @@ type JobQueueDelta struct {
 	// queue was not read then.
 	Before int64
 	// GrowthPerS is the change of Available per second; ArrivalsPerS the
-	// jobs inserted per second (from the ids), CompletionsPerS the jobs
-	// finished per second. All 0 without an earlier reading.
+	// jobs inserted per second; CompletionsPerS the jobs that left the
+	// queue per second (finished, or deleted before they ran): the
+	// arrivals less the growth of the pending jobs. All 0 without an
+	// earlier reading.
 	GrowthPerS, ArrivalsPerS, CompletionsPerS float64
 	// OldestAge is how long the oldest available job has been ready.
 	OldestAge time.Duration
@@ -109,16 +200,20 @@ func diffJobs(prev, cur *Snapshot) []JobQueueDelta {
 		if !q.OldestAvailable.IsZero() {
 			d.OldestAge = max(cur.Time.Sub(q.OldestAvailable), 0)
 		}
-		if prev != nil && prev.Jobs.Status.Ok() {
+		if prev != nil && prev.Jobs.Status.Ok() && prev.Jobs.Present {
 			secs := cur.Time.Sub(prev.Time).Seconds()
-			for _, o := range prev.Jobs.Queues {
-				if o.Name != q.Name || secs <= 0 {
-					continue
-				}
+			// A queue the earlier reading does not list had nothing pending
+			// and nothing arrived then: it lists every other.
+			o := JobQueue{Name: q.Name}
+			if i := slices.IndexFunc(prev.Jobs.Queues, func(o JobQueue) bool { return o.Name == q.Name }); i >= 0 {
+				o = prev.Jobs.Queues[i]
+			}
+			if secs > 0 {
+				arrived := max(q.Arrived-o.Arrived, 0)
 				d.Before = o.Available
 				d.GrowthPerS = float64(q.Available-o.Available) / secs
-				d.ArrivalsPerS = float64(max(q.MaxID-o.MaxID, 0)) / secs
-				d.CompletionsPerS = float64(max(q.Finished-o.Finished, 0)) / secs
+				d.ArrivalsPerS = float64(arrived) / secs
+				d.CompletionsPerS = float64(max(arrived-(q.Pending()-o.Pending()), 0)) / secs
 			}
 		}
 		out = append(out, d)

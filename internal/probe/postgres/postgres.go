@@ -129,6 +129,7 @@ type Probe struct {
 	texts    textCache
 	colStats columnStatsCache
 	maint    maintenanceCache
+	jobs     jobArrivals
 	password string
 	host     string
 	port     uint16
