@@ -130,6 +130,7 @@ type Probe struct {
 	colStats columnStatsCache
 	maint    maintenanceCache
 	jobs     jobArrivals
+	sizes    sizeCache
 	password string
 	host     string
 	port     uint16

@@ -134,19 +134,29 @@ const tablesSQL = `SELECT s.relid, s.schemaname::text, s.relname::text,
        s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.n_tup_hot_upd, s.n_live_tup, s.n_dead_tup,
        s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
        coalesce(io.heap_blks_read, 0), coalesce(io.heap_blks_hit, 0),
-       coalesce(io.idx_blks_read, 0), coalesce(io.idx_blks_hit, 0),
-       coalesce(pg_table_size(s.relid), 0), coalesce(pg_indexes_size(s.relid), 0),
-       coalesce(pg_total_relation_size(s.relid), 0)
+       coalesce(io.idx_blks_read, 0), coalesce(io.idx_blks_hit, 0)
 FROM pg_stat_user_tables s LEFT JOIN pg_statio_user_tables io ON io.relid = s.relid
-ORDER BY pg_total_relation_size(s.relid) DESC NULLS LAST, s.relid
+JOIN pg_class c ON c.oid = s.relid
+LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+ORDER BY c.relpages + coalesce(t.relpages, 0) DESC, s.relid
 LIMIT $1`
+
+// tableSizesSQL measures the tables: the size functions look at every
+// file of every fork of the table, its TOAST table and its indexes, more
+// than half of the tables' reading when it was done at every reading.
+const tableSizesSQL = `SELECT r, coalesce(pg_table_size(r), 0), coalesce(pg_indexes_size(r), 0),
+       coalesce(pg_total_relation_size(r), 0)
+FROM unnest($1::oid[]) AS r`
+
+// indexSizesSQL measures the indexes of the tables.
+const indexSizesSQL = `SELECT indexrelid, coalesce(pg_relation_size(indexrelid), 0)
+FROM pg_index WHERE indrelid = ANY($1)`
 
 const indexesSQL = `SELECT s.relid, s.indexrelid, s.schemaname::text, s.relname::text, s.indexrelname::text,
        coalesce(s.idx_scan, 0), coalesce(s.idx_tup_read, 0), coalesce(s.idx_tup_fetch, 0),
        coalesce(io.idx_blks_read, 0), coalesce(io.idx_blks_hit, 0),
        i.indisunique, i.indisprimary, i.indisvalid, i.indpred IS NOT NULL, i.indnkeyatts,
        am.amname::text, pg_get_indexdef(s.indexrelid),
-       coalesce(pg_relation_size(s.indexrelid), 0),
        ARRAY(SELECT coalesce(a.attname::text, '')
              FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
              LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum

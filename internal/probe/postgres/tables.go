@@ -5,6 +5,7 @@ package postgres
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,7 +90,6 @@ func (p *Probe) collectTables(ctx context.Context) Tables {
 			&t.TupIns, &t.TupUpd, &t.TupDel, &t.TupHotUpd, &t.LiveTup, &t.DeadTup,
 			&lv, &lav, &la, &laa,
 			&t.HeapBlksRead, &t.HeapBlksHit, &t.IdxBlksRead, &t.IdxBlksHit,
-			&t.TableBytes, &t.IndexesBytes, &t.TotalBytes,
 		}, func() error {
 			row := t
 			row.LastVacuum = latest(lv, lav)
@@ -98,9 +98,78 @@ func (p *Probe) collectTables(ctx context.Context) Tables {
 			out.Rows = append(out.Rows, row)
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return p.sizes.tableSizes(ctx, c, out.Rows)
 	})
 	return out
+}
+
+// sizesEvery is how long the tables' and indexes' sizes are reused: they
+// change at the pace of the data, and measuring them costs more than
+// reading the tables' statistics.
+const sizesEvery = time.Minute
+
+// sizeCache holds the sizes of the tables read and of their indexes,
+// measured at most once every sizesEvery, and again when a table not
+// measured yet is read.
+type sizeCache struct {
+	mu      sync.Mutex
+	at      time.Time
+	tables  map[uint32][3]int64 // table, indexes, total bytes
+	indexes map[uint32]int64
+}
+
+// tableSizes sets the sizes of the tables, and measures those of their
+// indexes for indexSizes: all measured again once sizesEvery has passed,
+// and otherwise only the tables not measured yet.
+func (s *sizeCache) tableSizes(ctx context.Context, c *pgxpool.Conn, tables []Table) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := s.at.IsZero() || time.Since(s.at) >= sizesEvery
+	if all {
+		s.tables, s.indexes = map[uint32][3]int64{}, map[uint32]int64{}
+	}
+	var relids []uint32
+	for _, t := range tables {
+		if _, ok := s.tables[t.RelID]; !ok {
+			relids = append(relids, t.RelID)
+		}
+	}
+	if len(relids) > 0 {
+		rows, err := c.Query(ctx, probeTag+tableSizesSQL, relids)
+		if err != nil {
+			return err
+		}
+		var relid uint32
+		var b [3]int64
+		if _, err := pgx.ForEachRow(rows, []any{&relid, &b[0], &b[1], &b[2]}, func() error {
+			s.tables[relid] = b
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = c.Query(ctx, probeTag+indexSizesSQL, relids)
+		if err != nil {
+			return err
+		}
+		var n int64
+		if _, err := pgx.ForEachRow(rows, []any{&relid, &n}, func() error {
+			s.indexes[relid] = n
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if all {
+		s.at = time.Now()
+	}
+	for i := range tables {
+		b := s.tables[tables[i].RelID]
+		tables[i].TableBytes, tables[i].IndexesBytes, tables[i].TotalBytes = b[0], b[1], b[2]
+	}
+	return nil
 }
 
 func (p *Probe) collectIndexes(ctx context.Context, tables Tables) Indexes {
@@ -124,7 +193,7 @@ func (p *Probe) collectIndexes(ctx context.Context, tables Tables) Indexes {
 		_, err = pgx.ForEachRow(rows, []any{&ix.TableRelID, &ix.RelID, &ix.Schema, &ix.Table, &ix.Name,
 			&ix.Scan, &ix.TupRead, &ix.TupFetch, &ix.BlksRead, &ix.BlksHit,
 			&ix.Unique, &ix.Primary, &ix.Valid, &ix.Partial, &nkey,
-			&ix.Method, &ix.Definition, &ix.Bytes, &cols,
+			&ix.Method, &ix.Definition, &cols,
 		}, func() error {
 			row := ix
 			n := min(int(nkey), len(cols))
@@ -136,7 +205,44 @@ func (p *Probe) collectIndexes(ctx context.Context, tables Tables) Indexes {
 			out.Rows = append(out.Rows, row)
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return p.sizes.indexSizes(ctx, c, out.Rows)
 	})
 	return out
+}
+
+// indexSizes sets the size of each index: measured with the tables, or
+// now for an index created since.
+func (s *sizeCache) indexSizes(ctx context.Context, c *pgxpool.Conn, rows []Index) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var missing []uint32
+	for _, ix := range rows {
+		if _, ok := s.indexes[ix.RelID]; !ok {
+			missing = append(missing, ix.RelID)
+		}
+	}
+	if len(missing) > 0 {
+		if s.indexes == nil {
+			s.indexes = map[uint32]int64{}
+		}
+		r, err := c.Query(ctx, probeTag+`SELECT r, coalesce(pg_relation_size(r), 0) FROM unnest($1::oid[]) AS r`, missing)
+		if err != nil {
+			return err
+		}
+		var relid uint32
+		var n int64
+		if _, err := pgx.ForEachRow(r, []any{&relid, &n}, func() error {
+			s.indexes[relid] = n
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	for i := range rows {
+		rows[i].Bytes = s.indexes[rows[i].RelID]
+	}
+	return nil
 }
