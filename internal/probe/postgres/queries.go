@@ -152,6 +152,9 @@ FROM unnest($1::oid[]) AS r`
 const indexSizesSQL = `SELECT indexrelid, coalesce(pg_relation_size(indexrelid), 0)
 FROM pg_index WHERE indrelid = ANY($1)`
 
+// indexesByOIDSizesSQL measures the indexes given.
+const indexesByOIDSizesSQL = `SELECT r, coalesce(pg_relation_size(r), 0) FROM unnest($1::oid[]) AS r`
+
 const indexesSQL = `SELECT s.relid, s.indexrelid, s.schemaname::text, s.relname::text, s.indexrelname::text,
        coalesce(s.idx_scan, 0), coalesce(s.idx_tup_read, 0), coalesce(s.idx_tup_fetch, 0),
        coalesce(io.idx_blks_read, 0), coalesce(io.idx_blks_hit, 0),

@@ -150,15 +150,7 @@ func (s *sizeCache) tableSizes(ctx context.Context, c *pgxpool.Conn, tables []Ta
 		}); err != nil {
 			return err
 		}
-		rows, err = c.Query(ctx, probeTag+indexSizesSQL, relids)
-		if err != nil {
-			return err
-		}
-		var n int64
-		if _, err := pgx.ForEachRow(rows, []any{&relid, &n}, func() error {
-			s.indexes[relid] = n
-			return nil
-		}); err != nil {
+		if err := s.readIndexSizes(ctx, c, indexSizesSQL, relids); err != nil {
 			return err
 		}
 	}
@@ -228,16 +220,7 @@ func (s *sizeCache) indexSizes(ctx context.Context, c *pgxpool.Conn, rows []Inde
 		if s.indexes == nil {
 			s.indexes = map[uint32]int64{}
 		}
-		r, err := c.Query(ctx, probeTag+`SELECT r, coalesce(pg_relation_size(r), 0) FROM unnest($1::oid[]) AS r`, missing)
-		if err != nil {
-			return err
-		}
-		var relid uint32
-		var n int64
-		if _, err := pgx.ForEachRow(r, []any{&relid, &n}, func() error {
-			s.indexes[relid] = n
-			return nil
-		}); err != nil {
+		if err := s.readIndexSizes(ctx, c, indexesByOIDSizesSQL, missing); err != nil {
 			return err
 		}
 	}
@@ -245,4 +228,20 @@ func (s *sizeCache) indexSizes(ctx context.Context, c *pgxpool.Conn, rows []Inde
 		rows[i].Bytes = s.indexes[rows[i].RelID]
 	}
 	return nil
+}
+
+// readIndexSizes runs sql, which returns index oids and sizes for the oids
+// in its $1, and keeps the sizes.
+func (s *sizeCache) readIndexSizes(ctx context.Context, c *pgxpool.Conn, sql string, oids []uint32) error {
+	rows, err := c.Query(ctx, probeTag+sql, oids)
+	if err != nil {
+		return err
+	}
+	var relid uint32
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&relid, &n}, func() error {
+		s.indexes[relid] = n
+		return nil
+	})
+	return err
 }
