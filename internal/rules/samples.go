@@ -87,10 +87,3 @@ func (m *SampleMemo) of(dump *pprof.GoroutineResult) *dumpFacts {
 	m.mu.Unlock()
 	return out
 }
-
-// len is the number of dumps remembered, for the tests.
-func (m *SampleMemo) len() (cur, old int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.cur), len(m.old)
-}

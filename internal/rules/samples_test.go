@@ -9,6 +9,14 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 )
 
+// len is the number of dumps the memo holds for the analysis under way
+// and for the one before.
+func (m *SampleMemo) len() (cur, old int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.cur), len(m.old)
+}
+
 // distinctDumps returns n dumps copied from the fixture's, each a value of
 // its own (attach's dumps are each read once), round robin.
 func distinctDumps(in *Input, n int) []*pprof.GoroutineResult {
