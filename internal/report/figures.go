@@ -29,8 +29,26 @@ type Figures struct {
 	// Handlers are the Go handlers seen in goroutine dumps, by share of
 	// handler samples.
 	Handlers []HandlerFigures `json:"handlers,omitempty"`
+	// Host is the CPU of the service's host, when it is advisor's host.
+	Host *HostFigures `json:"host,omitempty"`
 	// Notes say what the split could not see.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// HostFigures are the CPU of the service's host over the window, when
+// advisor runs on it (rules.HostCPU).
+type HostFigures struct {
+	Cores     int     `json:"cores"`
+	BusyCores float64 `json:"busy_cores"`
+	// BusyShare is BusyCores over Cores, 0..1.
+	BusyShare float64 `json:"busy_share"`
+	// CPUMSPerRequest is the host's CPU time per request, every process on
+	// it counted.
+	CPUMSPerRequest float64 `json:"cpu_ms_per_request"`
+	// CPUBound is how CPU-bound the host was, 0..1: the weight the
+	// findings' savings give the CPU their fix frees against the time it
+	// removes.
+	CPUBound float64 `json:"cpu_bound"`
 }
 
 // Rates are the request figures of the service or of one route. The
@@ -140,6 +158,10 @@ func FiguresOf(ts *rules.TimeSplit) *Figures {
 		r := &ts.Routes[i]
 		f.Routes = append(f.Routes, RouteFigures{Route: r.Route, Method: r.Method, Rates: ratesOf(r),
 			Share: round(r.Share, 4), Time: timeOf(r.Parts)})
+	}
+	if h := ts.Host; h != nil {
+		f.Host = &HostFigures{Cores: h.Cores, BusyCores: round(h.BusyCores, 3), BusyShare: round(h.BusyShare, 4),
+			CPUMSPerRequest: round(h.MSPerRequest, 3), CPUBound: round(h.Bound, 4)}
 	}
 	for _, h := range ts.Handlers {
 		hf := HandlerFigures{Handler: h.Route, Share: round(h.Share, 4)}
@@ -320,6 +342,20 @@ func handlerItems(parts []HandlerPart) []string {
 }
 
 // serviceItems are the service line's figures: rate, p50, p95, in flight.
+// HostText is the host's line: its CPUs busy, the CPU per request and
+// what that does to the savings.
+func HostText(h *HostFigures) string {
+	t := fmt.Sprintf("%.2f of %d CPUs busy (%s), %s of CPU per request", h.BusyCores, h.Cores,
+		shareText(h.BusyShare), MSText(h.CPUMSPerRequest))
+	switch {
+	case h.CPUBound >= 1:
+		return t + ": CPU-bound, savings count the CPU each fix frees"
+	case h.CPUBound > 0:
+		return t + fmt.Sprintf(": partly CPU-bound, savings weigh the CPU each fix frees at %s", shareText(h.CPUBound))
+	}
+	return t
+}
+
 func serviceItems(s *ServiceFigures) []string {
 	items := []string{strings.TrimSuffix(rateText(s.RPS), "/s") + " req/s"}
 	if s.P50MS != nil {

@@ -82,6 +82,9 @@ func fixtureGoSplit() *rules.TimeSplit {
 		handler("github.com/acme/shop/internal/orders.(*Handler).Create", 0.1,
 			map[string]float64{rules.PartOutbound: 0.7, rules.PartCPU: 0.2, rules.PartOther: 0.1}),
 	}
+	// Served on advisor's host, 3.4 of its 4 CPUs busy: half-way to
+	// CPU-bound.
+	ts.Host = &rules.HostCPU{Cores: 4, BusyCores: 3.4, BusyShare: 0.85, MSPerRequest: 3.4 * 1000 / svc.RPS, Bound: 0.5}
 	return ts
 }
 
@@ -230,6 +233,8 @@ func TestSplitJSONMatchesSchema(t *testing.T) {
 		{"saves renamed", `"saves": {`, `"saving": {`},
 		{"saving basis renamed", `"basis": "db part`, `"why": "db part`},
 		{"not_request_time type", `"not_request_time": true`, `"not_request_time": "yes"`},
+		{"host cpu_bound above 1", `"cpu_bound": 0.5`, `"cpu_bound": 1.5`},
+		{"host cores missing", `"cores": 4,`, ``},
 	} {
 		if !bytes.Contains(valid, []byte(m.old)) {
 			t.Errorf("%s: the split fixture's JSON does not contain %s", m.name, m.old)

@@ -26,6 +26,9 @@ func markdownFigures(b *bytes.Buffer, f *Figures) {
 			fmt.Fprintf(b, " (%s)", inline(f.Service.Attribution))
 		}
 	}
+	if f.Host != nil {
+		fmt.Fprintf(b, "\n\n**Host:** %s", inline(HostText(f.Host)))
+	}
 	b.WriteString("\n")
 
 	if len(f.Routes) > 0 {

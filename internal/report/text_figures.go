@@ -34,6 +34,9 @@ func (p *Text) figures(b *bytes.Buffer, f *Figures, st textStyles, width int) {
 	if items := perRequestItems(&f.Service.Rates); len(items) > 0 {
 		writeItemLines(b, st.faint("  sources/req  "), len(label), "", items, width)
 	}
+	if f.Host != nil {
+		writeLabeled(b, "  ", "host         ", sanitize(HostText(f.Host)), width, st)
+	}
 	p.routes(b, f, st, width)
 	for i, h := range f.Handlers {
 		if i == maxHandlers {

@@ -36,10 +36,14 @@ const (
 // requests/s on a saturated 2-core host, about 60 µs a statement.
 const callCPUMS = 0.05
 
-// hostCPU is the service's host over the window when advisor can see it
-// (the service on advisor's host).
-type hostCPU struct {
-	// Bound is how CPU-bound the host is, 0..1 (cpuBoundFrom..Full).
+// HostCPU is the CPU of the service's host over the window, when advisor
+// can see it (the service on advisor's host).
+type HostCPU struct {
+	// Cores are the host's CPUs, BusyCores the mean number busy.
+	Cores     int
+	BusyCores float64
+	// Bound is how CPU-bound the host is, 0..1: 0 below cpuBoundFrom of
+	// its CPUs busy, 1 from cpuBoundFull, linear between.
 	Bound float64
 	// BusyShare is the share of the host's CPUs busy.
 	BusyShare float64
@@ -58,20 +62,17 @@ type hostCPU struct {
 	OtherMSPerRequest float64
 }
 
-// hostCPUOf reads the host's CPU over the window; false when advisor
-// cannot see the service's host or the service served nothing.
-func hostCPUOf(in *Input) (hostCPU, bool) {
+// hostCPUOf reads the host's CPU over the window for rps requests a
+// second; false when advisor cannot see the service's host or the service
+// served nothing.
+func hostCPUOf(in *Input, rps float64) (HostCPU, bool) {
 	w := in.Window
-	if w == nil || w.ServiceCPUs <= 0 || w.HostBusyCores <= 0 || w.Cumulative {
-		return hostCPU{}, false
-	}
-	rps := in.split().Service.RPS
-	if rps <= 0 {
-		return hostCPU{}, false
+	if w == nil || w.ServiceCPUs <= 0 || w.HostBusyCores <= 0 || w.Cumulative || rps <= 0 {
+		return HostCPU{}, false
 	}
 	cores := float64(w.ServiceCPUs)
 	busy := math.Min(w.HostBusyCores, cores)
-	h := hostCPU{BusyShare: busy / cores, MSPerRequest: busy * 1000 / rps, OtherMSPerRequest: -1}
+	h := HostCPU{Cores: w.ServiceCPUs, BusyCores: busy, BusyShare: busy / cores, MSPerRequest: busy * 1000 / rps, OtherMSPerRequest: -1}
 	h.Bound = math.Max(0, math.Min(1, (h.BusyShare-cpuBoundFrom)/(cpuBoundFull-cpuBoundFrom)))
 	svcCores := -1.0
 	if m := w.Metrics; m != nil && m.Process.CPUCores != nil {
@@ -94,7 +95,7 @@ func hostCPUOf(in *Input) (hostCPU, bool) {
 // fix frees, with how it was estimated; false for a fix that frees none
 // advisor can tell (a lock, work moved to a worker, GOMAXPROCS on a busy
 // host).
-func cpuFreed(in *Input, f *Finding, h hostCPU) (float64, string, bool) {
+func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 	num := func(key string) float64 {
 		v, ok := evidenceNumber(f.Evidence[key])
 		if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
@@ -158,11 +159,11 @@ func onHostCPU(in *Input, f *Finding, s *Saving) *Saving {
 	if s == nil || s.NotRequestTime {
 		return s
 	}
-	h, ok := hostCPUOf(in)
-	if !ok || h.Bound <= 0 || h.MSPerRequest <= 0 {
+	h := in.split().Host
+	if h == nil || h.Bound <= 0 || h.MSPerRequest <= 0 {
 		return s
 	}
-	freed, how, ok := cpuFreed(in, f, h)
+	freed, how, ok := cpuFreed(in, f, *h)
 	cpuShare := 0.0
 	if ok {
 		cpuShare = math.Min(1, freed/h.MSPerRequest)

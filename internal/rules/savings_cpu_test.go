@@ -26,6 +26,10 @@ func cpuInput(busy, dbCores float64, pgLocal bool) *Input {
 		{Name: PartDB, MSPerRequest: 50, Share: 0.5},
 		{Name: PartLock, MSPerRequest: 30, Share: 0.3},
 	}}}
+	// As splitOf does once it knows the rate.
+	if h, ok := hostCPUOf(in, 200); ok {
+		in.views.split.Host = &h
+	}
 	return in
 }
 
@@ -88,11 +92,30 @@ func TestOnHostCPU(t *testing.T) {
 		t.Errorf("not request time changed: %+v", got)
 	}
 	noHost := cpuInput(2, 1.2, true)
-	noHost.Window.ServiceCPUs = 0
+	noHost.views.split.Host = nil
 	if got := onHostCPU(noHost, &index, indexTime); got != indexTime {
 		t.Errorf("unknown host changed the saving: %+v", got)
 	}
 	if got := onHostCPU(full, &index, nil); got != nil {
 		t.Errorf("no saving became %+v", got)
+	}
+	// The host is unknown without its CPUs (a service on another host),
+	// over cumulative statistics, or without requests.
+	in := cpuInput(2, 1.2, true)
+	in.Window.ServiceCPUs = 0
+	if _, ok := hostCPUOf(in, 200); ok {
+		t.Error("a host without CPUs")
+	}
+	in = cpuInput(2, 1.2, true)
+	in.Window.Cumulative = true
+	if _, ok := hostCPUOf(in, 200); ok {
+		t.Error("a host over cumulative statistics")
+	}
+	if _, ok := hostCPUOf(cpuInput(2, 1.2, true), 0); ok {
+		t.Error("a host without requests")
+	}
+	if h := full.views.split.Host; h.Cores != 2 || h.BusyCores != 2 || h.Bound != 1 || h.MSPerRequest != 10 ||
+		math.Abs(h.DBMSPerRequest-6) > 1e-9 || math.Abs(h.OtherMSPerRequest-2) > 1e-9 {
+		t.Errorf("host %+v", *h)
 	}
 }

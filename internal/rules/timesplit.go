@@ -51,6 +51,10 @@ type TimeSplit struct {
 	// Handlers are the Go handlers seen in the goroutine dumps, with their
 	// own parts, by share of samples.
 	Handlers []Span
+	// Host is the CPU of the service's host over the window, when it is
+	// advisor's host: on a busy one, findings' savings weigh the CPU their
+	// fix frees (onHostCPU). nil when advisor cannot see it.
+	Host *HostCPU
 	// Notes say what the split could not see.
 	Notes []string
 }
@@ -212,6 +216,9 @@ func splitOf(in *Input) *TimeSplit {
 			"several routes shared the window, and no source tells them apart by route")
 	}
 	ts.Service = svc
+	if h, ok := hostCPUOf(in, svc.RPS); ok {
+		ts.Host = &h
+	}
 	slices.SortStableFunc(ts.Routes, func(a, b Span) int { return cmp.Compare(b.Share, a.Share) })
 	if svc.RPS <= 0 || !svc.HasLatency {
 		ts.Notes = append(ts.Notes, "no requests with a latency histogram in the window: the time per request cannot be split")

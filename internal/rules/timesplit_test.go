@@ -132,3 +132,22 @@ func TestSplitPerRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitHost: the split carries the host's CPU when the window has it
+// (the service on advisor's host), per request at the service's rate, and
+// none when it does not.
+func TestSplitHost(t *testing.T) {
+	in := perRequestInput(2, false, false)
+	if h := Split(in).Host; h != nil {
+		t.Fatalf("host %+v without the host's CPUs", *h)
+	}
+	in = perRequestInput(2, false, false)
+	in.Window.ServiceCPUs, in.Window.HostBusyCores = 4, 3.4
+	h := Split(in).Host
+	// 3.4 of 4 cores at 100 requests/s: 34 ms of CPU per request, 85%
+	// busy, half-way to CPU-bound.
+	if h == nil || h.Cores != 4 || h.BusyCores != 3.4 || math.Abs(h.BusyShare-0.85) > 1e-9 ||
+		math.Abs(h.MSPerRequest-34) > 1e-9 || math.Abs(h.Bound-0.5) > 1e-9 {
+		t.Fatalf("host %+v", h)
+	}
+}

@@ -149,5 +149,6 @@ func fixturePythonSplit() *rules.TimeSplit {
 	}
 	route.Parts = svc.Parts
 	return &rules.TimeSplit{Runtime: "python", Method: "metrics and database", Service: svc, Routes: []rules.Span{route},
+		Host:  &rules.HostCPU{Cores: 2, BusyCores: 0.4, BusyShare: 0.2, MSPerRequest: 400 / 18.4},
 		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
 }
