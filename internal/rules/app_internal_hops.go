@@ -45,8 +45,11 @@ func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams)
 	}
 	internal = appMergeFleetHops(w, internal)
 	entry := appEntryRoutes(m, internal)
-	var inbound, inboundBusy float64
+	var inbound, inboundBusy, routed float64
 	latencyKnown := true
+	for _, rt := range m.Routes {
+		routed += rt.Requests
+	}
 	for _, rt := range entry {
 		inbound += rt.Requests
 		if rt.HasLatency && rt.Latency.Count > 0 {
@@ -133,7 +136,10 @@ func checkAppInternalHops(_ context.Context, in *Input, p appInternalHopsParams)
 		"latency_share":    appRound(share),
 		"outbound_per_s":   appRound(calls / math.Max(m.Seconds, 1e-9)),
 		"inbound_per_s":    appRound(inbound / math.Max(m.Seconds, 1e-9)),
-		"function":         caller,
+		// The requests this process serves as the hops' callee: each
+		// hop is then a request of its own on this host.
+		"served_here_per_s": appRound(math.Max(0, routed-inbound) / math.Max(m.Seconds, 1e-9)),
+		"function":          caller,
 	}
 	if hostsLatency {
 		ev["hop_mean_ms"] = appRound(busy / calls * 1000)

@@ -141,6 +141,20 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 			return 0, "", false
 		}
 		return (cpr - 1) * callCPUMS, fmt.Sprintf("%.1f commands fewer per request at %.0f µs of CPU each", cpr-1, callCPUMS*1000), true
+	case appInternalHops.ID:
+		// Hops this process serves itself are requests of their own on
+		// the host, each paying at least what every request pays outside
+		// the service's process and the statements' execution: a session
+		// start where there is no pool. The process's own CPU is not told
+		// apart by route, and a hop's handling is lighter than the
+		// average request's, so it is left out: a lower bound.
+		served := num("served_here_per_s")
+		if served <= 0 || rps <= 0 || h.OtherMSPerRequest <= 0 {
+			return 0, "", false
+		}
+		share := math.Min(1, served/rps)
+		return share * h.OtherMSPerRequest, fmt.Sprintf("the hops' own requests to this service (%.0f%% of its requests), at least the host's CPU "+
+			"per request outside the service and the statements' execution", share*100), true
 	case poolNoPooling.ID:
 		if h.OtherMSPerRequest <= 0 || num("sessions_per_request") < 0.5 {
 			return 0, "", false

@@ -43,6 +43,10 @@ func TestOnHostCPU(t *testing.T) {
 	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05}}
 	pool := Finding{Rule: poolNoPooling.ID, Evidence: map[string]any{"sessions_per_request": 1.0}}
 	unused := Finding{Rule: dbUnusedIndex.ID}
+	// Half the service's requests are the hops' own (its callee routes).
+	hopsHere := Finding{Rule: appInternalHops.ID, Evidence: map[string]any{"served_here_per_s": 100.0}}
+	hopsAway := Finding{Rule: appInternalHops.ID, Evidence: map[string]any{"served_here_per_s": 0.0}}
+	hopsTime := &Saving{Share: 0.05, MSPerRequest: 5, Basis: "time"}
 	indexTime := &Saving{Share: 0.04, MSPerRequest: 4, Basis: "time"}
 	lockTime := &Saving{Share: 0.3, MSPerRequest: 30, Basis: "time"}
 	nplusTime := &Saving{Share: 0.02, MSPerRequest: 2, Basis: "time"}
@@ -65,6 +69,11 @@ func TestOnHostCPU(t *testing.T) {
 		{"saturated: a lock frees no CPU", full, lock, lockTime, 0},
 		{"saturated: N+1", full, nplus, nplusTime, (2000.0/200*(1-1.0/20)*callCPUMS + 0.05*(1-1.0/20)*6) / 10},
 		{"saturated: sessions per request", full, pool, poolTime, 2.0 / 10},
+		// The hops' requests pay at least the host's CPU outside the
+		// service and the statements (2 ms) each; hops served elsewhere
+		// free none advisor sees.
+		{"saturated: hops served here", full, hopsHere, hopsTime, 0.5 * 2 / 10},
+		{"saturated: hops served elsewhere", full, hopsAway, hopsTime, 0},
 		// 1.7 of 2 cores: 85% busy, half-way between 75% and 95%.
 		{"half bound", cpuInput(1.7, 1.2, true), index, indexTime, 0.5*0.04 + 0.5*0.8*0.99*(1.2*1000/200)/(1.7*1000/200)},
 		// PostgreSQL on another host: its CPU is not the host's.
