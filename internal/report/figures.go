@@ -152,16 +152,13 @@ func FiguresOf(ts *rules.TimeSplit) *Figures {
 		Method:  ts.Method,
 		Service: ServiceFigures{Rates: ratesOf(&ts.Service), Time: timeOf(ts.Service.Parts)},
 		Routes:  make([]RouteFigures, 0, len(ts.Routes)),
+		Host:    HostFiguresOf(ts.Host),
 		Notes:   slices.Clone(ts.Notes),
 	}
 	for i := range ts.Routes {
 		r := &ts.Routes[i]
 		f.Routes = append(f.Routes, RouteFigures{Route: r.Route, Method: r.Method, Rates: ratesOf(r),
 			Share: round(r.Share, 4), Time: timeOf(r.Parts)})
-	}
-	if h := ts.Host; h != nil {
-		f.Host = &HostFigures{Cores: h.Cores, BusyCores: round(h.BusyCores, 3), BusyShare: round(h.BusyShare, 4),
-			CPUMSPerRequest: round(h.MSPerRequest, 3), CPUBound: round(h.Bound, 4)}
 	}
 	for _, h := range ts.Handlers {
 		hf := HandlerFigures{Handler: h.Route, Share: round(h.Share, 4)}
@@ -341,7 +338,16 @@ func handlerItems(parts []HandlerPart) []string {
 	return out
 }
 
-// serviceItems are the service line's figures: rate, p50, p95, in flight.
+// HostFiguresOf returns the figures of the host's CPU in the split, nil
+// when advisor could not see the host; the report and attach print these.
+func HostFiguresOf(h *rules.HostCPU) *HostFigures {
+	if h == nil {
+		return nil
+	}
+	return &HostFigures{Cores: h.Cores, BusyCores: round(h.BusyCores, 3), BusyShare: round(h.BusyShare, 4),
+		CPUMSPerRequest: round(h.MSPerRequest, 3), CPUBound: round(h.Bound, 4)}
+}
+
 // HostText is the host's line: its CPUs busy, the CPU per request and
 // what that does to the savings.
 func HostText(h *HostFigures) string {
@@ -356,6 +362,7 @@ func HostText(h *HostFigures) string {
 	return t
 }
 
+// serviceItems are the service line's figures: rate, p50, p95, in flight.
 func serviceItems(s *ServiceFigures) []string {
 	items := []string{strings.TrimSuffix(rateText(s.RPS), "/s") + " req/s"}
 	if s.P50MS != nil {

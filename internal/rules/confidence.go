@@ -192,6 +192,12 @@ func evidenceNumber(v any) (float64, bool) {
 	return 0, false
 }
 
+// evidenceFinite reads a finite number from evidence under key.
+func evidenceFinite(ev map[string]any, key string) (float64, bool) {
+	v, ok := evidenceNumber(ev[key])
+	return v, ok && !math.IsNaN(v) && !math.IsInf(v, 0)
+}
+
 // ParseConfidence reads a minimum confidence: a level (low, medium, high)
 // or a score in [0, 1].
 func ParseConfidence(s string) (float64, error) {

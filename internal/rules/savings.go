@@ -21,17 +21,7 @@ func savesOf(in *Input, f *Finding) *Saving {
 	ts := in.split()
 	svc := ts.Service
 	ev := f.Evidence
-	num := func(key string) (float64, bool) {
-		switch v := ev[key].(type) {
-		case float64:
-			return v, !math.IsNaN(v) && !math.IsInf(v, 0)
-		case int:
-			return float64(v), true
-		case int64:
-			return float64(v), true
-		}
-		return 0, false
-	}
+	num := func(key string) (float64, bool) { return evidenceFinite(ev, key) }
 	// perRequest turns seconds of work per second of the window into a
 	// saving per request.
 	perRequest := func(msPerSecond float64, basis string) *Saving {

@@ -96,9 +96,10 @@ func hostCPUOf(in *Input, rps float64) (HostCPU, bool) {
 // advisor can tell (a lock, work moved to a worker, GOMAXPROCS on a busy
 // host).
 func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
+	// num is a non-negative evidence figure, 0 when absent.
 	num := func(key string) float64 {
-		v, ok := evidenceNumber(f.Evidence[key])
-		if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		v, ok := evidenceFinite(f.Evidence, key)
+		if !ok || v < 0 {
 			return 0
 		}
 		return v
@@ -173,7 +174,8 @@ func onHostCPU(in *Input, f *Finding, s *Saving) *Saving {
 	if s == nil || s.NotRequestTime {
 		return s
 	}
-	h := in.split().Host
+	ts := in.split()
+	h := ts.Host
 	if h == nil || h.Bound <= 0 || h.MSPerRequest <= 0 {
 		return s
 	}
@@ -183,8 +185,7 @@ func onHostCPU(in *Input, f *Finding, s *Saving) *Saving {
 		cpuShare = math.Min(1, freed/h.MSPerRequest)
 	}
 	share := (1-h.Bound)*s.Share + h.Bound*cpuShare
-	mean := in.split().Service.MeanMS
-	out := &Saving{Share: share, MSPerRequest: share * mean}
+	out := &Saving{Share: share, MSPerRequest: share * ts.Service.MeanMS}
 	if ok {
 		out.Basis = fmt.Sprintf("%s; weighed by the host's CPUs (%.0f%% busy): %s, %.2f of %.2f ms of CPU per request",
 			s.Basis, h.BusyShare*100, how, freed, h.MSPerRequest)

@@ -156,9 +156,8 @@ func (p *timePane) head() (top, notes []string) {
 		title += "  " + st.Dim.Render(strings.Join(how, " · "))
 	}
 	top = append(top, title)
-	if h := ts.Host; h != nil {
-		hf := &report.HostFigures{Cores: h.Cores, BusyCores: h.BusyCores, BusyShare: h.BusyShare, CPUMSPerRequest: h.MSPerRequest, CPUBound: h.Bound}
-		notes = append(notes, st.Dim.Render("  host: "+report.HostText(hf)))
+	if h := report.HostFiguresOf(ts.Host); h != nil {
+		notes = append(notes, st.Dim.Render("  host: "+report.HostText(h)))
 	}
 	for _, n := range ts.Notes {
 		notes = append(notes, st.Dim.Render("  note: "+oneLine(n)))
