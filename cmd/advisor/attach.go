@@ -43,7 +43,7 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.interval, "interval", ui.DefaultInterval, "time between two readings of the sources")
 	fl.DurationVar(&f.span, "analysis-window", ui.DefaultAnalysisSpan, "how far back the window the rules and panes analyse reaches")
 	fl.IntVar(&f.holdReadings, "hold-readings", ui.DefaultHoldReadings, "consecutive readings that must agree before a finding appears or leaves the screen (1: show each reading as it is)")
-	fl.DurationVar(&f.sampleEvery, "sample-every", ui.DefaultSampleEvery, "time between two readings over attach's first 20 s, so that the first findings come within seconds, and between the goroutine dumps taken between readings after that (0: --interval from the start, no dumps between)")
+	fl.DurationVar(&f.sampleEvery, "sample-every", ui.DefaultSampleEvery, "time between two readings over attach's first 20 s, so that the first findings come within seconds, and after that between the goroutine dumps taken between readings while a finding that counts goroutine samples is shown (0: --interval from the start, no dumps between)")
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")

@@ -13,7 +13,7 @@ var appBlockingKinds = []WaitKind{WaitNetwork, WaitDisk, WaitSleep}
 // Classes of inline work are left to app.inline-work, and outbound HTTP to
 // hosts of the same system to app.internal-hops when the metrics show that
 // outbound calls go there.
-var appBlockingIO = Def[appBlockingIOParams]{ID: "app.blocking-io", Check: checkAppBlockingIO}
+var appBlockingIO = Def[appBlockingIOParams]{ID: "app.blocking-io", Check: checkAppBlockingIO, CountsDumps: alwaysDumps}
 
 type appBlockingIOParams struct {
 	MinShare    float64 `param:"min_share"`

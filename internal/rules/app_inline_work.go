@@ -13,7 +13,7 @@ import (
 // hashing, webhooks) inside handlers: share of the handler's wall time
 // (goroutine samples) and CPU time (CPU profile), the classes of a handler
 // counted together, one finding per handler.
-var appInlineWork = Def[appInlineWorkParams]{ID: "app.inline-work", Check: checkAppInlineWork}
+var appInlineWork = Def[appInlineWorkParams]{ID: "app.inline-work", Check: checkAppInlineWork, CountsDumps: alwaysDumps}
 
 type appInlineWorkParams struct {
 	MinShare    float64 `param:"min_share"`

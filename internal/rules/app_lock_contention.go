@@ -10,7 +10,7 @@ import (
 // appLockContention flags locks that request goroutines queue on: the
 // waiters in the goroutine dumps (mutex class) grouped by the line that
 // called Lock, with the delay the block and mutex profiles measured there.
-var appLockContention = Def[appLockContentionParams]{ID: "app.lock-contention", Check: checkAppLockContention}
+var appLockContention = Def[appLockContentionParams]{ID: "app.lock-contention", Check: checkAppLockContention, CountsDumps: alwaysDumps}
 
 type appLockContentionParams struct {
 	MinShare       float64 `param:"min_share"`

@@ -288,3 +288,40 @@ func defID(t *testing.T, fset *token.FileSet, lit *ast.CompositeLit) (string, bo
 	t.Errorf("%s: a Def without an ID", fset.Position(lit.Pos()))
 	return "", false
 }
+
+// TestCountsDumps: the findings that rest on a count of goroutine samples
+// say so, so that attach keeps its dumps between readings coming while one
+// is shown; every rule with a min_samples param is such a rule, and no
+// finding of another rule asks for dumps.
+func TestCountsDumps(t *testing.T) {
+	reg := Builtin()
+	set, err := Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range catalog() {
+		r := set.Rule(id)
+		if r == nil {
+			continue
+		}
+		counted := slices.ContainsFunc(r.Params, func(p Param) bool { return p.Name == "min_samples" })
+		if got := reg.CountsDumps(Finding{Rule: id}); got != counted {
+			t.Errorf("%s: CountsDumps %v, want %v (min_samples param: %v)", id, got, counted, counted)
+		}
+	}
+	for _, c := range []struct {
+		f    Finding
+		want bool
+	}{
+		{Finding{Rule: appLockContention.ID}, true},
+		{Finding{Rule: poolUndersized.ID, Evidence: map[string]any{"evidence_from": "goroutine stacks"}}, true},
+		{Finding{Rule: poolUndersized.ID, Evidence: map[string]any{"evidence_from": "pool metrics"}}, false},
+		{Finding{Rule: poolUndersized.ID, Evidence: map[string]any{"evidence_from": "pg_stat_activity"}}, false},
+		{Finding{Rule: dbNPlusOne.ID}, false},
+		{Finding{Rule: "no.such-rule"}, false},
+	} {
+		if got := reg.CountsDumps(c.f); got != c.want {
+			t.Errorf("%s %v: CountsDumps %v, want %v", c.f.Rule, c.f.Evidence, got, c.want)
+		}
+	}
+}

@@ -20,6 +20,9 @@ type Detector interface {
 	paramsType() reflect.Type
 	// run decodes the rule's params and runs the check.
 	run(ctx context.Context, in *Input, r *Rule) ([]Finding, error)
+	// countsDumps reports whether a finding of the rule rests on a count
+	// of goroutine samples (Def.CountsDumps).
+	countsDumps(f Finding) bool
 }
 
 // Def is one rule's detector with its typed params. P is a struct whose
@@ -37,12 +40,24 @@ type Detector interface {
 type Def[P any] struct {
 	ID    string
 	Check func(ctx context.Context, in *Input, p P) ([]Finding, error)
+	// CountsDumps, when set, reports whether a finding of the rule rests
+	// on a count of goroutine samples (a share bounded by its Wilson
+	// interval over the window's dumps, with a floor of samples): its
+	// evidence grows and shrinks with the dumps in the window. attach keeps
+	// taking dumps between its readings while such a finding is shown.
+	CountsDumps func(f Finding) bool
 }
 
 // RuleID returns the rule id.
 func (d Def[P]) RuleID() string { return d.ID }
 
 func (d Def[P]) paramsType() reflect.Type { return reflect.TypeFor[P]() }
+
+func (d Def[P]) countsDumps(f Finding) bool { return d.CountsDumps != nil && d.CountsDumps(f) }
+
+// alwaysDumps is Def.CountsDumps of a rule all of whose findings rest on
+// goroutine samples.
+func alwaysDumps(Finding) bool { return true }
 
 func (d Def[P]) run(ctx context.Context, in *Input, r *Rule) ([]Finding, error) {
 	var p P
@@ -62,6 +77,14 @@ func NewRegistry(ds ...Detector) Registry {
 		reg[d.RuleID()] = d
 	}
 	return reg
+}
+
+// CountsDumps reports whether finding f rests on a count of goroutine
+// samples, by its rule's detector (Def.CountsDumps); false for a rule this
+// registry does not hold.
+func (r Registry) CountsDumps(f Finding) bool {
+	d, ok := r[f.Rule]
+	return ok && d.countsDumps(f)
 }
 
 // paramError is a mismatch between a rule's params and its detector's params

@@ -37,7 +37,10 @@ var poolAcquireRe = regexp.MustCompile(`^(github\.com/jackc/pgx/v[0-9]+/pgxpool\
 // share of request time while the database has headroom, from the pools'
 // metrics, or from handler goroutines waiting in an acquire when the
 // service exports none.
-var poolUndersized = Def[poolUndersizedParams]{ID: "pool.undersized", Check: checkPoolUndersized}
+var poolUndersized = Def[poolUndersizedParams]{ID: "pool.undersized", Check: checkPoolUndersized,
+	// Without pool metrics, the share of handlers waiting for a connection
+	// is counted in the dumps.
+	CountsDumps: func(f Finding) bool { return f.Evidence["evidence_from"] == "goroutine stacks" }}
 
 type poolUndersizedParams struct {
 	MinWaitShare             float64 `param:"min_wait_share"`

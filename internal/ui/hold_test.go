@@ -120,7 +120,8 @@ func (s *samplingProber) Goroutines(context.Context) *pprof.GoroutineResult {
 }
 
 // TestSampleBetweenReadings: after the first SampleFor, readings come every
-// Interval and a goroutine dump is taken every SampleEvery between them;
+// Interval and, while a finding shown counts goroutine samples, a dump is
+// taken every SampleEvery between them;
 // the next reading's analysis window holds them, between its two
 // snapshots' dumps. A tick of an earlier reading's chain takes none.
 func TestSampleBetweenReadings(t *testing.T) {
@@ -131,7 +132,7 @@ func TestSampleBetweenReadings(t *testing.T) {
 	}
 	sp := &samplingProber{}
 	m := New(Options{Prober: sp, Interval: 50 * time.Millisecond, SampleEvery: time.Millisecond, SampleFor: time.Nanosecond,
-		AnalysisSpan: time.Minute, HoldReadings: 1})
+		AnalysisSpan: time.Minute, HoldReadings: 1, Registry: rules.Builtin()})
 	_, first := m.Update(snapshotMsg{snap: snap(0)})
 	for _, msg := range run(first) {
 		if a, isAnalysis := msg.(AnalysisMsg); isAnalysis {
@@ -161,5 +162,35 @@ func TestSampleBetweenReadings(t *testing.T) {
 	}
 	if analysis == nil || len(analysis.Window.Goroutines) != 4 {
 		t.Fatalf("analysis window: %+v", analysis)
+	}
+}
+
+// TestDumpsOnlyWhileAFindingCountsThem: past the first SampleFor, a reading
+// starts a chain of dumps between readings only while a finding shown rests
+// on a count of goroutine samples; over the first SampleFor the readings
+// themselves come every SampleEvery.
+func TestDumpsOnlyWhileAFindingCountsThem(t *testing.T) {
+	lock := rules.Finding{Rule: "app.lock-contention", Subject: "mu"}
+	stacks := rules.Finding{Rule: "pool.undersized", Evidence: map[string]any{"evidence_from": "goroutine stacks"}}
+	metrics := rules.Finding{Rule: "pool.undersized", Evidence: map[string]any{"evidence_from": "pool metrics"}}
+	nplus := rules.Finding{Rule: "db.n-plus-one"}
+	for _, c := range []struct {
+		name      string
+		sampleFor time.Duration
+		shown     []rules.Finding
+		want      bool
+	}{
+		{"steady, nothing shown", time.Nanosecond, nil, false},
+		{"steady, findings of counters and statements", time.Nanosecond, []rules.Finding{metrics, nplus}, false},
+		{"steady, lock contention shown", time.Nanosecond, []rules.Finding{nplus, lock}, true},
+		{"steady, pool waits counted in the stacks", time.Nanosecond, []rules.Finding{stacks}, true},
+		{"first seconds: the readings sample", time.Hour, []rules.Finding{lock}, false},
+	} {
+		m := New(Options{Prober: &samplingProber{}, Registry: rules.Builtin(), Interval: 50 * time.Millisecond,
+			SampleEvery: time.Millisecond, SampleFor: c.sampleFor})
+		m.data.Findings = c.shown
+		if got := m.sampleTick() != nil; got != c.want {
+			t.Errorf("%s: chain of dumps started %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -21,11 +22,11 @@ type goroutineSampler interface {
 var _ goroutineSampler = (*probe.Probes)(nil)
 
 // sampleTick waits SampleEvery before the next goroutine dump between
-// readings; nil when the readings come as often or the Prober takes no
-// dumps.
+// readings; nil when the readings come as often, the Prober takes no
+// dumps, or no finding shown needs them (dumpsWanted).
 func (m *Model) sampleTick() tea.Cmd {
 	every := m.opts.SampleEvery
-	if _, ok := m.opts.Prober.(goroutineSampler); !ok || every <= 0 || every >= m.nextReading() {
+	if _, ok := m.opts.Prober.(goroutineSampler); !ok || every <= 0 || every >= m.nextReading() || !m.dumpsWanted() {
 		return nil
 	}
 	seq, ctx := m.sampleSeq, m.ctx
@@ -39,6 +40,21 @@ func (m *Model) sampleTick() tea.Cmd {
 			return nil
 		}
 	}
+}
+
+// dumpsWanted reports whether a finding shown (fading ones included) rests on a count
+// of goroutine samples (rules.Registry.CountsDumps). Over the first
+// SampleFor each reading takes a dump every SampleEvery; after it, the
+// dumps between readings keep such a finding's samples as many as they were
+// (without them the window would lose three in four as the first seconds
+// age out of it, and the finding could leave). A service with no such
+// finding pays for one dump a reading: each dump (debug=2) stops the
+// service's world while its stacks are written.
+func (m *Model) dumpsWanted() bool {
+	if m.data == nil {
+		return false
+	}
+	return slices.ContainsFunc(m.data.Findings, m.opts.Registry.CountsDumps)
 }
 
 // sampleCmd takes a goroutine dump.
