@@ -1,33 +1,75 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (func FuzzXxx in a _test.go file) for the given time
 # each: briefly in make test, longer in make fuzz.
+#
+# FUZZJOBS targets fuzz at once (default: the number of CPUs, at most 4),
+# each with a share of the CPUs as its fuzzing workers (-parallel), so that
+# the targets together use the CPUs one target alone would: each target
+# still fuzzes for the whole time, and the builds and seed-corpus runs
+# between two targets' fuzzing no longer leave the CPUs idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${1:-60s}
 GO=${GO:-go}
-status=0
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+FUZZJOBS=${FUZZJOBS:-$((cpus < 4 ? cpus : 4))}
+[ "$FUZZJOBS" -ge 1 ] || FUZZJOBS=1
+workers=$((cpus / FUZZJOBS))
+[ "$workers" -ge 1 ] || workers=1
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# fuzz_one dir name out: fuzzes one target, its output in out; the file
+# out.failed says it failed.
+fuzz_one() {
+	local dir=$1 name=$2 out=$3 attempt
+	for attempt in 1 2; do
+		if $GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$workers" "$dir" >"$out" 2>&1; then
+			return 0
+		fi
+		# On a loaded machine the fuzzing engine can miss its own
+		# shutdown deadline ("context deadline exceeded") without any
+		# failing input: run that target once more. A real failure
+		# writes its input under testdata/fuzz and is reported at once.
+		if [ $attempt -eq 1 ] && ! grep -q "Failing input written to" "$out" && grep -q "context deadline exceeded" "$out"; then
+			echo "the engine timed out shutting down; again" >"$out.retried"
+			continue
+		fi
+		touch "$out.failed"
+		return 1
+	done
+}
+
+targets=()
 while IFS= read -r file; do
 	dir=./$(dirname "$file")
 	for name in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
-		echo "fuzz: $dir $name ($FUZZTIME)"
-		for attempt in 1 2; do
-			if $GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" >"$log" 2>&1; then
-				break
-			fi
-			# On a loaded machine the fuzzing engine can miss its own
-			# shutdown deadline ("context deadline exceeded") without any
-			# failing input: run that target once more. A real failure
-			# writes its input under testdata/fuzz and is reported at once.
-			if [ $attempt -eq 1 ] && ! grep -q "Failing input written to" "$log" && grep -q "context deadline exceeded" "$log"; then
-				echo "fuzz: $dir $name: the engine timed out shutting down; again"
-				continue
-			fi
-			cat "$log"
-			status=1
-			break
-		done
+		targets+=("$dir $name")
 	done
 done < <(grep -rlE '^func Fuzz' --include='*_test.go' . | grep -v '/testdata/' | sed 's|^\./||' | sort)
+
+i=0
+for t in "${targets[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge "$FUZZJOBS" ]; do
+		wait -n || true
+	done
+	# shellcheck disable=SC2086
+	fuzz_one $t "$logs/$i" &
+	i=$((i + 1))
+done
+wait || true
+
+status=0
+i=0
+for t in "${targets[@]}"; do
+	echo "fuzz: $t ($FUZZTIME)"
+	if [ -f "$logs/$i.retried" ]; then
+		echo "fuzz: $t: $(cat "$logs/$i.retried")"
+	fi
+	if [ -f "$logs/$i.failed" ]; then
+		cat "$logs/$i"
+		status=1
+	fi
+	i=$((i + 1))
+done
 exit $status
