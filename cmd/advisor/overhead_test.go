@@ -105,8 +105,12 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		}
 		return attach
 	}
-	loadRun := func() float64 {
+	// loadRun runs the load; it returns the throughput and the CPU the
+	// service, PostgreSQL and Redis spent per request (ms), which the
+	// machine's drift moves far less than the throughput.
+	loadRun := func() loadStat {
 		time.Sleep(settle)
+		before := targetCPU(b, svc.pid)
 		res, err := load.Run(ctx, load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header,
 			Connections: connections, Duration: runLength})
 		if err != nil {
@@ -115,17 +119,17 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		if res.Errors > 0 {
 			b.Fatalf("%d errors: %v", res.Errors, res.ErrorsByKind)
 		}
-		return res.RPS
+		return loadStat{rps: res.RPS, cpuMS: (targetCPU(b, svc.pid) - before) * 1000 / float64(max(res.Requests, 1))}
 	}
 	// firstSeconds runs the load over a fresh attach's first seconds.
-	firstSeconds := func() float64 {
+	firstSeconds := func() loadStat {
 		var stderr strings.Builder
 		attach := startAttach(settle+runLength+2*time.Second, &stderr)
-		rps := loadRun()
+		st := loadRun()
 		if err := attach.Wait(); err != nil {
 			b.Errorf("attach: %v: %s", err, stderr.String())
 		}
-		return rps
+		return st
 	}
 	b.ResetTimer()
 
@@ -175,7 +179,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	loadRun()
 	// inTurn runs a pair, the run without attach first in even pairs, so
 	// that drift hits both alike.
-	inTurn := func(p int, without, with func() float64) (wo, w float64) {
+	inTurn := func(p int, without, with func() loadStat) (wo, w loadStat) {
 		if p%2 == 0 {
 			wo = without()
 			return wo, with()
@@ -183,12 +187,12 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		w = with()
 		return without(), w
 	}
-	var without, withFirst, withSteady, ratios, ratiosFirst, attachLoaded []float64
+	var without, withFirst, withSteady, ratios, ratiosFirst, attachLoaded, costRatios []float64
 	for i := 0; i < b.N; i++ {
 		// The first seconds: a fresh attach for each pair.
 		for p := range max(2, pairs/4) {
 			wo, first := inTurn(p, loadRun, firstSeconds)
-			withFirst, ratiosFirst = append(withFirst, first), append(ratiosFirst, first/wo)
+			withFirst, ratiosFirst = append(withFirst, first.rps), append(ratiosFirst, first.rps/wo.rps)
 		}
 
 		// The steady state: one attach, stopped for the runs without it.
@@ -202,22 +206,33 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			}
 		}
 		var running time.Duration
-		withAttach := func() float64 {
+		// attachPerRequest is attach's own CPU per request (ms) of the
+		// latest run with it.
+		var attachPerRequest float64
+		withAttach := func() loadStat {
 			t, cpu := time.Now(), procCPU(b, attach.Process.Pid)
 			signal(syscall.SIGCONT)
-			rps := loadRun()
+			st := loadRun()
 			d := time.Since(t)
 			running += d
-			attachLoaded = append(attachLoaded, (procCPU(b, attach.Process.Pid)-cpu)/d.Seconds()*1000)
-			return rps
+			used := procCPU(b, attach.Process.Pid) - cpu
+			attachLoaded = append(attachLoaded, used/d.Seconds()*1000)
+			attachPerRequest = used * 1000 / max(st.rps*runLength.Seconds(), 1)
+			return st
 		}
-		withoutAttach := func() float64 {
+		withoutAttach := func() loadStat {
 			signal(syscall.SIGSTOP)
 			return loadRun()
 		}
 		for p := range pairs {
 			wo, with := inTurn(p, withoutAttach, withAttach)
-			without, withSteady, ratios = append(without, wo), append(withSteady, with), append(ratios, with/wo)
+			without, withSteady, ratios = append(without, wo.rps), append(withSteady, with.rps), append(ratios, with.rps/wo.rps)
+			// What a request costs the machine with attach (the target's
+			// CPU and attach's own) against without: on a host whose CPUs
+			// are the bottleneck, throughput falls by this factor's inverse.
+			if wo.cpuMS > 0 {
+				costRatios = append(costRatios, (with.cpuMS+attachPerRequest)/wo.cpuMS)
+			}
 		}
 		signal(syscall.SIGCONT)
 		if err := attach.Process.Signal(os.Interrupt); err != nil {
@@ -238,14 +253,22 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.Logf("pair ratios, steady state        %.3f", ratios)
 	b.Logf("pair ratios, first seconds       %.3f", ratiosFirst)
 	b.Logf("attach's own CPU under load, steady state, ms per s %.1f", attachLoaded)
+	b.Logf("CPU per request with / without, steady state %.3f", costRatios)
 	b.ReportMetric(median(without), "rps_without")
 	b.ReportMetric(median(withSteady), "rps_with")
 	b.ReportMetric(median(withSteady)/median(without), "ratio_of_medians")
 	b.ReportMetric(median(attachLoaded), "attach_cpu_load_ms/s")
 	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(median(costRatios), "cpu_cost_ratio")
 	b.ReportMetric(median(ratiosFirst), "ratio_first")
 	b.ReportMetric(float64(len(ratios)), "pairs")
 	b.ReportMetric(float64(len(ratiosFirst)), "pairs_first")
+}
+
+// loadStat is one load run of BenchmarkAttachOverhead: its throughput and
+// the CPU time per request (ms) of the service, PostgreSQL and Redis.
+type loadStat struct {
+	rps, cpuMS float64
 }
 
 // procStat is one /proc/PID/stat line: the process's pid and command, and
