@@ -8,10 +8,12 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,6 +69,46 @@ type Probe struct {
 	// queueRediscoverEvery when it took more than one call.
 	mu        sync.Mutex
 	discovery *queueDiscovery
+	// own are the local addresses of the probe's own connections, as
+	// SLOWLOG names their client: the probe's commands (its SCAN for
+	// queues) are not the service's, and their entries are left out.
+	own []string
+}
+
+// maxOwnAddrs bounds the own addresses kept: the pool holds two
+// connections, and a reconnect replaces one.
+const maxOwnAddrs = 16
+
+// dial connects as go-redis would (TLS when the address asked for it) and
+// remembers the connection's local address.
+func (p *Probe) dial(ro *goredis.Options) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: ro.DialTimeout, KeepAlive: 5 * time.Minute}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if network != "unix" {
+			p.mu.Lock()
+			p.own = append(p.own, conn.LocalAddr().String())
+			if len(p.own) > maxOwnAddrs {
+				p.own = p.own[len(p.own)-maxOwnAddrs:]
+			}
+			p.mu.Unlock()
+		}
+		if ro.TLSConfig == nil {
+			return conn, nil
+		}
+		return tls.Client(conn, ro.TLSConfig), nil
+	}
+}
+
+// isOwn reports whether a SLOWLOG client address is one of the probe's
+// own connections.
+func (p *Probe) isOwn(clientAddr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return clientAddr != "" && slices.Contains(p.own, clientAddr)
 }
 
 // Open prepares a probe of the Redis at addr: host:port, or a URL
@@ -100,7 +142,10 @@ func Open(addr string, opts Options) (*Probe, error) {
 	ro.ReadTimeout = opts.Timeout
 	ro.WriteTimeout = opts.Timeout
 	ro.ContextTimeoutEnabled = true
-	return &Probe{client: goredis.NewClient(ro), opts: opts, addr: ro.Addr, password: ro.Password, now: time.Now}, nil
+	p := &Probe{opts: opts, addr: ro.Addr, password: ro.Password, now: time.Now}
+	ro.Dialer = p.dial(ro)
+	p.client = goredis.NewClient(ro)
+	return p, nil
 }
 
 // Close closes the probe's connections.
@@ -160,6 +205,9 @@ type Slowlog struct {
 	Status  source.Status
 	Len     int64
 	Entries []SlowEntry
+	// Own counts the entries of the probe's own commands, left out of
+	// Entries.
+	Own int
 }
 
 // SlowEntry is one slow log entry, its arguments truncated and passwords
@@ -288,6 +336,10 @@ func (p *Probe) slowlog(ctx context.Context) Slowlog {
 		return out
 	}
 	for _, e := range entries {
+		if p.isOwn(e.ClientAddr) {
+			out.Own++
+			continue
+		}
 		out.Entries = append(out.Entries, SlowEntry{
 			ID: e.ID, Time: e.Time, Duration: e.Duration,
 			Args:       p.cleanArgs(e.Args),
