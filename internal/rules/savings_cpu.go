@@ -60,6 +60,18 @@ type HostCPU struct {
 	// planning, other processes), when the service's own CPU is known and
 	// PostgreSQL runs on the host; -1 when unknown.
 	OtherMSPerRequest float64
+
+	// The service's own process, for a Go service whose GOMAXPROCS and
+	// CPU are known (savings_proc.go): Procs is its GOMAXPROCS (0 when
+	// unknown), ProcBound how CPU-bound it is at it (0..1),
+	// SvcMSPerRequest its CPU per request, StatementsPerRequest the
+	// statements PostgreSQL ran per request, and PGClientShare and
+	// RedisClientShare the shares of its CPU profile under the PostgreSQL
+	// and Redis drivers (-1 without a CPU profile).
+	Procs, ProcBound                float64
+	SvcMSPerRequest                 float64
+	StatementsPerRequest            float64
+	PGClientShare, RedisClientShare float64
 }
 
 // hostCPUOf reads the host's CPU over the window for rps requests a
@@ -74,6 +86,7 @@ func hostCPUOf(in *Input, rps float64) (HostCPU, bool) {
 	busy := math.Min(w.HostBusyCores, cores)
 	h := HostCPU{Cores: w.ServiceCPUs, BusyCores: busy, BusyShare: busy / cores, MSPerRequest: busy * 1000 / rps, OtherMSPerRequest: -1}
 	h.Bound = math.Max(0, math.Min(1, (h.BusyShare-cpuBoundFrom)/(cpuBoundFull-cpuBoundFrom)))
+	procCPUOf(in, rps, &h)
 	svcCores := -1.0
 	if m := w.Metrics; m != nil && m.Process.CPUCores != nil {
 		svcCores = *m.Process.CPUCores
@@ -176,7 +189,13 @@ func onHostCPU(in *Input, f *Finding, s *Saving) *Saving {
 	}
 	ts := in.split()
 	h := ts.Host
-	if h == nil || h.Bound <= 0 || h.MSPerRequest <= 0 {
+	if h == nil || h.MSPerRequest <= 0 {
+		return s
+	}
+	if h.ProcBound > h.Bound {
+		return onProcCPU(in, f, s, *h)
+	}
+	if h.Bound <= 0 {
 		return s
 	}
 	freed, how, ok := cpuFreed(in, f, *h)
@@ -192,6 +211,35 @@ func onHostCPU(in *Input, f *Finding, s *Saving) *Saving {
 	} else {
 		out.Basis = fmt.Sprintf("%s; weighed by the host's CPUs (%.0f%% busy): the fix frees no CPU advisor can tell, "+
 			"so on a busy host the requests would queue for the CPU instead", s.Basis, h.BusyShare*100)
+	}
+	return out
+}
+
+// onProcCPU weighs a finding's saving by how CPU-bound the service's own
+// process was at its GOMAXPROCS, as onHostCPU does by the host: at
+// ProcBound b, (1-b) x the time it removes + b x the share of the
+// process's CPU per request it frees (for runtime.gomaxprocs, what lifting
+// the cap gives: 1 - 1/gain).
+func onProcCPU(in *Input, f *Finding, s *Saving, h HostCPU) *Saving {
+	ts := in.split()
+	cpuShare, how, ok := 0.0, "", false
+	if f.Rule == runtimeGOMAXPROCS.ID {
+		if g := gomaxprocsGain(f, h); g > 1 {
+			cpuShare, ok = 1-1/g, true
+			how = fmt.Sprintf("GOMAXPROCS %.0f on %d CPUs (%.2f busy): x%.2f more requests before the CPUs run out", h.Procs, h.Cores, h.BusyCores, g)
+		}
+	} else if freed, hw, k := procFreed(in, f, h); k {
+		cpuShare, ok = math.Min(1, freed/h.SvcMSPerRequest), true
+		how = fmt.Sprintf("%s, %.3f of %.2f ms of the service's CPU per request", hw, freed, h.SvcMSPerRequest)
+	}
+	share := (1-h.ProcBound)*s.Share + h.ProcBound*cpuShare
+	out := &Saving{Share: share, MSPerRequest: share * ts.Service.MeanMS}
+	busy := fmt.Sprintf("the service's process at %.0f%% of its GOMAXPROCS %.0f", h.SvcMSPerRequest*ts.Service.RPS/10/h.Procs, h.Procs)
+	if ok {
+		out.Basis = fmt.Sprintf("%s; weighed by %s: %s", s.Basis, busy, how)
+	} else {
+		out.Basis = fmt.Sprintf("%s; weighed by %s: the fix frees none of its CPU advisor can tell, "+
+			"so the requests would queue for its CPU instead", s.Basis, busy)
 	}
 	return out
 }

@@ -5,9 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/source"
 )
 
 // cpuInput is a window of 200 requests/s at 100 ms on a 2-core host with
@@ -126,5 +130,100 @@ func TestOnHostCPU(t *testing.T) {
 	if h := full.views.split.Host; h.Cores != 2 || h.BusyCores != 2 || h.Bound != 1 || h.MSPerRequest != 10 ||
 		math.Abs(h.DBMSPerRequest-6) > 1e-9 || math.Abs(h.OtherMSPerRequest-2) > 1e-9 {
 		t.Errorf("host %+v", *h)
+	}
+}
+
+// procInput is cpuInput's window with the service at GOMAXPROCS 1 using
+// svc cores, the host busy cores busy, and PostgreSQL running 10
+// statements per request.
+func procInput(svc, busy float64) *Input {
+	in := cpuInput(busy, 0.3, true)
+	procs := 1.0
+	in.Window.Metrics.Process.CPUCores = &svc
+	in.Window.Metrics.Runtime.GOMAXPROCS = &procs
+	in.Window.Postgres.Statements.Rows = []postgres.StatementDelta{{Calls: 20000}}
+	in.views.split.Host = nil
+	if h, ok := hostCPUOf(in, 200); ok {
+		in.views.split.Host = &h
+	}
+	return in
+}
+
+// TestOnProcCPU: a Go service CPU-bound at its GOMAXPROCS while its host
+// has CPUs to spare saves what a fix frees of its own CPU: the driver work
+// of the statements an N+1 batches away, what lifting GOMAXPROCS gives,
+// nothing for a lock or an index; half-way bound, a blend; and the host's
+// model where the host is the more bound.
+func TestOnProcCPU(t *testing.T) {
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05}}
+	lock := Finding{Rule: appLockContention.ID, Evidence: map[string]any{}}
+	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"total_share": 0.8, "cost_cut": 0.99}}
+	gomax := Finding{Rule: runtimeGOMAXPROCS.ID, Evidence: map[string]any{"usable_cpus": 2.0}}
+	rt := Finding{Rule: redisRoundTrips.ID, Evidence: map[string]any{"commands_per_request": 5.0}}
+	timeSaving := &Saving{Share: 0.3, MSPerRequest: 30, Basis: "time"}
+	// 0.8 cores at 200 requests/s: 4 ms of the service's CPU per request.
+	bound := procInput(0.8, 1.2)
+	cases := []struct {
+		name string
+		in   *Input
+		f    Finding
+		want float64
+	}{
+		{"N+1: driver work of 9.5 statements", bound, nplus, 2000.0 / 200 * (1 - 1.0/20) * procClientCPUMS / 4},
+		{"Redis round trips", bound, rt, 4 * procClientCPUMS / 4},
+		{"a lock frees no CPU", bound, lock, 0},
+		{"an index spares PostgreSQL, not the process", bound, index, 0},
+		// GOMAXPROCS 1 on 2 CPUs, the host 1.2 busy: x1.67 before the
+		// host's CPUs run out.
+		{"GOMAXPROCS", bound, gomax, 1 - 1.2/2},
+		// 0.65 cores: half-way between 0.5 and 0.8 of GOMAXPROCS.
+		{"half bound: lock", procInput(0.65, 1.2), lock, 0.5 * 0.3},
+		// The host at 2 of 2 cores is more bound than the process at 0.4
+		// of its P: the host's model (a lock frees no host CPU either).
+		{"host more bound", procInput(0.4, 2), lock, 0},
+		// Neither bound: the time saving.
+		{"idle", procInput(0.3, 1), lock, 0.3},
+	}
+	for _, c := range cases {
+		got := onHostCPU(c.in, &c.f, timeSaving)
+		if math.Abs(got.Share-c.want) > 1e-9 {
+			t.Errorf("%s: share %v, want %v (%s)", c.name, got.Share, c.want, got.Basis)
+		}
+	}
+	if h := bound.views.split.Host; h == nil || h.ProcBound != 1 || h.SvcMSPerRequest != 4 || h.StatementsPerRequest != 10 || h.PGClientShare != -1 {
+		t.Errorf("process figures: %+v", h)
+	}
+}
+
+// TestProcDriverShare: the drivers' share of the service's CPU comes from
+// the window's CPU profile, by the frames of each sample, and prices a
+// statement the N+1 batches away.
+func TestProcDriverShare(t *testing.T) {
+	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}}
+	add := func(ns int64, funcs ...string) {
+		s := &profile.Sample{Value: []int64{1, ns}}
+		for _, name := range funcs {
+			fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name}
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
+			p.Function, p.Location, s.Location = append(p.Function, fn), append(p.Location, loc), append(s.Location, loc)
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	add(30, "github.com/jackc/pgx/v5/pgconn.(*PgConn).ReadRows", "github.com/jackc/pgx/v5.(*Conn).Query", "main.feed")
+	add(10, "github.com/redis/go-redis/v9.(*baseClient).process", "main.feed")
+	add(60, "encoding/json.Marshal", "main.feed")
+	in := procInput(0.8, 1.2)
+	in.Window.Profiles = &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
+	in.views.split.Host = nil
+	h, ok := hostCPUOf(in, 200)
+	if !ok || math.Abs(h.PGClientShare-0.3) > 1e-9 || math.Abs(h.RedisClientShare-0.1) > 1e-9 {
+		t.Fatalf("driver shares %v %v", h.PGClientShare, h.RedisClientShare)
+	}
+	in.views.split.Host = &h
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0}}
+	// 30% of 4 ms over 10 statements per request: 0.12 ms a statement.
+	got := onHostCPU(in, &nplus, &Saving{Share: 0.02, MSPerRequest: 2})
+	if want := 9.5 * 0.12 / 4; math.Abs(got.Share-want) > 1e-9 || !strings.Contains(got.Basis, "120 µs of driver CPU per statement") {
+		t.Errorf("share %v, want %v (%s)", got.Share, want, got.Basis)
 	}
 }

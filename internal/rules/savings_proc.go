@@ -1,0 +1,152 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+
+	"github.com/pgadvisor/advisor/internal/probe/pprof"
+)
+
+// A Go service's own process can run out of CPU before its host does: at
+// GOMAXPROCS below the host's CPUs (the sample service's naive setting is
+// 1) the requests queue for a P while the host still has CPUs to spare. A
+// fix then saves in proportion to the CPU it frees in the service's own
+// process: the driver's work of each statement or Redis command it spares,
+// or the cap itself (runtime.gomaxprocs). On the sample service, once the
+// pool was sized, the process used 0.58 to 0.72 cores at GOMAXPROCS 1 with
+// the host 74 to 82% busy, and the fixes that spared the driver work (the
+// N+1 x1.72, the over-fetching x1.52, the cache x1.94) and GOMAXPROCS
+// (x1.36) gained most, the lock nothing.
+
+// The process's busy share of its GOMAXPROCS at which it starts to count as
+// CPU-bound, and the share from which it is wholly so (a Go process at
+// GOMAXPROCS 1 rarely shows more than 0.8 of a core: the P is released in
+// system calls and the network poller).
+const (
+	procBoundFrom = 0.5
+	procBoundFull = 0.8
+)
+
+// procClientCPUMS is the CPU one statement or Redis command costs the
+// service's driver, in milliseconds, when the window has no CPU profile
+// to measure it: about half of callCPUMS, the client's half of a round trip.
+const procClientCPUMS = callCPUMS / 2
+
+var (
+	procPGClientRe    = regexp.MustCompile(`^(github\.com/jackc/pgx/|github\.com/lib/pq\.|database/sql\.)`)
+	procRedisClientRe = regexp.MustCompile(`^(github\.com/redis/go-redis/|github\.com/gomodule/redigo/)`)
+)
+
+// procCPUOf fills h's process fields for a Go service whose GOMAXPROCS
+// and CPU are known: how CPU-bound it is at its GOMAXPROCS, its CPU per
+// request, and the share of that CPU its PostgreSQL and Redis drivers take
+// in the window's CPU profile (-1 without one).
+func procCPUOf(in *Input, rps float64, h *HostCPU) {
+	h.PGClientShare, h.RedisClientShare = -1, -1
+	w := in.Window
+	if w == nil || w.Metrics == nil || w.Metrics.Runtime.GOMAXPROCS == nil || w.Metrics.Process.CPUCores == nil || rps <= 0 {
+		return
+	}
+	procs, used := *w.Metrics.Runtime.GOMAXPROCS, *w.Metrics.Process.CPUCores
+	if procs <= 0 || used <= 0 {
+		return
+	}
+	h.Procs = procs
+	h.SvcMSPerRequest = used * 1000 / rps
+	h.ProcBound = math.Max(0, math.Min(1, (used/procs-procBoundFrom)/(procBoundFull-procBoundFrom)))
+	if pg := w.Postgres; pg != nil && pg.Statements.Seconds > 0 {
+		var calls int64
+		for _, r := range pg.Statements.Rows {
+			calls += r.Calls
+		}
+		h.StatementsPerRequest = float64(calls) / pg.Statements.Seconds / rps
+	}
+	prof := appProfile(w, pprof.KindCPU)
+	if prof == nil {
+		return
+	}
+	var total, pgCPU, redisCPU float64
+	appStacks(prof.Profile, pprof.SampleIndex(prof.Profile), func(frames []pprof.Frame, val float64) {
+		total += val
+		var pg, rd bool
+		for _, fr := range frames {
+			pg = pg || procPGClientRe.MatchString(fr.Func)
+			rd = rd || procRedisClientRe.MatchString(fr.Func)
+		}
+		switch {
+		case pg:
+			pgCPU += val
+		case rd:
+			redisCPU += val
+		}
+	})
+	if total > 0 {
+		h.PGClientShare, h.RedisClientShare = pgCPU/total, redisCPU/total
+	}
+}
+
+// procFreed is the service's CPU per request, in milliseconds, that a
+// finding's fix frees in its own process, with how it was estimated; false
+// for a fix that frees none there (an index spares PostgreSQL, a lock or
+// work moved to a worker of the same process spares no CPU).
+func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
+	num := func(key string) float64 {
+		v, ok := evidenceFinite(f.Evidence, key)
+		if !ok || v < 0 {
+			return 0
+		}
+		return v
+	}
+	rps := in.split().Service.RPS
+	if rps <= 0 || h.SvcMSPerRequest <= 0 {
+		return 0, "", false
+	}
+	perStatement, perCommand := procClientCPUMS, procClientCPUMS
+	how := fmt.Sprintf("%.0f µs of driver CPU per statement (no CPU profile)", procClientCPUMS*1000)
+	if h.PGClientShare >= 0 && h.StatementsPerRequest > 0 {
+		perStatement = h.PGClientShare * h.SvcMSPerRequest / h.StatementsPerRequest
+		how = fmt.Sprintf("%.0f µs of driver CPU per statement (the CPU profile's %.0f%% under the PostgreSQL driver over %.1f statements per request)",
+			perStatement*1000, h.PGClientShare*100, h.StatementsPerRequest)
+	}
+	statements := func(perReq, part float64, what string) (float64, string, bool) {
+		if perReq <= 0 {
+			return 0, "", false
+		}
+		return perReq * part * perStatement, fmt.Sprintf("%s: %.2f statements per request, %s", what, perReq*part, how), true
+	}
+	switch f.Rule {
+	case dbNPlusOne.ID:
+		reps, perS := num("repetitions"), num("calls_per_s")
+		if reps <= 1 {
+			return 0, "", false
+		}
+		return statements(perS/rps, 1-1/reps, "the repeated statements batched away")
+	case dbCacheCandidate.ID:
+		return statements(num("calls_per_s")/rps, 0.9, "90% of the cached statements")
+	case dbOverfetch.ID:
+		return statements(num("calls_per_s")/rps, 0.5, "half the driver work of the over-fetching statement")
+	case redisRoundTrips.ID:
+		cpr := num("commands_per_request")
+		if cpr <= 1 {
+			return 0, "", false
+		}
+		if h.RedisClientShare >= 0 {
+			ms := h.RedisClientShare * h.SvcMSPerRequest * (1 - 1/cpr)
+			return ms, fmt.Sprintf("all round trips but one of the %.0f%% of the CPU profile under the Redis driver", h.RedisClientShare*100), true
+		}
+		return (cpr - 1) * perCommand, fmt.Sprintf("%.1f commands fewer per request at %.0f µs of driver CPU each (no CPU profile)", cpr-1, perCommand*1000), true
+	}
+	return 0, "", false
+}
+
+// gomaxprocsGain is the throughput factor raising GOMAXPROCS to the usable
+// CPUs would give a process CPU-bound at it: the usable CPUs over
+// GOMAXPROCS, at most the host's CPUs over those it keeps busy.
+func gomaxprocsGain(f *Finding, h HostCPU) float64 {
+	usable, ok := evidenceFinite(f.Evidence, "usable_cpus")
+	if !ok || usable <= 0 || h.Procs <= 0 || h.BusyCores <= 0 {
+		return 1
+	}
+	return math.Max(1, math.Min(usable/h.Procs, float64(h.Cores)/h.BusyCores))
+}
