@@ -192,6 +192,16 @@ func evidenceNumber(v any) (float64, bool) {
 	return 0, false
 }
 
+// evidenceAmount reads a non-negative finite number from evidence under
+// key: 0 when absent, negative or not finite.
+func evidenceAmount(ev map[string]any, key string) float64 {
+	v, ok := evidenceFinite(ev, key)
+	if !ok || v < 0 {
+		return 0
+	}
+	return v
+}
+
 // evidenceFinite reads a finite number from evidence under key.
 func evidenceFinite(ev map[string]any, key string) (float64, bool) {
 	v, ok := evidenceNumber(ev[key])

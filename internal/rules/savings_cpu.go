@@ -109,14 +109,7 @@ func hostCPUOf(in *Input, rps float64) (HostCPU, bool) {
 // advisor can tell (a lock, work moved to a worker, GOMAXPROCS on a busy
 // host).
 func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
-	// num is a non-negative evidence figure, 0 when absent.
-	num := func(key string) float64 {
-		v, ok := evidenceFinite(f.Evidence, key)
-		if !ok || v < 0 {
-			return 0
-		}
-		return v
-	}
+	num := func(key string) float64 { return evidenceAmount(f.Evidence, key) }
 	rps := in.split().Service.RPS
 	// statement frees a part of the statements' CPU on a local PostgreSQL.
 	statement := func(share, part float64, what string) (float64, string, bool) {

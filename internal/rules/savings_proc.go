@@ -91,13 +91,7 @@ func procCPUOf(in *Input, rps float64, h *HostCPU) {
 // for a fix that frees none there (an index spares PostgreSQL, a lock or
 // work moved to a worker of the same process spares no CPU).
 func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
-	num := func(key string) float64 {
-		v, ok := evidenceFinite(f.Evidence, key)
-		if !ok || v < 0 {
-			return 0
-		}
-		return v
-	}
+	num := func(key string) float64 { return evidenceAmount(f.Evidence, key) }
 	rps := in.split().Service.RPS
 	if rps <= 0 || h.SvcMSPerRequest <= 0 {
 		return 0, "", false
