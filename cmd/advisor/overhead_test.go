@@ -119,7 +119,8 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		if res.Errors > 0 {
 			b.Fatalf("%d errors: %v", res.Errors, res.ErrorsByKind)
 		}
-		return loadStat{rps: res.RPS, cpuMS: (targetCPU(b, svc.pid) - before) * 1000 / float64(max(res.Requests, 1))}
+		requests := float64(max(res.Requests, 1))
+		return loadStat{rps: res.RPS, requests: requests, cpuMS: (targetCPU(b, svc.pid) - before) * 1000 / requests}
 	}
 	// firstSeconds runs the load over a fresh attach's first seconds.
 	firstSeconds := func() loadStat {
@@ -206,9 +207,6 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			}
 		}
 		var running time.Duration
-		// attachPerRequest is attach's own CPU per request (ms) of the
-		// latest run with it.
-		var attachPerRequest float64
 		withAttach := func() loadStat {
 			t, cpu := time.Now(), procCPU(b, attach.Process.Pid)
 			signal(syscall.SIGCONT)
@@ -217,7 +215,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			running += d
 			used := procCPU(b, attach.Process.Pid) - cpu
 			attachLoaded = append(attachLoaded, used/d.Seconds()*1000)
-			attachPerRequest = used * 1000 / max(st.rps*runLength.Seconds(), 1)
+			st.attachMS = used * 1000 / st.requests
 			return st
 		}
 		withoutAttach := func() loadStat {
@@ -231,7 +229,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			// CPU and attach's own) against without: on a host whose CPUs
 			// are the bottleneck, throughput falls by this factor's inverse.
 			if wo.cpuMS > 0 {
-				costRatios = append(costRatios, (with.cpuMS+attachPerRequest)/wo.cpuMS)
+				costRatios = append(costRatios, (with.cpuMS+with.attachMS)/wo.cpuMS)
 			}
 		}
 		signal(syscall.SIGCONT)
@@ -265,10 +263,11 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(float64(len(ratiosFirst)), "pairs_first")
 }
 
-// loadStat is one load run of BenchmarkAttachOverhead: its throughput and
-// the CPU time per request (ms) of the service, PostgreSQL and Redis.
+// loadStat is one load run of BenchmarkAttachOverhead: its throughput, the
+// requests it completed, the CPU time per request (ms) of the service,
+// PostgreSQL and Redis, and attach's own per request in a run with it.
 type loadStat struct {
-	rps, cpuMS float64
+	rps, requests, cpuMS, attachMS float64
 }
 
 // procStat is one /proc/PID/stat line: the process's pid and command, and

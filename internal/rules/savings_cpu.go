@@ -63,21 +63,23 @@ type HostCPU struct {
 
 	// The service's own process, for a Go service whose GOMAXPROCS and
 	// CPU are known (savings_proc.go): Procs is its GOMAXPROCS (0 when
-	// unknown), ProcBound how CPU-bound it is at it (0..1),
-	// SvcMSPerRequest its CPU per request, StatementsPerRequest the
-	// statements PostgreSQL ran per request, and PGClientShare and
+	// unknown), ProcBusyShare the share of it busy, ProcBound how
+	// CPU-bound it is at it (0..1), SvcMSPerRequest its CPU per request,
+	// StatementsPerRequest the top-level statements per request (the
+	// split's figures), and, once it is bound, PGClientShare and
 	// RedisClientShare the shares of its CPU profile under the PostgreSQL
 	// and Redis drivers (-1 without a CPU profile).
-	Procs, ProcBound                float64
+	Procs, ProcBusyShare, ProcBound float64
 	SvcMSPerRequest                 float64
 	StatementsPerRequest            float64
 	PGClientShare, RedisClientShare float64
 }
 
-// hostCPUOf reads the host's CPU over the window for rps requests a
-// second; false when advisor cannot see the service's host or the service
-// served nothing.
-func hostCPUOf(in *Input, rps float64) (HostCPU, bool) {
+// hostCPUOf reads the host's CPU over the window for the service's span
+// (its rate, and what a request costs in the other sources); false when
+// advisor cannot see the service's host or the service served nothing.
+func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
+	rps := svc.RPS
 	w := in.Window
 	if w == nil || w.ServiceCPUs <= 0 || w.HostBusyCores <= 0 || w.Cumulative || rps <= 0 {
 		return HostCPU{}, false
@@ -86,7 +88,7 @@ func hostCPUOf(in *Input, rps float64) (HostCPU, bool) {
 	busy := math.Min(w.HostBusyCores, cores)
 	h := HostCPU{Cores: w.ServiceCPUs, BusyCores: busy, BusyShare: busy / cores, MSPerRequest: busy * 1000 / rps, OtherMSPerRequest: -1}
 	h.Bound = math.Max(0, math.Min(1, (h.BusyShare-cpuBoundFrom)/(cpuBoundFull-cpuBoundFrom)))
-	procCPUOf(in, rps, &h)
+	procCPUOf(in, svc, &h)
 	svcCores := -1.0
 	if m := w.Metrics; m != nil && m.Process.CPUCores != nil {
 		svcCores = *m.Process.CPUCores
@@ -227,7 +229,7 @@ func onProcCPU(in *Input, f *Finding, s *Saving, h HostCPU) *Saving {
 	}
 	share := (1-h.ProcBound)*s.Share + h.ProcBound*cpuShare
 	out := &Saving{Share: share, MSPerRequest: share * ts.Service.MeanMS}
-	busy := fmt.Sprintf("the service's process at %.0f%% of its GOMAXPROCS %.0f", h.SvcMSPerRequest*ts.Service.RPS/10/h.Procs, h.Procs)
+	busy := fmt.Sprintf("the service's process at %.0f%% of its GOMAXPROCS %.0f", h.ProcBusyShare*100, h.Procs)
 	if ok {
 		out.Basis = fmt.Sprintf("%s; weighed by %s: %s", s.Basis, busy, how)
 	} else {

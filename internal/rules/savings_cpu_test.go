@@ -31,7 +31,7 @@ func cpuInput(busy, dbCores float64, pgLocal bool) *Input {
 		{Name: PartLock, MSPerRequest: 30, Share: 0.3},
 	}}}
 	// As splitOf does once it knows the rate.
-	if h, ok := hostCPUOf(in, 200); ok {
+	if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
 		in.views.split.Host = &h
 	}
 	return in
@@ -116,15 +116,15 @@ func TestOnHostCPU(t *testing.T) {
 	// over cumulative statistics, or without requests.
 	in := cpuInput(2, 1.2, true)
 	in.Window.ServiceCPUs = 0
-	if _, ok := hostCPUOf(in, 200); ok {
+	if _, ok := hostCPUOf(in, &in.views.split.Service); ok {
 		t.Error("a host without CPUs")
 	}
 	in = cpuInput(2, 1.2, true)
 	in.Window.Cumulative = true
-	if _, ok := hostCPUOf(in, 200); ok {
+	if _, ok := hostCPUOf(in, &in.views.split.Service); ok {
 		t.Error("a host over cumulative statistics")
 	}
-	if _, ok := hostCPUOf(cpuInput(2, 1.2, true), 0); ok {
+	if _, ok := hostCPUOf(cpuInput(2, 1.2, true), &Span{}); ok {
 		t.Error("a host without requests")
 	}
 	if h := full.views.split.Host; h.Cores != 2 || h.BusyCores != 2 || h.Bound != 1 || h.MSPerRequest != 10 ||
@@ -134,16 +134,16 @@ func TestOnHostCPU(t *testing.T) {
 }
 
 // procInput is cpuInput's window with the service at GOMAXPROCS 1 using
-// svc cores, the host busy cores busy, and PostgreSQL running 10
-// statements per request.
+// svc cores, the host busy cores busy, and 10 statements per request, as
+// the split's per-request figures say.
 func procInput(svc, busy float64) *Input {
 	in := cpuInput(busy, 0.3, true)
-	procs := 1.0
+	procs, cpuMS, queries := 1.0, svc*1000/200, 10.0
 	in.Window.Metrics.Process.CPUCores = &svc
 	in.Window.Metrics.Runtime.GOMAXPROCS = &procs
-	in.Window.Postgres.Statements.Rows = []postgres.StatementDelta{{Calls: 20000}}
+	in.views.split.Service.PerRequest = &PerRequest{CPUMS: &cpuMS, DBQueries: &queries}
 	in.views.split.Host = nil
-	if h, ok := hostCPUOf(in, 200); ok {
+	if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
 		in.views.split.Host = &h
 	}
 	return in
@@ -212,10 +212,18 @@ func TestProcDriverShare(t *testing.T) {
 	add(30, "github.com/jackc/pgx/v5/pgconn.(*PgConn).ReadRows", "github.com/jackc/pgx/v5.(*Conn).Query", "main.feed")
 	add(10, "github.com/redis/go-redis/v9.(*baseClient).process", "main.feed")
 	add(60, "encoding/json.Marshal", "main.feed")
+	cpu := &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
+	// A process with CPU to spare: its savings do not read the drivers'
+	// shares, and the profile is not walked for them.
+	idle := procInput(0.3, 1.2)
+	idle.Window.Profiles = cpu
+	if h, ok := hostCPUOf(idle, &idle.views.split.Service); !ok || h.PGClientShare != -1 || h.RedisClientShare != -1 {
+		t.Errorf("driver shares of a process not bound: %v %v", h.PGClientShare, h.RedisClientShare)
+	}
 	in := procInput(0.8, 1.2)
-	in.Window.Profiles = &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
+	in.Window.Profiles = cpu
 	in.views.split.Host = nil
-	h, ok := hostCPUOf(in, 200)
+	h, ok := hostCPUOf(in, &in.views.split.Service)
 	if !ok || math.Abs(h.PGClientShare-0.3) > 1e-9 || math.Abs(h.RedisClientShare-0.1) > 1e-9 {
 		t.Fatalf("driver shares %v %v", h.PGClientShare, h.RedisClientShare)
 	}

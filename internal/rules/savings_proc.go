@@ -39,40 +39,44 @@ var (
 )
 
 // procCPUOf fills h's process fields for a Go service whose GOMAXPROCS
-// and CPU are known: how CPU-bound it is at its GOMAXPROCS, its CPU per
-// request, and the share of that CPU its PostgreSQL and Redis drivers take
-// in the window's CPU profile (-1 without one).
-func procCPUOf(in *Input, rps float64, h *HostCPU) {
+// and CPU per request are known: how CPU-bound it is at its GOMAXPROCS,
+// the statements per request, and, once it is bound (the only case
+// onHostCPU reads them), the share of its CPU its PostgreSQL and Redis
+// drivers take in the window's CPU profile (-1 without one).
+func procCPUOf(in *Input, svc *Span, h *HostCPU) {
 	h.PGClientShare, h.RedisClientShare = -1, -1
-	w := in.Window
-	if w == nil || w.Metrics == nil || w.Metrics.Runtime.GOMAXPROCS == nil || w.Metrics.Process.CPUCores == nil || rps <= 0 {
+	w, pr := in.Window, svc.PerRequest
+	if w == nil || w.Metrics == nil || w.Metrics.Runtime.GOMAXPROCS == nil || pr == nil || pr.CPUMS == nil || svc.RPS <= 0 {
 		return
 	}
-	procs, used := *w.Metrics.Runtime.GOMAXPROCS, *w.Metrics.Process.CPUCores
-	if procs <= 0 || used <= 0 {
+	procs, ms := *w.Metrics.Runtime.GOMAXPROCS, *pr.CPUMS
+	if procs <= 0 || ms <= 0 {
 		return
 	}
-	h.Procs = procs
-	h.SvcMSPerRequest = used * 1000 / rps
-	h.ProcBound = math.Max(0, math.Min(1, (used/procs-procBoundFrom)/(procBoundFull-procBoundFrom)))
-	if pg := w.Postgres; pg != nil && pg.Statements.Seconds > 0 {
-		var calls int64
-		for _, r := range pg.Statements.Rows {
-			calls += r.Calls
-		}
-		h.StatementsPerRequest = float64(calls) / pg.Statements.Seconds / rps
+	h.Procs, h.SvcMSPerRequest = procs, ms
+	h.ProcBusyShare = ms * svc.RPS / 1000 / procs
+	h.ProcBound = math.Max(0, math.Min(1, (h.ProcBusyShare-procBoundFrom)/(procBoundFull-procBoundFrom)))
+	if pr.DBQueries != nil {
+		h.StatementsPerRequest = *pr.DBQueries
 	}
 	prof := appProfile(w, pprof.KindCPU)
-	if prof == nil {
+	if prof == nil || h.ProcBound <= 0 {
 		return
 	}
+	// A profile repeats the same few hundred functions: match each once.
+	type driver struct{ pg, redis bool }
+	drivers := map[string]driver{}
 	var total, pgCPU, redisCPU float64
 	appStacks(prof.Profile, pprof.SampleIndex(prof.Profile), func(frames []pprof.Frame, val float64) {
 		total += val
 		var pg, rd bool
 		for _, fr := range frames {
-			pg = pg || procPGClientRe.MatchString(fr.Func)
-			rd = rd || procRedisClientRe.MatchString(fr.Func)
+			d, ok := drivers[fr.Func]
+			if !ok {
+				d = driver{procPGClientRe.MatchString(fr.Func), procRedisClientRe.MatchString(fr.Func)}
+				drivers[fr.Func] = d
+			}
+			pg, rd = pg || d.pg, rd || d.redis
 		}
 		switch {
 		case pg:
@@ -96,7 +100,7 @@ func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 	if rps <= 0 || h.SvcMSPerRequest <= 0 {
 		return 0, "", false
 	}
-	perStatement, perCommand := procClientCPUMS, procClientCPUMS
+	perStatement := procClientCPUMS
 	how := fmt.Sprintf("%.0f µs of driver CPU per statement (no CPU profile)", procClientCPUMS*1000)
 	if h.PGClientShare >= 0 && h.StatementsPerRequest > 0 {
 		perStatement = h.PGClientShare * h.SvcMSPerRequest / h.StatementsPerRequest
@@ -129,7 +133,7 @@ func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 			ms := h.RedisClientShare * h.SvcMSPerRequest * (1 - 1/cpr)
 			return ms, fmt.Sprintf("all round trips but one of the %.0f%% of the CPU profile under the Redis driver", h.RedisClientShare*100), true
 		}
-		return (cpr - 1) * perCommand, fmt.Sprintf("%.1f commands fewer per request at %.0f µs of driver CPU each (no CPU profile)", cpr-1, perCommand*1000), true
+		return (cpr - 1) * procClientCPUMS, fmt.Sprintf("%.1f commands fewer per request at %.0f µs of driver CPU each (no CPU profile)", cpr-1, procClientCPUMS*1000), true
 	}
 	return 0, "", false
 }

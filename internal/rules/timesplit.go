@@ -216,7 +216,7 @@ func splitOf(in *Input) *TimeSplit {
 			"several routes shared the window, and no source tells them apart by route")
 	}
 	ts.Service = svc
-	if h, ok := hostCPUOf(in, svc.RPS); ok {
+	if h, ok := hostCPUOf(in, &svc); ok {
 		ts.Host = &h
 	}
 	slices.SortStableFunc(ts.Routes, func(a, b Span) int { return cmp.Compare(b.Share, a.Share) })

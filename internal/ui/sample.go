@@ -42,18 +42,15 @@ func (m *Model) sampleTick() tea.Cmd {
 	}
 }
 
-// dumpsWanted reports whether a finding shown (fading ones included) rests on a count
-// of goroutine samples (rules.Registry.CountsDumps). Over the first
-// SampleFor each reading takes a dump every SampleEvery; after it, the
-// dumps between readings keep such a finding's samples as many as they were
-// (without them the window would lose three in four as the first seconds
-// age out of it, and the finding could leave). A service with no such
-// finding pays for one dump a reading: each dump (debug=2) stops the
+// dumpsWanted reports whether a finding shown (fading ones included) rests
+// on a count of goroutine samples (rules.Registry.CountsDumps). Over the
+// first SampleFor each reading takes a dump every SampleEvery; after it,
+// the dumps between readings keep such a finding's samples as many as they
+// were (without them the window would lose three in four as the first
+// seconds age out of it, and the finding could leave). A service with no
+// such finding pays for one dump a reading: each dump (debug=2) stops the
 // service's world while its stacks are written.
 func (m *Model) dumpsWanted() bool {
-	if m.data == nil {
-		return false
-	}
 	return slices.ContainsFunc(m.data.Findings, m.opts.Registry.CountsDumps)
 }
 
