@@ -44,4 +44,15 @@ func TestQueueBacklogDrainTime(t *testing.T) {
 	if _, ok := fs[0].Evidence["drain_s"]; ok {
 		t.Errorf("drain_s with nothing finishing: %v", fs[0].Evidence)
 	}
+	// No worker under 843 arrivals a second, of which the ids and the
+	// pending count disagree on 0.77 a second: still no worker.
+	fs = appRunRule(t, riverQueueInput(300, 0, 0.769, 842.8, 5*time.Second), "queue.backlog", nil)
+	if len(fs) != 1 || !strings.Contains(fs[0].Title, "growing") || fs[0].Evidence["no_worker"] != true {
+		t.Fatalf("no worker, completions within the arrivals' noise: %v", fs)
+	}
+	// A worker finishing 2% of the arrivals is one.
+	fs = appRunRule(t, riverQueueInput(300, 0, 17, 826, 5*time.Second), "queue.backlog", nil)
+	if len(fs) != 0 {
+		t.Fatalf("a worker at 2%% of the arrivals: %v", fs)
+	}
 }
