@@ -19,6 +19,7 @@ var dbCacheCandidate = Def[dbCacheCandidateParams]{ID: "db.cache-candidate", Che
 type dbCacheCandidateParams struct {
 	MaxTableWritesPerS float64 `param:"max_table_writes_per_s"`
 	MinTotalShare      float64 `param:"min_total_share"`
+	MinCallsPerRequest float64 `param:"min_calls_per_request"`
 }
 
 // dbCacheSubject is the subject of the rule's one finding: the statements
@@ -32,17 +33,33 @@ func checkDBCacheCandidate(_ context.Context, in *Input, p dbCacheCandidateParam
 		return nil, nil
 	}
 	// A statement qualifies by its share of the database's time, whatever
-	// its rate: a short run makes few calls of the hottest read.
+	// its rate: a short run makes few calls of the hottest read. Or by how
+	// many of the service's requests make it: a read most requests make is
+	// worth a cache however cheap, and its share of the database's time
+	// falls under any bar while another statement (a sequential scan) takes
+	// nearly all of it.
 	maxWrites, minShare := p.MaxTableWritesPerS, p.MinTotalShare
+	rps := 0.0
+	if m := in.Window.Metrics; m != nil && m.Requests > 0 {
+		rps = m.RPS
+	}
 	type candidate struct {
 		d      *postgres.StatementDelta
 		tables string
 		writes float64
+		// perRequest is the statement's calls per request of the
+		// service; 0 without its request metrics.
+		perRequest float64
 	}
 	var cands []candidate
 	for _, d := range dbVisible(pg) {
 		q := d.Statement.Query
-		if d.Share < minShare || !sqltext.ReadOnly(q) || sqltext.ReadsCatalog(q) {
+		perRequest := 0.0
+		if rps > 0 {
+			perRequest = d.CallsPerS / rps
+		}
+		hot := d.Share >= minShare || (p.MinCallsPerRequest > 0 && perRequest >= p.MinCallsPerRequest)
+		if !hot || !sqltext.ReadOnly(q) || sqltext.ReadsCatalog(q) {
 			continue
 		}
 		_, from, ok := sqltext.SelectList(q)
@@ -62,7 +79,7 @@ func checkDBCacheCandidate(_ context.Context, in *Input, p dbCacheCandidateParam
 		if writes > maxWrites {
 			continue
 		}
-		cands = append(cands, candidate{d: d, tables: strings.Join(names, ", "), writes: writes})
+		cands = append(cands, candidate{d: d, tables: strings.Join(names, ", "), writes: writes, perRequest: perRequest})
 	}
 	if len(cands) == 0 {
 		return nil, nil
@@ -94,6 +111,7 @@ func checkDBCacheCandidate(_ context.Context, in *Input, p dbCacheCandidateParam
 			"mean_ms":            dbRound(d.MeanTime, 3),
 			"table_writes_per_s": dbRound(top.writes, 2),
 			"total_share":        dbRound(d.Share, 3),
+			"calls_per_request":  dbRound(top.perRequest, 2),
 			// Every statement that qualifies, the heaviest first.
 			"statements":       len(cands),
 			"others":           len(cands) - 1,

@@ -565,6 +565,48 @@ func TestDBCacheCandidateCaptured(t *testing.T) {
 	}
 }
 
+// TestDBCacheCandidatePerRequest: on the naive sample service a sequential
+// scan took 87% of the database's time and left the profile read, made by
+// most requests, at 1.5-1.8%, under min_total_share: the finding came and
+// went with the machine's load. A read most requests make qualifies by its
+// calls per request, whatever its share; without request metrics, or with
+// min_calls_per_request 0, the share alone decides.
+func TestDBCacheCandidatePerRequest(t *testing.T) {
+	load := func() *probe.Window {
+		w := dbLoadCapture(t, "db", "cache")
+		for i := range w.Postgres.Statements.Rows {
+			w.Postgres.Statements.Rows[i].Share = min(w.Postgres.Statements.Rows[i].Share, 0.005)
+		}
+		return w
+	}
+	profileRead := func(fs []Finding) (float64, bool) {
+		for _, f := range fs {
+			for _, q := range f.Evidence["queries"].([]string) {
+				if strings.Contains(q, "FROM users u JOIN profiles") {
+					return f.Evidence["calls_per_request"].(float64), true
+				}
+			}
+		}
+		return 0, false
+	}
+	w := load()
+	if per, ok := profileRead(dbDetect(t, w, dbRule(t, "db.cache-candidate", nil))); !ok || per < 0.9 {
+		t.Errorf("profile read under the share bar, made by every request: found %v, %v calls per request", ok, per)
+	}
+	if _, ok := profileRead(dbDetect(t, load(), dbRule(t, "db.cache-candidate", map[string]any{"min_calls_per_request": 0.0}))); ok {
+		t.Error("min_calls_per_request 0: the share alone should decide")
+	}
+	w = load()
+	w.Metrics = nil
+	if _, ok := profileRead(dbDetect(t, w, dbRule(t, "db.cache-candidate", nil))); ok {
+		t.Error("without request metrics: the share alone should decide")
+	}
+	// The tuned service's batched product read (0.1 per request, 0.7%).
+	for _, f := range dbDetect(t, dbLoadCapture(t, "db", "tuned"), dbRule(t, "db.cache-candidate", nil)) {
+		t.Errorf("tuned: %v", f.Evidence["queries"])
+	}
+}
+
 // TestDBCacheCandidateStableSubject: attach on the naive sample service saw
 // the finding leave and come back as the statements at the rule's bars
 // (a share near 2%, a table written about once a second) took turns; the
