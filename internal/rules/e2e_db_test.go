@@ -165,9 +165,25 @@ func TestMatrix(t *testing.T) {
 			probes.Close()
 			// Another package's load on the shared server can take the
 			// headroom a rule needs (pool.undersized stays silent while
-			// PostgreSQL is busy, as it should): a planted problem missed
-			// is observed again, twice at most, and each miss is logged.
-			if c.want == "" || len(dbFindingsOf(fs, c.want)) > 0 || attempt == 3 {
+			// PostgreSQL is busy, as it should), and its databases share
+			// the 128 MB of shared_buffers (the tuned row once saw a hit
+			// ratio of 98.3% while other packages seeded theirs): a
+			// planted problem missed, or a warning on the tuned service,
+			// is observed again, twice at most, and each is logged. One
+			// that holds fails the row.
+			if attempt == 3 {
+				break
+			}
+			if c.want == "" {
+				warned := slices.ContainsFunc(fs, func(f Finding) bool { return f.Severity.AtLeast(Warning) })
+				if !warned {
+					break
+				}
+				t.Logf("%s: warnings in attempt %d (load %d requests; findings %s): observing again",
+					c.label(), attempt, obs.Load.Requests, dbRuleList(fs))
+				continue
+			}
+			if len(dbFindingsOf(fs, c.want)) > 0 {
 				break
 			}
 			t.Logf("%s: no %s in attempt %d (load %d requests; findings %s): observing again",
