@@ -220,6 +220,12 @@ func (r *runner) judge(ctx context.Context, p Proposal, step Step) error {
 		}
 		step = again
 	}
+	if worse && doesDroppedWork(p) {
+		// The requests were faster because work was not done: the fix
+		// stays, and the table counts its cost.
+		step.Verdict = "RPS fell (" + verdict + "): kept, the queued work was not being done before it and the figures before it counted that"
+		worse = false
+	}
 	if worse {
 		if err := r.revert(ctx, p, step, verdict); err != nil {
 			return err
@@ -229,6 +235,15 @@ func (r *runner) judge(ctx context.Context, p Proposal, step Step) error {
 	}
 	r.emit(Event{Kind: Measured, Step: step.N})
 	return nil
+}
+
+// doesDroppedWork reports whether p's fix makes the service do work it was
+// leaving undone: a job queue that only grows (no worker, or too few) holds
+// e-mails, invoices and webhooks nobody gets. Taking those jobs costs the
+// requests CPU; reverting such a fix because RPS fell would trade the work
+// for a figure, and the before/after table would credit work never done.
+func doesDroppedWork(p Proposal) bool {
+	return p.Finding.Rule == "queue.backlog"
 }
 
 // measureAgain measures the state of step a second time and returns the

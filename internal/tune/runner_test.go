@@ -133,6 +133,34 @@ func TestRunnerApplyAndJudge(t *testing.T) {
 			t.Errorf("lock=%s, kept %d, reverted %+v", svc.settings["lock"], r.kept, r.reverted["lock"])
 		}
 	})
+	t.Run("a backlog's workers kept though RPS fell", func(t *testing.T) {
+		// The naive service queues its follow-up work with no worker: the
+		// requests are faster while the e-mails and invoices are never
+		// done. Workers cost the requests CPU; they stay.
+		backlog := problem{knob: "jobworkers", fixed: "sized", gain: 0.8,
+			finding: rules.Finding{Rule: "queue.backlog", Subject: "river default", Severity: rules.Warning,
+				Evidence: map[string]any{"system": "river", "queue": "default", "no_worker": true}, Fix: rules.Fix{Summary: "add workers"}}}
+		svc := newFake(t, backlog)
+		r := measuredRunner(t, svc)
+		p, ok, _ := r.propose(ctx)
+		if !ok || p.Action.Knob != "jobworkers" {
+			t.Fatalf("proposal %+v", p)
+		}
+		step, err := r.apply(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.judge(ctx, p, step); err != nil {
+			t.Fatal(err)
+		}
+		s := r.res.Steps[1]
+		if s.Outcome != Kept || !strings.Contains(s.Verdict, "not being done") || svc.settings["jobworkers"] != "sized" || r.keptFixes != 1 {
+			t.Errorf("step %+v, jobworkers=%s", s, svc.settings["jobworkers"])
+		}
+		if got := outcomeText(s); !strings.HasPrefix(got, "kept: RPS fell") {
+			t.Errorf("outcome %q", got)
+		}
+	})
 	t.Run("kept when the second measurement is not worse", func(t *testing.T) {
 		svc := newFake(t, poolProblem)
 		svc.glitch = map[int]bool{2: true}
