@@ -161,6 +161,7 @@ func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding
 		}
 		out = append(out, fs...)
 	}
+	compoundStatementFixes(in, out)
 	SortFindings(out)
 	return out, errs
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/pgadvisor/advisor/internal/probe"
@@ -54,5 +55,44 @@ func TestSavesOfSamples(t *testing.T) {
 		if w, ok := want[r.ID]; ok && math.Abs(s.Share-w) > 1e-9 {
 			t.Errorf("%s: share %v, want %v", r.ID, s.Share, w)
 		}
+	}
+}
+
+// TestCompoundStatementFixes: an overfetch on a statement db.missing-index
+// also flags saves half of what the statement's time is once the index has
+// cut it, not half of the scan; an overfetch on another statement, or with
+// no index finding, keeps its own saving.
+func TestCompoundStatementFixes(t *testing.T) {
+	in := &Input{Window: &probe.Window{Seconds: 10, Postgres: &postgres.Window{Statements: postgres.StatementsWindow{Seconds: 10}}}}
+	in.views.split = &TimeSplit{Service: Span{RPS: 10, MeanMS: 1000, HasLatency: true, Parts: []Part{
+		{Name: PartDB, MSPerRequest: 800, Share: 0.8},
+		{Name: PartOther, MSPerRequest: 200, Share: 0.2},
+	}}}
+	// The naive feed: 7.4 calls/s of a 65 ms sequential scan for 20 rows.
+	overfetch := func(queryid string) Finding {
+		return Finding{Rule: dbOverfetch.ID, Evidence: map[string]any{"queryid": queryid, "calls_per_s": 7.4, "mean_ms": 65.0}}
+	}
+	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"queryid": "7", "cost_cut": 0.99,
+		"also_serves_queryids": []string{"8"}, "calls_per_s": 7.4, "mean_ms": 65.0}}
+	fs := []Finding{overfetch("7"), overfetch("8"), overfetch("9"), index}
+	for i := range fs {
+		fs[i].Saves = onHostCPU(in, &fs[i], savesOf(in, &fs[i]))
+		fs[i].Impact = fs[i].Saves.Share
+	}
+	alone := fs[2].Impact
+	if want := 7.4 * 65 / 2 / 10 / 1000; math.Abs(alone-want) > 1e-9 {
+		t.Fatalf("overfetch alone: impact %v, want %v", alone, want)
+	}
+	compoundStatementFixes(in, fs)
+	for i, want := range []float64{alone * 0.01, alone * 0.01, alone} {
+		if math.Abs(fs[i].Impact-want) > 1e-9 || math.Abs(fs[i].Saves.Share-want) > 1e-9 {
+			t.Errorf("overfetch of queryid %v: impact %v, saves %+v, want %v", fs[i].Evidence["queryid"], fs[i].Impact, fs[i].Saves, want)
+		}
+	}
+	if !strings.Contains(fs[0].Saves.Basis, "cut its time by 99%") {
+		t.Errorf("basis %q", fs[0].Saves.Basis)
+	}
+	if idx := fs[3].Impact; math.Abs(idx-7.4*65*0.99/10/1000) > 1e-9 {
+		t.Errorf("the index's own impact moved: %v", idx)
 	}
 }
