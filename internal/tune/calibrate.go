@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -326,6 +327,39 @@ func FirstKeptShare(res *Result, n int) (float64, error) {
 		}
 	}
 	return math.Log(after.Metrics.RPS/first.Metrics.RPS) / total, nil
+}
+
+// BestKeptShare is the share of a tuning run's log-RPS gain its n largest
+// kept steps reach together, each step's gain being its RPS over the kept
+// step before it: what FirstKeptShare would have been had the run taken
+// those n first with the gains it measured. Gains depend on the order (a
+// lock costs nothing while every request opens a connection), so it is a
+// yardstick for the target, not a bound. It fails as FirstKeptShare does.
+func BestKeptShare(res *Result, n int) (float64, error) {
+	first, last := res.First(), res.Last()
+	if first == nil || last == nil || first.Metrics.RPS <= 0 {
+		return math.NaN(), errors.New("best-kept share: the run has no measured first step")
+	}
+	total := math.Log(last.Metrics.RPS / first.Metrics.RPS)
+	if !(total > 0) {
+		return math.NaN(), fmt.Errorf("best-kept share: the run gained nothing (RPS %.1f -> %.1f)", first.Metrics.RPS, last.Metrics.RPS)
+	}
+	var gains []float64
+	prev := first.Metrics.RPS
+	for i := range res.Steps {
+		s := &res.Steps[i]
+		if s.Fix == nil || s.Outcome != Kept || s.Metrics.RPS <= 0 {
+			continue
+		}
+		gains = append(gains, math.Log(s.Metrics.RPS/prev))
+		prev = s.Metrics.RPS
+	}
+	slices.SortFunc(gains, func(a, b float64) int { return cmp.Compare(b, a) })
+	sum := 0.0
+	for _, g := range gains[:min(n, len(gains))] {
+		sum += g
+	}
+	return sum / total, nil
 }
 
 // Targets of the calibration (issue 14): the rank correlation of predicted

@@ -140,6 +140,31 @@ func TestFirstKeptShare(t *testing.T) {
 	}
 }
 
+func TestBestKeptShare(t *testing.T) {
+	// Kept gains x2, x2, x1.5, x1.1, x8, x1.25 (the reverted step left
+	// out): the largest four, x8 x2 x2 x1.5, against all six.
+	res := run(100, 200, -50, 400, 600, 660, 5280, 6600)
+	want := math.Log(8*2*2*1.5) / math.Log(66)
+	got, err := BestKeptShare(res, FirstFixes)
+	if err != nil || math.Abs(got-want) > 1e-12 {
+		t.Errorf("best share %v, %v; want %v", got, err, want)
+	}
+	// The run took x2, x2, x1.5, x1.1 first: less than the best order.
+	first, _ := FirstKeptShare(res, FirstFixes)
+	if !(first < got) {
+		t.Errorf("first four %v, best four %v", first, got)
+	}
+	// Fewer kept fixes than n: all of the gain.
+	if got, _ := BestKeptShare(run(100, 1000, -10, 2000), FirstFixes); math.Abs(got-1) > 1e-12 {
+		t.Errorf("two kept fixes: %v", got)
+	}
+	for name, res := range map[string]*Result{"no steps": {}, "no gain": run(100, 90), "nil": nil} {
+		if got, err := BestKeptShare(res, FirstFixes); err == nil || !math.IsNaN(got) {
+			t.Errorf("%s: %v, %v; want NaN and an error", name, got, err)
+		}
+	}
+}
+
 // failingMeasurer fails its nth measurement (counted from 1).
 type failingMeasurer struct {
 	*fakeService
