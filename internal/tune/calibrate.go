@@ -302,19 +302,29 @@ func descendingRanks(xs []float64) []float64 {
 	return averageRanks(neg)
 }
 
+// runLogGain returns a run's first and last kept steps and its log-RPS
+// gain, or an error saying, for what, why there is no gain to share.
+func runLogGain(res *Result, what string) (first, last *Step, total float64, err error) {
+	first, last = res.First(), res.Last()
+	if first == nil || last == nil || first.Metrics.RPS <= 0 {
+		return nil, nil, 0, fmt.Errorf("%s: the run has no measured first step", what)
+	}
+	total = math.Log(last.Metrics.RPS / first.Metrics.RPS)
+	if !(total > 0) {
+		return nil, nil, 0, fmt.Errorf("%s: the run gained nothing (RPS %.1f -> %.1f)", what, first.Metrics.RPS, last.Metrics.RPS)
+	}
+	return first, last, total, nil
+}
+
 // FirstKeptShare is the share of a tuning run's log-RPS gain reached once
 // its first n fixes were kept: log(RPS after the nth kept fix / RPS of the
 // first step) / log(RPS of the last kept step / RPS of the first step). A
 // run that kept fewer than n fixes reached all of its gain: 1. It fails
 // when the run has no baseline or gained nothing (no gain to share).
 func FirstKeptShare(res *Result, n int) (float64, error) {
-	first, last := res.First(), res.Last()
-	if first == nil || last == nil || first.Metrics.RPS <= 0 {
-		return math.NaN(), errors.New("first-kept share: the run has no measured first step")
-	}
-	total := math.Log(last.Metrics.RPS / first.Metrics.RPS)
-	if !(total > 0) {
-		return math.NaN(), fmt.Errorf("first-kept share: the run gained nothing (RPS %.1f -> %.1f)", first.Metrics.RPS, last.Metrics.RPS)
+	first, last, total, err := runLogGain(res, "first-kept share")
+	if err != nil {
+		return math.NaN(), err
 	}
 	after, kept := last, 0
 	for i := range res.Steps {
@@ -336,13 +346,9 @@ func FirstKeptShare(res *Result, n int) (float64, error) {
 // lock costs nothing while every request opens a connection), so it is a
 // yardstick for the target, not a bound. It fails as FirstKeptShare does.
 func BestKeptShare(res *Result, n int) (float64, error) {
-	first, last := res.First(), res.Last()
-	if first == nil || last == nil || first.Metrics.RPS <= 0 {
-		return math.NaN(), errors.New("best-kept share: the run has no measured first step")
-	}
-	total := math.Log(last.Metrics.RPS / first.Metrics.RPS)
-	if !(total > 0) {
-		return math.NaN(), fmt.Errorf("best-kept share: the run gained nothing (RPS %.1f -> %.1f)", first.Metrics.RPS, last.Metrics.RPS)
+	first, _, total, err := runLogGain(res, "best-kept share")
+	if err != nil {
+		return math.NaN(), err
 	}
 	var gains []float64
 	prev := first.Metrics.RPS

@@ -90,6 +90,24 @@ func TestRunnerBlocked(t *testing.T) {
 	}
 }
 
+// proposeApplyJudge takes r's first proposal, applies it and judges the
+// step, and returns the proposal.
+func proposeApplyJudge(ctx context.Context, t *testing.T, r *runner) Proposal {
+	t.Helper()
+	p, ok, err := r.propose(ctx)
+	if err != nil || !ok {
+		t.Fatalf("propose: %v, %v", ok, err)
+	}
+	step, err := r.apply(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.judge(ctx, p, step); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestRunnerApplyAndJudge(t *testing.T) {
 	ctx := context.Background()
 	t.Run("kept", func(t *testing.T) {
@@ -117,14 +135,7 @@ func TestRunnerApplyAndJudge(t *testing.T) {
 	t.Run("reverted after two worse measurements", func(t *testing.T) {
 		svc := newFake(t, lockProblem)
 		r := measuredRunner(t, svc)
-		p, _, _ := r.propose(ctx)
-		step, err := r.apply(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.judge(ctx, p, step); err != nil {
-			t.Fatal(err)
-		}
+		proposeApplyJudge(ctx, t, r)
 		s := r.res.Steps[1]
 		if s.Outcome != Reverted || !strings.Contains(s.Verdict, "measured twice") || s.Remeasured == nil || svc.measures != 3 {
 			t.Errorf("step %+v after %d measurements", s, svc.measures)
@@ -142,16 +153,8 @@ func TestRunnerApplyAndJudge(t *testing.T) {
 				Evidence: map[string]any{"system": "river", "queue": "default", "no_worker": true}, Fix: rules.Fix{Summary: "add workers"}}}
 		svc := newFake(t, backlog)
 		r := measuredRunner(t, svc)
-		p, ok, _ := r.propose(ctx)
-		if !ok || p.Action.Knob != "jobworkers" {
+		if p := proposeApplyJudge(ctx, t, r); p.Action.Knob != "jobworkers" {
 			t.Fatalf("proposal %+v", p)
-		}
-		step, err := r.apply(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.judge(ctx, p, step); err != nil {
-			t.Fatal(err)
 		}
 		s := r.res.Steps[1]
 		if s.Outcome != Kept || !strings.Contains(s.Verdict, "not being done") || svc.settings["jobworkers"] != "sized" || r.keptFixes != 1 {
@@ -165,14 +168,7 @@ func TestRunnerApplyAndJudge(t *testing.T) {
 		svc := newFake(t, poolProblem)
 		svc.glitch = map[int]bool{2: true}
 		r := measuredRunner(t, svc)
-		p, _, _ := r.propose(ctx)
-		step, err := r.apply(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.judge(ctx, p, step); err != nil {
-			t.Fatal(err)
-		}
+		proposeApplyJudge(ctx, t, r)
 		s := r.res.Steps[1]
 		if s.Outcome != Kept || s.Remeasured == nil || s.Remeasured.RPS != 60 || s.Metrics.RPS != 300 || !strings.Contains(s.Verdict, "a second one did not") {
 			t.Errorf("step %+v", s)
