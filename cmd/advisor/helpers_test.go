@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgadvisor/advisor/internal/load"
-	"github.com/pgadvisor/advisor/internal/probe/probetest"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 )
@@ -166,14 +165,17 @@ func median(xs []float64) float64 {
 }
 
 // runSampleapp runs `bin serve` on free loopback ports with flags and
-// returns it once it answers /health.
+// returns it once it answers /health. The service takes the ports itself
+// (port 0) and logs them: a port found free here and closed again can be
+// taken by another process before the service listens on it (a CI run
+// failed so, "address already in use", with the reference targets' tests
+// starting services beside these).
 func runSampleapp(t testing.TB, bin, dsn, redisAddr string, flags ...string) sampleappProc {
 	t.Helper()
-	apiAddr, adminAddr := probetest.ClosedAddr(t), probetest.ClosedAddr(t)
-	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", apiAddr, "--admin-addr", adminAddr}, flags...)
+	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, flags...)
 	svc := exec.Command(bin, args...)
-	var stderr bytes.Buffer
-	svc.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	svc.Stderr = stderr
 	if err := svc.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +187,15 @@ func runSampleapp(t testing.TB, bin, dsn, redisAddr string, flags ...string) sam
 		})
 	}
 	t.Cleanup(stop)
-	base := "http://" + apiAddr
+	var err error
 	for i := 0; ; i++ {
-		resp, err := http.Get(base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return sampleappProc{base: base, admin: "http://" + adminAddr, pid: svc.Process.Pid, stop: stop}
+		if base, admin, ok := sampleappStarted(stderr.String()); ok {
+			var resp *http.Response
+			if resp, err = http.Get(base + "/health"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return sampleappProc{base: base, admin: admin, pid: svc.Process.Pid, stop: stop}
+				}
 			}
 		}
 		if i == 100 {
@@ -200,6 +204,22 @@ func runSampleapp(t testing.TB, bin, dsn, redisAddr string, flags ...string) sam
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sampleappStarted reads the API and admin URLs from the "sampleapp
+// started" line of the service's log, once it is there.
+func sampleappStarted(log string) (api, admin string, ok bool) {
+	for line := range strings.Lines(log) {
+		var l struct {
+			Msg   string `json:"msg"`
+			API   string `json:"api"`
+			Admin string `json:"admin"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "sampleapp started" && l.API != "" && l.Admin != "" {
+			return l.API, l.Admin, true
+		}
+	}
+	return "", "", false
 }
 
 // primeFeeds fills the service's cache with every feed of lc's load mix
