@@ -12,9 +12,13 @@ import (
 var redisSlowCommands = Def[redisSlowCommandsParams]{ID: "redis.slow-commands", Check: checkRedisSlowCommands}
 
 type redisSlowCommandsParams struct {
-	MinDurationUs  float64  `param:"min_duration_us"`
-	MinEntries     float64  `param:"min_entries"`
-	LinearCommands []string `param:"linear_commands"`
+	MinDurationUs float64 `param:"min_duration_us"`
+	MinEntries    float64 `param:"min_entries"`
+	// MinEntriesOther is the entries a command outside LinearCommands
+	// needs: a GET or an INCR slow once is the server held up (descheduled
+	// on a busy host, a fork for a snapshot), not the command.
+	MinEntriesOther float64  `param:"min_entries_other"`
+	LinearCommands  []string `param:"linear_commands"`
 }
 
 func checkRedisSlowCommands(_ context.Context, in *Input, p redisSlowCommandsParams) ([]Finding, error) {
@@ -54,10 +58,10 @@ func checkRedisSlowCommands(_ context.Context, in *Input, p redisSlowCommandsPar
 	var out []Finding
 	for _, name := range names {
 		g := groups[name]
-		if g.count < minEntries {
+		isLinear := slices.ContainsFunc(linear, func(c string) bool { return strings.EqualFold(c, name) })
+		if g.count < minEntries || (!isLinear && g.count < p.MinEntriesOther) {
 			continue
 		}
-		isLinear := slices.ContainsFunc(linear, func(c string) bool { return strings.EqualFold(c, name) })
 		ev := map[string]any{
 			"command": name,
 			"count":   g.count,

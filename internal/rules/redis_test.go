@@ -114,6 +114,9 @@ func TestRedisSlowCommands(t *testing.T) {
 	base := redisTestSnap{uptime: 100, slow: []redis.SlowEntry{entry(1, 50*time.Millisecond, "KEYS", "*")}}
 	cur := base
 	cur.slow = []redis.SlowEntry{
+		entry(9, 14*time.Millisecond, "SET", "k", "v"), // once: the server held up, not SET
+		entry(8, 11*time.Millisecond, "get", "big"),
+		entry(7, 13*time.Millisecond, "get", "big"),
 		entry(6, 5*time.Millisecond, "HGETALL", "big"), // below slowlog-log-slower-than's default
 		entry(5, 12*time.Millisecond, "get", "k"),
 		entry(4, 30*time.Millisecond, "KEYS", "user:*"),
@@ -123,13 +126,19 @@ func TestRedisSlowCommands(t *testing.T) {
 	}
 	fs := appRunRule(t, redisTestInput(t, base, cur), "redis.slow-commands", nil)
 	if len(fs) != 2 {
-		t.Fatalf("%d findings, want GET and KEYS: %v", len(fs), fs)
+		t.Fatalf("%d findings, want GET (3 entries) and KEYS, not SET (1 entry): %v", len(fs), fs)
 	}
-	var keys Finding
+	var keys, get Finding
 	for _, f := range fs {
-		if f.Subject == "KEYS" {
+		switch f.Subject {
+		case "KEYS":
 			keys = f
+		case "GET":
+			get = f
 		}
+	}
+	if get.Evidence["count"] != 3.0 || get.Evidence["linear"] != false {
+		t.Errorf("GET: %v", get.Evidence)
 	}
 	if keys.Evidence["count"] != 3.0 || keys.Evidence["max_ms"] != 30.0 || keys.Evidence["mean_ms"] != 20.0 || keys.Evidence["linear"] != true {
 		t.Errorf("KEYS: %v", keys.Evidence)
