@@ -34,7 +34,7 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 		return nil, nil
 	}
 	cpu := *w.Metrics.Process.CPUCores
-	if cpu < p.MinCPUCores || cpu > p.MaxCPUCores {
+	if cpu > p.MaxCPUCores {
 		return nil, nil
 	}
 	// Node says how busy its loop is: the process's CPU over the loop's
@@ -52,6 +52,13 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 			// libuv's threads), and a second worker would not help.
 			return nil, nil
 		}
+	}
+	// The process at about one core; or, for Node, its one loop busy
+	// whatever CPU the host gave it: a loop 99% busy at 0.77 cores was
+	// waiting for a CPU the other processes held, and a second worker
+	// takes what the host has idle.
+	if cpu < p.MinCPUCores && (elu < p.MinCPUCores || workers > 1) {
+		return nil, nil
 	}
 	if workers > 1 {
 		return nil, nil

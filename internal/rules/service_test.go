@@ -139,7 +139,7 @@ func TestServiceQueueingCauses(t *testing.T) {
 }
 
 func TestRuntimeWorkers(t *testing.T) {
-	busyLoop, idleLoop := 0.95, 0.3
+	busyLoop, idleLoop, starvedLoop := 0.95, 0.3, 0.99
 	for _, tc := range []struct {
 		name string
 		w    svcWindow
@@ -151,6 +151,13 @@ func TestRuntimeWorkers(t *testing.T) {
 			[]string{"uvicorn --workers CORES", "(2 x CORES + 1)", "its cores are unknown", "workers x 15"}},
 		{"node one loop", svcWindow{lang: "node", rps: 100, meanS: 0.05, cpu: 0.95, hostCPUs: 8, hostBusy: 2,
 			loop: &metrics.EventLoop{Utilisation: &busyLoop}}, []string{"node:cluster", "pm2 start -i 8", "= 80 database"}},
+		// One loop 99% busy, at the 0.77 cores a busy host gave it, with
+		// a quarter of the host idle (a CI run): one worker, starved.
+		{"node one loop starved", svcWindow{lang: "node", rps: 50, meanS: 0.1, cpu: 0.77, hostCPUs: 2, hostBusy: 1.71,
+			loop: &metrics.EventLoop{Utilisation: &starvedLoop}}, []string{"node:cluster", "pm2 start -i 2"}},
+		// The same CPU with the loop idle: the core goes elsewhere.
+		{"node low cpu idle loop", svcWindow{lang: "node", rps: 50, meanS: 0.1, cpu: 0.5, hostCPUs: 2, hostBusy: 1,
+			loop: &metrics.EventLoop{Utilisation: &idleLoop}}, nil},
 		// Two loops at half a core each: a cluster already.
 		{"node cluster", svcWindow{lang: "node", rps: 100, meanS: 0.05, cpu: 0.9, hostCPUs: 8,
 			loop: &metrics.EventLoop{Utilisation: &idleLoop}}, nil},
