@@ -57,7 +57,7 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 	// whatever CPU the host gave it: a loop 99% busy at 0.77 cores was
 	// waiting for a CPU the other processes held, and a second worker
 	// takes what the host has idle.
-	if cpu < p.MinCPUCores && (elu < p.MinCPUCores || workers > 1) {
+	if cpu < p.MinCPUCores && elu < p.MinCPUCores {
 		return nil, nil
 	}
 	if workers > 1 {

@@ -218,13 +218,12 @@ func compoundStatementFixes(in *Input, fs []Finding) {
 		if !ok || cut <= 0 {
 			continue
 		}
-		ids := []string{}
-		if q, _ := fs[i].Evidence["queryid"].(string); q != "" {
-			ids = append(ids, q)
-		}
+		q, _ := fs[i].Evidence["queryid"].(string)
 		also, _ := fs[i].Evidence["also_serves_queryids"].([]string)
-		for _, q := range append(ids, also...) {
-			cuts[q] = max(cuts[q], min(cut, 1))
+		for _, q := range append([]string{q}, also...) {
+			if q != "" {
+				cuts[q] = max(cuts[q], min(cut, 1))
+			}
 		}
 	}
 	if len(cuts) == 0 {
