@@ -97,6 +97,11 @@ func checkAppInlineWork(_ context.Context, in *Input, p appInlineWorkParams) ([]
 		if !site.api.IsZero() {
 			ev["calls"] = site.api.Func
 		}
+		if v.cpu > 0 {
+			// The work's share of the process's whole CPU profile: the
+			// CPU the requests' path no longer spends once it is queued.
+			ev["process_cpu_share"] = appRound(cpu / v.cpu)
+		}
 		impact := 0.0
 		if v.samples > 0 {
 			impact = samples / v.samples

@@ -214,6 +214,11 @@ func TestAppInlineWorkFixture(t *testing.T) {
 	if cpu := f.Evidence["share_cpu"].(float64); cpu < 0.5 {
 		t.Errorf("share_cpu %v", cpu)
 	}
+	// Of the whole process's CPU, the work is a part, not all: the other
+	// handlers and the runtime run too.
+	if p, ok := f.Evidence["process_cpu_share"].(float64); !ok || p <= 0 || p > f.Evidence["share_cpu"].(float64) {
+		t.Errorf("process_cpu_share %v, share_cpu %v", f.Evidence["process_cpu_share"], f.Evidence["share_cpu"])
+	}
 	for _, mode := range []string{"tuned", "blocking", "lock", "hops"} {
 		if fs := appRunRule(t, appFixture(t, mode), "app.inline-work", nil); len(fs) != 0 {
 			t.Errorf("%s: %v", mode, fs)

@@ -11,8 +11,8 @@ import (
 // the rate is the CPUs over the CPU time a request costs on the host, the
 // service's and PostgreSQL's together when both run there: a fix then
 // saves in proportion to the CPU it frees, whatever the waits it removes.
-// Removing a lock or moving work to a worker on a saturated host only lets
-// more requests queue for the same CPUs, while an index that spares
+// Removing a lock on a saturated host only lets more requests queue for
+// the same CPUs, while an index that spares
 // PostgreSQL a sequential scan per request frees CPU for everything else.
 //
 // On the sample service (issue 14's calibration), after the pool was sized
@@ -108,8 +108,7 @@ func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
 
 // cpuFreed is the host CPU per request, in milliseconds, that a finding's
 // fix frees, with how it was estimated; false for a fix that frees none
-// advisor can tell (a lock, work moved to a worker, GOMAXPROCS on a busy
-// host).
+// advisor can tell (a lock, GOMAXPROCS on a busy host).
 func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 	num := func(key string) float64 { return evidenceAmount(f.Evidence, key) }
 	rps := in.split().Service.RPS
@@ -164,6 +163,8 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 		share := math.Min(1, served/rps)
 		return share * h.OtherMSPerRequest, fmt.Sprintf("the hops' own requests to this service (%.0f%% of its requests), at least the host's CPU "+
 			"per request outside the service and the statements' execution", share*100), true
+	case appInlineWork.ID:
+		return inlineWorkCPU(in, f)
 	case poolNoPooling.ID:
 		if h.OtherMSPerRequest <= 0 || num("sessions_per_request") < 0.5 {
 			return 0, "", false
@@ -172,6 +173,21 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 			"(backend start, authentication, catalog loads, planning): an upper bound", true
 	}
 	return 0, "", false
+}
+
+// inlineWorkCPU is the service's CPU per request that app.inline-work's
+// fix takes off the requests' path: the work's share of the process's CPU
+// profile x the service's CPU per request. The work still runs, in a job
+// worker, but at the queue's pace rather than the requests', and commonly
+// in a process or on a host of its own: the PDF, the e-mail and the
+// webhook of the sample service's orders took about a third of its CPU.
+func inlineWorkCPU(in *Input, f *Finding) (float64, string, bool) {
+	share := evidenceAmount(f.Evidence, "process_cpu_share")
+	pr := in.split().Service.PerRequest
+	if share <= 0 || pr == nil || pr.CPUMS == nil || *pr.CPUMS <= 0 {
+		return 0, "", false
+	}
+	return share * *pr.CPUMS, fmt.Sprintf("the work's %.0f%% of the service's CPU profile, off the requests' path in a job worker", share*100), true
 }
 
 // onHostCPU weighs a finding's saving by how CPU-bound the service's host

@@ -25,7 +25,8 @@ func cpuInput(busy, dbCores float64, pgLocal bool) *Input {
 	}
 	in := &Input{Window: &probe.Window{Seconds: 10, ServiceCPUs: 2, HostBusyCores: busy,
 		Metrics: &metrics.Window{Seconds: 10, Process: metrics.ProcessWindow{CPUCores: &svc}}, Postgres: pg}}
-	in.views.split = &TimeSplit{Service: Span{RPS: 200, MeanMS: 100, HasLatency: true, Parts: []Part{
+	cpuMS := svc * 1000 / 200
+	in.views.split = &TimeSplit{Service: Span{RPS: 200, MeanMS: 100, HasLatency: true, PerRequest: &PerRequest{CPUMS: &cpuMS}, Parts: []Part{
 		{Name: PartCPU, MSPerRequest: 20, Share: 0.2},
 		{Name: PartDB, MSPerRequest: 50, Share: 0.5},
 		{Name: PartLock, MSPerRequest: 30, Share: 0.3},
@@ -50,6 +51,8 @@ func TestOnHostCPU(t *testing.T) {
 	// Half the service's requests are the hops' own (its callee routes).
 	hopsHere := Finding{Rule: appInternalHops.ID, Evidence: map[string]any{"served_here_per_s": 100.0}}
 	hopsAway := Finding{Rule: appInternalHops.ID, Evidence: map[string]any{"served_here_per_s": 0.0}}
+	inline := Finding{Rule: appInlineWork.ID, Evidence: map[string]any{"process_cpu_share": 0.5}}
+	inlineUnknown := Finding{Rule: appInlineWork.ID, Evidence: map[string]any{}}
 	hopsTime := &Saving{Share: 0.05, MSPerRequest: 5, Basis: "time"}
 	indexTime := &Saving{Share: 0.04, MSPerRequest: 4, Basis: "time"}
 	lockTime := &Saving{Share: 0.3, MSPerRequest: 30, Basis: "time"}
@@ -78,6 +81,10 @@ func TestOnHostCPU(t *testing.T) {
 		// free none advisor sees.
 		{"saturated: hops served here", full, hopsHere, hopsTime, 0.5 * 2 / 10},
 		{"saturated: hops served elsewhere", full, hopsAway, hopsTime, 0},
+		// Work queued leaves the requests' path with its CPU: half the
+		// service's 2 ms; without a CPU profile, none advisor can tell.
+		{"saturated: inline work's CPU", full, inline, lockTime, 0.5 * 2 / 10},
+		{"saturated: inline work without a profile", full, inlineUnknown, lockTime, 0},
 		// 1.7 of 2 cores: 85% busy, half-way between 75% and 95%.
 		{"half bound", cpuInput(1.7, 1.2, true), index, indexTime, 0.5*0.04 + 0.5*0.8*0.99*(1.2*1000/200)/(1.7*1000/200)},
 		// PostgreSQL on another host: its CPU is not the host's.
@@ -172,6 +179,7 @@ func TestOnProcCPU(t *testing.T) {
 		{"N+1: driver work of 9.5 statements", bound, nplus, 2000.0 / 200 * (1 - 1.0/20) * procClientCPUMS / 4},
 		{"Redis round trips", bound, rt, 4 * procClientCPUMS / 4},
 		{"a lock frees no CPU", bound, lock, 0},
+		{"inline work frees its share of the process's CPU", bound, Finding{Rule: appInlineWork.ID, Evidence: map[string]any{"process_cpu_share": 0.25}}, 0.25},
 		{"an index spares PostgreSQL, not the process", bound, index, 0},
 		// GOMAXPROCS 1 on 2 CPUs, the host 1.2 busy: x1.67 before the
 		// host's CPUs run out.

@@ -92,8 +92,8 @@ func procCPUOf(in *Input, svc *Span, h *HostCPU) {
 
 // procFreed is the service's CPU per request, in milliseconds, that a
 // finding's fix frees in its own process, with how it was estimated; false
-// for a fix that frees none there (an index spares PostgreSQL, a lock or
-// work moved to a worker of the same process spares no CPU).
+// for a fix that frees none there (an index spares PostgreSQL, a lock
+// spares no CPU).
 func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 	num := func(key string) float64 { return evidenceAmount(f.Evidence, key) }
 	rps := in.split().Service.RPS
@@ -114,6 +114,8 @@ func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 		return perReq * part * perStatement, fmt.Sprintf("%s: %.2f statements per request, %s", what, perReq*part, how), true
 	}
 	switch f.Rule {
+	case appInlineWork.ID:
+		return inlineWorkCPU(in, f)
 	case dbNPlusOne.ID:
 		reps, perS := num("repetitions"), num("calls_per_s")
 		if reps <= 1 {
