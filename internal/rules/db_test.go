@@ -593,6 +593,13 @@ func TestDBCacheCandidatePerRequest(t *testing.T) {
 	if per, ok := profileRead(dbDetect(t, w, dbRule(t, "db.cache-candidate", nil))); !ok || per < 0.9 {
 		t.Errorf("profile read under the share bar, made by every request: found %v, %v calls per request", ok, per)
 	}
+	// The calls a cache spares: every qualifying statement's together.
+	for _, f := range dbDetect(t, load(), dbRule(t, "db.cache-candidate", nil)) {
+		all, top := f.Evidence["statements_calls_per_s"].(float64), f.Evidence["calls_per_s"].(float64)
+		if top <= 0 || all < top || (f.Evidence["statements"].(int) == 1) != (all == top) {
+			t.Errorf("%d statements: %v calls/s in all, %v for the first", f.Evidence["statements"], all, top)
+		}
+	}
 	if _, ok := profileRead(dbDetect(t, load(), dbRule(t, "db.cache-candidate", map[string]any{"min_calls_per_request": 0.0}))); ok {
 		t.Error("min_calls_per_request 0: the share alone should decide")
 	}

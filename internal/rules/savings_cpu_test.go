@@ -85,6 +85,12 @@ func TestOnHostCPU(t *testing.T) {
 		// service's 2 ms; without a CPU profile, none advisor can tell.
 		{"saturated: inline work's CPU", full, inline, lockTime, 0.5 * 2 / 10},
 		{"saturated: inline work without a profile", full, inlineUnknown, lockTime, 0},
+		// A cache's hits spare their statements' execution (10% of
+		// PostgreSQL's 6 ms) and their calls (0.9 x 400/s over 200
+		// requests/s at callCPUMS each); without a call rate, the execution.
+		{"saturated: cache hits spare statements", full, Finding{Rule: dbCacheCandidate.ID, Evidence: map[string]any{"statements_share": 0.1, "calls_per_s": 100.0, "statements_calls_per_s": 400.0}},
+			nplusTime, (0.9*0.1*6 + 0.9*400/200*callCPUMS) / 10},
+		{"saturated: cache without a call rate", full, Finding{Rule: dbCacheCandidate.ID, Evidence: map[string]any{"statements_share": 0.1}}, nplusTime, 0.9 * 0.1 * 6 / 10},
 		// 1.7 of 2 cores: 85% busy, half-way between 75% and 95%.
 		{"half bound", cpuInput(1.7, 1.2, true), index, indexTime, 0.5*0.04 + 0.5*0.8*0.99*(1.2*1000/200)/(1.7*1000/200)},
 		// PostgreSQL on another host: its CPU is not the host's.
@@ -179,6 +185,9 @@ func TestOnProcCPU(t *testing.T) {
 		{"N+1: driver work of 9.5 statements", bound, nplus, 2000.0 / 200 * (1 - 1.0/20) * procClientCPUMS / 4},
 		{"Redis round trips", bound, rt, 4 * procClientCPUMS / 4},
 		{"a lock frees no CPU", bound, lock, 0},
+		// 0.9 x 400 statements/s over 200 requests/s of driver work.
+		{"cache: the driver work of every cached statement", bound, Finding{Rule: dbCacheCandidate.ID, Evidence: map[string]any{"calls_per_s": 100.0, "statements_calls_per_s": 400.0}},
+			0.9 * 400 / 200 * procClientCPUMS / 4},
 		{"inline work frees its share of the process's CPU", bound, Finding{Rule: appInlineWork.ID, Evidence: map[string]any{"process_cpu_share": 0.25}}, 0.25},
 		{"an index spares PostgreSQL, not the process", bound, index, 0},
 		// GOMAXPROCS 1 on 2 CPUs, the host 1.2 busy: x1.67 before the

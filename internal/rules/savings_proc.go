@@ -123,7 +123,7 @@ func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 		}
 		return statements(perS/rps, 1-1/reps, "the repeated statements batched away")
 	case dbCacheCandidate.ID:
-		return statements(num("calls_per_s")/rps, 0.9, "90% of the cached statements")
+		return statements(cacheCallsPerS(f)/rps, 0.9, "90% of the cached statements")
 	case dbOverfetch.ID:
 		return statements(num("calls_per_s")/rps, 0.5, "half the driver work of the over-fetching statement")
 	case redisRoundTrips.ID:
