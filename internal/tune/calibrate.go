@@ -169,6 +169,15 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 	}
 	c := &Calibration{Baseline: base, All: Rank(bm.Findings, rules.Info)}
 	c.Fixes, c.Undetected = predictedFixes(c.All, start, cfg.Undetected)
+	// The prediction and what it rests on, for a run whose ranking needs
+	// explaining.
+	for _, f := range c.All {
+		basis := "no estimate"
+		if f.Saves != nil {
+			basis = f.Saves.Basis
+		}
+		logf("  predicted %5.1f%% %s %s: %s", 100*f.Impact, f.Rule, f.Subject, basis)
+	}
 
 	for i := range c.Fixes {
 		g := &c.Fixes[i]

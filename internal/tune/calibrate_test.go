@@ -246,6 +246,16 @@ func TestCalibrate(t *testing.T) {
 	if len(lines) == 0 {
 		t.Error("nothing logged")
 	}
+	// Every finding of the baseline is logged with its prediction.
+	predicted := 0
+	for _, l := range lines {
+		if strings.Contains(l, "predicted") {
+			predicted++
+		}
+	}
+	if predicted != len(c.All) || predicted == 0 {
+		t.Errorf("%d predictions logged, want one per finding of the baseline (%d)", predicted, len(c.All))
+	}
 
 	var out strings.Builder
 	if err := WriteCalibration(&out, c); err != nil {
