@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
@@ -47,22 +46,7 @@ func Database(t testing.TB, name string, size sampleapp.Size) string {
 	if err != nil {
 		t.Fatalf("template of %v: %v", size, err)
 	}
-	ident := pgx.Identifier{name}.Sanitize()
-	// The statements of an earlier run's database would stay in
-	// pg_stat_statements after the drop, crowding out newer ones.
-	if _, err := admin.Exec(ctx, `SELECT pg_stat_statements_reset(0, oid, 0) FROM pg_database WHERE datname = $1`, name); err != nil {
-		t.Fatalf("reset statements of %s: %v", name, err)
-	}
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-		t.Fatalf("drop database %s: %v", name, err)
-	}
-	if err := createFrom(ctx, admin, ident, pgx.Identifier{tmpl}.Sanitize()); err != nil {
-		t.Fatalf("create database %s from %s: %v", name, tmpl, err)
-	}
-	dsn, err := stacktest.WithDatabase(inf.DSN, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dsn := stacktest.CopyDatabase(t, name, tmpl)
 	// A copy starts with empty table statistics (the cumulative
 	// statistics are kept per database, not copied): vacuum and analyse
 	// it as Seed does, so that rules reading them see a seeded database.
@@ -138,22 +122,4 @@ func template(ctx context.Context, t testing.TB, admin *pgx.Conn, size sampleapp
 		return "", fmt.Errorf("mark %s as a template: %w", name, err)
 	}
 	return name, nil
-}
-
-// createFrom creates database ident as a copy of tmpl, waiting a little
-// while a session still leaves the template (the seeding session's
-// backend, which exits just after its client closed it).
-func createFrom(ctx context.Context, admin *pgx.Conn, ident, tmpl string) error {
-	for attempt := 1; ; attempt++ {
-		_, err := admin.Exec(ctx, "CREATE DATABASE "+ident+" TEMPLATE "+tmpl)
-		var pgErr *pgconn.PgError
-		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" || attempt == 20 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
