@@ -11,7 +11,6 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
-	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 func TestTuneUsageErrors(t *testing.T) {
@@ -41,7 +40,7 @@ func TestTuneAttachedToTunedSampleapp(t *testing.T) {
 		t.Skip("needs the test stack and a few seconds of load")
 	}
 	info := stacktest.Start(t)
-	dsn := sampletest.Database(t, "cmd_tune_attach", sampleapp.TestSize)
+	dsn := stacktest.NewDatabase(t, "cmd_tune_attach")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: sampleapp.ProfileTuned, CacheNamespace: "cmd_tune_attach"})

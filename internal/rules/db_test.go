@@ -26,7 +26,6 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
-	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 var dbCaptureFlag = flag.Bool("capture", false, "regenerate testdata/db and testdata/pool from sampleapp and the private stack")
@@ -146,7 +145,7 @@ func TestCapture(t *testing.T) {
 	info := stacktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dsn := sampletest.Database(t, "rules_db_capture", sampleapp.TestSize)
+	dsn := stacktest.NewDatabase(t, "rules_db_capture")
 	only := func(name string) bool {
 		return *dbCaseFlag == "" || slices.Contains(strings.Split(*dbCaseFlag, ","), name)
 	}
