@@ -146,7 +146,7 @@ func Run(ctx context.Context, in *Input, rules []*Rule, reg Registry) ([]Finding
 				fs[i].Confidence = defaultConfidence(in, &fs[i])
 			}
 			if fs[i].Saves == nil {
-				fs[i].Saves = onHostCPU(in, &fs[i], savesOf(in, &fs[i]))
+				fs[i].Saves = savingOf(in, &fs[i])
 			}
 			// A finding's impact is the share of request time its fix
 			// would remove, where the split can say; a finding that costs

@@ -6,6 +6,13 @@ import (
 	"math"
 )
 
+// savingOf is a finding's saving: the request time its fix would remove
+// (savesOf), weighed by how CPU-bound the service's host or process was
+// (onHostCPU).
+func savingOf(in *Input, f *Finding) *Saving {
+	return onHostCPU(in, f, savesOf(in, f))
+}
+
 // savesOf estimates the request time a finding's fix would remove, from the
 // window's time split and the finding's evidence; nil where neither can
 // say. It reads the evidence keys each rule's fixture documents
@@ -246,7 +253,7 @@ func compoundStatementFixes(in *Input, fs []Finding) {
 				g.Evidence[k] = v * (1 - cut)
 			}
 		}
-		s := onHostCPU(in, &g, savesOf(in, &g))
+		s := savingOf(in, &g)
 		if s == nil || s.NotRequestTime {
 			continue
 		}

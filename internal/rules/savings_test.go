@@ -76,7 +76,7 @@ func TestCompoundStatementFixes(t *testing.T) {
 		"also_serves_queryids": []string{"8"}, "calls_per_s": 7.4, "mean_ms": 65.0}}
 	fs := []Finding{overfetch("7"), overfetch("8"), overfetch("9"), index}
 	for i := range fs {
-		fs[i].Saves = onHostCPU(in, &fs[i], savesOf(in, &fs[i]))
+		fs[i].Saves = savingOf(in, &fs[i])
 		fs[i].Impact = fs[i].Saves.Share
 	}
 	alone := fs[2].Impact
@@ -113,7 +113,7 @@ func TestCompoundStatementFixesOnBusyHost(t *testing.T) {
 		{Rule: dbMissingIndex.ID, Evidence: map[string]any{"queryid": "7", "cost_cut": 0.99, "calls_per_s": 7.4, "mean_ms": 65.0, "total_share": 0.87}},
 	}
 	for i := range fs {
-		fs[i].Saves = onHostCPU(in, &fs[i], savesOf(in, &fs[i]))
+		fs[i].Saves = savingOf(in, &fs[i])
 		fs[i].Impact = fs[i].Saves.Share
 	}
 	// Half the statement's 87% of 40 ms of PostgreSQL CPU, of 50 ms.

@@ -171,13 +171,7 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 	c.Fixes, c.Undetected = predictedFixes(c.All, start, cfg.Undetected)
 	// The prediction and what it rests on, for a run whose ranking needs
 	// explaining.
-	for _, f := range c.All {
-		basis := "no estimate"
-		if f.Saves != nil {
-			basis = f.Saves.Basis
-		}
-		logf("  predicted %5.1f%% %s %s: %s", 100*f.Impact, f.Rule, f.Subject, basis)
-	}
+	logFindings(logf, "  predicted", c.All)
 
 	for i := range c.Fixes {
 		g := &c.Fixes[i]
@@ -309,6 +303,18 @@ func descendingRanks(xs []float64) []float64 {
 		neg[i] = -v
 	}
 	return averageRanks(neg)
+}
+
+// logFindings logs each finding, after prefix, with its impact and the
+// basis of its saving.
+func logFindings(logf func(string, ...any), prefix string, fs []rules.Finding) {
+	for _, f := range fs {
+		basis := "no estimate"
+		if f.Saves != nil {
+			basis = f.Saves.Basis
+		}
+		logf("%s %5.1f%% %s %s: %s", prefix, 100*f.Impact, f.Rule, f.Subject, basis)
+	}
 }
 
 // runLogGain returns a run's first and last kept steps and its log-RPS

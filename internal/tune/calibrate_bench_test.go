@@ -187,13 +187,7 @@ func loopOnly(ctx context.Context, b *testing.B, live *Live, knobs AdminKnobs, s
 			fix = st.Fix.Action.String()
 		}
 		say("step %d %s: %s, %.1f RPS, p95 %s", st.N, fix, st.Outcome, st.Metrics.RPS, st.Metrics.P95)
-		for _, f := range st.All {
-			basis := ""
-			if f.Saves != nil {
-				basis = f.Saves.Basis
-			}
-			say("   %5.1f%% %s %s: %s", 100*f.Impact, f.Rule, f.Subject, basis)
-		}
+		logFindings(say, "  ", st.All)
 	}
 	var out strings.Builder
 	_ = WriteText(&out, res)

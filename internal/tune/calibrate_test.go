@@ -191,7 +191,7 @@ func TestCalibrate(t *testing.T) {
 	var lines []string
 	c, err := Calibrate(context.Background(), CalibrationConfig{Measurer: svc, Knobs: svc,
 		Settle: func(context.Context) error { settles++; return nil },
-		Log:    func(format string, args ...any) { lines = append(lines, format) }})
+		Log:    func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
