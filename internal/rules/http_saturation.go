@@ -15,12 +15,19 @@ var httpRules = []Detector{httpSaturation}
 // dumps, either request goroutines wait at one channel or semaphore site (a
 // concurrency limit in front of the work) while the requests in flight stay
 // pinned, or a large share of the connections' goroutines are runnable
-// (queued for a CPU) while their number stays pinned.
+// (queued for a CPU) while their number stays pinned and the process uses
+// its CPUs: runnable goroutines of a process well below its GOMAXPROCS wait
+// for CPUs other processes of the host hold, which no change to the service
+// undoes.
 var httpSaturation = Def[httpSaturationParams]{ID: "http.saturation", Check: checkHTTPSaturation}
 
 type httpSaturationParams struct {
 	MinPinnedShare float64 `param:"min_pinned_share"`
 	MinQueueShare  float64 `param:"min_queue_share"`
+	// MinProcessCPUShare is the process's CPU, as a share of its
+	// GOMAXPROCS, below which runnable goroutines are not the service's
+	// queue but the host's.
+	MinProcessCPUShare float64 `param:"min_process_cpu_share"`
 }
 
 func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) ([]Finding, error) {
@@ -70,6 +77,9 @@ func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) (
 		if pinnedShare < minPinned || queueShare < minQueue {
 			return nil, nil
 		}
+		if share, ok := processCPUShare(in); ok && share < p.MinProcessCPUShare {
+			return nil, nil
+		}
 	}
 	ev := map[string]any{
 		"in_flight_max":  peak,
@@ -87,6 +97,9 @@ func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) (
 		f.Location = limitSite.Location()
 	} else {
 		ev["in_flight_mean"] = appRound(v.server / float64(len(v.perServerDump)))
+		if share, ok := processCPUShare(in); ok {
+			ev["process_cpu_share"] = appRound(share)
+		}
 	}
 	if m := in.Window.Metrics; m != nil {
 		ev["requests_per_s"] = appRound(m.RPS)
@@ -105,4 +118,18 @@ func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) (
 		}
 	}
 	return []Finding{f}, nil
+}
+
+// processCPUShare is the process's CPU over the window as a share of its
+// GOMAXPROCS, when the metrics have both.
+func processCPUShare(in *Input) (float64, bool) {
+	w := in.Window
+	if w == nil || w.Metrics == nil || w.Metrics.Process.CPUCores == nil || w.Metrics.Runtime.GOMAXPROCS == nil {
+		return 0, false
+	}
+	procs := float64(*w.Metrics.Runtime.GOMAXPROCS)
+	if procs <= 0 {
+		return 0, false
+	}
+	return *w.Metrics.Process.CPUCores / procs, true
 }

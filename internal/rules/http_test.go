@@ -29,10 +29,20 @@ func TestHTTPSaturationFixture(t *testing.T) {
 			t.Errorf("%s: %v", mode, fs[0].Evidence)
 		}
 	}
-	// Runnable goroutines: the tuned capture is CPU-bound on every core of
-	// the machine it ran on; at a lower threshold that is queueing.
+	// Runnable goroutines: the machine the tuned capture ran on was busy on
+	// every core, its load generator and databases included, while the
+	// service used 0.32 of its GOMAXPROCS 2. At a lower queue threshold its
+	// runnable goroutines are still the host's queue, not the service's...
 	fs = appRunRule(t, appFixture(t, "tuned"), "http.saturation", map[string]any{"min_queue_share": 0.2})
+	if len(fs) != 0 {
+		t.Errorf("a process at 16%% of its GOMAXPROCS: %v", fs[0].Evidence)
+	}
+	// ...and they are the service's once its CPU share counts as busy.
+	fs = appRunRule(t, appFixture(t, "tuned"), "http.saturation", map[string]any{"min_queue_share": 0.2, "min_process_cpu_share": 0.1})
 	if len(fs) != 1 || fs[0].Evidence["queue"] != "cpu" {
-		t.Errorf("CPU queueing: %v", fs)
+		t.Fatalf("CPU queueing: %v", fs)
+	}
+	if s := fs[0].Evidence["process_cpu_share"]; s != 0.161 {
+		t.Errorf("process CPU share %v, want 0.161 (0.321 cores of 2)", s)
 	}
 }
