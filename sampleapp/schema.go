@@ -3,6 +3,8 @@ package sampleapp
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -101,6 +103,17 @@ CREATE TABLE seed_info (
 // migrationLock is the advisory lock key that serialises concurrent
 // migrations (two instances starting at once).
 const migrationLock = 7_340_021
+
+// SchemaVersion identifies the schema Migrate creates: a hash of its
+// migrations, which changes with them.
+func SchemaVersion() string {
+	h := fnv.New64a()
+	for _, m := range migrations {
+		h.Write([]byte(m))
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
 
 // Migrate applies the service's migrations and river's to the database dsn
 // names. It is idempotent and safe to run from several processes at once.

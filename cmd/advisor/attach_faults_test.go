@@ -18,6 +18,8 @@ import (
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // headlessLine matches the line attach --headless logs per analysis.
@@ -125,7 +127,7 @@ func TestAttachReadOnlyRoleWritesNothing(t *testing.T) {
 	info := stacktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dsn := stacktest.NewDatabase(t, "attach_ro")
+	dsn := sampletest.Database(t, "attach_ro", sampleapp.TestSize)
 	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "attach-ro",
 		Knobs: map[string]string{"gomaxprocs": "default"}})
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 func TestAttachUsageErrorsExitTwo(t *testing.T) {
@@ -128,7 +130,7 @@ func TestAttachTmux(t *testing.T) {
 	bin := buildAdvisor(ctx, t)
 
 	info := stacktest.Start(t)
-	dsn := stacktest.NewDatabase(t, "cmd_attach_tmux")
+	dsn := sampletest.Database(t, "cmd_attach_tmux", sampleapp.TestSize)
 	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "attach-tmux"})
 	if err != nil {
 		t.Fatal(err)

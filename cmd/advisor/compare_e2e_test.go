@@ -18,6 +18,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // feedRoute is the feed's route as sampleapp's metrics name it.
@@ -36,7 +37,7 @@ type feedRun struct {
 func newFeedRun(ctx context.Context, t *testing.T, name string) *feedRun {
 	t.Helper()
 	info := stacktest.Start(t)
-	r := &feedRun{ctx: ctx, t: t, dsn: stacktest.NewDatabase(t, name), redis: info.RedisAddr, dir: t.TempDir(), bin: buildSampleapp(ctx, t)}
+	r := &feedRun{ctx: ctx, t: t, dsn: sampletest.Database(t, name, sampleapp.TestSize), redis: info.RedisAddr, dir: t.TempDir(), bin: buildSampleapp(ctx, t)}
 	if _, err := sampleapp.Seed(ctx, r.dsn, sampleapp.TestSize, false); err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +345,7 @@ func TestCompareUnchanged(t *testing.T) {
 func BenchmarkReportCompare(b *testing.B) {
 	ctx := context.Background()
 	info := stacktest.Start(b)
-	dsn := stacktest.NewDatabase(b, "compare_bench")
+	dsn := sampletest.Database(b, "compare_bench", sampleapp.TestSize)
 	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: sampleapp.ProfileTuned,
 		Knobs: map[string]string{sampleapp.KnobCache: "none"}, CacheNamespace: "compare-bench"})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // knobRules are the rules whose findings each planted problem of the naive
@@ -90,7 +91,7 @@ type firstFindings struct {
 func attachFirstFindings(tb testing.TB, span time.Duration, start func()) firstFindings {
 	tb.Helper()
 	info := stacktest.Start(tb)
-	dsn := stacktest.NewDatabase(tb, "attach_first")
+	dsn := sampletest.Database(tb, "attach_first", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // TestReportSampleappFleet runs three naive sampleapp instances on one
@@ -42,7 +44,7 @@ func TestReportSampleappFleet(t *testing.T) {
 	info := stacktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dsn := stacktest.NewDatabase(t, "fleet_e2e")
+	dsn := sampletest.Database(t, "fleet_e2e", sampleapp.TestSize)
 	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "fleet-e2e"})
 	if err != nil {
 		t.Fatal(err)

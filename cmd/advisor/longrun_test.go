@@ -22,6 +22,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/internal/tune"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // BenchmarkAttachLongRun runs advisor attach --headless (in this process, at
@@ -46,7 +47,7 @@ func BenchmarkAttachLongRun(b *testing.B) {
 	}
 	const phase = 30 * time.Second
 	info := stacktest.Start(b)
-	dsn := stacktest.NewDatabase(b, "attach_longrun")
+	dsn := sampletest.Database(b, "attach_longrun", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/internal/ui"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // BenchmarkAttachOverhead measures what advisor attach costs the service it
@@ -72,7 +73,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		pairs = n
 	}
 	info := stacktest.Start(b)
-	dsn := stacktest.NewDatabase(b, "attach_overhead")
+	dsn := sampletest.Database(b, "attach_overhead", sampleapp.TestSize)
 	ctx := context.Background()
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
 		b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // profilingSetting is one pair of runtime profiling rates; 0 is off, as in
@@ -82,7 +83,7 @@ func BenchmarkProfilingRates(b *testing.B) {
 
 	b.StopTimer()
 	info := stacktest.Start(b)
-	dsn := stacktest.NewDatabase(b, "profiling_rates")
+	dsn := sampletest.Database(b, "profiling_rates", sampleapp.TestSize)
 	ctx := context.Background()
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
 		b.Fatal(err)

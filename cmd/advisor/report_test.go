@@ -20,6 +20,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 func TestReportUsageErrorsExitTwo(t *testing.T) {
@@ -102,7 +103,7 @@ func TestReportAgainstSampleapp(t *testing.T) {
 		t.Run(tc.profile, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			dsn := stacktest.NewDatabase(t, "report_e2e_"+tc.profile)
+			dsn := sampletest.Database(t, "report_e2e_"+tc.profile, sampleapp.TestSize)
 			s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: rd.Addr(),
 				Profile: tc.profile, CacheNamespace: "report-" + tc.profile})
 			if err != nil {
@@ -191,7 +192,7 @@ func TestReportAgainstSampleapp(t *testing.T) {
 //	go test -run '^$' -bench ReportWallTime -benchtime 3x ./cmd/advisor/
 func BenchmarkReportWallTime(b *testing.B) {
 	info := stacktest.Start(b)
-	dsn := stacktest.NewDatabase(b, "report_bench")
+	dsn := sampletest.Database(b, "report_bench", sampleapp.TestSize)
 	ctx := context.Background()
 	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "report-bench"})
 	if err != nil {
@@ -232,7 +233,7 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	stacktest.Start(t)
-	dsn := stacktest.NewDatabase(t, "report_cumulative")
+	dsn := sampletest.Database(t, "report_cumulative", sampleapp.TestSize)
 	rd, err := stack.StartRedis(ctx, t.TempDir(), 26471, stack.RedisOptions{Args: []string{"--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"}})
 	if err != nil {
 		t.Fatal(err)

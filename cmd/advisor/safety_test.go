@@ -14,6 +14,8 @@ import (
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // TestReportReadOnlyRoleWritesNothingAndHidesPassword runs advisor report,
@@ -28,7 +30,7 @@ func TestReportReadOnlyRoleWritesNothingAndHidesPassword(t *testing.T) {
 	info := stacktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dsn := stacktest.NewDatabase(t, "safety_ro")
+	dsn := sampletest.Database(t, "safety_ro", sampleapp.TestSize)
 	s, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: "naive", CacheNamespace: "safety"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/report"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // BenchmarkReportShortestLoad runs the naive sampleapp's mix (8
@@ -28,7 +29,7 @@ import (
 //	go test -run '^$' -bench ReportShortestLoad -benchtime 1x -v ./cmd/advisor/
 func BenchmarkReportShortestLoad(b *testing.B) {
 	info := stacktest.Start(b)
-	dsn := stacktest.NewDatabase(b, "report_shortest")
+	dsn := sampletest.Database(b, "report_shortest", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 func TestTuneUsageErrors(t *testing.T) {
@@ -40,7 +41,7 @@ func TestTuneAttachedToTunedSampleapp(t *testing.T) {
 		t.Skip("needs the test stack and a few seconds of load")
 	}
 	info := stacktest.Start(t)
-	dsn := stacktest.NewDatabase(t, "cmd_tune_attach")
+	dsn := sampletest.Database(t, "cmd_tune_attach", sampleapp.TestSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Profile: sampleapp.ProfileTuned, CacheNamespace: "cmd_tune_attach"})

@@ -26,6 +26,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 var dbCaptureFlag = flag.Bool("capture", false, "regenerate testdata/db and testdata/pool from sampleapp and the private stack")
@@ -145,7 +146,7 @@ func TestCapture(t *testing.T) {
 	info := stacktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dsn := stacktest.NewDatabase(t, "rules_db_capture")
+	dsn := sampletest.Database(t, "rules_db_capture", sampleapp.TestSize)
 	only := func(name string) bool {
 		return *dbCaseFlag == "" || slices.Contains(strings.Split(*dbCaseFlag, ","), name)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // Redis ports of this package's end-to-end tests.
@@ -212,7 +213,7 @@ func TestE2EAppMatrix(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	stacktest.Start(t)
-	dsn := stacktest.NewDatabase(t, "rules_app_e2e")
+	dsn := sampletest.Database(t, "rules_app_e2e", sampleapp.TestSize)
 	// A bounded cache (redis.memory-unbounded is right about the shared
 	// test Redis). On this test machine, shared with other builds, Redis
 	// itself is sometimes descheduled for over 10 ms, which the slow log

@@ -21,6 +21,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 var dbCaseFlag = flag.String("dbcase", "", "run only these comma-separated rows of TestMatrix (index, nplusone, ...)")
@@ -125,7 +126,7 @@ func TestMatrix(t *testing.T) {
 		t.Skip("end-to-end: starts sampleapp under load")
 	}
 	info := stacktest.Start(t)
-	dsn := stacktest.NewDatabase(t, "rules_db_matrix")
+	dsn := sampletest.Database(t, "rules_db_matrix", sampleapp.TestSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	matrix := make([]string, 0, len(dbCases))

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgadvisor/advisor/internal/stack"
 )
@@ -105,6 +106,28 @@ func Start(t testing.TB) stack.Info {
 // database is left in place after the test, for inspection.
 func NewDatabase(t testing.TB, name string) string {
 	t.Helper()
+	dsn := freshDatabase(t, name, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := stack.CreateExtensions(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+// CopyDatabase creates a fresh database named name as a copy of the
+// template database tmpl (dropping any left from an earlier run), and
+// returns its DSN. The copy's cumulative statistics (pg_stat_user_tables)
+// start empty: they are kept per database, not copied.
+func CopyDatabase(t testing.TB, name, tmpl string) string {
+	t.Helper()
+	return freshDatabase(t, name, tmpl)
+}
+
+// freshDatabase drops database name and creates it again, empty or as a
+// copy of tmpl.
+func freshDatabase(t testing.TB, name, tmpl string) string {
+	t.Helper()
 	inf := Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -122,14 +145,26 @@ func NewDatabase(t testing.TB, name string) string {
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
 		t.Fatalf("drop database %s: %v", name, err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+	create := "CREATE DATABASE " + ident
+	if tmpl != "" {
+		create += " TEMPLATE " + pgx.Identifier{tmpl}.Sanitize()
+	}
+	// A template is refused while a session is connected to it: wait a
+	// little for one that is leaving (a seeding session's backend exits
+	// just after its client closed it).
+	for attempt := 1; ; attempt++ {
+		_, err := admin.Exec(ctx, create)
+		var pgErr *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" || attempt == 20 {
+			t.Fatalf("create database %s: %v", name, err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	dsn, err := WithDatabase(inf.DSN, name)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stack.CreateExtensions(ctx, dsn); err != nil {
 		t.Fatal(err)
 	}
 	return dsn
