@@ -23,6 +23,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/probe"
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
@@ -356,7 +357,22 @@ func TestE2EAppMatrix(t *testing.T) {
 			if c.knob == "" {
 				cacheRedis = redisAddr
 			}
-			w := appObserveSampleapp(ctx, t, s, c.weights, 4*time.Second, cacheRedis)
+			// The service gives Redis 100 ms to answer and skips it for a
+			// second after a failure (sampleapp/cache.go). On a host busy
+			// with the rest of the test run a dial sometimes times out, and
+			// the window then sees fewer Redis calls than the service
+			// makes (the round-trips case once counted none of the rate
+			// limiter's). Such a window is observed again, twice at most.
+			var w *probe.Window
+			for attempt := 1; ; attempt++ {
+				skipped := appCacheSkipped(ctx, t, s)
+				w = appObserveSampleapp(ctx, t, s, c.weights, 4*time.Second, cacheRedis)
+				n := appCacheSkipped(ctx, t, s) - skipped
+				if n == 0 || attempt == 3 {
+					break
+				}
+				t.Logf("%s: the service skipped Redis for %.0f calls in the window (timeouts on a busy host): observing again", name, n)
+			}
 			fs := appRunFamily(t, w)
 			appLogWindow(t, name, w)
 			appLogFindings(t, name, fs)
@@ -373,6 +389,34 @@ func TestE2EAppMatrix(t *testing.T) {
 	for _, line := range matrix {
 		t.Log("matrix: " + line)
 	}
+}
+
+// appCacheSkipped reads the service's count of cache calls it did not send
+// to Redis because Redis failed less than a second before.
+func appCacheSkipped(ctx context.Context, t *testing.T, s *scenario.Scenario) float64 {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.App.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams, err := metrics.ParseBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := fams.Value("sampleapp_cache_skipped_total", nil)
+	if !ok {
+		t.Fatal("no sampleapp_cache_skipped_total in the service's metrics")
+	}
+	return n
 }
 
 // TestE2ERedisTinyMaxmemory fills a Redis of 2 MB with a miss-heavy
