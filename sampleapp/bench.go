@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pgadvisor/advisor/internal/load"
 )
@@ -88,6 +90,25 @@ type FeedPair struct {
 	Feed, Bare *load.Result
 	// FeedFirst says which of the two ran first.
 	FeedFirst bool
+	// FeedCache is the state of the feed instance's cache (FeedCache).
+	FeedCache FeedCache
+}
+
+// FeedCache says in what state of its cache the feed was measured. Each
+// feed run has a cache namespace of its own, so that no entry an earlier
+// run wrote expires during this one, and it reads every user's feed once
+// (Primed of them, in PrimeTime), which is its warm-up: a run that began with
+// the cache cold or half expired measured PostgreSQL more than the feed
+// (1,000 to 2,800 Redis misses a second over the first half of a run,
+// 2026-12-05). Queries is the DB queries per feed request during the
+// measured run (a miss makes them); Expiring says the run ended after the
+// first primed entries' TTL (feedTTL), some of them refilled during it.
+// The run's keys are deleted after it.
+type FeedCache struct {
+	Primed    int
+	PrimeTime time.Duration
+	Queries   float64
+	Expiring  bool
 }
 
 // Ratio is the feed's throughput against the bare handler's.
@@ -177,10 +198,11 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 			map[bool]string{true: "feed", false: "bare"}[pair.FeedFirst])
 		for _, feed := range []bool{pair.FeedFirst, !pair.FeedFirst} {
 			if feed {
-				if pair.Feed, err = benchFeed(ctx, cfg, benchStart); err != nil {
+				if pair.Feed, pair.FeedCache, err = benchFeed(ctx, cfg, benchStart); err != nil {
 					return nil, err
 				}
 				printResult(out, "feed", pair.Feed)
+				printFeedCache(out, pair.FeedCache)
 			} else {
 				if pair.Bare, err = benchBare(ctx, cfg); err != nil {
 					return nil, err
@@ -347,6 +369,11 @@ func printSummary(out io.Writer, rep *BenchReport) {
 		fmt.Fprintf(out, "  tuned GET /users/{id}/feed RPS  %s\n", spreadOf(feed).format(m, num("%.1f")))
 		fmt.Fprintf(out, "  bare handler RPS                %s\n", spreadOf(bare).format(m, num("%.1f")))
 		fmt.Fprintf(out, "  ratio tuned feed / bare         %s (median of the pairs' ratios)\n", spreadOf(rs).format(m, num("%.2f")))
+		var fq []float64
+		for _, p := range rep.Pairs {
+			fq = append(fq, p.FeedCache.Queries)
+		}
+		fmt.Fprintf(out, "  DB queries per feed request     %s (each feed run primed first)\n", spreadOf(fq).format(m, num("%.3f")))
 	}
 }
 
@@ -415,7 +442,8 @@ func (p *process) stop() {
 // startService starts sampleapp serve with profile, after deleting the
 // follow-up jobs still queued since the benchmark began: the new instance's
 // workers would otherwise work an earlier run's backlog during this one.
-func startService(ctx context.Context, cfg BenchConfig, profile string, since time.Time, log io.Writer) (*process, int64, error) {
+// args are added to serve's flags.
+func startService(ctx context.Context, cfg BenchConfig, profile string, since time.Time, log io.Writer, args ...string) (*process, int64, error) {
 	discarded, err := discardJobs(ctx, cfg.DSN, since)
 	if err != nil {
 		return nil, 0, err
@@ -428,8 +456,8 @@ func startService(ctx context.Context, cfg BenchConfig, profile string, since ti
 	if err != nil {
 		return nil, 0, err
 	}
-	p, err := startProcess(ctx, cfg.Exe, []string{"serve", "--pg", cfg.DSN, "--redis", cfg.RedisAddr,
-		"--addr", addr, "--admin-addr", adminAddr, "--profile", profile}, "http://"+addr, log)
+	p, err := startProcess(ctx, cfg.Exe, append([]string{"serve", "--pg", cfg.DSN, "--redis", cfg.RedisAddr,
+		"--addr", addr, "--admin-addr", adminAddr, "--profile", profile}, args...), "http://"+addr, log)
 	return p, discarded, err
 }
 
@@ -479,7 +507,6 @@ func benchProfile(ctx context.Context, cfg BenchConfig, profile string, since ti
 		run.QueriesPerRequest = (after.queries("") - before.queries("")) / run.Completed
 		run.HopsPerRequest = (after.hops() - before.hops()) / run.Completed
 	}
-	const feedRoute = "/users/{id}/feed"
 	if feedReqs := after.routeRequests(feedRoute) - before.routeRequests(feedRoute); feedReqs > 0 {
 		run.FeedQueries = (after.queries(feedRoute) - before.queries(feedRoute)) / feedReqs
 	}
@@ -512,25 +539,88 @@ func settle(ctx context.Context, url string) (time.Duration, samples, error) {
 }
 
 // benchFeed measures the feed endpoint alone on a tuned instance of its
-// own.
-func benchFeed(ctx context.Context, cfg BenchConfig, since time.Time) (*load.Result, error) {
-	p, _, err := startService(ctx, cfg, ProfileTuned, since, io.Discard)
+// own, with a cache namespace of its own, every user's feed primed instead
+// of a timed warm-up (FeedCache).
+func benchFeed(ctx context.Context, cfg BenchConfig, since time.Time) (*load.Result, FeedCache, error) {
+	var fc FeedCache
+	ns := "bench-feed-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	p, _, err := startService(ctx, cfg, ProfileTuned, since, io.Discard, "--cache-namespace", ns)
 	if err != nil {
-		return nil, err
+		return nil, fc, err
 	}
 	defer p.stop()
 	_, vars, header := LoadMix(cfg.Size)
-	fc := load.Config{BaseURL: p.url, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second,
+	lc := load.Config{BaseURL: p.url, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second,
 		Mix: []load.Entry{{Name: MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}, Vars: vars}
-	if cfg.Warmup > 0 {
-		wc := fc
-		wc.Duration = cfg.Warmup
-		if _, err := load.Run(ctx, wc); err != nil {
-			return nil, fmt.Errorf("warm-up: %w", err)
+	// Priming is the warm-up: it reads a feed per user, through the pools,
+	// and a timed warm-up after it would only bring the first entries' TTL
+	// closer.
+	primeStart := time.Now()
+	if fc.Primed, err = PrimeFeeds(ctx, lc, cfg.Connections); err != nil {
+		return nil, fc, err
+	}
+	fc.PrimeTime = time.Since(primeStart)
+	_, before, err := settle(ctx, p.url)
+	if err != nil {
+		return nil, fc, fmt.Errorf("before the run: %w", err)
+	}
+	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
+	res, err := load.Run(ctx, lc)
+	if err != nil {
+		return nil, fc, err
+	}
+	fc.Expiring = time.Since(primeStart) > feedTTL
+	_, after, err := settle(ctx, p.url)
+	if err != nil {
+		return nil, fc, fmt.Errorf("after the run: %w", err)
+	}
+	if n := after.routeRequests(feedRoute) - before.routeRequests(feedRoute); n > 0 {
+		fc.Queries = (after.queries(feedRoute) - before.queries(feedRoute)) / n
+	}
+	// The next run's Redis must not spend its time expiring this run's
+	// 20,000 entries (thousands a second, 30 s from now).
+	if err := deleteKeys(ctx, cfg.RedisAddr, ns+":*"); err != nil {
+		return nil, fc, err
+	}
+	return res, fc, nil
+}
+
+// deleteKeys unlinks the keys of Redis at addr that match pattern.
+func deleteKeys(ctx context.Context, addr, pattern string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
+				return fmt.Errorf("delete the feed run's keys: %w", err)
+			}
+			batch = batch[:0]
 		}
 	}
-	fc.Duration, fc.MinRequests, fc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
-	return load.Run(ctx, fc)
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("delete the feed run's keys: %w", err)
+	}
+	if len(batch) > 0 {
+		if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
+			return fmt.Errorf("delete the feed run's keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// feedRoute is the feed's route label in the service's metrics.
+const feedRoute = "/users/{id}/feed"
+
+// printFeedCache says in what state of its cache a feed run was measured.
+func printFeedCache(out io.Writer, fc FeedCache) {
+	note := ""
+	if fc.Expiring {
+		note = fmt.Sprintf("; NOTE: the run ended past the entries' %s TTL, some refilled during it", feedTTL)
+	}
+	fmt.Fprintf(out, "         cache primed with %d feeds in %s; DB queries per feed request %.3f%s\n",
+		fc.Primed, fc.PrimeTime.Round(10*time.Millisecond), fc.Queries, note)
 }
 
 func benchBare(ctx context.Context, cfg BenchConfig) (*load.Result, error) {

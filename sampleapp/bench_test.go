@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,8 +86,8 @@ func TestBenchSummary(t *testing.T) {
 		Naive: []BenchRun{run(ProfileNaive, 10, time.Second, 20, true), run(ProfileNaive, 5, 2*time.Second, 22, false), run(ProfileNaive, 20, time.Second, 18, false)},
 		Tuned: []BenchRun{run(ProfileTuned, 300, 10*time.Millisecond, 1, false), run(ProfileTuned, 100, 10*time.Millisecond, 1, false), run(ProfileTuned, 200, 20*time.Millisecond, 1, false)},
 		Pairs: []FeedPair{
-			{Feed: &load.Result{RPS: 50}, Bare: &load.Result{RPS: 100}},
-			{Feed: &load.Result{RPS: 40}, Bare: &load.Result{RPS: 100}},
+			{Feed: &load.Result{RPS: 50}, Bare: &load.Result{RPS: 100}, FeedCache: FeedCache{Primed: 20, PrimeTime: 2 * time.Second, Queries: 0.01}},
+			{Feed: &load.Result{RPS: 40}, Bare: &load.Result{RPS: 100}, FeedCache: FeedCache{Primed: 20, PrimeTime: 4 * time.Second, Queries: 0.03}},
 		},
 	}
 	got := rep.Summary()
@@ -110,17 +111,65 @@ func TestBenchSummary(t *testing.T) {
 	if got.FeedBare == nil || got.FeedBare.Pairs != 2 || got.FeedBare.Ratio != (Spread{Median: 0.45, Min: 0.4, Max: 0.5}) {
 		t.Errorf("feed/bare %+v", got.FeedBare)
 	}
+	if fb := got.FeedBare; fb != nil && (fb.FeedQueries != (Spread{Median: 0.02, Min: 0.01, Max: 0.03}) || fb.PrimeSeconds != (Spread{Median: 3, Min: 2, Max: 4})) {
+		t.Errorf("feed runs' cache: queries %+v, prime %+v", fb.FeedQueries, fb.PrimeSeconds)
+	}
 	data, err := json.Marshal(got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{`"rps_ratio":{"median":20,"min":10,"max":30}`, `"queries_per_feed_request"`, `"hops_per_request"`,
-		`"completed_requests"`, `"p99_ratio"`, `"feed_bare":{"pairs":2`} {
+		`"completed_requests"`, `"p99_ratio"`, `"feed_bare":{"pairs":2`, `"prime_s":{"median":3`} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("JSON has no %s: %s", key, data)
 		}
 	}
 	if data, _ := json.Marshal((&BenchReport{}).Summary()); strings.Contains(string(data), "feed_bare") {
 		t.Errorf("feed_bare without pairs: %s", data)
+	}
+}
+
+// PrimeFeeds reads each user's feed of the mix's uid range once, with the
+// load's header, never more than workers at a time.
+func TestPrimeFeeds(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var inFlight, peak atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		if r.Header.Get("Authorization") != "Bearer "+LoadTestToken {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		seen[r.URL.Path]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	_, vars, header := LoadMix(Size{Users: 50, Products: 1})
+	n, err := PrimeFeeds(context.Background(), load.Config{BaseURL: srv.URL, Header: header, Vars: vars}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 50 || len(seen) != 50 {
+		t.Fatalf("primed %d, %d distinct paths, want 50", n, len(seen))
+	}
+	for id := 1; id <= 50; id++ {
+		if c := seen[fmt.Sprintf("/users/%d/feed", id)]; c != 1 {
+			t.Errorf("user %d's feed read %d times", id, c)
+		}
+	}
+	if p := peak.Load(); p > 4 {
+		t.Errorf("%d requests at once, want at most 4", p)
+	}
+	// A failing feed stops the priming with the status.
+	bad := httptest.NewServer(http.NotFoundHandler())
+	defer bad.Close()
+	if _, err := PrimeFeeds(context.Background(), load.Config{BaseURL: bad.URL, Header: header, Vars: vars}, 4); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("err %v, want the 404", err)
 	}
 }

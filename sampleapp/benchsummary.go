@@ -35,6 +35,11 @@ type FeedSummary struct {
 	BareRPS Spread `json:"bare_rps"`
 	// Ratio is feed/bare over the adjacent pairs' ratios.
 	Ratio Spread `json:"ratio"`
+	// FeedQueries is the DB queries per feed request of the feed runs
+	// (cache misses make them), PrimeSeconds the time each took to prime
+	// the cache (FeedCache).
+	FeedQueries  Spread `json:"queries_per_feed_request"`
+	PrimeSeconds Spread `json:"prime_s"`
 }
 
 // BenchSummary is the machine-readable outcome of Bench (sampleapp bench
@@ -85,12 +90,14 @@ func (rep *BenchReport) Summary() BenchSummary {
 		P99Ratio: spreadOf(ratios(rep.Naive, rep.Tuned, p99)).export(),
 	}
 	if len(rep.Pairs) > 0 {
-		var feed, bare, rs []float64
+		var feed, bare, rs, fq, prime []float64
 		for _, p := range rep.Pairs {
 			feed, bare, rs = append(feed, p.Feed.RPS), append(bare, p.Bare.RPS), append(rs, p.Ratio())
+			fq, prime = append(fq, p.FeedCache.Queries), append(prime, p.FeedCache.PrimeTime.Seconds())
 		}
 		sum.FeedBare = &FeedSummary{Pairs: len(rep.Pairs), FeedRPS: spreadOf(feed).export(),
-			BareRPS: spreadOf(bare).export(), Ratio: spreadOf(rs).export()}
+			BareRPS: spreadOf(bare).export(), Ratio: spreadOf(rs).export(),
+			FeedQueries: spreadOf(fq).export(), PrimeSeconds: spreadOf(prime).export()}
 	}
 	return sum
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
+	"github.com/pgadvisor/advisor/sampleapp"
 )
 
 // backgroundLoad runs the load generator until the returned stop is called
@@ -223,11 +224,11 @@ func sampleappStarted(log string) (api, admin string, ok bool) {
 }
 
 // primeFeeds fills the service's cache with every feed of lc's load mix
-// (scenario.PrimeFeeds).
+// (sampleapp.PrimeFeeds).
 func primeFeeds(ctx context.Context, t testing.TB, lc load.Config) {
 	t.Helper()
 	start := time.Now()
-	n, err := scenario.PrimeFeeds(ctx, lc)
+	n, err := sampleapp.PrimeFeeds(ctx, lc, 8)
 	if err != nil {
 		t.Fatal(err)
 	}

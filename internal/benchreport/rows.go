@@ -109,7 +109,8 @@ var All = []Row{
 			if s.FeedBare == nil {
 				return "", fmt.Errorf("no feed/bare pair in the summary")
 			}
-			return fmt.Sprintf("%s; %d pairs", spreadText(s.FeedBare.Ratio, "%.2f"), s.FeedBare.Pairs), nil
+			return fmt.Sprintf("%s; %d pairs, each feed run with every user's feed primed (DB queries per feed request %.3f)",
+				spreadText(s.FeedBare.Ratio, "%.2f"), s.FeedBare.Pairs, s.FeedBare.FeedQueries.Median), nil
 		},
 	},
 	{

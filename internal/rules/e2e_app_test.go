@@ -130,11 +130,11 @@ func appStartRedis(t *testing.T, port int, args ...string) string {
 }
 
 // appPrimeFeeds fills the service's cache with every feed of the load mix
-// (scenario.PrimeFeeds).
+// (sampleapp.PrimeFeeds).
 func appPrimeFeeds(ctx context.Context, t *testing.T, s *scenario.Scenario) {
 	t.Helper()
 	start := time.Now()
-	n, err := scenario.PrimeFeeds(ctx, s.LoadConfig(1, 0))
+	n, err := sampleapp.PrimeFeeds(ctx, s.LoadConfig(1, 0), 8)
 	if err != nil {
 		t.Fatal(err)
 	}
