@@ -239,11 +239,10 @@ func dbMetricsText(t *testing.T, ctx context.Context, mc *metrics.Client) string
 	return out.String()
 }
 
-// dbGoroutineText is a debug=2 goroutine dump with the build machine's
-// paths replaced by neutral ones.
-func dbGoroutineText(t *testing.T, ctx context.Context, base string) string {
+// testGet is the body of a GET of url.
+func testGet(ctx context.Context, t testing.TB, url string) []byte {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/goroutine?debug=2", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,6 +255,14 @@ func dbGoroutineText(t *testing.T, ctx context.Context, base string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// dbGoroutineText is a debug=2 goroutine dump with the build machine's
+// paths replaced by neutral ones.
+func dbGoroutineText(t *testing.T, ctx context.Context, base string) string {
+	t.Helper()
+	b := testGet(ctx, t, base+"/debug/pprof/goroutine?debug=2")
 	root, err := stacktest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -395,20 +395,7 @@ func TestE2EAppMatrix(t *testing.T) {
 // to Redis because Redis failed less than a second before.
 func appCacheSkipped(ctx context.Context, t *testing.T, s *scenario.Scenario) float64 {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.App.URL+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fams, err := metrics.ParseBytes(b)
+	fams, err := metrics.ParseBytes(testGet(ctx, t, s.App.URL+"/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}
