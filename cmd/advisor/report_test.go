@@ -303,11 +303,23 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 	if len(window) == 0 {
 		t.Fatal("the naive workload gave no finding")
 	}
-	if !slices.Equal(window, cumulative) {
+	// The service's lifetime holds the window: a rule gated by counts over
+	// its span may pass its minimums there and not in the window, never
+	// the other way round.
+	onlyCumulative := slices.DeleteFunc(minus(cumulative, window), func(rule string) bool {
+		return slices.Contains(countGatedRules, rule)
+	})
+	if onlyWindow := minus(window, cumulative); len(onlyWindow) > 0 || len(onlyCumulative) > 0 {
 		t.Errorf("cumulative analysis differs from the window:\nonly in window:     %v\nonly in cumulative: %v",
-			minus(window, cumulative), minus(cumulative, window))
+			onlyWindow, onlyCumulative)
 	}
 }
+
+// countGatedRules need minimum counts over the span they read: db.slow-query
+// 25 calls and 2 s of statement time. A fresh clone's CI run, on a loaded
+// machine, served too few naive feeds in the 14 s window for them while the
+// service's lifetime, which holds the window, passed them (2026-12-05).
+var countGatedRules = []string{"db.slow-query"}
 
 // atThresholdRules are rules whose figure sits at its threshold under the
 // naive sample load, so that a 14 s window and the service's lifetime may
