@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 )
 
@@ -37,13 +38,28 @@ func commandCalls(t *testing.T, rdb *redis.Client) map[string]int64 {
 	return out
 }
 
+// rateLimitRedisPort is TestRateLimitKnob's Redis, its own: INFO
+// commandstats counts every client's commands, and on the shared test Redis
+// other packages' tests ran EVALSHA beside it (5 calls counted for one
+// window of the batched limiter on a fresh clone's run, 2026-12-05).
+const rateLimitRedisPort = 26478
+
 // TestRateLimitKnob: the naive limiter makes a GET, an INCR and an EXPIRE
 // per request, the tuned one a single EVALSHA; both count the request
-// under the principal's key. The shared Redis may serve other tests: only
-// lower bounds are exact.
+// under the principal's key. The Redis is the test's own, so the command
+// counts are the service's alone.
 func TestRateLimitKnob(t *testing.T) {
-	app := startApp(t, sharedDB(t), map[string]string{KnobRateLimit: "round-trips"})
-	rdb := redis.NewClient(&redis.Options{Addr: stacktest.Start(t).RedisAddr})
+	rd, err := stack.StartRedis(context.Background(), t.TempDir(), rateLimitRedisPort, stack.RedisOptions{})
+	if err != nil {
+		t.Fatalf("start redis: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := rd.Stop(context.Background()); err != nil {
+			t.Errorf("stop redis: %v", err)
+		}
+	})
+	app := startApp(t, sharedDB(t), map[string]string{KnobRateLimit: "round-trips"}, func(c *Config) { c.RedisAddr = rd.Addr() })
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr()})
 	defer rdb.Close()
 	const n = 20
 	url := app.URL + "/users/3"
