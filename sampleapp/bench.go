@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,7 +17,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/pgadvisor/advisor/internal/load"
 )
@@ -82,41 +80,6 @@ type BenchRun struct {
 	// request in flight before and after the run.
 	Discarded int64
 	Settled   time.Duration
-}
-
-// FeedPair is one adjacent measurement of the tuned feed endpoint and of a
-// bare net/http handler, with the same connections and duration.
-type FeedPair struct {
-	Feed, Bare *load.Result
-	// FeedFirst says which of the two ran first.
-	FeedFirst bool
-	// FeedCache is the state of the feed instance's cache (FeedCache).
-	FeedCache FeedCache
-}
-
-// FeedCache says in what state of its cache the feed was measured. Each
-// feed run has a cache namespace of its own, so that no entry an earlier
-// run wrote expires during this one, and it reads every user's feed once
-// (Primed of them, in PrimeTime), which is its warm-up: a run that began with
-// the cache cold or half expired measured PostgreSQL more than the feed
-// (1,000 to 2,800 Redis misses a second over the first half of a run,
-// 2026-12-05). Queries is the DB queries per feed request during the
-// measured run (a miss makes them); Expiring says the run ended after the
-// first primed entries' TTL (feedTTL), some of them refilled during it.
-// The run's keys are deleted after it.
-type FeedCache struct {
-	Primed    int
-	PrimeTime time.Duration
-	Queries   float64
-	Expiring  bool
-}
-
-// Ratio is the feed's throughput against the bare handler's.
-func (p FeedPair) Ratio() float64 {
-	if p.Bare == nil || p.Bare.RPS == 0 {
-		return 0
-	}
-	return p.Feed.RPS / p.Bare.RPS
 }
 
 // BenchReport is the benchmark's outcome.
@@ -360,19 +323,16 @@ func printSummary(out io.Writer, rep *BenchReport) {
 		}
 	}
 	if len(rep.Pairs) > 0 {
-		var feed, bare, rs []float64
+		var feed, bare, rs, fq []float64
 		for _, p := range rep.Pairs {
 			feed, bare, rs = append(feed, p.Feed.RPS), append(bare, p.Bare.RPS), append(rs, p.Ratio())
+			fq = append(fq, p.FeedCache.Queries)
 		}
 		m := len(rep.Pairs)
 		fmt.Fprintf(out, "\ntuned feed endpoint vs bare net/http handler, %d adjacent pair(s): median (min-max)\n", m)
 		fmt.Fprintf(out, "  tuned GET /users/{id}/feed RPS  %s\n", spreadOf(feed).format(m, num("%.1f")))
 		fmt.Fprintf(out, "  bare handler RPS                %s\n", spreadOf(bare).format(m, num("%.1f")))
 		fmt.Fprintf(out, "  ratio tuned feed / bare         %s (median of the pairs' ratios)\n", spreadOf(rs).format(m, num("%.2f")))
-		var fq []float64
-		for _, p := range rep.Pairs {
-			fq = append(fq, p.FeedCache.Queries)
-		}
 		fmt.Fprintf(out, "  DB queries per feed request     %s (each feed run primed first)\n", spreadOf(fq).format(m, num("%.3f")))
 	}
 }
@@ -507,9 +467,7 @@ func benchProfile(ctx context.Context, cfg BenchConfig, profile string, since ti
 		run.QueriesPerRequest = (after.queries("") - before.queries("")) / run.Completed
 		run.HopsPerRequest = (after.hops() - before.hops()) / run.Completed
 	}
-	if feedReqs := after.routeRequests(feedRoute) - before.routeRequests(feedRoute); feedReqs > 0 {
-		run.FeedQueries = (after.queries(feedRoute) - before.queries(feedRoute)) / feedReqs
-	}
+	run.FeedQueries = queriesPerFeed(before, after)
 	return run, nil
 }
 
@@ -536,125 +494,6 @@ func settle(ctx context.Context, url string) (time.Duration, samples, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// benchFeed measures the feed endpoint alone on a tuned instance of its
-// own, with a cache namespace of its own, every user's feed primed instead
-// of a timed warm-up (FeedCache).
-func benchFeed(ctx context.Context, cfg BenchConfig, since time.Time) (*load.Result, FeedCache, error) {
-	var fc FeedCache
-	ns := "bench-feed-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	p, _, err := startService(ctx, cfg, ProfileTuned, since, io.Discard, "--cache-namespace", ns)
-	if err != nil {
-		return nil, fc, err
-	}
-	defer p.stop()
-	_, vars, header := LoadMix(cfg.Size)
-	lc := load.Config{BaseURL: p.url, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second,
-		Mix: []load.Entry{{Name: MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}, Vars: vars}
-	// Priming is the warm-up: it reads a feed per user, through the pools,
-	// and a timed warm-up after it would only bring the first entries' TTL
-	// closer.
-	primeStart := time.Now()
-	if fc.Primed, err = PrimeFeeds(ctx, lc, cfg.Connections); err != nil {
-		return nil, fc, err
-	}
-	fc.PrimeTime = time.Since(primeStart)
-	_, before, err := settle(ctx, p.url)
-	if err != nil {
-		return nil, fc, fmt.Errorf("before the run: %w", err)
-	}
-	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
-	res, err := load.Run(ctx, lc)
-	if err != nil {
-		return nil, fc, err
-	}
-	fc.Expiring = time.Since(primeStart) > feedTTL
-	_, after, err := settle(ctx, p.url)
-	if err != nil {
-		return nil, fc, fmt.Errorf("after the run: %w", err)
-	}
-	if n := after.routeRequests(feedRoute) - before.routeRequests(feedRoute); n > 0 {
-		fc.Queries = (after.queries(feedRoute) - before.queries(feedRoute)) / n
-	}
-	// The next run's Redis must not spend its time expiring this run's
-	// 20,000 entries (thousands a second, 30 s from now).
-	if err := deleteKeys(ctx, cfg.RedisAddr, ns+":*"); err != nil {
-		return nil, fc, err
-	}
-	return res, fc, nil
-}
-
-// deleteKeys unlinks the keys of Redis at addr that match pattern.
-func deleteKeys(ctx context.Context, addr, pattern string) error {
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 1000 {
-			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return fmt.Errorf("delete the feed run's keys: %w", err)
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("delete the feed run's keys: %w", err)
-	}
-	if len(batch) > 0 {
-		if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-			return fmt.Errorf("delete the feed run's keys: %w", err)
-		}
-	}
-	return nil
-}
-
-// feedRoute is the feed's route label in the service's metrics.
-const feedRoute = "/users/{id}/feed"
-
-// printFeedCache says in what state of its cache a feed run was measured.
-func printFeedCache(out io.Writer, fc FeedCache) {
-	note := ""
-	if fc.Expiring {
-		note = fmt.Sprintf("; NOTE: the run ended past the entries' %s TTL, some refilled during it", feedTTL)
-	}
-	fmt.Fprintf(out, "         cache primed with %d feeds in %s; DB queries per feed request %.3f%s\n",
-		fc.Primed, fc.PrimeTime.Round(10*time.Millisecond), fc.Queries, note)
-}
-
-func benchBare(ctx context.Context, cfg BenchConfig) (*load.Result, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	url := "http://" + addr
-	p, err := startProcess(ctx, cfg.Exe, []string{"bare", "--addr", addr}, url, io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	defer p.stop()
-	lc := load.Config{BaseURL: url, Connections: cfg.Connections, Timeout: 60 * time.Second,
-		Mix: []load.Entry{{Name: "bare", Method: http.MethodGet, Path: "/"}}}
-	if cfg.Warmup > 0 {
-		wc := lc
-		wc.Duration = cfg.Warmup
-		if _, err := load.Run(ctx, wc); err != nil {
-			return nil, fmt.Errorf("warm-up: %w", err)
-		}
-	}
-	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
-	return load.Run(ctx, lc)
-}
-
-// BareHandler answers every request with a small JSON body, the ceiling of
-// an HTTP endpoint on this machine.
-func BareHandler() http.Handler {
-	body := []byte(`{"status":"ok"}`)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Content-Type"] = jsonContentType
-		_, _ = w.Write(body)
-	})
 }
 
 // samples are the counters of one /metrics scrape.

@@ -150,12 +150,11 @@ func feedQueries(t *testing.T, app *App, n int) (queries, hops float64) {
 		mustStatus(t, http.StatusOK, "GET", app.URL+"/users/"+itoa(int64(i*7))+"/feed", "")
 	}
 	after := metricsOf(t, app)
-	const route = "/users/{id}/feed"
-	reqs := after.routeRequests(route) - before.routeRequests(route)
+	reqs := after.routeRequests(feedRoute) - before.routeRequests(feedRoute)
 	if reqs != float64(n) {
 		t.Fatalf("feed requests counted %v, want %d", reqs, n)
 	}
-	return (after.queries(route) - before.queries(route)) / reqs, (after.hops() - before.hops()) / reqs
+	return queriesPerFeed(before, after), (after.hops() - before.hops()) / reqs
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -77,9 +77,10 @@ func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) (
 		if pinnedShare < minPinned || queueShare < minQueue {
 			return nil, nil
 		}
-		if share, ok := processCPUShare(in); ok && share < p.MinProcessCPUShare {
-			return nil, nil
-		}
+	}
+	cpuShare, hasCPUShare := processCPUShare(in)
+	if kind == "cpu" && hasCPUShare && cpuShare < p.MinProcessCPUShare {
+		return nil, nil
 	}
 	ev := map[string]any{
 		"in_flight_max":  peak,
@@ -97,8 +98,8 @@ func checkHTTPSaturation(_ context.Context, in *Input, p httpSaturationParams) (
 		f.Location = limitSite.Location()
 	} else {
 		ev["in_flight_mean"] = appRound(v.server / float64(len(v.perServerDump)))
-		if share, ok := processCPUShare(in); ok {
-			ev["process_cpu_share"] = appRound(share)
+		if hasCPUShare {
+			ev["process_cpu_share"] = appRound(cpuShare)
 		}
 	}
 	if m := in.Window.Metrics; m != nil {
