@@ -551,17 +551,34 @@ func TestDBCacheCandidateCaptured(t *testing.T) {
 	if len(queries) != fs[0].Evidence["statements"] || queries[0] != fs[0].Evidence["query"] {
 		t.Errorf("headline %q, statements %v: %q", fs[0].Evidence["query"], fs[0].Evidence["statements"], queries)
 	}
+	feed := false
 	for _, q := range queries {
 		if strings.Contains(q, "FROM tokens") || strings.Contains(q, "FROM users u JOIN profiles") {
 			found = true
 		}
-		// events and orders are written by every new order.
-		if strings.Contains(q, "FROM events") || strings.Contains(q, "FROM orders") {
-			t.Errorf("cache candidate on a written table: %q", q)
+		feed = feed || strings.Contains(q, "FROM events")
+		// An order writes a row to orders and two to order_items, and the
+		// order list reads them about once per order.
+		if strings.Contains(q, "FROM orders") {
+			t.Errorf("cache candidate on a table written about as often as read: %q", q)
 		}
 	}
 	if !found {
 		t.Error("no cache candidate for the token or profile reads")
+	}
+	// The feed reads events 4.6 times for each event an order writes (359
+	// a second): read-mostly for how often it is read, not for how often
+	// it is written.
+	if !feed || fs[0].Evidence["reads_per_write"].(float64) < 3 {
+		t.Errorf("the feed on events: listed %v, headline %v reads per row written", feed, fs[0].Evidence["reads_per_write"])
+	}
+	// The bar on writes alone (min_reads_per_write 0) leaves it out.
+	for _, f := range dbDetect(t, dbLoadCapture(t, "db", "cache"), dbRule(t, "db.cache-candidate", map[string]any{"min_reads_per_write": 0.0})) {
+		for _, q := range f.Evidence["queries"].([]string) {
+			if strings.Contains(q, "FROM events") {
+				t.Errorf("the feed on events with min_reads_per_write 0 (359 writes a second): %v", f.Evidence)
+			}
+		}
 	}
 	// The same reads served by the cache: too few to matter.
 	for _, f := range dbDetect(t, dbLoadCapture(t, "db", "tuned"), dbRule(t, "db.cache-candidate", nil)) {
