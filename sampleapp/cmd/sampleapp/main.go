@@ -176,7 +176,8 @@ func benchCmd() *cobra.Command {
 process of its own) under the same request mix on the same data, alternating --rounds
 times, and prints RPS, latency percentiles, errors, DB queries and internal hops per
 request and their ratios; then it measures the tuned feed endpoint against a bare
-net/http handler. Without --pg and --redis it brings up the private stack (advisor stack).`,
+net/http handler in --pairs adjacent pairs. Without --pg and --redis it brings up the
+private stack (advisor stack).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if cfg.DSN == "" || cfg.RedisAddr == "" {
@@ -223,7 +224,8 @@ net/http handler. Without --pg and --redis it brings up the private stack (advis
 	f.DurationVar(&cfg.Duration, "duration", 15*time.Second, "measured time of each run")
 	f.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured load before each run")
 	f.IntVar(&cfg.Connections, "connections", 64, "concurrent connections (closed loop)")
-	f.IntVar(&cfg.Rounds, "rounds", sampleapp.DefaultBenchRounds, "naive/tuned pairs and feed/bare pairs to run, each pair adjacent, its order alternating")
+	f.IntVar(&cfg.Rounds, "rounds", sampleapp.DefaultBenchRounds, "naive/tuned pairs to run, each pair adjacent, its order alternating")
+	f.IntVar(&cfg.Pairs, "pairs", sampleapp.DefaultBenchPairs, "tuned feed/bare handler pairs to run, each pair adjacent, its order alternating")
 	f.Int64Var(&cfg.MinRequests, "min-requests", sampleapp.DefaultBenchMinRequests, "each measured run goes on past --duration until this many requests completed")
 	f.DurationVar(&cfg.MaxDuration, "max-duration", sampleapp.DefaultBenchMaxDuration, "cap of a run that --min-requests keeps going (reported when hit)")
 	f.BoolVar(&cfg.Reset, "reset", false, "reseed a database seeded with another size")
