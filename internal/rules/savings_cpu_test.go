@@ -252,3 +252,57 @@ func TestProcDriverShare(t *testing.T) {
 		t.Errorf("share %v, want %v (%s)", got.Share, want, got.Basis)
 	}
 }
+
+// TestHostCPUQueuedStatements: pg_stat_statements times are wall-clock, so
+// on a host whose CPUs are all taken they hold the time a session waited
+// for a CPU. With 8 sessions ready to run (active without a wait event in
+// pg_stat_activity) for the 1.6 CPUs the service leaves, a statement runs
+// a fifth of its time: an index frees a fifth of the CPU its execution
+// time says, and the rest of the host's busy time counts outside the
+// statements. With no more sessions ready than CPUs, nothing changes.
+func TestHostCPUQueuedStatements(t *testing.T) {
+	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"total_share": 0.8, "cost_cut": 1.0}}
+	sample := func(onCPU, waiting int) postgres.ActivitySample {
+		return postgres.ActivitySample{Groups: []postgres.ActivityGroup{
+			{Database: "app", Application: "api", State: postgres.StateActive, Count: onCPU},
+			{Database: "app", Application: "api", State: postgres.StateActive, WaitEventType: "Lock", WaitEvent: "relation", Count: waiting},
+			{Database: "app", Application: "api", State: postgres.StateIdle, Count: 30},
+		}}
+	}
+	withActivity := func(samples ...postgres.ActivitySample) *Input {
+		in := cpuInput(2, 1.2, true)
+		in.Window.Activity = samples
+		in.views.split.Host = nil
+		if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
+			in.views.split.Host = &h
+		}
+		return in
+	}
+	// 6 and 10 sessions on a CPU (8 on average), 5 more waiting on locks.
+	queued := withActivity(sample(6, 5), sample(10, 5))
+	h := queued.views.split.Host
+	if math.Abs(h.Running-8) > 1e-9 || math.Abs(h.DBCores-1.6) > 1e-9 || math.Abs(h.DBRunShare-0.2) > 1e-9 {
+		t.Fatalf("host %+v", *h)
+	}
+	// 1.2 cores of execution time, a fifth of it on a CPU: 0.24 cores for
+	// 200 requests/s; the host's other 1.36 busy cores outside it.
+	if math.Abs(h.DBMSPerRequest-1.2) > 1e-9 || math.Abs(h.OtherMSPerRequest-6.8) > 1e-9 {
+		t.Errorf("queued: %.3f ms of statements' CPU and %.3f ms outside per request", h.DBMSPerRequest, h.OtherMSPerRequest)
+	}
+	freed, how, ok := cpuFreed(queued, &index, *h)
+	if !ok || math.Abs(freed-0.8*1.2) > 1e-9 || !strings.Contains(how, "counted at 20%: 8.0 sessions ready to run for 1.60 CPUs") {
+		t.Errorf("queued: index frees %.3f ms: %q", freed, how)
+	}
+	// As many sessions ready as CPUs: their execution time is CPU.
+	fits := withActivity(sample(1, 5), sample(2, 5))
+	if h := fits.views.split.Host; h.DBRunShare != 1 || math.Abs(h.DBMSPerRequest-6) > 1e-9 {
+		t.Errorf("fits: %+v", *h)
+	}
+	if freed, how, _ := cpuFreed(fits, &index, *fits.views.split.Host); math.Abs(freed-0.8*6) > 1e-9 || strings.Contains(how, "counted at") {
+		t.Errorf("fits: index frees %.3f ms: %q", freed, how)
+	}
+	// Without samples, the same.
+	if h := cpuInput(2, 1.2, true).views.split.Host; h.DBRunShare != 1 || math.Abs(h.DBMSPerRequest-6) > 1e-9 {
+		t.Errorf("no samples: %+v", *h)
+	}
+}
