@@ -34,6 +34,7 @@ type Input struct {
 
 	// views caches the views of the window; see the methods below.
 	views struct {
+		activity *[]postgres.ClientActivity
 		app      *appView
 		handlers *handlerDumps
 		memo     *SampleMemo
@@ -49,6 +50,17 @@ func (in *Input) app() *appView {
 		in.views.app = appObserve(in)
 	}
 	return in.views.app
+}
+
+// activity returns the window's pg_stat_activity samples summarised per
+// application and client address (probe.Window.ActivityByClient), once for
+// the rules and the savings that read them.
+func (in *Input) activity() []postgres.ClientActivity {
+	if in.views.activity == nil {
+		a := in.Window.ActivityByClient()
+		in.views.activity = &a
+	}
+	return *in.views.activity
 }
 
 // appSampled is appSampleOf's answer for one goroutine.

@@ -49,7 +49,7 @@ func checkPoolBudget(_ context.Context, in *Input, p poolBudgetParams) ([]Findin
 	if used < p.MinUsedShare && budget < p.MinUsedShare {
 		return nil, nil
 	}
-	clients := w.ActivityByClient()
+	clients := in.activity()
 	var lines []string
 	for i, c := range clients {
 		if i == p.MaxClients {

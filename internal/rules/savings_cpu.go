@@ -135,7 +135,7 @@ func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
 // CPU, which PostgreSQL does not tell apart. 0 without samples.
 func runnableSessions(in *Input) float64 {
 	n := 0.0
-	for _, c := range in.Window.ActivityByClient() {
+	for _, c := range in.activity() {
 		n += c.OnCPU.Mean
 	}
 	return n

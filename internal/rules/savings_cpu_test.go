@@ -272,7 +272,8 @@ func TestHostCPUQueuedStatements(t *testing.T) {
 	withActivity := func(samples ...postgres.ActivitySample) *Input {
 		in := cpuInput(2, 1.2, true)
 		in.Window.Activity = samples
-		in.views.split.Host = nil
+		// cpuInput's window had no samples: its views are computed anew.
+		in.views.activity, in.views.split.Host = nil, nil
 		if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
 			in.views.split.Host = &h
 		}

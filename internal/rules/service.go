@@ -57,7 +57,7 @@ func serviceDBOf(in *Input) serviceDB {
 		db = cur.Server.Database
 	}
 	s.samples = len(in.Window.Activity)
-	for _, c := range in.Window.ActivityByClient() {
+	for _, c := range in.activity() {
 		if db != "" && !slices.Contains(c.Databases, db) {
 			continue
 		}
