@@ -332,17 +332,13 @@ func printSummary(out io.Writer, rep *BenchReport) {
 		}
 	}
 	if len(rep.Pairs) > 0 {
-		var feed, bare, rs, fq []float64
-		for _, p := range rep.Pairs {
-			feed, bare, rs = append(feed, p.Feed.RPS), append(bare, p.Bare.RPS), append(rs, p.Ratio())
-			fq = append(fq, p.FeedCache.Queries)
-		}
+		s := feedSeriesOf(rep.Pairs)
 		m := len(rep.Pairs)
 		fmt.Fprintf(out, "\ntuned feed endpoint vs bare net/http handler, %d adjacent pair(s): median (min-max)\n", m)
-		fmt.Fprintf(out, "  tuned GET /users/{id}/feed RPS  %s\n", spreadOf(feed).format(m, num("%.1f")))
-		fmt.Fprintf(out, "  bare handler RPS                %s\n", spreadOf(bare).format(m, num("%.1f")))
-		fmt.Fprintf(out, "  ratio tuned feed / bare         %s (median of the pairs' ratios)\n", spreadOf(rs).format(m, num("%.2f")))
-		fmt.Fprintf(out, "  DB queries per feed request     %s (each feed run primed first)\n", spreadOf(fq).format(m, num("%.3f")))
+		fmt.Fprintf(out, "  tuned GET /users/{id}/feed RPS  %s\n", spreadOf(s.feed).format(m, num("%.1f")))
+		fmt.Fprintf(out, "  bare handler RPS                %s\n", spreadOf(s.bare).format(m, num("%.1f")))
+		fmt.Fprintf(out, "  ratio tuned feed / bare         %s (median of the pairs' ratios)\n", spreadOf(s.ratio).format(m, num("%.2f")))
+		fmt.Fprintf(out, "  DB queries per feed request     %s (each feed run primed first)\n", spreadOf(s.queries).format(m, num("%.3f")))
 	}
 }
 

@@ -51,6 +51,19 @@ func (p FeedPair) Ratio() float64 {
 	return p.Feed.RPS / p.Bare.RPS
 }
 
+// feedSeries are the pairs' figures, one value per pair in their order,
+// for the printed summary and the JSON one.
+type feedSeries struct{ feed, bare, ratio, queries, prime []float64 }
+
+func feedSeriesOf(pairs []FeedPair) feedSeries {
+	var s feedSeries
+	for _, p := range pairs {
+		s.feed, s.bare, s.ratio = append(s.feed, p.Feed.RPS), append(s.bare, p.Bare.RPS), append(s.ratio, p.Ratio())
+		s.queries, s.prime = append(s.queries, p.FeedCache.Queries), append(s.prime, p.FeedCache.PrimeTime.Seconds())
+	}
+	return s
+}
+
 // benchFeed measures the feed endpoint alone on a tuned instance of its
 // own, with a cache namespace of its own, every user's feed primed instead
 // of a timed warm-up (FeedCache).

@@ -90,14 +90,10 @@ func (rep *BenchReport) Summary() BenchSummary {
 		P99Ratio: spreadOf(ratios(rep.Naive, rep.Tuned, p99)).export(),
 	}
 	if len(rep.Pairs) > 0 {
-		var feed, bare, rs, fq, prime []float64
-		for _, p := range rep.Pairs {
-			feed, bare, rs = append(feed, p.Feed.RPS), append(bare, p.Bare.RPS), append(rs, p.Ratio())
-			fq, prime = append(fq, p.FeedCache.Queries), append(prime, p.FeedCache.PrimeTime.Seconds())
-		}
-		sum.FeedBare = &FeedSummary{Pairs: len(rep.Pairs), FeedRPS: spreadOf(feed).export(),
-			BareRPS: spreadOf(bare).export(), Ratio: spreadOf(rs).export(),
-			FeedQueries: spreadOf(fq).export(), PrimeSeconds: spreadOf(prime).export()}
+		s := feedSeriesOf(rep.Pairs)
+		sum.FeedBare = &FeedSummary{Pairs: len(rep.Pairs), FeedRPS: spreadOf(s.feed).export(),
+			BareRPS: spreadOf(s.bare).export(), Ratio: spreadOf(s.ratio).export(),
+			FeedQueries: spreadOf(s.queries).export(), PrimeSeconds: spreadOf(s.prime).export()}
 	}
 	return sum
 }
