@@ -178,6 +178,7 @@ func pprofMux() *http.ServeMux {
 }
 
 func TestFaultTargetDown(t *testing.T) {
+	t.Parallel() // no load whose rate it measures
 	info := stacktest.Start(t)
 	faultBoth(t, []string{"--window", "0"}, []string{"--target", "http://" + probetest.ClosedAddr(t), "--redis", info.RedisAddr},
 		func(t *testing.T, r faultRun) {
@@ -213,6 +214,7 @@ func TestFaultTargetSlow(t *testing.T) {
 }
 
 func TestFaultPprofNotServedMetricsGarbage(t *testing.T) {
+	t.Parallel() // no load whose rate it measures
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {
 			fmt.Fprint(w, "<html>this is not { prometheus text\x00\x01")
@@ -245,6 +247,7 @@ func TestFaultPprofNotServedMetricsGarbage(t *testing.T) {
 // goroutine dump: report takes a CPU profile, attach reads the dump every
 // interval; both say the profile is broken and use the metrics.
 func TestFaultCorruptProfile(t *testing.T) {
+	t.Parallel() // no load whose rate it measures
 	mux := pprofMux()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -270,6 +273,7 @@ func TestFaultCorruptProfile(t *testing.T) {
 }
 
 func TestFaultPostgres(t *testing.T) {
+	t.Parallel() // no load whose rate it measures
 	info := stacktest.Start(t)
 	ctx := context.Background()
 
@@ -333,6 +337,7 @@ func TestFaultPostgres(t *testing.T) {
 }
 
 func TestFaultRedis(t *testing.T) {
+	t.Parallel() // no load whose rate it measures
 	ctx := context.Background()
 	t.Run("down", func(t *testing.T) {
 		stacktest.Start(t)

@@ -94,9 +94,6 @@ func attachFirstFindings(tb testing.TB, span time.Duration, start func()) firstF
 	dsn := sampletest.Database(tb, "attach_first", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
-		tb.Fatal(err)
-	}
 	svc := startSampleapp(ctx, tb, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "first")
 	advisorBin := buildAdvisor(ctx, tb)
 	mixFile := writeMixFile(tb, sampleapp.TestSize)

@@ -50,9 +50,6 @@ func BenchmarkAttachLongRun(b *testing.B) {
 	dsn := sampletest.Database(b, "attach_longrun", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
-		b.Fatal(err)
-	}
 	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "naive",
 		"--knob", "pool=sized", "--knob", "gomaxprocs=default", "--cache-namespace", "longrun")
 	base, knobs := svc.base, tune.AdminKnobs{URL: svc.admin}

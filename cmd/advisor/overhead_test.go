@@ -75,9 +75,6 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	info := stacktest.Start(b)
 	dsn := sampletest.Database(b, "attach_overhead", sampleapp.TestSize)
 	ctx := context.Background()
-	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
-		b.Fatal(err)
-	}
 	// Vacuum and checkpoint the fresh data now, so that autovacuum and the
 	// checkpointer do not work through it during the idle measurements.
 	if conn, err := pgx.Connect(ctx, dsn); err != nil {

@@ -85,9 +85,6 @@ func BenchmarkProfilingRates(b *testing.B) {
 	info := stacktest.Start(b)
 	dsn := sampletest.Database(b, "profiling_rates", sampleapp.TestSize)
 	ctx := context.Background()
-	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
-		b.Fatal(err)
-	}
 	bin := buildSampleapp(ctx, b)
 	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
 	// measure returns the throughput of one run and the service's CPU time

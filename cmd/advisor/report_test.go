@@ -239,9 +239,6 @@ func TestCumulativeMatchesWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Stop(context.Background())
-	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
-		t.Fatal(err)
-	}
 	base := startSampleappProcess(ctx, t, dsn, rd.Addr(), "--profile", "naive", "--knob", "gomaxprocs=default", "--cache-namespace", "cumulative")
 	// Start from reset statistics: the seed is not the workload.
 	conn, err := pgx.Connect(ctx, dsn)

@@ -32,9 +32,6 @@ func BenchmarkReportShortestLoad(b *testing.B) {
 	dsn := sampletest.Database(b, "report_shortest", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := sampleapp.Seed(ctx, dsn, sampleapp.TestSize, true); err != nil {
-		b.Fatal(err)
-	}
 	bin := buildSampleapp(ctx, b)
 	want := []string{"db.missing-index", "db.n-plus-one"}
 	shortest := 0.0

@@ -24,6 +24,7 @@ import (
 // nothing. The shared stack (checksums off) gives no finding.
 func TestChecksumFailuresFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rule := dbRule(t, "db.checksum-failures", nil)

@@ -84,6 +84,7 @@ func errString(err error) string {
 // statistics were reset, marked so), then inside a window.
 func TestDeadlocksFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	stacktest.Start(t)
 	dsn := stacktest.NewDatabase(t, "rules_deadlocks")
 	healthExec(t, dsn, "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)",

@@ -91,6 +91,7 @@ func healthSkipShort(t *testing.T) {
 
 func TestHealthSequenceExhaustionFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	dsn := stacktest.NewDatabase(t, "rules_health_seq")
 	healthExec(t, dsn,
 		// serial: an integer column on an integer sequence, at 95%.
@@ -187,6 +188,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND 
 
 func TestHealthInvalidIndexFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	dsn := stacktest.NewDatabase(t, "rules_health_invalid")
 	healthExec(t, dsn, `CREATE TABLE members (id bigint PRIMARY KEY, email text)`,
 		`INSERT INTO members VALUES (1, 'a@example.com'), (2, 'a@example.com'), (3, 'b@example.com')`,

@@ -22,6 +22,7 @@ func TestMissingIndexTraps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the private stack")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	ctx, dsn, conn := maintDatabase(t, "rules_db_traps", 3*time.Minute)
 	maintExec(t, conn,
 		`CREATE TABLE members (id int PRIMARY KEY, email text NOT NULL, code int NOT NULL, name text NOT NULL)`,

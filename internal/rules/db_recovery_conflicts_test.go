@@ -18,6 +18,7 @@ import (
 // The primary counts no conflict.
 func TestRecoveryConflictsFixture(t *testing.T) {
 	healthSkipShort(t)
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rule := dbRule(t, "db.recovery-conflicts", nil)

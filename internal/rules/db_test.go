@@ -761,6 +761,7 @@ func TestMissingIndexLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the private stack")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	stacktest.Start(t)
 	dsn := stacktest.NewDatabase(t, "rules_db_index")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -414,6 +414,7 @@ func TestE2ERedisTinyMaxmemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr := appStartRedis(t, appE2ETinyRedisPort, "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -53,6 +53,7 @@ func TestE2ERedisFragmentation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr, _ := redisStateServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -117,6 +118,7 @@ func TestE2ERedisPersistenceBgsaveFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr, dir := redisStateServer(t, "--save", "3600 1 300 100 60 10000", "--dbfilename", "dump.rdb")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

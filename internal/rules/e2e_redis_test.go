@@ -59,6 +59,7 @@ func TestE2ERedisEvictionsBeforeTheWindow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr := appStartRedis(t, redisE2ELifetimePort, "--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -100,6 +101,7 @@ func TestE2ERedisDangerousCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr := appStartRedis(t, redisE2EDangerousPort, "--slowlog-log-slower-than", "500")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -162,6 +164,7 @@ func TestE2EQueueBacklogRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr := appStartRedis(t, redisE2EQueuesPort)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -243,6 +246,7 @@ func TestE2EQueueBacklogRiver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	stacktest.Start(t)
 	dsn := stacktest.NewDatabase(t, "rules_river_backlog")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -282,6 +286,7 @@ func TestE2ERedisCleanNoFindings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	t.Parallel() // servers or a database of its own, and no load whose rate it measures
 	addr := appStartRedis(t, redisE2ECleanPort, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru",
 		"--slowlog-log-slower-than", "100000")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
