@@ -22,6 +22,7 @@ import (
 // both ways, directly from /metrics and through a real prometheus: the
 // windows the rules read agree (routes, rates, errors, runtime, process).
 func TestAggregateMatchesDirectScrape(t *testing.T) {
+	t.Parallel() // a prometheus of its own on a free port, and a paced load
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

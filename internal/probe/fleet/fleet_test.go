@@ -49,6 +49,7 @@ func newCollector(t *testing.T, addr, selector string, header http.Header) *flee
 }
 
 func TestFleetInstancesAndAggregate(t *testing.T) {
+	t.Parallel() // a prometheus of its own on a free port, and a paced load
 	srv, targets := threeInstances(t)
 	c := newCollector(t, srv.URL, `job="svc"`, nil)
 	ctx := context.Background()
@@ -109,6 +110,7 @@ func TestFleetInstancesAndAggregate(t *testing.T) {
 }
 
 func TestFleetInstanceStoppedMidWindow(t *testing.T) {
+	t.Parallel() // a prometheus of its own on a free port, and a paced load
 	srv, targets := threeInstances(t)
 	c := newCollector(t, srv.URL, `job="svc"`, nil)
 	ctx := context.Background()
@@ -135,6 +137,7 @@ func TestFleetInstanceStoppedMidWindow(t *testing.T) {
 }
 
 func TestFleetFaults(t *testing.T) {
+	t.Parallel() // a prometheus of its own on a free port, and a paced load
 	srv, _ := threeInstances(t)
 	ctx := context.Background()
 	t.Run("selector matches nothing", func(t *testing.T) {

@@ -42,6 +42,8 @@ type Server struct {
 	dir  string
 	log  *os.File
 	done chan struct{}
+	// release gives the port back once.
+	release sync.Once
 }
 
 // Start runs prometheus scraping targets (host:port each) every second,
@@ -71,53 +73,101 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatalf("promtest: %v", err)
+	// The tests of one package may start several at once, and another
+	// package's tests may too: a port is taken for this process until its
+	// server stops, and a server that could not listen (another took the
+	// port first) is started again on another.
+	var s *Server
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("promtest: %v", err)
+		}
+		s, err = start(bin, dir, cfgPath, port, attempt)
+		if err == nil {
+			break
+		}
+		releasePort(port)
+		if attempt == 3 {
+			t.Fatalf("promtest: %v", err)
+		}
 	}
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// start runs prometheus on port and waits until it answers as the server
+// of cfgPath; an error when it exits first or another answers there.
+func start(bin, dir, cfgPath string, port, attempt int) (*Server, error) {
+	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", attempt)))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin,
 		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--storage.tsdb.path="+filepath.Join(dir, fmt.Sprintf("data-%d", attempt)),
 		"--web.listen-address="+net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		"--storage.tsdb.retention.time=1h",
 		"--log.level=warn",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("promtest: starting %s: %v", bin, err)
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, cmd: cmd, dir: dir, log: logf, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.Stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/-/ready")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		// Ready, and ours: its flags name this test's configuration.
+		if s.ready() && strings.Contains(s.get("/api/v1/status/flags"), cfgPath) {
+			return s, nil
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("promtest: prometheus exited: %s", s.Log())
+			_ = s.log.Close()
+			return nil, fmt.Errorf("prometheus on port %d exited: %s", port, s.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("promtest: prometheus not ready after 30s: %s", s.Log())
+			s.halt()
+			return nil, fmt.Errorf("prometheus on port %d not ready after 30s: %s", port, s.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return s
 }
 
-// Stop stops the server (SIGTERM, then SIGKILL after 10 s); idempotent.
+// ready says whether the server answers /-/ready with 200.
+func (s *Server) ready() bool {
+	resp, err := http.Get(s.URL + "/-/ready")
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// get is the body of a GET of path, empty on any error.
+func (s *Server) get(path string) string {
+	resp, err := http.Get(s.URL + path)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 10 s) and gives its
+// port back; idempotent.
 func (s *Server) Stop() {
+	s.halt()
+	s.release.Do(func() { releasePort(s.Port) })
+}
+
+// halt stops the server's process, keeping its port taken.
+func (s *Server) halt() {
 	select {
 	case <-s.done:
 	default:
@@ -203,14 +253,33 @@ func freePort() (int, error) {
 		}
 		base = p
 	}
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for p := base; p < base+10; p++ {
+		if portsTaken[p] {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err == nil {
 			_ = l.Close()
+			portsTaken[p] = true
 			return p, nil
 		}
 	}
 	return 0, fmt.Errorf("ports %d-%d are all taken: set ADVISOR_TEST_PROM_PORT", base, base+9)
+}
+
+// The ports freePort handed to servers of this process that have not
+// stopped.
+var (
+	portsMu    sync.Mutex
+	portsTaken = map[int]bool{}
+)
+
+func releasePort(p int) {
+	portsMu.Lock()
+	delete(portsTaken, p)
+	portsMu.Unlock()
 }
 
 // Spec is what one target reports.
