@@ -120,7 +120,7 @@ func start(bin, dir, cfgPath string, port, attempt int) (*Server, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		// Ready, and ours: its flags name this test's configuration.
-		if s.ready() && strings.Contains(s.get("/api/v1/status/flags"), cfgPath) {
+		if s.ready() && s.serves(cfgPath) {
 			return s, nil
 		}
 		select {
@@ -148,15 +148,22 @@ func (s *Server) ready() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// get is the body of a GET of path, empty on any error.
-func (s *Server) get(path string) string {
+// serves says whether the server's flags name the configuration file
+// cfgPath.
+func (s *Server) serves(cfgPath string) bool {
+	flags, err := s.get("/api/v1/status/flags")
+	return err == nil && strings.Contains(flags, cfgPath)
+}
+
+// get is the body of a GET of path.
+func (s *Server) get(path string) (string, error) {
 	resp, err := http.Get(s.URL + path)
 	if err != nil {
-		return ""
+		return "", err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 // Stop stops the server (SIGTERM, then SIGKILL after 10 s) and gives its
@@ -211,14 +218,11 @@ func (s *Server) WaitSamples(t testing.TB, n int, d time.Duration) {
 }
 
 func (s *Server) scalar(q string) (float64, error) {
-	resp, err := http.Get(s.URL + "/api/v1/query?query=" + urlQuery(q))
+	str, err := s.get("/api/v1/query?query=" + urlQuery(q))
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	// {"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[t,"3"]}]}}
-	str := string(b)
 	i := strings.LastIndex(str, `,"`)
 	if i < 0 || !strings.Contains(str, `"result":[{`) {
 		return 0, errors.New("empty result")
