@@ -52,17 +52,17 @@ func newFeedRun(ctx context.Context, t *testing.T, name string) *feedRun {
 // JSON report's path and standard error.
 func (r *feedRun) report(name, nplusone string, rate float64, args ...string) (code int, jsonPath, stderr string) {
 	r.t.Helper()
-	svc := runSampleapp(r.t, r.bin, r.dsn, r.redis, "--profile", sampleapp.ProfileTuned, "--knob", sampleapp.KnobNPlusOne+"="+nplusone,
+	svc := sampletest.RunProcess(r.t, r.bin, r.dsn, r.redis, "--profile", sampleapp.ProfileTuned, "--knob", sampleapp.KnobNPlusOne+"="+nplusone,
 		"--knob", sampleapp.KnobCache+"=none", "--cache-namespace", "compare-"+name)
-	defer svc.stop()
+	defer svc.Stop()
 	_, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
-	lc := load.Config{BaseURL: svc.base, Header: header, Vars: vars, Connections: 8, Rate: rate, Timeout: 30 * time.Second,
+	lc := load.Config{BaseURL: svc.Base, Header: header, Vars: vars, Connections: 8, Rate: rate, Timeout: 30 * time.Second,
 		Mix: []load.Entry{{Name: sampleapp.MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}}
 	stop := backgroundLoad(r.ctx, r.t, lc)
 	defer stop()                // before the service closes
 	time.Sleep(2 * time.Second) // pools and plans warm
 	jsonPath = filepath.Join(r.dir, name+".json")
-	all := append([]string{"report", "--no-config", "--target", svc.base, "--pg", r.dsn, "--redis", r.redis,
+	all := append([]string{"report", "--no-config", "--target", svc.Base, "--pg", r.dsn, "--redis", r.redis,
 		"--window", "4s", "--profile-seconds", "1", "--fail-on", "never", "--format", "json:" + jsonPath}, args...)
 	code, _, stderr = runCaptured(r.t, all...)
 	return code, jsonPath, stderr

@@ -94,10 +94,10 @@ func attachFirstFindings(tb testing.TB, span time.Duration, start func()) firstF
 	dsn := sampletest.Database(tb, "attach_first", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc := startSampleapp(ctx, tb, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "first")
+	svc := sampletest.StartProcess(ctx, tb, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "first")
 	advisorBin := buildAdvisor(ctx, tb)
 	mixFile := writeMixFile(tb, sampleapp.TestSize)
-	load := exec.CommandContext(ctx, advisorBin, "load", "--url", svc.base, "--mix", mixFile,
+	load := exec.CommandContext(ctx, advisorBin, "load", "--url", svc.Base, "--mix", mixFile,
 		"-c", "8", "-d", (span + time.Minute).String(), "--json")
 	if err := load.Start(); err != nil {
 		tb.Fatal(err)
@@ -114,7 +114,7 @@ func attachFirstFindings(tb testing.TB, span time.Duration, start func()) firstF
 	stderr := &timedLines{start: time.Now()}
 	var out bytes.Buffer
 	code := run(ctx, []string{"attach", "--headless", "--duration", span.String(),
-		"--target", svc.base, "--pg", dsn, "--redis", info.RedisAddr}, &out, stderr)
+		"--target", svc.Base, "--pg", dsn, "--redis", info.RedisAddr}, &out, stderr)
 	if code != exitOK {
 		var all []string
 		for _, l := range stderr.all() {

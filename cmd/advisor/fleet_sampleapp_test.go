@@ -51,18 +51,18 @@ func TestReportSampleappFleet(t *testing.T) {
 	}
 	defer s.Close()
 	bin := buildSampleapp(ctx, t)
-	others := []sampleappProc{
-		runSampleapp(t, bin, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "fleet-e2e"),
-		runSampleapp(t, bin, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "fleet-e2e"),
+	others := []sampletest.Process{
+		sampletest.RunProcess(t, bin, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "fleet-e2e"),
+		sampletest.RunProcess(t, bin, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", "fleet-e2e"),
 	}
 	busy := strings.TrimPrefix(s.App.URL, "http://")
 	targets := []string{busy}
 	lc := s.LoadConfig(12, 3*time.Minute)
 	defer backgroundLoad(ctx, t, lc)()
 	for _, o := range others {
-		targets = append(targets, strings.TrimPrefix(o.base, "http://"))
+		targets = append(targets, strings.TrimPrefix(o.Base, "http://"))
 		olc := lc
-		olc.BaseURL, olc.Connections = o.base, 2
+		olc.BaseURL, olc.Connections = o.Base, 2
 		defer backgroundLoad(ctx, t, olc)()
 	}
 	prom := promtest.Start(t, targets)

@@ -2,11 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +15,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // backgroundLoad runs the load generator until the returned stop is called
@@ -73,83 +69,28 @@ func ownStack(ctx context.Context, t testing.TB, pgPort, redisPort int) (*stack.
 	return s, info
 }
 
-// sampleappProc is a sampleapp process: the base URL of its API and of its
-// admin endpoint (the knobs), its pid, and stop, which stops it (also called
-// when the test ends).
-type sampleappProc struct {
-	base, admin string
-	pid         int
-	stop        func()
-}
-
 // startSampleappProcess builds sampleapp and runs it as a process of its own
 // on dsn and redisAddr with the given serve flags, until the test ends, and
 // returns its base URL once it answers.
 func startSampleappProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) string {
 	t.Helper()
-	return startSampleapp(ctx, t, dsn, redisAddr, flags...).base
-}
-
-// startSampleapp is startSampleappProcess returning the whole sampleappProc.
-func startSampleapp(ctx context.Context, t testing.TB, dsn, redisAddr string, flags ...string) sampleappProc {
-	t.Helper()
-	return runSampleapp(t, buildSampleapp(ctx, t), dsn, redisAddr, flags...)
+	return sampletest.StartProcess(ctx, t, dsn, redisAddr, flags...).Base
 }
 
 // buildSampleapp builds the sampleapp command, once per test run, and
 // returns its path.
 func buildSampleapp(ctx context.Context, t testing.TB) string {
 	t.Helper()
-	return sampleappBinary.path(ctx, t, "sampleapp", "../../sampleapp/cmd/sampleapp")
+	return sampletest.Sampleapp.Path(ctx, t)
 }
+
+// advisorBinary is this command, built by the first test that runs it.
+var advisorBinary = &sampletest.Binary{Name: "advisor", Pkg: "."}
 
 // buildAdvisor builds this command, once per test run, and returns its path.
 func buildAdvisor(ctx context.Context, t testing.TB) string {
 	t.Helper()
-	return advisorBinary.path(ctx, t, "advisor", ".")
-}
-
-// binDir holds the commands the tests build, removed when the tests end
-// (TestMain).
-var binDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "advisor-test-bin-") })
-
-// builtBinary is a command built by the first test that needs it and run by
-// the others: a build links a binary of tens of megabytes, seconds of CPU.
-type builtBinary struct {
-	mu   sync.Mutex
-	bin  string
-	fail string
-}
-
-var sampleappBinary, advisorBinary builtBinary
-
-// path builds pkg into binDir as name the first time, and returns its path.
-// A failed build is reported to every test that asks; a build cut short by
-// the asking test's context is tried again by the next one.
-func (b *builtBinary) path(ctx context.Context, t testing.TB, name, pkg string) string {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.bin == "" && b.fail == "" {
-		dir, err := binDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(dir, name)
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput()
-		switch {
-		case err == nil:
-			b.bin = bin
-		case ctx.Err() != nil:
-			t.Fatalf("build %s: %v", name, ctx.Err())
-		default:
-			b.fail = fmt.Sprintf("build %s: %v\n%s", name, err, out)
-		}
-	}
-	if b.fail != "" {
-		t.Fatal(b.fail)
-	}
-	return b.bin
+	return advisorBinary.Path(ctx, t)
 }
 
 // median is the median of xs (which it does not change), 0 for none.
@@ -163,64 +104,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// runSampleapp runs `bin serve` on free loopback ports with flags and
-// returns it once it answers /health. The service takes the ports itself
-// (port 0) and logs them: a port found free here and closed again can be
-// taken by another process before the service listens on it (a CI run
-// failed so, "address already in use", with the reference targets' tests
-// starting services beside these).
-func runSampleapp(t testing.TB, bin, dsn, redisAddr string, flags ...string) sampleappProc {
-	t.Helper()
-	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, flags...)
-	svc := exec.Command(bin, args...)
-	stderr := &lockedBuffer{}
-	svc.Stderr = stderr
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = svc.Process.Signal(os.Interrupt)
-			_ = svc.Wait()
-		})
-	}
-	t.Cleanup(stop)
-	var err error
-	for i := 0; ; i++ {
-		if base, admin, ok := sampleappStarted(stderr.String()); ok {
-			var resp *http.Response
-			if resp, err = http.Get(base + "/health"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return sampleappProc{base: base, admin: admin, pid: svc.Process.Pid, stop: stop}
-				}
-			}
-		}
-		if i == 100 {
-			stop()
-			t.Fatalf("sampleapp %v did not start: %v\n%s", flags, err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// sampleappStarted reads the API and admin URLs from the "sampleapp
-// started" line of the service's log, once it is there.
-func sampleappStarted(log string) (api, admin string, ok bool) {
-	for line := range strings.Lines(log) {
-		var l struct {
-			Msg   string `json:"msg"`
-			API   string `json:"api"`
-			Admin string `json:"admin"`
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "sampleapp started" && l.API != "" && l.Admin != "" {
-			return l.API, l.Admin, true
-		}
-	}
-	return "", "", false
 }
 
 // primeFeeds fills the service's cache with every feed of lc's load mix

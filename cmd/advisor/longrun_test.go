@@ -50,9 +50,9 @@ func BenchmarkAttachLongRun(b *testing.B) {
 	dsn := sampletest.Database(b, "attach_longrun", sampleapp.TestSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "naive",
+	svc := sampletest.StartProcess(ctx, b, dsn, info.RedisAddr, "--profile", "naive",
 		"--knob", "pool=sized", "--knob", "gomaxprocs=default", "--cache-namespace", "longrun")
-	base, knobs := svc.base, tune.AdminKnobs{URL: svc.admin}
+	base, knobs := svc.Base, tune.AdminKnobs{URL: svc.Admin}
 	advisorBin := buildAdvisor(ctx, b)
 	mixFile := writeMixFile(b, sampleapp.TestSize)
 

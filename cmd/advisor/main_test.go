@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // TestMain fails the run if a goroutine that a test started (an attach, a
@@ -15,9 +17,7 @@ import (
 // and removes the commands the tests built.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		if dir, err := binDir(); err == nil {
-			_ = os.RemoveAll(dir)
-		}
+		sampletest.RemoveBinaries()
 		os.Exit(code)
 	}))
 }

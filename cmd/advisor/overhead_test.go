@@ -89,8 +89,8 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	}
 	// No job workers: the orders' follow-up work (PDFs) left by one run
 	// would take CPU from the next.
-	svc := startSampleapp(ctx, b, dsn, info.RedisAddr, "--profile", "tuned", "--cache-namespace", "overhead", "--workers", "-1")
-	base := svc.base
+	svc := sampletest.StartProcess(ctx, b, dsn, info.RedisAddr, "--profile", "tuned", "--cache-namespace", "overhead", "--workers", "-1")
+	base := svc.Base
 	advisorBin := buildAdvisor(ctx, b)
 	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
 	extra := strings.Fields(os.Getenv("ADVISOR_ATTACH_ARGS"))
@@ -108,7 +108,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	// machine's drift moves far less than the throughput.
 	loadRun := func() loadStat {
 		time.Sleep(settle)
-		before := targetCPU(b, svc.pid)
+		before := targetCPU(b, svc.PID)
 		res, err := load.Run(ctx, load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header,
 			Connections: connections, Duration: runLength})
 		if err != nil {
@@ -118,7 +118,7 @@ func BenchmarkAttachOverhead(b *testing.B) {
 			b.Fatalf("%d errors: %v", res.Errors, res.ErrorsByKind)
 		}
 		requests := float64(max(res.Requests, 1))
-		return loadStat{rps: res.RPS, requests: requests, cpuMS: (targetCPU(b, svc.pid) - before) * 1000 / requests}
+		return loadStat{rps: res.RPS, requests: requests, cpuMS: (targetCPU(b, svc.PID) - before) * 1000 / requests}
 	}
 	// firstSeconds runs the load over a fresh attach's first seconds.
 	firstSeconds := func() loadStat {
@@ -140,20 +140,20 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	var idleFirst, idleSteady, attachFirst, attachSteady, attachRSS []float64
 	perSecond := func(cpu float64) float64 { return cpu / idle.Seconds() * 1000 }
 	for range 3 {
-		before := targetCPU(b, svc.pid)
+		before := targetCPU(b, svc.PID)
 		time.Sleep(idle)
-		without := targetCPU(b, svc.pid) - before
+		without := targetCPU(b, svc.PID) - before
 
 		var stderr strings.Builder
 		start := time.Now()
-		before = targetCPU(b, svc.pid)
+		before = targetCPU(b, svc.PID)
 		attach := startAttach(steadyAt+idle, &stderr)
 		time.Sleep(idle)
-		first, attachCPU := targetCPU(b, svc.pid)-before, procCPU(b, attach.Process.Pid)
+		first, attachCPU := targetCPU(b, svc.PID)-before, procCPU(b, attach.Process.Pid)
 		time.Sleep(time.Until(start.Add(steadyAt)))
-		before, attachBefore := targetCPU(b, svc.pid), procCPU(b, attach.Process.Pid)
+		before, attachBefore := targetCPU(b, svc.PID), procCPU(b, attach.Process.Pid)
 		time.Sleep(idle - 500*time.Millisecond) // attach stops at steadyAt+idle
-		steady, attachAfter := targetCPU(b, svc.pid)-before, procCPU(b, attach.Process.Pid)
+		steady, attachAfter := targetCPU(b, svc.PID)-before, procCPU(b, attach.Process.Pid)
 		if err := attach.Wait(); err != nil {
 			b.Fatalf("attach: %v: %s", err, stderr.String())
 		}

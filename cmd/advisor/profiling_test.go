@@ -113,8 +113,8 @@ func BenchmarkProfilingRates(b *testing.B) {
 				"--workers", "-1",
 				"--block-profile-rate", strconv.Itoa(s.blockRate),
 				"--mutex-profile-fraction", strconv.Itoa(s.mutexFraction)}, wl.flags...)
-			svc := runSampleapp(b, bin, dsn, info.RedisAddr, flags...)
-			bases[i], stops[i] = svc.base, svc.stop
+			svc := sampletest.RunProcess(b, bin, dsn, info.RedisAddr, flags...)
+			bases[i], stops[i] = svc.Base, svc.Stop
 		}
 		for _, base := range bases { // fill the caches and pools before measuring
 			measure(base, warmup)

@@ -37,7 +37,7 @@ func BenchmarkReportShortestLoad(b *testing.B) {
 	shortest := 0.0
 	b.ResetTimer()
 	for _, secs := range []int{1, 2, 3, 4, 6} {
-		svc := runSampleapp(b, bin, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", fmt.Sprintf("shortest%d", secs))
+		svc := sampletest.RunProcess(b, bin, dsn, info.RedisAddr, "--profile", "naive", "--cache-namespace", fmt.Sprintf("shortest%d", secs))
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			b.Fatal(err)
@@ -47,15 +47,15 @@ func BenchmarkReportShortestLoad(b *testing.B) {
 		}
 		conn.Close(ctx)
 		mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
-		if _, err := load.Run(ctx, load.Config{BaseURL: svc.base, Mix: mix, Vars: vars, Header: header, Connections: 8,
+		if _, err := load.Run(ctx, load.Config{BaseURL: svc.Base, Mix: mix, Vars: vars, Header: header, Connections: 8,
 			Duration: time.Duration(secs) * time.Second}); err != nil {
 			b.Fatal(err)
 		}
 		out := filepath.Join(b.TempDir(), "report.json")
 		var stdout, stderr strings.Builder
-		code := run(ctx, []string{"report", "--window", "0", "--target", svc.base, "--pg", dsn, "--redis", info.RedisAddr,
+		code := run(ctx, []string{"report", "--window", "0", "--target", svc.Base, "--pg", dsn, "--redis", info.RedisAddr,
 			"--format", "json:" + out, "--fail-on", "never"}, &stdout, &stderr)
-		svc.stop()
+		svc.Stop()
 		if code != exitOK {
 			b.Fatalf("%d s: report exit %d: %s", secs, code, stderr.String())
 		}

@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 // Load of every measurement of the calibration benchmark: advisor tune
@@ -65,14 +69,14 @@ func BenchmarkImpactCalibration(b *testing.B) {
 				step, need.Round(time.Minute), d, (need + 5*time.Minute).Round(5*time.Minute))
 		}
 	}
-	sc := startScenario(b, "tune_calibrate", sampleapp.ProfileNaive)
 	naive, err := sampleapp.ProfileSettings(sampleapp.ProfileNaive)
 	if err != nil {
 		b.Fatal(err)
 	}
-	dsn := sc.Sources().PG
-	knobs := AdminKnobs{URL: sc.App.AdminURL}
-	live := liveMeasurer(b, sc, conns, step)
+	svc := startCalibrationService(b)
+	dsn := svc.sources.PG
+	knobs := AdminKnobs{URL: svc.admin}
+	live := liveMeasurerOf(b, svc.sources, svc.load, conns, step)
 	live.Warmup, live.ProfileSeconds = calibrationWarmup, calibrationProfileS
 	// say prints a line at once: the run is long, and a benchmark's log
 	// would show only its first ten lines, at the end.
@@ -103,8 +107,8 @@ func BenchmarkImpactCalibration(b *testing.B) {
 
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), need+5*time.Minute)
-		say("each measurement: the sample mix on %d connections for %s (warm-up %s, CPU profile %d s), loopback only",
-			conns, step, calibrationWarmup, calibrationProfileS)
+		say("each measurement: the sample mix on %d connections for %s (warm-up %s, CPU profile %d s), loopback only; sampleapp %s",
+			conns, step, calibrationWarmup, calibrationProfileS, svc.where)
 
 		toNaive(ctx)
 		t0 := time.Now()
@@ -193,6 +197,41 @@ func loopOnly(ctx context.Context, b *testing.B, live *Live, knobs AdminKnobs, s
 	_ = WriteText(&out, res)
 	share, shareErr := FirstKeptShare(res, FirstFixes)
 	say("%s\n%s", out.String(), firstFixesLine(res, share, shareErr))
+}
+
+// calibrationService is the service the benchmark measures and tunes.
+type calibrationService struct {
+	sources config.Sources
+	load    load.Config
+	admin   string
+	where   string
+}
+
+// startCalibrationService starts sampleapp in the naive profile on the small
+// data set, as a process of its own: as the services advisor tune is
+// pointed at run, and as the sample service's gomaxprocs knob needs. In
+// this process, GOMAXPROCS 1 would hold the load generator and advisor's
+// probes to one CPU with the service, and the service's CPU figures and
+// profile would count theirs. ADVISOR_CALIBRATION_INPROC=1 runs it in this
+// process instead, as the runs before 2026-12-05 did (and as advisor tune
+// still does with the sample service it starts).
+func startCalibrationService(b *testing.B) calibrationService {
+	if os.Getenv("ADVISOR_CALIBRATION_INPROC") != "" {
+		sc := startScenario(b, "tune_calibrate", sampleapp.ProfileNaive)
+		return calibrationService{sources: sc.Sources(), load: sc.LoadConfig(0, 0), admin: sc.App.AdminURL, where: "in the benchmark's process"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	info := stacktest.Start(b)
+	dsn := sampletest.Database(b, "tune_calibrate", sampleapp.TestSize)
+	p := sampletest.StartProcess(ctx, b, dsn, info.RedisAddr, "--profile", sampleapp.ProfileNaive, "--cache-namespace", "tune_calibrate")
+	mix, vars, header := sampleapp.LoadMix(sampleapp.TestSize)
+	return calibrationService{
+		sources: config.Sources{Target: p.Base, PG: dsn, Redis: info.RedisAddr},
+		load:    load.Config{BaseURL: p.Base, Mix: mix, Vars: vars, Header: header, Timeout: 30 * time.Second},
+		admin:   p.Admin,
+		where:   fmt.Sprintf("in a process of its own (pid %d)", p.PID),
+	}
 }
 
 // calibrationLoad is the step and connections of the benchmark's

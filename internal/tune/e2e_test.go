@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
@@ -39,11 +41,19 @@ func startScenarioSize(t testing.TB, db, profile string, size sampleapp.Size, ti
 // liveMeasurer measures sc with the real load generator, probes and rules.
 func liveMeasurer(t testing.TB, sc *scenario.Scenario, connections int, duration time.Duration) *Live {
 	t.Helper()
+	return liveMeasurerOf(t, sc.Sources(), sc.LoadConfig(connections, duration), connections, duration)
+}
+
+// liveMeasurerOf measures the service of sources under the load lc, on
+// connections connections for duration, with the probes and rules.
+func liveMeasurerOf(t testing.TB, sources config.Sources, lc load.Config, connections int, duration time.Duration) *Live {
+	t.Helper()
+	lc.Connections, lc.Duration = connections, duration
 	set, err := rules.Default("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Live{Load: sc.LoadConfig(connections, duration), Probe: probe.Config{Sources: sc.Sources()},
+	return &Live{Load: lc, Probe: probe.Config{Sources: sources},
 		Duration: duration, Warmup: time.Second, ProfileSeconds: 1, Rules: set, Registry: rules.Builtin()}
 }
 
