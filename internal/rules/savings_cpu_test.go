@@ -11,6 +11,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
+	"github.com/pgadvisor/advisor/internal/probe/redis"
 	"github.com/pgadvisor/advisor/internal/probe/source"
 )
 
@@ -230,11 +231,11 @@ func TestProcDriverShare(t *testing.T) {
 	add(10, "github.com/redis/go-redis/v9.(*baseClient).process", "main.feed")
 	add(60, "encoding/json.Marshal", "main.feed")
 	cpu := &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
-	// A process with CPU to spare: its savings do not read the drivers'
-	// shares, and the profile is not walked for them.
+	// A process with CPU to spare has them too: they price the client's
+	// part of a round trip on the host (roundTripCPU).
 	idle := procInput(0.3, 1.2)
 	idle.Window.Profiles = cpu
-	if h, ok := hostCPUOf(idle, &idle.views.split.Service); !ok || h.PGClientShare != -1 || h.RedisClientShare != -1 {
+	if h, ok := hostCPUOf(idle, &idle.views.split.Service); !ok || math.Abs(h.PGClientShare-0.3) > 1e-9 || math.Abs(h.RedisClientShare-0.1) > 1e-9 {
 		t.Errorf("driver shares of a process not bound: %v %v", h.PGClientShare, h.RedisClientShare)
 	}
 	in := procInput(0.8, 1.2)
@@ -305,5 +306,70 @@ func TestHostCPUQueuedStatements(t *testing.T) {
 	// Without samples, the same.
 	if h := cpuInput(2, 1.2, true).views.split.Host; h.DBRunShare != 1 || math.Abs(h.DBMSPerRequest-6) > 1e-9 {
 		t.Errorf("no samples: %+v", *h)
+	}
+}
+
+// TestRoundTripCPU: on a host advisor can see, with PostgreSQL there and
+// sessions that outlive requests, a statement or Redis command is priced
+// at the host's CPU per request outside the service and the statements'
+// execution, with the client's part, over the calls per request; an N+1
+// batched away frees that much per statement. Where a session starts per
+// request, or the sessions are not counted, callCPUMS stands in.
+func TestRoundTripCPU(t *testing.T) {
+	// 10 ms of host CPU per request: the service 2, the statements'
+	// execution 6, the rest 2; 8 statements and 2 Redis commands per
+	// request, no CPU profile (25 µs of driver CPU per call).
+	withCalls := func(sessionsPerS float64, hasSessions bool) *Input {
+		in := cpuInput(2, 1.2, true)
+		queries, cpuMS := 8.0, 2.0
+		in.views.split.Service.PerRequest = &PerRequest{CPUMS: &cpuMS, DBQueries: &queries}
+		pg := in.Window.Postgres
+		pg.Cur.Database.Stats.HasSessions = hasSessions
+		pg.Database.Seconds, pg.Database.SessionsPerS = 10, sessionsPerS
+		in.Window.Redis = &redis.Window{Seconds: 10, OpsPerS: 400, Cur: &redis.Snapshot{Info: &redis.Info{}}}
+		in.views.split.Host = nil
+		if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
+			in.views.split.Host = &h
+		}
+		return in
+	}
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 1000.0, "total_share": 0.05}}
+	nplusTime := &Saving{Share: 0.02, MSPerRequest: 2, Basis: "time"}
+	measured := (2 + 10*procClientCPUMS) / 10
+	cases := []struct {
+		name   string
+		in     *Input
+		perRT  float64
+		inDesc string
+	}{
+		{"pooled sessions", withCalls(2, true), measured, "outside the service"},
+		{"a session per request", withCalls(200, true), callCPUMS, "50 µs of CPU each"},
+		{"sessions not counted", withCalls(2, false), callCPUMS, "50 µs of CPU each"},
+	}
+	for _, c := range cases {
+		h := c.in.views.split.Host
+		if h == nil {
+			t.Fatalf("%s: no host", c.name)
+		}
+		if math.Abs(h.callMS()-c.perRT) > 1e-9 {
+			t.Errorf("%s: %v ms per call, want %v (%s)", c.name, h.callMS(), c.perRT, h.RoundTripHow)
+		}
+		// 4.75 statements fewer per request, and 95% of the statement's
+		// 5% of the execution's 6 ms.
+		want := (1000.0/200*(1-1.0/20)*c.perRT + 0.05*(1-1.0/20)*6) / 10
+		got := onHostCPU(c.in, &nplus, nplusTime)
+		if math.Abs(got.Share-want) > 1e-9 {
+			t.Errorf("%s: N+1 share %v, want %v (%s)", c.name, got.Share, want, got.Basis)
+		}
+		if !strings.Contains(got.Basis, c.inDesc) {
+			t.Errorf("%s: basis %q does not say %q", c.name, got.Basis, c.inDesc)
+		}
+	}
+	// A host with next to nothing outside the service and the statements
+	// prices a call at callCPUMS at least.
+	in := withCalls(2, true)
+	in.Window.HostBusyCores = 1.61 // the service 0.4, the statements 1.2
+	if h, ok := hostCPUOf(in, &in.views.split.Service); !ok || h.callMS() != callCPUMS {
+		t.Errorf("floor: %v ms per call (%s)", h.callMS(), h.RoundTripHow)
 	}
 }

@@ -40,9 +40,10 @@ var (
 
 // procCPUOf fills h's process fields for a Go service whose GOMAXPROCS
 // and CPU per request are known: how CPU-bound it is at its GOMAXPROCS,
-// the statements per request, and, once it is bound (the only case
-// onHostCPU reads them), the share of its CPU its PostgreSQL and Redis
-// drivers take in the window's CPU profile (-1 without one).
+// the statements per request, and the share of its CPU its PostgreSQL and
+// Redis drivers take in the window's CPU profile (-1 without one): what
+// each call costs the process (onProcCPU) and the client's part of what it
+// costs the host (roundTripCPU).
 func procCPUOf(in *Input, svc *Span, h *HostCPU) {
 	h.PGClientShare, h.RedisClientShare = -1, -1
 	w, pr := in.Window, svc.PerRequest
@@ -60,7 +61,7 @@ func procCPUOf(in *Input, svc *Span, h *HostCPU) {
 		h.StatementsPerRequest = *pr.DBQueries
 	}
 	prof := appProfile(w, pprof.KindCPU)
-	if prof == nil || h.ProcBound <= 0 {
+	if prof == nil {
 		return
 	}
 	// A profile repeats the same few hundred functions: match each once.
