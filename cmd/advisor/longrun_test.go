@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -103,7 +102,7 @@ func BenchmarkAttachLongRun(b *testing.B) {
 	}
 	before := goleak.IgnoreCurrent()
 	b.ResetTimer()
-	var stderr lockedBuffer
+	var stderr sampletest.LockedBuffer
 	attachDone := make(chan int, 1)
 	start := time.Now()
 	go func() {
@@ -229,23 +228,4 @@ func writeMixFile(tb testing.TB, size sampleapp.Size) string {
 		tb.Fatal(err)
 	}
 	return path
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader in
-// different goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -99,7 +99,7 @@ func RunProcess(t testing.TB, bin, dsn, redisAddr string, flags ...string) Proce
 	t.Helper()
 	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, flags...)
 	svc := exec.Command(bin, args...)
-	stderr := &lockedBuffer{}
+	stderr := &LockedBuffer{}
 	svc.Stderr = stderr
 	if err := svc.Start(); err != nil {
 		t.Fatal(err)
@@ -147,20 +147,20 @@ func started(log string) (api, admin string, ok bool) {
 	return "", "", false
 }
 
-// lockedBuffer is a bytes.Buffer safe for a process's writes and the
-// test's reads at once.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for a writer (a process's output, a
+// program's) and the test's reads at once.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
