@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/pgadvisor/advisor/internal/rules"
+	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
 func poolProposal() Proposal {
@@ -51,35 +52,17 @@ func TestModelAsksAboutTheProposalDecideGives(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer the program's renderer writes to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Contains(sub string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Contains(s.b.Bytes(), []byte(sub))
-}
-
 // UI.Decide shows the proposal it is given, with no event forwarded.
 func TestUIDecideShowsTheProposalItIsGiven(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	var out syncBuffer
+	// The program's renderer writes while the test reads.
+	var out sampletest.LockedBuffer
 	ui := NewUI(pr, &out, tea.WithoutSignalHandler())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	go func() {
-		for !out.Contains("apply pool=sized? [y/n/q]") {
+		for !strings.Contains(out.String(), "apply pool=sized? [y/n/q]") {
 			if ctx.Err() != nil {
 				return
 			}
