@@ -114,7 +114,8 @@ const (
 	sureSeconds = 10
 )
 
-// wilsonZ is the normal quantile of the Wilson bounds: 95% two-sided.
+// wilsonZ is the normal quantile of the Wilson bounds and of meanLower:
+// 95% two-sided.
 const wilsonZ = 1.96
 
 // wilsonLower is the lower bound of the Wilson score interval of a share of
@@ -132,6 +133,17 @@ func wilsonLower(k, n float64) float64 {
 	centre := p + z2/(2*n)
 	spread := wilsonZ * math.Sqrt(p*(1-p)/n+z2/(4*n*n))
 	return max(0, (centre-spread)/(1+z2/n))
+}
+
+// meanLower is the lower bound of the 95% interval of a mean of n calls
+// whose times spread by sd: the mean the calls support. A mean just over a
+// bar with a wide spread (26 calls of 20.9 ms on a saturated host, a few
+// of them queued behind others) does not clear it.
+func meanLower(mean, sd float64, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return mean - wilsonZ*sd/math.Sqrt(float64(n))
 }
 
 // shareSupported reports whether k of n samples support a share of at

@@ -38,8 +38,11 @@ func checkDBSlowQuery(ctx context.Context, in *Input, p dbSlowQueryParams) ([]Fi
 		if d.Calls < minCalls || (d.TotalTime < minTotal && d.Share < minWeight) || sqltext.ReadsCatalog(d.Statement.Query) {
 			continue
 		}
-		slow := d.MeanTime >= minMean
-		heavy := d.Share >= minShare && d.MeanTime >= minShareMean
+		// The mean must clear its bar by more than its own noise: the
+		// calls' spread over the window bounds it from below.
+		low := meanLower(d.MeanTime, d.StddevTime, d.Calls)
+		slow := low >= minMean
+		heavy := d.Share >= minShare && low >= minShareMean
 		if !slow && !heavy {
 			continue
 		}
@@ -50,6 +53,8 @@ func checkDBSlowQuery(ctx context.Context, in *Input, p dbSlowQueryParams) ([]Fi
 				"queryid":       dbQueryID(d.Statement.QueryID),
 				"calls":         d.Calls,
 				"mean_ms":       dbRound(d.MeanTime, 3),
+				"stddev_ms":     dbRound(d.StddevTime, 3),
+				"mean_low_ms":   dbRound(low, 3),
 				"total_time_ms": dbRound(d.TotalTime, 1),
 				"total_share":   dbRound(d.Share, 3),
 				"rows_per_call": dbRound(float64(d.Rows)/float64(d.Calls), 2),

@@ -12,9 +12,15 @@ import (
 // calls times at meanMS each, and fast ones that make up the rest of the
 // database's time.
 func dbWeightWindow(calls int64, meanMS float64) *probe.Window {
+	return dbSpreadWindow(calls, meanMS, 0)
+}
+
+// dbSpreadWindow is dbWeightWindow with the heavy statement's calls spread
+// by sdMS.
+func dbSpreadWindow(calls int64, meanMS, sdMS float64) *probe.Window {
 	heavy := postgres.StatementDelta{
 		Statement: postgres.Statement{QueryID: 42, TopLevel: true, Query: "SELECT * FROM events WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"},
-		Calls:     calls, TotalTime: float64(calls) * meanMS, MeanTime: meanMS, Rows: calls * 20, CallsPerS: float64(calls) / 4,
+		Calls:     calls, TotalTime: float64(calls) * meanMS, MeanTime: meanMS, StddevTime: sdMS, Rows: calls * 20, CallsPerS: float64(calls) / 4,
 	}
 	fast := postgres.StatementDelta{
 		Statement: postgres.Statement{QueryID: 7, TopLevel: true, Query: "SELECT name FROM users WHERE id = $1"},
@@ -64,6 +70,41 @@ func TestDBSlowQueryByWeight(t *testing.T) {
 	pg.Statements.Rows[0].Share = 600.0 / 40_000
 	if fs := dbDetect(t, w, r); len(fs) > 0 {
 		t.Errorf("a light slow statement (600 ms, 1.5%%) fires: %v", fs[0].Evidence)
+	}
+}
+
+// TestDBSlowQueryNoise: a mean just over the bar is slow only when it
+// clears the bar by more than its noise. The flake this came from: river's
+// job fetch, 26 calls of 20.9 ms mean on a host 99% busy, called slow in a
+// 4 s CI window.
+func TestDBSlowQueryNoise(t *testing.T) {
+	r := dbRule(t, "db.slow-query", nil)
+	for _, c := range []struct {
+		calls    int64
+		mean, sd float64
+		fires    bool
+	}{
+		// Spread wide, as calls queued behind others: the mean supported
+		// is 20.9 - 1.96 x 18 / sqrt(26) = 14 ms.
+		{26, 20.9, 18, false},
+		// The same mean over calls alike: 20.9 - 1.96 x 1 / sqrt(26).
+		{26, 20.9, 1, true},
+		// Well over the bar, spread or not.
+		{30, 190, 150, true},
+		// A heavy statement (most of the database's time) whose mean is
+		// over a quarter of the bar only by noise.
+		{1000, 6, 40, false},
+		{1000, 6, 2, true},
+	} {
+		w := dbSpreadWindow(c.calls, c.mean, c.sd)
+		fs := dbDetect(t, w, r)
+		if (len(fs) > 0) != c.fires {
+			t.Errorf("%d calls of %g ms (sd %g): %d findings, want fires=%v", c.calls, c.mean, c.sd, len(fs), c.fires)
+			continue
+		}
+		if c.fires && fs[0].Evidence["stddev_ms"] != c.sd {
+			t.Errorf("evidence %v: want stddev_ms %g", fs[0].Evidence, c.sd)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 )
@@ -44,11 +45,15 @@ type StatementsWindow struct {
 
 // StatementDelta is one statement's change. Times are in milliseconds.
 type StatementDelta struct {
-	Key        StatementKey
-	Statement  Statement // the row of the later snapshot
-	Calls      int64
-	TotalTime  float64
-	MeanTime   float64 // TotalTime / Calls, over the window
+	Key       StatementKey
+	Statement Statement // the row of the later snapshot
+	Calls     int64
+	TotalTime float64
+	MeanTime  float64 // TotalTime / Calls, over the window
+	// StddevTime is the standard deviation of the calls' times over the
+	// window (population, as pg_stat_statements' own), from the change of
+	// the counters' sums of squares.
+	StddevTime float64
 	Rows       int64
 	SharedHit  int64
 	SharedRead int64
@@ -263,6 +268,7 @@ func statementsDelta(prev *Statements, cur Statements, seconds float64) Statemen
 			continue
 		}
 		d.MeanTime = d.TotalTime / float64(d.Calls)
+		d.StddevTime = windowStddev(d.Calls, d.TotalTime, sumSquares(s)-sumSquares(*p))
 		d.CallsPerS = rate(d.Calls, seconds)
 		d.RowsPerS = rate(d.Rows, seconds)
 		if s.TopLevel {
@@ -279,6 +285,32 @@ func statementsDelta(prev *Statements, cur Statements, seconds float64) Statemen
 	}
 	sort.SliceStable(out.Rows, func(i, j int) bool { return out.Rows[i].TotalTime > out.Rows[j].TotalTime })
 	return out
+}
+
+// sumSquares is the sum of the squares of a statement's call times since
+// its counters started: pg_stat_statements keeps the mean and the
+// population standard deviation, and n(sd² + mean²) is that sum.
+func sumSquares(s Statement) float64 {
+	if s.Calls <= 0 {
+		return 0
+	}
+	mean := s.TotalExecTime / float64(s.Calls)
+	return float64(s.Calls) * (s.StddevExecTime*s.StddevExecTime + mean*mean)
+}
+
+// windowStddev is the population standard deviation of n calls whose times
+// sum to total and whose squares sum to squares; 0 where rounding of the
+// cumulative sums leaves a negative variance.
+func windowStddev(n int64, total, squares float64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	mean := total / float64(n)
+	v := squares/float64(n) - mean*mean
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return math.Sqrt(v)
 }
 
 func tablesDelta(prev *Tables, cur Tables, seconds float64) []TableDelta {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strings"
@@ -388,6 +389,44 @@ func TestActivityAndLocks(t *testing.T) {
 	}
 	if !lockGroup {
 		t.Errorf("no group waiting on a lock: %+v", s.Activity.Groups)
+	}
+}
+
+// TestWindowStddev: the spread of a statement's calls over the window comes
+// from the change of pg_stat_statements' cumulative mean and standard
+// deviation. Calls of one length before the window and of two lengths in
+// it: the window's spread is theirs (about 14 ms), not the cumulative one.
+func TestWindowStddev(t *testing.T) {
+	dsn := fixture(t)
+	admin := adminConn(t, dsn)
+	p := openProbe(t, dsn, Options{})
+	ctx := context.Background()
+	const query = "SELECT pg_sleep($1::float8 / $2) AS window_stddev"
+	sleep := func(ms ...float64) {
+		for _, v := range ms {
+			if _, err := admin.Exec(ctx, query, v, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sleep(10, 10, 10, 10, 10, 10, 10, 10)
+	s1 := p.Snapshot(ctx)
+	var in []float64
+	for range 6 {
+		in = append(in, 2, 30)
+	}
+	sleep(in...)
+	s2 := p.Snapshot(ctx)
+	d := findStatement(Diff(s1, s2).Statements.Rows, "SELECT pg_sleep($1::float8 / $2) AS window_stddev")
+	if d == nil {
+		t.Fatal("the statement is not in the window")
+	}
+	cum := d.Statement.StddevExecTime
+	// Sleeps overrun by a fraction of a millisecond each; the spread of
+	// 2 and 30 ms calls is 14 ms.
+	if d.Calls != 12 || d.StddevTime < 13 || d.StddevTime > 15.5 || math.Abs(d.StddevTime-cum) < 1 {
+		t.Errorf("window: %d calls, mean %.2f ms, stddev %.2f ms (cumulative %.2f); want 12 calls, about 14 ms",
+			d.Calls, d.MeanTime, d.StddevTime, cum)
 	}
 }
 
