@@ -3,16 +3,14 @@ package sampletest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/pgadvisor/advisor/sampleapp/sampleproc"
 )
 
 // SampleappPkg is the import path of the sampleapp command.
@@ -89,62 +87,21 @@ func StartProcess(ctx context.Context, t testing.TB, dsn, redisAddr string, flag
 	return RunProcess(t, Sampleapp.Path(ctx, t), dsn, redisAddr, flags...)
 }
 
-// RunProcess runs `bin serve` on free loopback ports with flags until the
-// test ends, and returns it once it answers /health. The service takes the
-// ports itself (port 0) and logs them: a port found free here and closed
-// again can be taken by another process before the service listens on it
-// (a CI run failed so, "address already in use", with the reference
-// targets' tests starting services beside these).
+// RunProcess runs `bin serve` with flags (sampleproc.Start) until the test
+// ends, and returns it once it answers /health.
 func RunProcess(t testing.TB, bin, dsn, redisAddr string, flags ...string) Process {
 	t.Helper()
-	args := append([]string{"serve", "--pg", dsn, "--redis", redisAddr, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, flags...)
-	svc := exec.Command(bin, args...)
-	stderr := &LockedBuffer{}
-	svc.Stderr = stderr
-	if err := svc.Start(); err != nil {
-		t.Fatal(err)
+	p, err := sampleproc.Start(context.Background(), []string{bin, "serve"}, dsn, redisAddr, flags...)
+	if err != nil {
+		t.Fatalf("sampleapp %v: %v", flags, err)
 	}
-	var once sync.Once
 	stop := func() {
-		once.Do(func() {
-			_ = svc.Process.Signal(os.Interrupt)
-			_ = svc.Wait()
-		})
+		if err := p.Stop(); err != nil {
+			t.Logf("stop sampleapp: %v", err)
+		}
 	}
 	t.Cleanup(stop)
-	var err error
-	for i := 0; ; i++ {
-		if base, admin, ok := started(stderr.String()); ok {
-			var resp *http.Response
-			if resp, err = http.Get(base + "/health"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return Process{Base: base, Admin: admin, PID: svc.Process.Pid, Stop: stop}
-				}
-			}
-		}
-		if i == 100 {
-			stop()
-			t.Fatalf("sampleapp %v did not start: %v\n%s", flags, err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// started reads the API and admin URLs from the "sampleapp started" line of
-// the service's log, once it is there.
-func started(log string) (api, admin string, ok bool) {
-	for line := range strings.Lines(log) {
-		var l struct {
-			Msg   string `json:"msg"`
-			API   string `json:"api"`
-			Admin string `json:"admin"`
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "sampleapp started" && l.API != "" && l.Admin != "" {
-			return l.API, l.Admin, true
-		}
-	}
-	return "", "", false
+	return Process{Base: p.Base, Admin: p.Admin, PID: p.PID, Stop: stop}
 }
 
 // LockedBuffer is a bytes.Buffer safe for a writer (a process's output, a
