@@ -66,6 +66,7 @@ services slow, each with evidence and a concrete fix.`,
 	root.AddCommand(newReportCmd())
 	root.AddCommand(newLoadCmd())
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newSampleappCmd())
 	flagNotesToStderr(root)
 	return root
 }

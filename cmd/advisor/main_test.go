@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -12,10 +14,25 @@ import (
 	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
 
+// asAdvisor is set in the environment of the processes the tests' advisor
+// starts from its own executable (tune's sampleapp serve): the test binary,
+// run so, is advisor.
+const asAdvisor = "ADVISOR_TEST_BINARY_AS_ADVISOR"
+
 // TestMain fails the run if a goroutine that a test started (an attach, a
 // report, a tune run, a sampleapp in process) is still running at the end,
-// and removes the commands the tests built.
+// and removes the commands the tests built. Run with asAdvisor set, it is
+// advisor.
 func TestMain(m *testing.M) {
+	if os.Getenv(asAdvisor) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	if err := os.Setenv(asAdvisor, "1"); err != nil {
+		panic(err)
+	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		sampletest.RemoveBinaries()
 		os.Exit(code)

@@ -264,20 +264,25 @@ func autoProgress(w io.Writer, e tune.Event) {
 }
 
 func startTarget(ctx context.Context, f *tuneFlags, size sampleapp.Size, logf func(string, ...any)) (*tuneTarget, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find advisor's executable to start sampleapp with: %w", err)
+	}
 	loc, err := tune.StartLocal(ctx, tune.LocalOptions{
 		Stack:    stack.Config{Dir: f.stackDir, PGPort: f.pgPort, RedisPort: f.redis, Log: logf},
 		Database: f.database, Fresh: f.fresh, Size: size, Profile: f.profile, Log: logf,
+		Command: append([]string{exe}, sampleappServe...),
 	})
 	if err != nil {
 		return nil, err
 	}
-	sc := loc.Scenario
 	return &tuneTarget{
-		load:    sc.LoadConfig(f.connections, f.duration),
-		sources: sc.Sources(),
+		load:    loc.LoadConfig(f.connections, f.duration),
+		sources: loc.Sources(),
 		knobs:   loc.Knobs(),
-		desc:    fmt.Sprintf("sampleapp started by tune in the %s profile on database %s of the private stack, data set %v", f.profile, f.database, size),
-		close:   loc.Close,
+		desc: fmt.Sprintf("sampleapp started by tune as process %d in the %s profile on database %s of the private stack, data set %v",
+			loc.Process.PID, f.profile, f.database, size),
+		close: loc.Close,
 	}, nil
 }
 

@@ -58,13 +58,8 @@ func Start(ctx context.Context, opts Options) (*Scenario, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if _, err := sampleapp.Seed(ctx, opts.DSN, opts.Size, false); err != nil {
-		if !errors.Is(err, sampleapp.ErrSeededDifferently) {
-			return nil, fmt.Errorf("seed: %w", err)
-		}
-		if _, err := sampleapp.Seed(ctx, opts.DSN, opts.Size, true); err != nil {
-			return nil, fmt.Errorf("reseed: %w", err)
-		}
+	if err := Seed(ctx, opts.DSN, opts.Size); err != nil {
+		return nil, err
 	}
 	gomaxprocs := runtime.GOMAXPROCS(0)
 	app, err := sampleapp.Start(ctx, sampleapp.Config{DSN: opts.DSN, RedisAddr: opts.RedisAddr,
@@ -73,6 +68,20 @@ func Start(ctx context.Context, opts Options) (*Scenario, error) {
 		return nil, fmt.Errorf("start sampleapp: %w", err)
 	}
 	return &Scenario{App: app, opts: opts, gomaxprocs: gomaxprocs}, nil
+}
+
+// Seed seeds the database at dsn with size, unless it holds that size
+// already; a database seeded with another size is seeded again.
+func Seed(ctx context.Context, dsn string, size sampleapp.Size) error {
+	if _, err := sampleapp.Seed(ctx, dsn, size, false); err != nil {
+		if !errors.Is(err, sampleapp.ErrSeededDifferently) {
+			return fmt.Errorf("seed: %w", err)
+		}
+		if _, err := sampleapp.Seed(ctx, dsn, size, true); err != nil {
+			return fmt.Errorf("reseed: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close stops the service and restores the process's GOMAXPROCS.
@@ -95,8 +104,14 @@ func (s *Scenario) Sources() config.Sources {
 
 // LoadConfig is the load generator's configuration for the sample mix.
 func (s *Scenario) LoadConfig(connections int, d time.Duration) load.Config {
-	mix, vars, header := sampleapp.LoadMix(s.opts.Size)
-	return load.Config{BaseURL: s.App.URL, Mix: mix, Vars: vars, Header: header,
+	return MixLoad(s.App.URL, s.opts.Size, connections, d)
+}
+
+// MixLoad is the load generator's configuration for the sample mix of a
+// sampleapp at base whose database holds size.
+func MixLoad(base string, size sampleapp.Size, connections int, d time.Duration) load.Config {
+	mix, vars, header := sampleapp.LoadMix(size)
+	return load.Config{BaseURL: base, Mix: mix, Vars: vars, Header: header,
 		Connections: connections, Duration: d, Timeout: 30 * time.Second}
 }
 

@@ -2,16 +2,20 @@ package tune
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgadvisor/advisor/internal/config"
+	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampleproc"
 )
 
 // LocalOptions say how to start sampleapp on the private stack.
@@ -28,17 +32,23 @@ type LocalOptions struct {
 	Size    sampleapp.Size
 	Profile string
 	Knobs   map[string]string
-	// Logger for the service; nil discards its logs.
-	Logger *slog.Logger
+	// Command serves sampleapp, before the service's flags: advisor's own
+	// executable with "sampleapp serve", or a sampleapp binary with
+	// "serve". The service runs as a process of its own, so that its
+	// GOMAXPROCS, CPU and profile are its own, not shared with the load
+	// generator and the probes.
+	Command []string
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 }
 
-// Local is sampleapp started by tune on the private stack, in this process.
+// Local is sampleapp started by tune on the private stack, as a process of
+// its own.
 type Local struct {
-	Scenario  *scenario.Scenario
+	Process   *sampleproc.Process
 	DSN       string
 	RedisAddr string
+	size      sampleapp.Size
 	started   time.Time
 }
 
@@ -48,6 +58,9 @@ func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
 	logf := opts.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if len(opts.Command) == 0 {
+		return nil, errors.New("tune: no command to start sampleapp with")
 	}
 	if opts.Database == "" {
 		opts.Database = "advisor_tune"
@@ -77,12 +90,35 @@ func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
 	}
 	logf("seeding database %s with %v (skipped when already seeded), then starting sampleapp (%s profile)", opts.Database, size, opts.Profile)
 	started := time.Now()
-	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Size: size, Profile: opts.Profile,
-		Knobs: opts.Knobs, CacheNamespace: "tune-" + opts.Database, Logger: opts.Logger})
+	if err := scenario.Seed(ctx, dsn, size); err != nil {
+		return nil, err
+	}
+	flags := []string{"--profile", opts.Profile, "--cache-namespace", "tune-" + opts.Database}
+	names := make([]string, 0, len(opts.Knobs))
+	for name := range opts.Knobs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		flags = append(flags, "--knob", name+"="+opts.Knobs[name])
+	}
+	proc, err := sampleproc.Start(ctx, opts.Command, dsn, info.RedisAddr, flags...)
 	if err != nil {
 		return nil, err
 	}
-	return &Local{Scenario: sc, DSN: dsn, RedisAddr: info.RedisAddr, started: started}, nil
+	logf("sampleapp serves at %s (process %d)", proc.Base, proc.PID)
+	return &Local{Process: proc, DSN: dsn, RedisAddr: info.RedisAddr, size: size, started: started}, nil
+}
+
+// Sources are the probe sources that read the service, its database and its
+// Redis.
+func (l *Local) Sources() config.Sources {
+	return config.Sources{Target: l.Process.Base, PG: l.DSN, Redis: l.RedisAddr}
+}
+
+// LoadConfig is the load generator's configuration for the sample mix.
+func (l *Local) LoadConfig(connections int, d time.Duration) load.Config {
+	return scenario.MixLoad(l.Process.Base, l.size, connections, d)
 }
 
 // prepareDatabase creates the database name on the server admin connects
@@ -116,14 +152,14 @@ func prepareDatabase(ctx context.Context, adminDSN, name string, fresh bool) err
 	return nil
 }
 
-// Knobs sets the knobs of the service in process.
-func (l *Local) Knobs() Knobs { return AppKnobs{App: l.Scenario.App} }
+// Knobs sets the knobs of the service through its admin endpoint.
+func (l *Local) Knobs() Knobs { return AdminKnobs{URL: l.Process.Admin} }
 
 // Close stops the service and deletes the follow-up jobs (e-mail, invoice,
 // webhook) of the orders placed during the run that are still queued:
 // thousands of them would keep the next run's workers busy for long.
 func (l *Local) Close() error {
-	err := l.Scenario.Close()
+	err := l.Process.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, cerr := pgx.Connect(ctx, l.DSN)
