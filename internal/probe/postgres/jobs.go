@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgadvisor/advisor/internal/probe/source"
@@ -65,6 +66,10 @@ const jobsArrivedSQL = `SELECT queue, count(*), max(id) FROM %s WHERE id > $1 GR
 // jobsMaxIDSQL starts the count at the probe's first reading.
 const jobsMaxIDSQL = `SELECT coalesce(max(id), 0) FROM %s`
 
+// testHookBetweenJobReads, set by a test, runs between the reading of the
+// arrivals and that of the pending jobs.
+var testHookBetweenJobReads func()
+
 // jobArrivals is what the probe remembers between readings to count the
 // jobs inserted: the highest id seen and the running count by queue. A job
 // whose id was taken before a reading and committed after it is not
@@ -95,18 +100,32 @@ func (p *Probe) collectJobs(ctx context.Context) Jobs {
 		a := &p.jobs
 		a.mu.Lock()
 		defer a.mu.Unlock()
+		// The arrivals and the pending counts from one snapshot: read in
+		// two, a job committed between them is pending and not yet
+		// arrived, and the window's completions (the arrivals less the
+		// pending jobs' growth) move by the jobs committed in that gap at
+		// either end (a queue without workers under 512 arrivals a
+		// second showed 10 completions a second on a saturated host).
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(context.Background()) }()
 		if a.table != *table {
 			a.table, a.started, a.lastID, a.arrived = *table, false, 0, map[string]int64{}
 		}
 		if !a.started {
-			if err := c.QueryRow(ctx, probeTag+fmt.Sprintf(jobsMaxIDSQL, *table)).Scan(&a.lastID); err != nil {
+			if err := tx.QueryRow(ctx, probeTag+fmt.Sprintf(jobsMaxIDSQL, *table)).Scan(&a.lastID); err != nil {
 				return err
 			}
 			a.started = true
-		} else if err := a.read(ctx, c, *table); err != nil {
+		} else if err := a.read(ctx, tx, *table); err != nil {
 			return err
 		}
-		queues, err := readPending(ctx, c, *table)
+		if testHookBetweenJobReads != nil {
+			testHookBetweenJobReads()
+		}
+		queues, err := readPending(ctx, tx, *table)
 		if err != nil {
 			return err
 		}
@@ -127,7 +146,7 @@ func (p *Probe) collectJobs(ctx context.Context) Jobs {
 }
 
 // read adds the jobs inserted since the last reading to the counts.
-func (a *jobArrivals) read(ctx context.Context, c *pgxpool.Conn, table string) error {
+func (a *jobArrivals) read(ctx context.Context, c pgx.Tx, table string) error {
 	rows, err := c.Query(ctx, probeTag+fmt.Sprintf(jobsArrivedSQL, table), a.lastID)
 	if err != nil {
 		return err
@@ -154,7 +173,7 @@ func (a *jobArrivals) read(ctx context.Context, c *pgxpool.Conn, table string) e
 }
 
 // readPending reads the queues' jobs not finished.
-func readPending(ctx context.Context, c *pgxpool.Conn, table string) ([]JobQueue, error) {
+func readPending(ctx context.Context, c pgx.Tx, table string) ([]JobQueue, error) {
 	rows, err := c.Query(ctx, probeTag+fmt.Sprintf(jobsPendingSQL, table))
 	if err != nil {
 		return nil, err

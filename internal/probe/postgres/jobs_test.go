@@ -137,6 +137,46 @@ func TestJobsArrivalsAndCompletions(t *testing.T) {
 	}
 }
 
+// TestJobsOneSnapshot: jobs committed while a reading is under way are
+// either in its arrivals and its pending counts or in neither. Read in two
+// snapshots, the jobs inserted between the two reads at the window's start
+// were pending there and arrivals at its end: a queue without workers
+// showed completions.
+func TestJobsOneSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL")
+	}
+	dsn, conn := riverJobs(t, "probe_river_snapshot", 100)
+	ctx := context.Background()
+	p := openProbe(t, dsn, Options{})
+	testHookBetweenJobReads = func() {
+		if _, err := conn.Exec(ctx, insertJobs("default", 50)); err != nil {
+			t.Error(err)
+		}
+	}
+	first := p.collectJobs(ctx)
+	testHookBetweenJobReads = nil
+	if _, err := conn.Exec(ctx, insertJobs("default", 20)); err != nil {
+		t.Fatal(err)
+	}
+	second := p.collectJobs(ctx)
+	if !first.Status.Ok() || !second.Status.Ok() {
+		t.Fatalf("readings: %+v, %+v", first.Status, second.Status)
+	}
+	at := time.Now()
+	for _, d := range diffJobs(&Snapshot{Time: at, Jobs: first}, &Snapshot{Time: at.Add(time.Second), Jobs: second}) {
+		if d.Name != "default" {
+			continue
+		}
+		// Nothing finished: every job that arrived is pending.
+		if d.CompletionsPerS != 0 || d.ArrivalsPerS != 70 || d.GrowthPerS != 70 {
+			t.Errorf("no worker: arrivals %g, completions %g, growth %g a second; want 70, 0, 70", d.ArrivalsPerS, d.CompletionsPerS, d.GrowthPerS)
+		}
+		return
+	}
+	t.Error("no default queue in the window")
+}
+
 // jobsAllRowsSQL is how river_job was read until 2026-12-04: every row,
 // finished ones included, at every reading.
 const jobsAllRowsSQL = `SELECT queue,
