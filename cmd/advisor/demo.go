@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
+	"github.com/pgadvisor/advisor/sampleapp"
+	"github.com/pgadvisor/advisor/sampleapp/sampleproc"
 )
 
 type demoFlags struct {
@@ -121,15 +124,24 @@ func runDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags) error {
 	if err != nil {
 		return err
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find advisor's executable to start sampleapp with: %w", err)
+	}
 	say("seeding sampleapp's data (%s, --size %s) and starting it with the naive profile…", size, f.size)
-	sc, err := scenario.Start(ctx, scenario.Options{DSN: dsn, RedisAddr: info.RedisAddr, Size: size,
-		Profile: "naive", CacheNamespace: "demo"})
+	if err := scenario.Seed(ctx, dsn, size); err != nil {
+		return fmt.Errorf("sample service: %w", err)
+	}
+	// A process of its own, as a service is: its naive GOMAXPROCS=1, its
+	// CPU and its profile are not the UI's, the load's or the probes'.
+	svc, err := sampleproc.Start(ctx, append([]string{exe}, sampleappServe...), dsn, info.RedisAddr,
+		"--profile", sampleapp.ProfileNaive, "--cache-namespace", "demo")
 	if err != nil {
 		return fmt.Errorf("sample service: %w", err)
 	}
 	defer func() {
 		say("stopping sampleapp…")
-		if err := sc.Close(); err != nil {
+		if err := svc.Stop(); err != nil {
 			say("sampleapp: %v", err)
 		}
 	}()
@@ -137,7 +149,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags) error {
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan error, 1)
 	go func() {
-		cfg := sc.LoadConfig(f.connections, 0)
+		cfg := scenario.MixLoad(svc.Base, size, f.connections, 0)
 		cfg.Rate = f.rate
 		_, err := load.Run(loadCtx, cfg)
 		loadDone <- err
@@ -149,7 +161,7 @@ func runDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags) error {
 		}
 	}()
 
-	src := sc.Sources()
+	src := config.Sources{Target: svc.Base, PG: dsn, Redis: info.RedisAddr}
 	command := fmt.Sprintf("advisor report --target %s --pg %s --redis %s", src.Target, shellQuote(src.PG), src.Redis)
 	say("sampleapp serves %s under %.0f req/s", src.Target, f.rate)
 	if !terminal {
