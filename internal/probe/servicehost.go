@@ -6,6 +6,7 @@ package probe
 
 import (
 	"bufio"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -75,6 +76,10 @@ func pprofStatusFor(m *metrics.Window, st source.Status) source.Status {
 // some runnable task waited for a CPU (/proc/pressure/cpu, "some").
 type hostCPUTimes struct {
 	busy, total uint64
+	// own are advisor's own process's user and system ticks
+	// (/proc/self/stat), in the same unit; hasOwn when read.
+	own         uint64
+	hasOwn      bool
 	at          time.Time
 	stalledUS   uint64
 	hasPressure bool
@@ -110,10 +115,84 @@ func readHostCPU() (hostCPUTimes, bool) {
 		}
 	}
 	t.at = time.Now()
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		t.own, t.hasOwn = parseOwnTicks(string(b))
+	}
 	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
 		t.stalledUS, t.hasPressure = parseCPUPressure(string(b))
 	}
 	return t, true
+}
+
+// userHZ is the unit of the kernel's clock ticks in /proc (USER_HZ), 100
+// on every Linux architecture Go supports, as prometheus/procfs assumes.
+const userHZ = 100
+
+// ownStartTime is advisor's own process's start, in seconds since the
+// epoch, as Prometheus's process collector computes its
+// process_start_time_seconds (boot time + start ticks / USER_HZ); false
+// where it cannot be read (not Linux).
+func ownStartTime() (float64, bool) {
+	stat, err1 := os.ReadFile("/proc/self/stat")
+	host, err2 := os.ReadFile("/proc/stat")
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(string(stat)[i+1:])
+	// fields[0] is field 3: starttime is field 22.
+	if len(fields) < 20 {
+		return 0, false
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(host)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			boot, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			return float64(boot) + float64(start)/userHZ, true
+		}
+	}
+	return 0, false
+}
+
+// servedByAdvisor reports whether the service whose process start time the
+// metrics give runs in advisor's own process (a test's, or a benchmark's,
+// in-process service): then its process CPU counts advisor's.
+func servedByAdvisor(m *metrics.Snapshot) bool {
+	if m == nil || m.Process.StartTimeSeconds == nil {
+		return false
+	}
+	own, ok := ownStartTime()
+	return ok && math.Abs(*m.Process.StartTimeSeconds-own) < 1
+}
+
+// parseOwnTicks reads a process's user and system clock ticks from its
+// /proc/<pid>/stat line: fields 14 and 15, counted after the command name,
+// which is in parentheses and may hold spaces.
+func parseOwnTicks(stat string) (uint64, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(stat[i+1:])
+	// fields[0] is field 3 (state): utime is field 14, stime 15.
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
+	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return utime + stime, true
 }
 
 // parseCPUPressure reads the total of the "some" line of
@@ -144,6 +223,16 @@ func hostCPUPressure(prev, cur *hostCPUTimes) *float64 {
 	}
 	p := min(1, float64(cur.stalledUS-prev.stalledUS)/float64(cur.at.Sub(prev.at).Microseconds()))
 	return &p
+}
+
+// ownCores is the mean number of CPUs advisor's own process kept busy
+// between two readings (its probes, and a load generator running in it); 0
+// when unknown.
+func ownCores(prev, cur *hostCPUTimes, cpus int) float64 {
+	if prev == nil || cur == nil || cpus <= 0 || !prev.hasOwn || !cur.hasOwn || cur.total <= prev.total || cur.own < prev.own {
+		return 0
+	}
+	return float64(cur.own-prev.own) / float64(cur.total-prev.total) * float64(cpus)
 }
 
 // hostBusyCores is the mean number of this machine's CPUs busy between two

@@ -1,9 +1,15 @@
 package probe
 
 import (
+	"math"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pgadvisor/advisor/internal/probe/metrics"
 )
 
 // TestCPUPressure reads /proc/pressure/cpu as a Linux 6 kernel wrote it
@@ -36,4 +42,74 @@ func TestCPUPressure(t *testing.T) {
 			t.Errorf("%s: %v, want unknown", name, *p)
 		}
 	}
+}
+
+// TestOwnTicks reads a process's CPU ticks from a /proc/<pid>/stat line as
+// Linux 6 wrote it, for a program whose name holds spaces and parentheses
+// (yes, copied as "a (b) c", after 0.8 s: 25 user and 29 system ticks), and
+// advisor's share of the host's CPUs between two readings.
+func TestOwnTicks(t *testing.T) {
+	b, err := os.ReadFile("testdata/proc-pid-stat.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := parseOwnTicks(string(b)); !ok || n != 54 {
+		t.Errorf("ticks %d, %v; want 25 + 29", n, ok)
+	}
+	for _, bad := range []string{"", "12 (x) S 1 2", "12 no parentheses S 1 2 3 4 5 6 7 8 9 10 11 12 13"} {
+		if _, ok := parseOwnTicks(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	// 2 CPUs, 400 ticks of them between the readings, 50 of advisor's.
+	prev := &hostCPUTimes{total: 1000, own: 100, hasOwn: true}
+	cur := &hostCPUTimes{total: 1400, own: 150, hasOwn: true}
+	if c := ownCores(prev, cur, 2); c != 0.25 {
+		t.Errorf("own cores %v, want 0.25", c)
+	}
+	if c := ownCores(prev, &hostCPUTimes{total: 1400}, 2); c != 0 {
+		t.Errorf("without the second reading: %v", c)
+	}
+	if n, ok := parseOwnTicks(mustRead(t, "/proc/self/stat")); !ok || n == 0 {
+		t.Errorf("this process's ticks: %d, %v", n, ok)
+	}
+}
+
+// TestServedByAdvisor: this process's start time is the one Prometheus's
+// process collector exports, so that a service served from advisor's own
+// process (a test's sampleapp) is told from one in a process of its own.
+func TestServedByAdvisor(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start float64
+	for _, f := range fams {
+		if f.GetName() == "process_start_time_seconds" {
+			start = f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	own, ok := ownStartTime()
+	if !ok || start == 0 || math.Abs(own-start) > 0.01 {
+		t.Fatalf("own start %v (%v), the collector's %v", own, ok, start)
+	}
+	m := &metrics.Snapshot{Process: metrics.Process{StartTimeSeconds: &start}}
+	if !servedByAdvisor(m) {
+		t.Error("a service with advisor's start time is not served by advisor")
+	}
+	other := start - 3600
+	if servedByAdvisor(&metrics.Snapshot{Process: metrics.Process{StartTimeSeconds: &other}}) || servedByAdvisor(&metrics.Snapshot{}) || servedByAdvisor(nil) {
+		t.Error("another process, or one without a start time, is served by advisor")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

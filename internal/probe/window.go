@@ -66,6 +66,12 @@ type Window struct {
 	// over the window (every process's), when the host is this machine;
 	// 0 when unknown.
 	HostBusyCores float64
+	// AdvisorCores is the mean number of the host's CPUs advisor's own
+	// process kept busy over the window (its probes, and the load
+	// generator of tune or a benchmark), when the host is this machine;
+	// 0 when unknown, or when the service runs in advisor's process (its
+	// process CPU counts them then). HostBusyCores counts them.
+	AdvisorCores float64
 	// HostCPUPressure is the share of the window during which some
 	// runnable task of the service's host waited for a CPU (Linux pressure
 	// stall information), when the host is this machine; nil when unknown.
@@ -116,6 +122,9 @@ func NewWindow(prev, cur *Snapshot) *Window {
 	w.ServiceCPUs = cur.ServiceCPUs
 	if prev != nil {
 		w.HostBusyCores = hostBusyCores(prev.hostCPU, cur.hostCPU, cur.ServiceCPUs)
+		if !servedByAdvisor(usable(cur.Metrics)) {
+			w.AdvisorCores = ownCores(prev.hostCPU, cur.hostCPU, cur.ServiceCPUs)
+		}
 		w.HostCPUPressure = hostCPUPressure(prev.hostCPU, cur.hostCPU)
 	}
 	if pg := usablePG(cur.Postgres); pg != nil {

@@ -66,9 +66,12 @@ type HostCPU struct {
 	DBRunShare, Running, DBCores float64
 	// OtherMSPerRequest is the host's CPU per request outside the service
 	// and the statements' execution (backend starts, authentication,
-	// planning, other processes), when the service's own CPU is known and
-	// PostgreSQL runs on the host; -1 when unknown.
-	OtherMSPerRequest float64
+	// planning, Redis, other processes), and outside advisor's own process
+	// (its probes, and a load generator running in it: AdvisorMSPerRequest),
+	// when the service's own CPU is known and PostgreSQL runs on the host;
+	// -1 when unknown.
+	OtherMSPerRequest   float64
+	AdvisorMSPerRequest float64
 
 	// The service's own process, for a Go service whose GOMAXPROCS and
 	// CPU are known (savings_proc.go): Procs is its GOMAXPROCS (0 when
@@ -83,12 +86,17 @@ type HostCPU struct {
 	StatementsPerRequest            float64
 	PGClientShare, RedisClientShare float64
 
-	// RoundTripMS is the host's CPU per statement or Redis command beside
-	// the statements' execution, in milliseconds, measured over the window
-	// (roundTripCPU); 0 when it cannot be, and callCPUMS stands in.
-	// RoundTripHow says how it was measured.
+	// RoundTripMS is the host's CPU per statement beside its execution,
+	// in milliseconds, measured over the window (roundTripCPU); 0 when it
+	// cannot be, and callCPUMS stands in. RoundTripHow says how it was
+	// measured. Where Redis runs on the host and its own CPU was read,
+	// RedisCallMS prices a Redis command apart (its server's CPU and the
+	// driver's, per command) and RoundTripMS a statement; else RedisCallMS
+	// is 0 and RoundTripMS prices both.
 	RoundTripMS  float64
 	RoundTripHow string
+	RedisCallMS  float64
+	RedisCallHow string
 }
 
 // callMS is the host's CPU one statement or Redis command costs beside
@@ -100,6 +108,23 @@ func (h HostCPU) callMS() float64 {
 	return callCPUMS
 }
 
+// redisCallMS is the host's CPU one Redis command costs: measured apart
+// where Redis's own CPU was read, else callMS.
+func (h HostCPU) redisCallMS() float64 {
+	if h.RedisCallMS > 0 {
+		return h.RedisCallMS
+	}
+	return h.callMS()
+}
+
+// redisCallBasis says how redisCallMS was reached.
+func (h HostCPU) redisCallBasis() string {
+	if h.RedisCallMS > 0 {
+		return fmt.Sprintf("%.0f µs of the host's CPU each (%s)", h.RedisCallMS*1000, h.RedisCallHow)
+	}
+	return h.callBasis()
+}
+
 // callBasis says how callMS was reached.
 func (h HostCPU) callBasis() string {
 	if h.RoundTripMS > 0 {
@@ -108,49 +133,77 @@ func (h HostCPU) callBasis() string {
 	return fmt.Sprintf("%.0f µs of CPU each", callCPUMS*1000)
 }
 
-// roundTripCPU prices a statement or Redis command on the host: the host's
-// CPU per request outside the service's process and the statements'
-// execution (PostgreSQL's and Redis's handling of each call, the loopback
-// network, and whatever else runs there: an upper bound), with the share
-// of the service's CPU profile under its PostgreSQL and Redis drivers (or
-// procClientCPUMS a call without a profile), over the statements and Redis
-// commands per request. At least callCPUMS. It needs the service's CPU,
-// PostgreSQL on the host and its statements per request, and sessions that
-// outlive requests: where a session starts per request, its start takes
-// most of that CPU (pool.no-pooling's saving). 0 when it cannot be
-// measured.
+// roundTripCPU prices a statement, and a Redis command, on the host: the
+// host's CPU per request outside the service's process, the statements'
+// execution and advisor's own process (PostgreSQL's and Redis's handling
+// of each call, the loopback network, and whatever else runs there: an
+// upper bound), with the share of the service's CPU profile under its
+// PostgreSQL and Redis drivers (or procClientCPUMS a call without a
+// profile), over the statements and Redis commands per request. Where
+// Redis runs on the host and its own CPU is known, a command is priced
+// apart, at its server's CPU and its driver's share per command, and a
+// statement at the rest: a command costs Redis a few microseconds where a
+// statement costs a PostgreSQL backend its protocol, snapshot and
+// executor. A statement costs at least callCPUMS. It needs the service's
+// CPU, PostgreSQL on the host and its statements per request, and sessions
+// that outlive requests: where a session starts per request, its start
+// takes most of that CPU (pool.no-pooling's saving). It returns the
+// statement's price and how it was measured, then the command's when
+// priced apart (else 0 and "").
 //
 // On the sample service, once its pool was sized and its Go process was
 // no longer the bottleneck, batching the N+1 (3.3 statements fewer per
 // request) gained x1.94 at 1,540 requests/s on a 2-core host: about
 // 190 µs of the host's CPU per statement, where callCPUMS counts 50
-// (2026-12-05, BenchmarkImpactCalibration).
-func roundTripCPU(in *Input, svc *Span, h *HostCPU) (float64, string) {
+// (2026-12-05, BenchmarkImpactCalibration); with one price for both, the
+// Redis round trips batched before it were predicted at 22 to 24% and
+// gained x0.88 to x1.05.
+func roundTripCPU(in *Input, svc *Span, h *HostCPU) (float64, string, float64, string) {
 	rps := svc.RPS
 	pg := in.Window.Postgres
 	if h.OtherMSPerRequest < 0 || rps <= 0 || svc.PerRequest == nil || svc.PerRequest.DBQueries == nil {
-		return 0, ""
+		return 0, "", 0, ""
 	}
 	if pg == nil || pg.Cur == nil || !pg.Cur.Database.Stats.HasSessions || pg.Database.Seconds <= 0 || pg.Database.SessionsPerS/rps >= 0.5 {
-		return 0, ""
+		return 0, "", 0, ""
 	}
 	statements := *svc.PerRequest.DBQueries
 	commands := 0.0
-	if r := redisWindow(in); r != nil {
+	r := redisWindow(in)
+	if r != nil {
 		commands = r.OpsPerS / rps
 	}
-	calls := statements + commands
-	if calls < 1 {
-		return 0, ""
+	if statements+commands < 1 {
+		return 0, "", 0, ""
 	}
-	client, how := calls*procClientCPUMS, fmt.Sprintf("%.0f µs of driver CPU per call, no CPU profile", procClientCPUMS*1000)
-	if h.PGClientShare >= 0 && h.SvcMSPerRequest > 0 {
-		client = (h.PGClientShare + h.RedisClientShare) * h.SvcMSPerRequest
+	profiled := h.PGClientShare >= 0 && h.SvcMSPerRequest > 0
+	// client is the drivers' CPU per request for n calls of a driver
+	// whose share of the profile is share.
+	client := func(n, share float64) float64 {
+		if profiled {
+			return share * h.SvcMSPerRequest
+		}
+		return n * procClientCPUMS
+	}
+	how := fmt.Sprintf("%.0f µs of driver CPU per call, no CPU profile", procClientCPUMS*1000)
+	if profiled {
 		how = fmt.Sprintf("%.0f%% of the service's CPU profile under its drivers", (h.PGClientShare+h.RedisClientShare)*100)
 	}
-	ms := math.Max(callCPUMS, (h.OtherMSPerRequest+client)/calls)
-	return ms, fmt.Sprintf("the host's %.2f ms of CPU per request outside the service and the statements' execution, and %s, over %.1f statements and %.1f Redis commands per request",
-		h.OtherMSPerRequest, how, statements, commands)
+	advisor := ""
+	if h.AdvisorMSPerRequest > 0 {
+		advisor = fmt.Sprintf(" (advisor's own %.2f ms left out)", h.AdvisorMSPerRequest)
+	}
+	if r != nil && r.Cur != nil && r.Cur.Local && r.CPUCores > 0 && commands >= 0.5 && statements >= 1 {
+		server := math.Min(r.CPUCores*1000/rps, h.OtherMSPerRequest)
+		redisMS := (server + client(commands, h.RedisClientShare)) / commands
+		pgMS := math.Max(callCPUMS, (h.OtherMSPerRequest-server+client(statements, h.PGClientShare))/statements)
+		return pgMS, fmt.Sprintf("the host's %.2f ms of CPU per request outside the service, the statements' execution and Redis%s, and %s, over %.1f statements per request",
+				h.OtherMSPerRequest-server, advisor, how, statements),
+			redisMS, fmt.Sprintf("Redis's own %.3f ms of CPU per request and its driver's share, over %.1f commands per request", server, commands)
+	}
+	ms := math.Max(callCPUMS, (h.OtherMSPerRequest+client(statements+commands, h.PGClientShare+h.RedisClientShare))/(statements+commands))
+	return ms, fmt.Sprintf("the host's %.2f ms of CPU per request outside the service and the statements' execution%s, and %s, over %.1f statements and %.1f Redis commands per request",
+		h.OtherMSPerRequest, advisor, how, statements, commands), 0, ""
 }
 
 // hostCPUOf reads the host's CPU over the window for the service's span
@@ -192,10 +245,12 @@ func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
 	}
 	if svcCores >= 0 {
 		dbCores = math.Min(dbCores, h.DBCores)
-		h.OtherMSPerRequest = math.Max(0, busy-svcCores-dbCores) * 1000 / rps
+		advisor := math.Min(math.Max(0, w.AdvisorCores), math.Max(0, busy-svcCores-dbCores))
+		h.AdvisorMSPerRequest = advisor * 1000 / rps
+		h.OtherMSPerRequest = math.Max(0, busy-svcCores-dbCores-advisor) * 1000 / rps
 	}
 	h.DBMSPerRequest = dbCores * 1000 / rps
-	h.RoundTripMS, h.RoundTripHow = roundTripCPU(in, svc, &h)
+	h.RoundTripMS, h.RoundTripHow, h.RedisCallMS, h.RedisCallHow = roundTripCPU(in, svc, &h)
 	return h, true
 }
 
@@ -269,7 +324,7 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 		if cpr <= 1 {
 			return 0, "", false
 		}
-		return (cpr - 1) * h.callMS(), fmt.Sprintf("%.1f commands fewer per request at %s", cpr-1, h.callBasis()), true
+		return (cpr - 1) * h.redisCallMS(), fmt.Sprintf("%.1f commands fewer per request at %s", cpr-1, h.redisCallBasis()), true
 	case appInternalHops.ID:
 		// Hops this process serves itself are requests of their own on
 		// the host, each paying at least what every request pays outside

@@ -365,9 +365,44 @@ func TestRoundTripCPU(t *testing.T) {
 			t.Errorf("%s: basis %q does not say %q", c.name, got.Basis, c.inDesc)
 		}
 	}
+	// Advisor's own process (its probes, an in-process load generator) is
+	// not the requests' cost: its 1 ms per request is left out.
+	in := withCalls(2, true)
+	in.Window.AdvisorCores = 0.2
+	if h, ok := hostCPUOf(in, &in.views.split.Service); !ok || math.Abs(h.callMS()-(1+10*procClientCPUMS)/10) > 1e-9 ||
+		!strings.Contains(h.RoundTripHow, "advisor's own 1.00 ms left out") {
+		t.Errorf("advisor's CPU: %v ms per call (%s)", h.callMS(), h.RoundTripHow)
+	}
+	// A local Redis whose own CPU is read prices its commands apart: its
+	// 0.1 ms per request and the driver's 25 µs a command, over 2
+	// commands; a statement gets the rest, over 8.
+	in = withCalls(2, true)
+	in.Window.Redis.Cur.Local, in.Window.Redis.CPUCores = true, 0.02
+	in.views.split.Host = nil
+	h, ok := hostCPUOf(in, &in.views.split.Service)
+	if !ok {
+		t.Fatal("no host")
+	}
+	in.views.split.Host = &h
+	redisMS, pgMS := (0.1+2*procClientCPUMS)/2, (2-0.1+8*procClientCPUMS)/8
+	if math.Abs(h.redisCallMS()-redisMS) > 1e-9 || math.Abs(h.callMS()-pgMS) > 1e-9 {
+		t.Errorf("apart: a command %v ms (want %v: %s), a statement %v ms (want %v: %s)", h.redisCallMS(), redisMS, h.RedisCallHow, h.callMS(), pgMS, h.RoundTripHow)
+	}
+	rt := Finding{Rule: redisRoundTrips.ID, Evidence: map[string]any{"commands_per_request": 2.0}}
+	if freed, how, ok := cpuFreed(in, &rt, h); !ok || math.Abs(freed-redisMS) > 1e-9 || !strings.Contains(how, "Redis's own") {
+		t.Errorf("redis.round-trips frees %v ms (%s), want %v", freed, how, redisMS)
+	}
+	if freed, _, _ := cpuFreed(in, &nplus, h); math.Abs(freed-(1000.0/200*(1-1.0/20)*pgMS+0.05*(1-1.0/20)*6)) > 1e-9 {
+		t.Errorf("N+1 frees %v ms at %v a statement", freed, pgMS)
+	}
+	// A Redis elsewhere: one price for both, as before.
+	in.Window.Redis.Cur.Local = false
+	if h, _ := hostCPUOf(in, &in.views.split.Service); h.RedisCallMS != 0 || math.Abs(h.callMS()-measured) > 1e-9 {
+		t.Errorf("remote Redis: a command %v, a call %v ms", h.RedisCallMS, h.callMS())
+	}
 	// A host with next to nothing outside the service and the statements
 	// prices a call at callCPUMS at least.
-	in := withCalls(2, true)
+	in = withCalls(2, true)
 	in.Window.HostBusyCores = 1.61 // the service 0.4, the statements 1.2
 	if h, ok := hostCPUOf(in, &in.views.split.Service); !ok || h.callMS() != callCPUMS {
 		t.Errorf("floor: %v ms per call (%s)", h.callMS(), h.RoundTripHow)

@@ -151,6 +151,23 @@ func Open(addr string, opts Options) (*Probe, error) {
 // Close closes the probe's connections.
 func (p *Probe) Close() error { return p.client.Close() }
 
+// isLocal reports whether addr (host:port, or a Unix socket's path) is on
+// this machine.
+func isLocal(addr string) bool {
+	if strings.HasPrefix(addr, "/") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Addr is the server's host:port.
 func (p *Probe) Addr() string { return p.addr }
 
@@ -186,7 +203,10 @@ type Snapshot struct {
 	EvictedKeys         int64
 	ExpiredKeys         int64
 	// UsedCPU is used_cpu_sys + used_cpu_user, in seconds.
-	UsedCPU       float64
+	UsedCPU float64
+	// Local is set when the server runs on advisor's host (a loopback
+	// address or a Unix socket): its CPU is then part of the host's.
+	Local         bool
 	UsedMemory    int64
 	UsedMemoryRSS int64
 	// MaxMemory from INFO memory (0: no limit).
@@ -279,6 +299,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 		return s
 	}
 	s.fromInfo(info)
+	s.Local = isLocal(p.addr)
 	s.Slowlog = p.slowlog(ctx)
 	s.Config = p.config(ctx)
 	s.Latency = p.latency(ctx)

@@ -152,6 +152,9 @@ func TestOwnRedis(t *testing.T) {
 	if !s1.Status.Ok() {
 		t.Fatalf("status %+v", s1.Status)
 	}
+	if !s1.Local || s1.UsedCPU <= 0 {
+		t.Errorf("a Redis on loopback: local %v, CPU %v s", s1.Local, s1.UsedCPU)
+	}
 	if s1.Config.MaxMemory != 2<<20 || s1.Config.MaxMemoryPolicy != "allkeys-lru" ||
 		s1.Config.SlowlogSlowerThan != 0 || s1.Config.SlowlogMaxLen != 1000 {
 		t.Errorf("config %+v", s1.Config)
