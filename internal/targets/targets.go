@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/sampleapp/sampleproc"
 )
 
 // Kind is a reference target's implementation.
@@ -245,7 +246,7 @@ func (tg *Target) waitReady(ctx context.Context, workers int) error {
 			return fmt.Errorf("it exited: %v", tg.waitErr)
 		default:
 		}
-		if last = tg.health(ctx, client); last == nil {
+		if last = sampleproc.Health(ctx, client, tg.BaseURL); last == nil {
 			if n := len(tg.Workers()); n != workers {
 				last = fmt.Errorf("%d of %d worker processes up", n, workers)
 			} else {
@@ -260,22 +261,6 @@ func (tg *Target) waitReady(ctx context.Context, workers int) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func (tg *Target) health(ctx context.Context, client *http.Client) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tg.BaseURL+"/health", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/health: %s", resp.Status)
-	}
-	return nil
 }
 
 // Workers returns the pids of the processes that serve requests, in

@@ -101,7 +101,7 @@ func Start(ctx context.Context, command []string, dsn, redisAddr string, flags .
 	defer tick.Stop()
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		err := health(ctx, client, p.Base)
+		err := Health(ctx, client, p.Base)
 		if err == nil {
 			return p, nil
 		}
@@ -115,7 +115,10 @@ func Start(ctx context.Context, command []string, dsn, redisAddr string, flags .
 	}
 }
 
-func health(ctx context.Context, client *http.Client, base string) error {
+// Health asks a service at base for /health and says whether it answered
+// 200 OK: sampleapp, and the reference targets of other languages, answer
+// so once they serve.
+func Health(ctx context.Context, client *http.Client, base string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
 	if err != nil {
 		return err
