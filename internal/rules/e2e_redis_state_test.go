@@ -27,10 +27,7 @@ func redisStateServer(t *testing.T, args ...string) (string, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	r, err := stack.StartRedis(ctx, dir, stacktest.FreePort(t), stack.RedisOptions{Args: args})
-	if err != nil {
-		t.Fatalf("start redis: %v", err)
-	}
+	r := stacktest.StartRedis(ctx, t, dir, stack.RedisOptions{Args: args})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

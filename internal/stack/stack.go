@@ -206,10 +206,25 @@ func (s *Stack) lock(ctx context.Context) (func(), error) {
 func portFree(port int, flag string) error {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
-		return fmt.Errorf("127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port with %s (%w)", port, flag, err)
+		return &PortInUseError{Port: port, Flag: flag, Err: err}
 	}
 	return l.Close()
 }
+
+// PortInUseError says that a server could not start because something else
+// listens on its port: a caller that chose the port itself may choose
+// another.
+type PortInUseError struct {
+	Port int
+	Flag string // the option that chooses the port
+	Err  error
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("127.0.0.1:%d is already in use (another advisor stack, or another server): stop it, or choose another port with %s (%v)", e.Port, e.Flag, e.Err)
+}
+
+func (e *PortInUseError) Unwrap() error { return e.Err }
 
 // processAlive reports whether pid names a live process.
 func processAlive(pid int) bool {

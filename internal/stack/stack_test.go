@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -338,5 +339,10 @@ func TestPortInUseSaysSo(t *testing.T) {
 	err = rd.up(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "--redis-port") {
 		t.Errorf("redis on a taken port: %v", err)
+	}
+	// A caller that chose the port itself can tell, and choose another.
+	var inUse *PortInUseError
+	if !errors.As(err, &inUse) || inUse.Port != port {
+		t.Errorf("not a PortInUseError for port %d: %#v", port, err)
 	}
 }

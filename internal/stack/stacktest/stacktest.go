@@ -239,6 +239,26 @@ func scratchDir(t testing.TB) string {
 	return dir
 }
 
+// StartRedis starts a Redis of the test's own in dir, with opts, on a free
+// port. A port found free can be taken before the server binds it (the
+// tests of other packages start servers beside it): the start is tried
+// again on another port, up to five times. The caller stops it.
+func StartRedis(ctx context.Context, t testing.TB, dir string, opts stack.RedisOptions) *stack.Redis {
+	t.Helper()
+	for try := 1; ; try++ {
+		r, err := stack.StartRedis(ctx, dir, FreePort(t), opts)
+		var inUse *stack.PortInUseError
+		if errors.As(err, &inUse) && try < 5 {
+			t.Logf("redis: %v; trying another port", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("start redis: %v", err)
+		}
+		return r
+	}
+}
+
 // FreePort returns a loopback TCP port nothing listens on now.
 func FreePort(t testing.TB) int {
 	t.Helper()
