@@ -3,10 +3,11 @@ package rules
 import (
 	"context"
 	"math"
-	"net"
 	"net/url"
 	"runtime"
 	"strconv"
+
+	"github.com/pgadvisor/advisor/internal/probe/source"
 )
 
 // runtimeGOMAXPROCS flags GOMAXPROCS below the CPUs the process may use
@@ -131,10 +132,5 @@ func runtimeLoopback(target string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return source.LocalHost(u.Hostname())
 }

@@ -216,7 +216,7 @@ ORDER BY t.relpages + t.toastpages DESC, t.oid`
 
 func (p *Probe) collectMaintenance(ctx context.Context) Maintenance {
 	var out Maintenance
-	if isLocal(p.host) {
+	if source.LocalHost(p.host) {
 		out.MemoryBytes = hostMemory()
 	}
 	out.Status = p.collect(ctx, "maintenance", func(ctx context.Context, c *pgxpool.Conn) error {

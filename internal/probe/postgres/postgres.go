@@ -23,7 +23,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -165,7 +164,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Probe, error) {
 	cfg.MaxConns = opts.MaxConns
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
-	if opts.ServerCPUs == 0 && isLocal(cc.Host) {
+	if opts.ServerCPUs == 0 && source.LocalHost(cc.Host) {
 		// A server on loopback or a Unix socket runs on advisor's host.
 		opts.ServerCPUs = runtime.NumCPU()
 		opts.serverCPUsLocal = true
@@ -183,16 +182,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Probe, error) {
 		user:     cc.User,
 		database: cc.Database,
 	}, nil
-}
-
-// isLocal reports whether host names this machine: loopback, localhost or
-// a Unix socket directory.
-func isLocal(host string) bool {
-	if host == "localhost" || strings.HasPrefix(host, "/") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Close closes the probe's connections.

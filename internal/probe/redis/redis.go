@@ -61,6 +61,7 @@ type Probe struct {
 	client   *goredis.Client
 	opts     Options
 	addr     string
+	local    bool // the server runs on this machine (isLocal)
 	password string
 
 	// now is the clock (tests move it).
@@ -142,7 +143,7 @@ func Open(addr string, opts Options) (*Probe, error) {
 	ro.ReadTimeout = opts.Timeout
 	ro.WriteTimeout = opts.Timeout
 	ro.ContextTimeoutEnabled = true
-	p := &Probe{opts: opts, addr: ro.Addr, password: ro.Password, now: time.Now}
+	p := &Probe{opts: opts, addr: ro.Addr, local: isLocal(ro.Addr), password: ro.Password, now: time.Now}
 	ro.Dialer = p.dial(ro)
 	p.client = goredis.NewClient(ro)
 	return p, nil
@@ -154,18 +155,10 @@ func (p *Probe) Close() error { return p.client.Close() }
 // isLocal reports whether addr (host:port, or a Unix socket's path) is on
 // this machine.
 func isLocal(addr string) bool {
-	if strings.HasPrefix(addr, "/") {
-		return true
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return source.LocalHost(host)
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return strings.HasPrefix(addr, "/")
 }
 
 // Addr is the server's host:port.
@@ -299,7 +292,7 @@ func (p *Probe) Snapshot(ctx context.Context) *Snapshot {
 		return s
 	}
 	s.fromInfo(info)
-	s.Local = isLocal(p.addr)
+	s.Local = p.local
 	s.Slowlog = p.slowlog(ctx)
 	s.Config = p.config(ctx)
 	s.Latency = p.latency(ctx)

@@ -4,6 +4,7 @@ package source
 
 import (
 	"errors"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -103,4 +104,15 @@ func StatusOf(err error, took time.Duration) Status {
 		return Status{State: se.State, Detail: se.Error(), Took: took}
 	}
 	return Status{State: Error, Detail: Redact(err.Error()), Took: took}
+}
+
+// LocalHost reports whether a server's host is advisor's own machine: a
+// loopback address, localhost, or a Unix socket's directory (a path). A
+// server there shares advisor's CPUs.
+func LocalHost(host string) bool {
+	if host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

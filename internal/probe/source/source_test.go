@@ -53,3 +53,19 @@ func TestStatusOf(t *testing.T) {
 		t.Errorf("StatusOf(nil) = %+v", st)
 	}
 }
+
+func TestLocalHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1":           true,
+		"::1":                 true,
+		"localhost":           true,
+		"/var/run/postgresql": true,
+		"10.0.0.5":            false,
+		"db.internal":         false,
+		"":                    false,
+	} {
+		if got := LocalHost(host); got != want {
+			t.Errorf("LocalHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
