@@ -7,12 +7,12 @@ package probe
 import (
 	"bufio"
 	"math"
-	"net"
 	"net/url"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/config"
@@ -28,11 +28,8 @@ func localServiceCPUs(src config.Sources) int {
 	if err != nil || u.Hostname() == "" {
 		return 0
 	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return runtime.NumCPU()
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	// Host names are case-insensitive: LOCALHOST is localhost.
+	if source.LocalHost(strings.ToLower(u.Hostname())) {
 		return runtime.NumCPU()
 	}
 	return 0
@@ -131,24 +128,16 @@ const userHZ = 100
 // ownStartTime is advisor's own process's start, in seconds since the
 // epoch, as Prometheus's process collector computes its
 // process_start_time_seconds (boot time + start ticks / USER_HZ); false
-// where it cannot be read (not Linux).
-func ownStartTime() (float64, bool) {
+// where it cannot be read (not Linux). It does not change: read once.
+var ownStartTime = sync.OnceValues(func() (float64, bool) {
 	stat, err1 := os.ReadFile("/proc/self/stat")
 	host, err2 := os.ReadFile("/proc/stat")
 	if err1 != nil || err2 != nil {
 		return 0, false
 	}
-	i := strings.LastIndexByte(string(stat), ')')
-	if i < 0 {
-		return 0, false
-	}
-	fields := strings.Fields(string(stat)[i+1:])
-	// fields[0] is field 3: starttime is field 22.
-	if len(fields) < 20 {
-		return 0, false
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
+	// starttime is field 22.
+	start, ok := statField(string(stat), 22)
+	if !ok {
 		return 0, false
 	}
 	for line := range strings.Lines(string(host)) {
@@ -161,7 +150,7 @@ func ownStartTime() (float64, bool) {
 		}
 	}
 	return 0, false
-}
+})
 
 // servedByAdvisor reports whether the service whose process start time the
 // metrics give runs in advisor's own process (a test's, or a benchmark's,
@@ -175,24 +164,27 @@ func servedByAdvisor(m *metrics.Snapshot) bool {
 }
 
 // parseOwnTicks reads a process's user and system clock ticks from its
-// /proc/<pid>/stat line: fields 14 and 15, counted after the command name,
-// which is in parentheses and may hold spaces.
+// /proc/<pid>/stat line: fields 14 (utime) and 15 (stime).
 func parseOwnTicks(stat string) (uint64, bool) {
+	utime, ok1 := statField(stat, 14)
+	stime, ok2 := statField(stat, 15)
+	return utime + stime, ok1 && ok2
+}
+
+// statField reads the numeric field n (counted from 1, as proc(5) does) of
+// a /proc/<pid>/stat line. The fields are counted after the command name
+// (field 2), which is in parentheses and may hold spaces and parentheses.
+func statField(stat string, n int) (uint64, bool) {
 	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
+	if i < 0 || n < 3 {
 		return 0, false
 	}
-	fields := strings.Fields(stat[i+1:])
-	// fields[0] is field 3 (state): utime is field 14, stime 15.
-	if len(fields) < 13 {
+	fields := strings.Fields(stat[i+1:]) // fields[0] is field 3
+	if len(fields) <= n-3 {
 		return 0, false
 	}
-	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
-	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return utime + stime, true
+	v, err := strconv.ParseUint(fields[n-3], 10, 64)
+	return v, err == nil
 }
 
 // parseCPUPressure reads the total of the "some" line of
