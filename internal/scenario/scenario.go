@@ -1,8 +1,10 @@
 // Package scenario runs the bundled sample service on a PostgreSQL and a
 // Redis, drives it with the load generator and observes it with the probes:
-// the loop that the rules' end-to-end tests, advisor tune and advisor demo
-// share. It knows sampleapp's knobs only to set them; what advisor concludes
-// comes from the probes alone.
+// the loop the end-to-end tests share, with the service in their process.
+// advisor tune and advisor demo, which run the service as a process of its
+// own, use its seeding (Seed) and its load (MixLoad). It knows sampleapp's
+// knobs only to set them; what advisor concludes comes from the probes
+// alone.
 package scenario
 
 import (

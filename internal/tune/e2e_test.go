@@ -38,6 +38,18 @@ func startScenarioSize(t testing.TB, db, profile string, size sampleapp.Size, ti
 	return sc
 }
 
+// AppKnobs sets the knobs of a sampleapp running in the test's process
+// (tune sets a service's knobs through its admin endpoint: AdminKnobs).
+type AppKnobs struct{ App *sampleapp.App }
+
+// Settings returns the knobs' values.
+func (k AppKnobs) Settings(context.Context) (sampleapp.Settings, error) { return k.App.Settings(), nil }
+
+// SetKnob changes one knob.
+func (k AppKnobs) SetKnob(ctx context.Context, name, value string) error {
+	return k.App.SetKnob(ctx, name, value)
+}
+
 // liveMeasurer measures sc with the real load generator, probes and rules.
 func liveMeasurer(t testing.TB, sc *scenario.Scenario, connections int, duration time.Duration) *Live {
 	t.Helper()

@@ -14,17 +14,6 @@ import (
 	"github.com/pgadvisor/advisor/sampleapp"
 )
 
-// AppKnobs sets the knobs of a sampleapp running in this process.
-type AppKnobs struct{ App *sampleapp.App }
-
-// Settings returns the knobs' values.
-func (k AppKnobs) Settings(context.Context) (sampleapp.Settings, error) { return k.App.Settings(), nil }
-
-// SetKnob changes one knob.
-func (k AppKnobs) SetKnob(ctx context.Context, name, value string) error {
-	return k.App.SetKnob(ctx, name, value)
-}
-
 // AdminKnobs sets the knobs of a running sampleapp through its loopback
 // admin endpoint (GET /knobs, PUT /knobs/{name}).
 type AdminKnobs struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"time"
@@ -94,12 +95,7 @@ func StartLocal(ctx context.Context, opts LocalOptions) (*Local, error) {
 		return nil, err
 	}
 	flags := []string{"--profile", opts.Profile, "--cache-namespace", "tune-" + opts.Database}
-	names := make([]string, 0, len(opts.Knobs))
-	for name := range opts.Knobs {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(opts.Knobs)) {
 		flags = append(flags, "--knob", name+"="+opts.Knobs[name])
 	}
 	proc, err := sampleproc.Start(ctx, opts.Command, dsn, info.RedisAddr, flags...)

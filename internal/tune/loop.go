@@ -6,7 +6,7 @@
 //
 // The loop (Run) takes small interfaces: a Measurer that runs one load step
 // and returns its figures and findings, a Knobs that reads and sets knobs,
-// and a Decider that says whether to apply a proposed fix. Live, AppKnobs and
+// and a Decider that says whether to apply a proposed fix. Live and
 // AdminKnobs are the real ones; Auto and the terminal UI are the deciders.
 package tune
 
