@@ -136,7 +136,11 @@ func TestAttachReadOnlyRoleWritesNothing(t *testing.T) {
 	defer s.Close()
 	const password = "Attach-Ro-9c1e"
 	roDSN, admin := readOnlyRole(ctx, t, dsn, "attach_ro", password)
-	stopLoad := backgroundLoad(ctx, t, s.LoadConfig(8, 2*time.Minute))
+	// A steady rate, not as fast as the service answers: the probes
+	// run all the same, and the test's CPU is left to the tests beside it.
+	lc := s.LoadConfig(8, 2*time.Minute)
+	lc.Rate = 20
+	stopLoad := backgroundLoad(ctx, t, lc)
 	defer stopLoad() // before the service closes
 
 	code, stdout, stderr := runCaptured(t, "attach", "--headless", "--duration", "8s",

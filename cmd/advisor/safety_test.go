@@ -39,7 +39,11 @@ func TestReportReadOnlyRoleWritesNothingAndHidesPassword(t *testing.T) {
 
 	const password = "Ro-Pa55-w0rd-7f3c"
 	roDSN, admin := readOnlyRole(ctx, t, dsn, "advisor_ro", password)
-	stopLoad := backgroundLoad(ctx, t, s.LoadConfig(8, 2*time.Minute))
+	// A steady rate, not as fast as the service answers: the probes
+	// run all the same, and the test's CPU is left to the tests beside it.
+	lc := s.LoadConfig(8, 2*time.Minute)
+	lc.Rate = 20
+	stopLoad := backgroundLoad(ctx, t, lc)
 	defer stopLoad() // before the service closes
 	time.Sleep(time.Second)
 
