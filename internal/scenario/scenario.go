@@ -125,6 +125,9 @@ func (s *Scenario) Load(ctx context.Context, connections int, d time.Duration) (
 // ObserveOptions shape one observed load step.
 type ObserveOptions struct {
 	Connections int
+	// Rate is the load's requests per second in all, sent on a fixed
+	// schedule (load.Config.Rate); 0 sends as fast as the service answers.
+	Rate float64
 	// Window is the observation; the load runs for Warmup + Window.
 	Window time.Duration
 	// Warmup runs load before the first snapshot, so that pools and
@@ -172,6 +175,7 @@ func (s *Scenario) Observe(ctx context.Context, opts ObserveOptions) (*Observati
 	probes := s.probes
 
 	lc := s.LoadConfig(opts.Connections, opts.Warmup+opts.Window+500*time.Millisecond)
+	lc.Rate = opts.Rate
 	return ObserveUnderLoad(ctx, probes, lc, opts.Warmup,
 		probe.ObserveOptions{Window: opts.Window, ProfileSeconds: opts.ProfileSeconds})
 }
