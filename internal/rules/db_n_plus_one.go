@@ -170,6 +170,16 @@ type dbPairing struct {
 // parent call and never more often than the parent's rows, whose calls sum
 // to the parent's rows within tol and to at least minReps per parent call.
 // The closest pairing wins.
+//
+// A group needs an anchor: a lookup keyed by what the parent returns
+// (dbRelated) and itself run at least minReps times per parent call. The
+// others complete the count, as the feed's user lookups keyed by its
+// events' actor_id do beside its product lookups. Counts alone pair by
+// chance in a short window: with a session opened per request, the sample
+// service's order lines (6 calls, 42 rows) matched its orders lookup by
+// order_id (6 calls, once per order list) plus its users' profile lookup
+// (36 calls, once per request), and the profile lookup was reported as an
+// N+1.
 func dbPairLookups(stmts, lookups []*postgres.StatementDelta, tables []postgres.TableDelta, cur *postgres.Snapshot,
 	minReps, tol float64) map[*postgres.StatementDelta]dbPairing {
 	out := map[*postgres.StatementDelta]dbPairing{}
@@ -187,7 +197,10 @@ func dbPairLookups(stmts, lookups []*postgres.StatementDelta, tables []postgres.
 		best := dbPairing{closeness: math.Inf(1)}
 		var try func(start int, group []*postgres.StatementDelta, sum float64)
 		try = func(start int, group []*postgres.StatementDelta, sum float64) {
-			if len(group) > 0 && slices.ContainsFunc(group, func(b *postgres.StatementDelta) bool { return dbRelated(a, b, tables, cur) }) {
+			anchor := func(b *postgres.StatementDelta) bool {
+				return float64(b.Calls) >= minReps*float64(a.Calls) && dbRelated(a, b, tables, cur)
+			}
+			if len(group) > 0 && slices.ContainsFunc(group, anchor) {
 				c := math.Abs(sum-rows) / rows
 				if c <= tol && sum/float64(a.Calls) >= minReps && c < best.closeness {
 					best = dbPairing{parent: a, lookups: slices.Clone(group), closeness: c}

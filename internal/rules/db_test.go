@@ -24,6 +24,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/probe/pprof"
 	"github.com/pgadvisor/advisor/internal/probe/source"
 	"github.com/pgadvisor/advisor/internal/scenario"
+	"github.com/pgadvisor/advisor/internal/sqltext"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
 	"github.com/pgadvisor/advisor/sampleapp"
 	"github.com/pgadvisor/advisor/sampleapp/sampletest"
@@ -441,6 +442,52 @@ func TestDBNPlusOneNotOnBatched(t *testing.T) {
 				t.Errorf("N+1 on a batched profile: %v", fs[0].Evidence)
 			}
 		})
+	}
+}
+
+// TestDBNPlusOneUnrelatedCountsMatch: a group of lookups pairs with a
+// parent only when every lookup is keyed by what the parent returns. The
+// figures are those of a window of the sample service with a session per
+// request (TestMatrix's pool=per-request row, 2026-12-05), set on the tuned
+// capture's statements: the order lines (6 calls, 42 rows, order_id and
+// product_id), the users' profile lookup by user id (36 calls, once per
+// request) and the orders lookup by order id (6 calls). 36 + 6 calls for 42
+// rows paired the three, and the profile lookup was reported as an N+1 run
+// 6 times per order list.
+func TestDBNPlusOneUnrelatedCountsMatch(t *testing.T) {
+	w := dbLoadCapture(t, "db", "tuned")
+	pg := w.Postgres
+	// set gives the window's statement whose text holds part these figures,
+	// adding it from the capture's later snapshot when it did not run in
+	// the window.
+	set := func(part string, calls, rows int64, totalMS float64) postgres.Statement {
+		t.Helper()
+		i := slices.IndexFunc(pg.Statements.Rows, func(d postgres.StatementDelta) bool {
+			return strings.Contains(sqltext.OneLine(d.Statement.Query), part)
+		})
+		if i < 0 {
+			j := slices.IndexFunc(pg.Cur.Statements.Rows, func(st postgres.Statement) bool {
+				return strings.Contains(sqltext.OneLine(st.Query), part)
+			})
+			if j < 0 {
+				t.Fatalf("the tuned capture has no statement with %q", part)
+			}
+			pg.Statements.Rows = append(pg.Statements.Rows, postgres.StatementDelta{Statement: pg.Cur.Statements.Rows[j]})
+			i = len(pg.Statements.Rows) - 1
+		}
+		d := &pg.Statements.Rows[i]
+		d.Calls, d.Rows, d.TotalTime, d.MeanTime = calls, rows, totalMS, totalMS/float64(calls)
+		d.CallsPerS, d.RowsPerS = float64(calls)/pg.Statements.Seconds, float64(rows)/pg.Statements.Seconds
+		return d.Statement
+	}
+	set("WHERE i.order_id = ANY($1)", 6, 42, 2)
+	profile := set("WHERE u.id = $1", 36, 36, 205.5)
+	orders := set("WHERE o.id = $1", 6, 6, 1.4)
+	fs := dbDetect(t, w, dbRule(t, "db.n-plus-one", nil))
+	for _, f := range fs {
+		if q := f.Evidence["queryid"]; q == dbQueryID(profile.QueryID) || q == dbQueryID(orders.QueryID) {
+			t.Errorf("N+1 on a lookup paired by its calls alone: %v", f.Evidence)
+		}
 	}
 }
 
