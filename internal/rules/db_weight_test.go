@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,34 @@ func TestDBSlowQueryNoise(t *testing.T) {
 		}
 		if c.fires && fs[0].Evidence["stddev_ms"] != c.sd {
 			t.Errorf("evidence %v: want stddev_ms %g", fs[0].Evidence, c.sd)
+		}
+	}
+}
+
+// TestDBSlowQueryFreshSessions: where the database starts about a session
+// per call of a slow statement (the sample service with a session per
+// request: 28 calls of 33 ms in 3 s, 16 sessions a second), the fix says
+// to pool the connections before reading the plan; where sessions outlive
+// many calls it does not.
+func TestDBSlowQueryFreshSessions(t *testing.T) {
+	r := dbRule(t, "db.slow-query", nil)
+	for _, c := range []struct {
+		sessionsPerS float64
+		pool         bool
+	}{{16, true}, {0.1, false}, {0, false}} {
+		w := dbSpreadWindow(28, 32.8, 16)
+		w.Postgres.Database.SessionsPerS = c.sessionsPerS
+		fs := dbDetect(t, w, r)
+		if len(fs) != 1 {
+			t.Fatalf("%g sessions/s: %d findings, want the slow statement", c.sessionsPerS, len(fs))
+		}
+		f := fs[0]
+		perCall := c.sessionsPerS / (28.0 / 4)
+		if got := f.Evidence["sessions_per_call"]; got != dbRound(perCall, 2) {
+			t.Errorf("%g sessions/s: sessions_per_call %v, want %.2f", c.sessionsPerS, got, perCall)
+		}
+		if got := strings.Contains(f.Fix.Summary, "pool the connections first"); got != c.pool {
+			t.Errorf("%g sessions/s (%.2f per call): fix says to pool first: %v, want %v\n%s", c.sessionsPerS, perCall, got, c.pool, f.Fix.Summary)
 		}
 	}
 }
