@@ -189,18 +189,20 @@ func dbPairLookups(stmts, lookups []*postgres.StatementDelta, tables []postgres.
 		}
 		rows := float64(a.Rows)
 		var kids []*postgres.StatementDelta
+		// The anchors among them, decided once per parent: dbRelated reads
+		// both statements' SQL, and the search below meets each lookup in
+		// many groups.
+		anchors := map[*postgres.StatementDelta]bool{}
 		for _, b := range lookups {
 			if b != a && b.Calls >= a.Calls && float64(b.Calls) <= rows*(1+tol) {
 				kids = append(kids, b)
+				anchors[b] = float64(b.Calls) >= minReps*float64(a.Calls) && dbRelated(a, b, tables, cur)
 			}
 		}
 		best := dbPairing{closeness: math.Inf(1)}
 		var try func(start int, group []*postgres.StatementDelta, sum float64)
 		try = func(start int, group []*postgres.StatementDelta, sum float64) {
-			anchor := func(b *postgres.StatementDelta) bool {
-				return float64(b.Calls) >= minReps*float64(a.Calls) && dbRelated(a, b, tables, cur)
-			}
-			if len(group) > 0 && slices.ContainsFunc(group, anchor) {
+			if slices.ContainsFunc(group, func(b *postgres.StatementDelta) bool { return anchors[b] }) {
 				c := math.Abs(sum-rows) / rows
 				if c <= tol && sum/float64(a.Calls) >= minReps && c < best.closeness {
 					best = dbPairing{parent: a, lookups: slices.Clone(group), closeness: c}
