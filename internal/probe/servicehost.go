@@ -28,8 +28,7 @@ func localServiceCPUs(src config.Sources) int {
 	if err != nil || u.Hostname() == "" {
 		return 0
 	}
-	// Host names are case-insensitive: LOCALHOST is localhost.
-	if source.LocalHost(strings.ToLower(u.Hostname())) {
+	if source.LocalHost(u.Hostname()) {
 		return runtime.NumCPU()
 	}
 	return 0

@@ -107,10 +107,11 @@ func StatusOf(err error, took time.Duration) Status {
 }
 
 // LocalHost reports whether a server's host is advisor's own machine: a
-// loopback address, localhost, or a Unix socket's directory (a path). A
-// server there shares advisor's CPUs.
+// loopback address, localhost (in any case: host names are
+// case-insensitive), or a Unix socket's directory (a path). A server there
+// shares advisor's CPUs.
 func LocalHost(host string) bool {
-	if host == "localhost" || strings.HasPrefix(host, "/") {
+	if strings.EqualFold(host, "localhost") || strings.HasPrefix(host, "/") {
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -59,6 +59,7 @@ func TestLocalHost(t *testing.T) {
 		"127.0.0.1":           true,
 		"::1":                 true,
 		"localhost":           true,
+		"LocalHost":           true,
 		"/var/run/postgresql": true,
 		"10.0.0.5":            false,
 		"db.internal":         false,
