@@ -307,10 +307,16 @@ func TestE2ERedisCleanNoFindings(t *testing.T) {
 			_ = rdb.LPush(wctx, "celery", "m").Err()
 		}
 	}()
+	// The worker takes everything waiting at each wake: a worker that
+	// took one message a wake fell behind the producer on a machine busy
+	// compiling (112 waiting after 2 s, a fresh clone on a new machine,
+	// 2026-12-05), and queue.backlog was right about it.
 	go func() {
 		defer wg.Done()
 		for wctx.Err() == nil {
-			_ = rdb.BRPop(wctx, time.Second, "celery").Err()
+			if rdb.BRPop(wctx, time.Second, "celery").Err() == nil {
+				_ = rdb.RPopCount(wctx, "celery", 10_000).Err()
+			}
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
