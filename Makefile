@@ -26,9 +26,9 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## test: setup-test, lint, the tests (race detector where it matters), short fuzzing (LANES=2: lint, race and fuzz alongside the other tests)
-test: setup-test
-	@LINT=1 GO=$(GO) scripts/test.sh
+## test: setup-test (the packages compiled beside it), lint, the tests (race detector where it matters), short fuzzing (LANES=2: lint, race and fuzz alongside the other tests)
+test:
+	@SETUP=1 LINT=1 GO=$(GO) scripts/test.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 60s)
 fuzz:
