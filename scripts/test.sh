@@ -160,7 +160,8 @@ other_lane() {
 # it on a new machine's empty build cache; the fuzz runner measured it).
 # With the cache warm it takes seconds; on a new machine it runs while the
 # setup installs packages, which waits mostly on the network and the disk.
-elapsed "build (the packages and their tests)" $GO list -e -export -deps -test ./... >/dev/null || true
+compile_all() { $GO list -e -export -deps -test ./... >/dev/null; }
+elapsed "build (the packages and their tests)" compile_all || true
 if [ -n "$setup_pid" ]; then
 	setup_rc=0
 	wait "$setup_pid" || setup_rc=$?
