@@ -238,29 +238,16 @@ func launch(ctx context.Context, t testing.TB, root string, kind Kind, dsn strin
 func (tg *Target) waitReady(ctx context.Context, workers int) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	var last error
-	for {
-		select {
-		case <-tg.exited:
-			return fmt.Errorf("it exited: %v", tg.waitErr)
-		default:
+	err := sampleproc.AwaitHealth(ctx, &http.Client{Timeout: 5 * time.Second}, tg.BaseURL, 100*time.Millisecond, tg.exited, func() error {
+		if n := len(tg.Workers()); n != workers {
+			return fmt.Errorf("%d of %d worker processes up", n, workers)
 		}
-		if last = sampleproc.Health(ctx, client, tg.BaseURL); last == nil {
-			if n := len(tg.Workers()); n != workers {
-				last = fmt.Errorf("%d of %d worker processes up", n, workers)
-			} else {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-		case <-tg.exited:
-			return fmt.Errorf("it exited: %v", tg.waitErr)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return nil
+	})
+	if errors.Is(err, sampleproc.ErrExited) {
+		return fmt.Errorf("it exited: %v", tg.waitErr)
 	}
+	return err
 }
 
 // Workers returns the pids of the processes that serve requests, in

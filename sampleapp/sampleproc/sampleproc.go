@@ -97,19 +97,44 @@ func Start(ctx context.Context, command []string, dsn, redisAddr string, flags .
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
+	err = AwaitHealth(ctx, &http.Client{Timeout: 2 * time.Second}, p.Base, 50*time.Millisecond, p.exited, nil)
+	if errors.Is(err, ErrExited) {
+		return fail(fmt.Errorf("it exited: %v", p.waitErr))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return p, nil
+}
+
+// ErrExited is AwaitHealth's error when the process exited first.
+var ErrExited = errors.New("the process exited")
+
+// AwaitHealth asks the service at base for /health every interval until
+// it answers 200 OK and ready, when set, returns nil too (e.g. its worker
+// processes are up). It returns ErrExited once exited is closed, and
+// ctx's error with the last answer when ctx ends first.
+func AwaitHealth(ctx context.Context, client *http.Client, base string, every time.Duration, exited <-chan struct{}, ready func() error) error {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
-	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		err := Health(ctx, client, p.Base)
+		select {
+		case <-exited:
+			return ErrExited
+		default:
+		}
+		err := Health(ctx, client, base)
+		if err == nil && ready != nil {
+			err = ready()
+		}
 		if err == nil {
-			return p, nil
+			return nil
 		}
 		select {
-		case <-p.exited:
-			return fail(fmt.Errorf("it exited: %v", p.waitErr))
+		case <-exited:
+			return ErrExited
 		case <-ctx.Done():
-			return fail(fmt.Errorf("%w (last: %v)", ctx.Err(), err))
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
 		case <-tick.C:
 		}
 	}
