@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/pgadvisor/advisor/internal/rules"
 	"github.com/pgadvisor/advisor/sampleapp"
@@ -36,11 +37,33 @@ type CalibrationConfig struct {
 	// prediction missed counts as impact 0 in SpearmanAll, and the set of
 	// fixes measured stays the same whatever the rules find.
 	Undetected bool
+	// Pairs is how many times each fix is measured next to the starting
+	// state, alternating which goes first (default 1): its gain is the
+	// median over the pairs. Below a few percent, a single pair's gain is
+	// within what two measurements of the same state differ by.
+	Pairs int
 	// Log, when set, receives a line per measurement.
 	Log func(format string, args ...any)
 }
 
-// FixGain is one fix measured alone from the starting state.
+// Pair is one measurement of a fix next to one of the starting state.
+type Pair struct {
+	// Naive is the starting state measured next to Fixed, just before it
+	// when NaiveFirst, else just after.
+	Naive, Fixed Metrics
+	NaiveFirst   bool
+}
+
+// Gain is RPS(fix) / RPS(naive) of the pair.
+func (p Pair) Gain() float64 {
+	if p.Naive.RPS <= 0 {
+		return math.NaN()
+	}
+	return p.Fixed.RPS / p.Naive.RPS
+}
+
+// FixGain is one fix measured alone from the starting state, in one or
+// more pairs (CalibrationConfig.Pairs).
 type FixGain struct {
 	// Finding is the finding of the baseline that predicts the fix: of
 	// those whose fix sets this knob, the one with the largest impact. It
@@ -50,33 +73,75 @@ type FixGain struct {
 	// From is the knob's value in the starting state, set back after the
 	// fix was measured.
 	From string
-	// Naive is the starting state measured next to Fixed, just before it
-	// when NaiveFirst, else just after.
-	Naive, Fixed Metrics
-	NaiveFirst   bool
+	// Pair is the first pair measured, Repeats the others, in order.
+	Pair
+	Repeats []Pair
 }
 
 // Detected says whether a finding of the baseline pointed at the fix.
 func (g FixGain) Detected() bool { return g.Finding.Rule != "" }
 
+// Pairs returns every pair measured, the first one first.
+func (g FixGain) Pairs() []Pair { return append([]Pair{g.Pair}, g.Repeats...) }
+
 // Gain is the fix's throughput against the adjacent measurement of the
-// starting state: RPS(fix) / RPS(naive).
+// starting state, RPS(fix) / RPS(naive): the median over its pairs (the
+// geometric mean of the middle two for an even number).
 func (g FixGain) Gain() float64 {
-	if g.Naive.RPS <= 0 {
+	gains := make([]float64, 0, 1+len(g.Repeats))
+	for _, p := range g.Pairs() {
+		gains = append(gains, p.Gain())
+	}
+	return medianRatio(gains)
+}
+
+// medianRatio is the median of positive ratios, the geometric mean of the
+// middle two for an even number; NaN when one is NaN or there are none.
+func medianRatio(xs []float64) float64 {
+	if len(xs) == 0 || slices.ContainsFunc(xs, math.IsNaN) {
 		return math.NaN()
 	}
-	return g.Fixed.RPS / g.Naive.RPS
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return math.Sqrt(xs[n/2-1] * xs[n/2])
 }
 
 // LogGain is the natural logarithm of Gain: gains compose by adding.
 func (g FixGain) LogGain() float64 { return math.Log(g.Gain()) }
 
-// P95Ratio is how many times shorter p95 got: p95(naive) / p95(fix).
+// P95Ratio is how many times shorter p95 got, p95(naive) / p95(fix): the
+// median over the pairs, as Gain.
 func (g FixGain) P95Ratio() float64 {
-	if g.Fixed.P95 <= 0 {
-		return math.NaN()
+	var ratios []float64
+	for _, p := range g.Pairs() {
+		if p.Fixed.P95 <= 0 {
+			return math.NaN()
+		}
+		ratios = append(ratios, float64(p.Naive.P95)/float64(p.Fixed.P95))
 	}
-	return float64(g.Naive.P95) / float64(g.Fixed.P95)
+	return medianRatio(ratios)
+}
+
+// medianMetrics are the median RPS and p95 of ms, for the table.
+func medianMetrics(ms []Metrics) Metrics {
+	rps, p95 := make([]float64, len(ms)), make([]float64, len(ms))
+	for i, m := range ms {
+		rps[i], p95[i] = m.RPS, float64(m.P95)
+	}
+	slices.Sort(rps)
+	slices.Sort(p95)
+	n := len(ms)
+	if n == 0 {
+		return Metrics{}
+	}
+	if n%2 == 1 {
+		return Metrics{RPS: rps[n/2], P95: time.Duration(p95[n/2])}
+	}
+	return Metrics{RPS: (rps[n/2-1] + rps[n/2]) / 2, P95: time.Duration((p95[n/2-1] + p95[n/2]) / 2)}
 }
 
 // Calibration is what Calibrate measured.
@@ -173,34 +238,61 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 	// explaining.
 	logFindings(logf, "  predicted", c.All)
 
+	pairs := max(1, cfg.Pairs)
 	for i := range c.Fixes {
 		g := &c.Fixes[i]
-		g.NaiveFirst = i%2 == 0
 		label := g.Action.String()
-		if g.NaiveFirst {
-			if g.Naive, _, err = measure("naive next to " + label); err != nil {
+		for n := range pairs {
+			what := label
+			if pairs > 1 {
+				what = fmt.Sprintf("%s (pair %d of %d)", label, n+1, pairs)
+			}
+			// The order alternates from fix to fix and from pair to pair:
+			// naive, fix | fix, naive | naive, fix ...
+			p := Pair{NaiveFirst: (i+n)%2 == 0}
+			if p.NaiveFirst {
+				if p.Naive, _, err = measure("naive next to " + what); err != nil {
+					return c, err
+				}
+			}
+			if err := cfg.Knobs.SetKnob(ctx, g.Action.Knob, g.Action.Value); err != nil {
+				return c, fmt.Errorf("apply %s: %w", g.Action, err)
+			}
+			p.Fixed, _, err = measure(what)
+			// Back to the starting state whatever the measurement gave.
+			if rerr := cfg.Knobs.SetKnob(context.WithoutCancel(ctx), g.Action.Knob, g.From); rerr != nil {
+				return c, errors.Join(err, fmt.Errorf("set %s back to %s: %w", g.Action.Knob, g.From, rerr))
+			}
+			if err != nil {
 				return c, err
 			}
-		}
-		if err := cfg.Knobs.SetKnob(ctx, g.Action.Knob, g.Action.Value); err != nil {
-			return c, fmt.Errorf("apply %s: %w", g.Action, err)
-		}
-		g.Fixed, _, err = measure(label)
-		// Back to the starting state whatever the measurement gave.
-		if rerr := cfg.Knobs.SetKnob(context.WithoutCancel(ctx), g.Action.Knob, g.From); rerr != nil {
-			return c, errors.Join(err, fmt.Errorf("set %s back to %s: %w", g.Action.Knob, g.From, rerr))
-		}
-		if err != nil {
-			return c, err
-		}
-		if !g.NaiveFirst {
-			if g.Naive, _, err = measure("naive next to " + label); err != nil {
-				return c, err
+			if !p.NaiveFirst {
+				if p.Naive, _, err = measure("naive next to " + what); err != nil {
+					return c, err
+				}
+			}
+			if n == 0 {
+				g.Pair = p
+			} else {
+				g.Repeats = append(g.Repeats, p)
 			}
 		}
-		logf("%-34s x%.2f RPS against the adjacent naive measurement", label, g.Gain())
+		if pairs > 1 {
+			logf("%-34s x%.2f RPS against the adjacent naive measurement (the median of %s)", label, g.Gain(), fmtPairGains(*g))
+		} else {
+			logf("%-34s x%.2f RPS against the adjacent naive measurement", label, g.Gain())
+		}
 	}
 	return c, nil
+}
+
+// fmtPairGains lists a fix's pair gains, in the order measured.
+func fmtPairGains(g FixGain) string {
+	var out []string
+	for _, p := range g.Pairs() {
+		out = append(out, fmt.Sprintf("x%.2f", p.Gain()))
+	}
+	return strings.Join(out, " ")
 }
 
 // predictedFixes picks, from the ranked findings of the starting state, one
@@ -402,22 +494,35 @@ func WriteCalibration(w io.Writer, c *Calibration) error {
 	impacts, logGains := impactsAndLogGains(c.Detected())
 	pr, mr := descendingRanks(impacts), descendingRanks(logGains)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	paired := slices.ContainsFunc(c.Fixes, func(g FixGain) bool { return len(g.Repeats) > 0 })
+	last := "first"
+	if paired {
+		last = "pair gains"
+	}
 	fmt.Fprintln(tw, strings.Join([]string{"rule", "fix", "impact", "rank", "naive RPS", "fix RPS", "gain", "log gain", "rank",
-		"naive p95", "fix p95", "first"}, "\t"))
+		"naive p95", "fix p95", last}, "\t"))
 	i := 0
 	for _, g := range c.Fixes {
 		first := "fix"
 		if g.NaiveFirst {
 			first = "naive"
 		}
+		if paired {
+			first = fmtPairGains(g)
+		}
+		var naives, fixeds []Metrics
+		for _, p := range g.Pairs() {
+			naives, fixeds = append(naives, p.Naive), append(fixeds, p.Fixed)
+		}
+		naive, fixed := medianMetrics(naives), medianMetrics(fixeds)
 		rule, impact, prank, mrank := "(no finding)", "-", "-", "-"
 		if g.Detected() {
 			rule, impact, prank, mrank = g.Finding.Rule, fmt.Sprintf("%.0f%%", 100*g.Finding.Impact), fmtRank(pr[i]), fmtRank(mr[i])
 			i++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%.1f\tx%.2f\t%+.2f\t%s\t%s\t%s\t%s\n",
-			rule, g.Action, impact, prank, g.Naive.RPS, g.Fixed.RPS, g.Gain(), g.LogGain(),
-			mrank, fmtDur(g.Naive.P95), fmtDur(g.Fixed.P95), first)
+			rule, g.Action, impact, prank, naive.RPS, fixed.RPS, g.Gain(), g.LogGain(),
+			mrank, fmtDur(naive.P95), fmtDur(fixed.P95), first)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

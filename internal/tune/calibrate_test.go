@@ -345,3 +345,82 @@ func TestCalibrateTuned(t *testing.T) {
 		t.Error("a rank correlation over no fixes")
 	}
 }
+
+// With Pairs, each fix is measured in that many pairs, the order
+// alternating, and its gain is the median pair's: one unlucky measurement
+// (a fifth of the RPS, as on a busy machine) no longer decides it.
+func TestCalibratePairs(t *testing.T) {
+	svc := newFake(t, hopsProblem, indexProblem)
+	// Measurements: 1 the baseline; hops=inproc's pairs 2-3 (naive
+	// first), 4-5 (fix first), 6-7; index=present's 8-9 (fix first),
+	// 10-11, 12-13. The fourth is hops' fix, the tenth index's naive.
+	svc.glitch = map[int]bool{4: true, 10: true}
+	var lines []string
+	c, err := Calibrate(context.Background(), CalibrationConfig{Measurer: svc, Knobs: svc, Pairs: 3,
+		Log: func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.measures != 1+2*2*3 {
+		t.Errorf("%d measurements, want 13: the baseline and three pairs per fix", svc.measures)
+	}
+	wantSets := "hops=inproc hops=http hops=inproc hops=http hops=inproc hops=http index=present index=absent index=present index=absent index=present index=absent"
+	if got := strings.Join(svc.sets, " "); got != wantSets {
+		t.Errorf("knobs set: %s", got)
+	}
+	want := []struct {
+		gain       float64
+		pairs      []float64
+		naiveFirst []bool
+	}{
+		{2, []float64{2, 0.4, 2}, []bool{true, false, true}},
+		{1.5, []float64{1.5, 7.5, 1.5}, []bool{false, true, false}},
+	}
+	for i, g := range c.Fixes {
+		if math.Abs(g.Gain()-want[i].gain) > 1e-9 {
+			t.Errorf("%s: gain %v, want %v", g.Action, g.Gain(), want[i].gain)
+		}
+		ps := g.Pairs()
+		if len(ps) != 3 {
+			t.Fatalf("%s: %d pairs", g.Action, len(ps))
+		}
+		for n, p := range ps {
+			if math.Abs(p.Gain()-want[i].pairs[n]) > 1e-9 || p.NaiveFirst != want[i].naiveFirst[n] {
+				t.Errorf("%s pair %d: gain %v naive first %v, want %v %v", g.Action, n+1, p.Gain(), p.NaiveFirst, want[i].pairs[n], want[i].naiveFirst[n])
+			}
+		}
+	}
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "x2.00 RPS against the adjacent naive measurement (the median of x2.00 x0.40 x2.00)") }) {
+		t.Errorf("no line with hops' pairs:\n%s", strings.Join(lines, "\n"))
+	}
+	var out strings.Builder
+	if err := WriteCalibration(&out, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"pair gains", "x1.50 x7.50 x1.50", `hops=inproc +40% +1 +100\.0 +200\.0 +x2\.00`} {
+		if !regexp.MustCompile(s).MatchString(out.String()) {
+			t.Errorf("table lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestMedianRatio(t *testing.T) {
+	for _, c := range []struct {
+		xs   []float64
+		want float64
+	}{
+		{[]float64{2}, 2},
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{1, 4}, 2}, // the geometric mean of the middle two
+		{[]float64{0.5, 8, 2, 1}, math.Sqrt(2)},
+	} {
+		if got := medianRatio(c.xs); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("medianRatio(%v) = %v, want %v", c.xs, got, c.want)
+		}
+	}
+	for _, xs := range [][]float64{nil, {1, math.NaN()}} {
+		if got := medianRatio(xs); !math.IsNaN(got) {
+			t.Errorf("medianRatio(%v) = %v, want NaN", xs, got)
+		}
+	}
+}
