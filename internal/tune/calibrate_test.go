@@ -390,7 +390,9 @@ func TestCalibratePairs(t *testing.T) {
 			}
 		}
 	}
-	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "x2.00 RPS against the adjacent naive measurement (the median of x2.00 x0.40 x2.00)") }) {
+	if !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.Contains(l, "x2.00 RPS against the adjacent naive measurement (the median of x2.00 x0.40 x2.00)")
+	}) {
 		t.Errorf("no line with hops' pairs:\n%s", strings.Join(lines, "\n"))
 	}
 	var out strings.Builder
