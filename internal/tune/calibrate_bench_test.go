@@ -73,6 +73,9 @@ func calibrationMeasurements(pairs int) int {
 //	go test -run '^$' -bench ImpactCalibration -benchtime 1x -timeout 45m ./internal/tune
 func BenchmarkImpactCalibration(b *testing.B) {
 	step, conns, pairs := calibrationLoad(b)
+	if os.Getenv("ADVISOR_CALIBRATION_LOOP_ONLY") != "" {
+		pairs = 0 // the loop alone: no pairs
+	}
 	need := time.Duration(calibrationMeasurements(pairs))*(step+4*time.Second) + 2*time.Minute
 	if f := flag.Lookup("test.timeout"); f != nil {
 		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 && d < need {
