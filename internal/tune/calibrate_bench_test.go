@@ -67,7 +67,7 @@ func calibrationMeasurements(pairs int) int {
 // ("spearman-all"), and that share, with the targets of the issue (0.8
 // and 0.85), and prints the table and the run to standard output as it
 // goes (a benchmark's log keeps only its first ten lines); it fails on no
-// target. A run takes about half an hour with three pairs (8 to 12 minutes
+// target. A run takes 20 minutes with three pairs (8 to 12 minutes
 // with one), more than go test's default timeout allows for:
 //
 //	go test -run '^$' -bench ImpactCalibration -benchtime 1x -timeout 45m ./internal/tune
