@@ -73,23 +73,20 @@ type FixGain struct {
 	// From is the knob's value in the starting state, set back after the
 	// fix was measured.
 	From string
-	// Pair is the first pair measured, Repeats the others, in order.
-	Pair
-	Repeats []Pair
+	// Pairs are the fix's measurements next to the starting state, in
+	// the order taken (CalibrationConfig.Pairs of them).
+	Pairs []Pair
 }
 
 // Detected says whether a finding of the baseline pointed at the fix.
 func (g FixGain) Detected() bool { return g.Finding.Rule != "" }
 
-// Pairs returns every pair measured, the first one first.
-func (g FixGain) Pairs() []Pair { return append([]Pair{g.Pair}, g.Repeats...) }
-
 // Gain is the fix's throughput against the adjacent measurement of the
 // starting state, RPS(fix) / RPS(naive): the median over its pairs (the
 // geometric mean of the middle two for an even number).
 func (g FixGain) Gain() float64 {
-	gains := make([]float64, 0, 1+len(g.Repeats))
-	for _, p := range g.Pairs() {
+	gains := make([]float64, 0, len(g.Pairs))
+	for _, p := range g.Pairs {
 		gains = append(gains, p.Gain())
 	}
 	return medianRatio(gains)
@@ -117,7 +114,7 @@ func (g FixGain) LogGain() float64 { return math.Log(g.Gain()) }
 // median over the pairs, as Gain.
 func (g FixGain) P95Ratio() float64 {
 	var ratios []float64
-	for _, p := range g.Pairs() {
+	for _, p := range g.Pairs {
 		if p.Fixed.P95 <= 0 {
 			return math.NaN()
 		}
@@ -271,11 +268,7 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 					return c, err
 				}
 			}
-			if n == 0 {
-				g.Pair = p
-			} else {
-				g.Repeats = append(g.Repeats, p)
-			}
+			g.Pairs = append(g.Pairs, p)
 		}
 		if pairs > 1 {
 			logf("%-34s x%.2f RPS against the adjacent naive measurement (the median of %s)", label, g.Gain(), fmtPairGains(*g))
@@ -289,7 +282,7 @@ func Calibrate(ctx context.Context, cfg CalibrationConfig) (*Calibration, error)
 // fmtPairGains lists a fix's pair gains, in the order measured.
 func fmtPairGains(g FixGain) string {
 	var out []string
-	for _, p := range g.Pairs() {
+	for _, p := range g.Pairs {
 		out = append(out, fmt.Sprintf("x%.2f", p.Gain()))
 	}
 	return strings.Join(out, " ")
@@ -494,7 +487,7 @@ func WriteCalibration(w io.Writer, c *Calibration) error {
 	impacts, logGains := impactsAndLogGains(c.Detected())
 	pr, mr := descendingRanks(impacts), descendingRanks(logGains)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	paired := slices.ContainsFunc(c.Fixes, func(g FixGain) bool { return len(g.Repeats) > 0 })
+	paired := slices.ContainsFunc(c.Fixes, func(g FixGain) bool { return len(g.Pairs) > 1 })
 	last := "first"
 	if paired {
 		last = "pair gains"
@@ -504,14 +497,14 @@ func WriteCalibration(w io.Writer, c *Calibration) error {
 	i := 0
 	for _, g := range c.Fixes {
 		first := "fix"
-		if g.NaiveFirst {
+		if len(g.Pairs) > 0 && g.Pairs[0].NaiveFirst {
 			first = "naive"
 		}
 		if paired {
 			first = fmtPairGains(g)
 		}
 		var naives, fixeds []Metrics
-		for _, p := range g.Pairs() {
+		for _, p := range g.Pairs {
 			naives, fixeds = append(naives, p.Naive), append(fixeds, p.Fixed)
 		}
 		naive, fixed := medianMetrics(naives), medianMetrics(fixeds)

@@ -121,8 +121,8 @@ func BenchmarkImpactCalibration(b *testing.B) {
 
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), need+5*time.Minute)
-		say("each measurement: the sample mix on %d connections for %s (warm-up %s, CPU profile %d s), loopback only; sampleapp %s; each fix in %d pair(s)",
-			conns, step, calibrationWarmup, calibrationProfileS, svc.where, pairs)
+		say("each measurement: the sample mix on %d connections for %s (warm-up %s, CPU profile %d s), loopback only; sampleapp %s",
+			conns, step, calibrationWarmup, calibrationProfileS, svc.where)
 
 		toNaive(ctx)
 		t0 := time.Now()
@@ -131,6 +131,7 @@ func BenchmarkImpactCalibration(b *testing.B) {
 			cancel()
 			continue
 		}
+		say("each fix measured in %d pair(s) next to the naive state", pairs)
 		cal, err := Calibrate(ctx, CalibrationConfig{Measurer: live, Knobs: knobs, Settle: settle, Undetected: true, Pairs: pairs,
 			Log: func(format string, args ...any) { say("  "+format, args...) }})
 		if err != nil {

@@ -218,11 +218,14 @@ func TestCalibrate(t *testing.T) {
 		t.Errorf("%d measurements and %d settles, want 9 each: the baseline and two per fix", svc.measures, settles)
 	}
 	for i, g := range c.Fixes {
-		if g.NaiveFirst != (i%2 == 0) {
-			t.Errorf("fix %d: naive first %v", i, g.NaiveFirst)
+		if len(g.Pairs) != 1 {
+			t.Fatalf("fix %d: %d pairs, want 1", i, len(g.Pairs))
 		}
-		if g.Naive.RPS != 100 || g.From != naive[g.Action.Knob] {
-			t.Errorf("%s: naive RPS %v from %q", g.Action, g.Naive.RPS, g.From)
+		if g.Pairs[0].NaiveFirst != (i%2 == 0) {
+			t.Errorf("fix %d: naive first %v", i, g.Pairs[0].NaiveFirst)
+		}
+		if g.Pairs[0].Naive.RPS != 100 || g.From != naive[g.Action.Knob] {
+			t.Errorf("%s: naive RPS %v from %q", g.Action, g.Pairs[0].Naive.RPS, g.From)
 		}
 	}
 	gains := []float64{2, 3, 1.5, 0.6}
@@ -380,7 +383,7 @@ func TestCalibratePairs(t *testing.T) {
 		if math.Abs(g.Gain()-want[i].gain) > 1e-9 {
 			t.Errorf("%s: gain %v, want %v", g.Action, g.Gain(), want[i].gain)
 		}
-		ps := g.Pairs()
+		ps := g.Pairs
 		if len(ps) != 3 {
 			t.Fatalf("%s: %d pairs", g.Action, len(ps))
 		}
