@@ -429,3 +429,63 @@ func TestMedianRatio(t *testing.T) {
 		}
 	}
 }
+
+// The run's noise is the spread of consecutive naive measurements, and a
+// fix whose median gain stays within it counts as none in
+// SpearmanResolved: its rank is the noise's.
+func TestCalibrationNoise(t *testing.T) {
+	fix := func(rule string, impact, gain float64, naives ...float64) FixGain {
+		g := FixGain{Finding: finding(rule, "s", rules.Warning, impact), Action: Action{Knob: rule, Value: "fixed"}}
+		for _, n := range naives {
+			g.Pairs = append(g.Pairs, Pair{Naive: Metrics{RPS: n}, Fixed: Metrics{RPS: n * gain}})
+		}
+		return g
+	}
+	c := &Calibration{Baseline: Metrics{RPS: 100}, Fixes: []FixGain{
+		fix("a", 0.5, 3, 100, 110, 100),
+		fix("b", 0.3, 1.1, 100, 90, 100),
+		fix("c", 0.2, 1.5, 100, 110, 100),
+		fix("d", 0.1, 1.2, 100, 90, 100),
+	}}
+	// 12 consecutive ratios: four of 1, four of 110/100 or back, four of
+	// 90/100 or back; the median |log| is log(1.1).
+	if got, want := c.NoiseSigma(), 1.4826*math.Log(1.1); math.Abs(got-want) > 1e-12 {
+		t.Errorf("sigma %v, want %v", got, want)
+	}
+	band := 2 * 1.4826 * math.Log(1.1) * math.Sqrt(math.Pi/6)
+	if got := c.NoiseBand(3); math.Abs(got-band) > 1e-12 {
+		t.Errorf("band %v, want %v", got, band)
+	}
+	var resolved []bool
+	for _, g := range c.Fixes {
+		resolved = append(resolved, c.Resolved(g))
+	}
+	if !slices.Equal(resolved, []bool{true, false, true, false}) {
+		t.Errorf("resolved %v, want x3 and x1.5 only (band x%.3f)", resolved, math.Exp(band))
+	}
+	plain, err := c.Spearman()
+	if err != nil || math.Abs(plain-0.4) > 1e-12 {
+		t.Errorf("plain rho %v (%v), want 0.4", plain, err)
+	}
+	want, _ := SpearmanRho([]float64{0.5, 0.3, 0.2, 0.1}, []float64{math.Log(3), 0, math.Log(1.5), 0})
+	if got, err := c.SpearmanResolved(); err != nil || math.Abs(got-want) > 1e-12 || got <= plain {
+		t.Errorf("resolved rho %v (%v), want %v", got, err, want)
+	}
+	var out strings.Builder
+	if err := WriteCalibration(&out, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`x1\.10 +\+0\.10 +4 +no`, `x3\.00 +\+1\.10 +1 +yes`, "differ by 14.1% \\(sigma of the log ratio, over its 13 measurements\\)",
+		`within x0\.82\.\.x1\.23 is not told from none`, `tied as none: 0\.63`} {
+		if !regexp.MustCompile(s).MatchString(out.String()) {
+			t.Errorf("table lacks %q:\n%s", s, out.String())
+		}
+	}
+
+	// Without repeated naive measurements there is no noise to tell: every
+	// gain but none counts.
+	one := &Calibration{Baseline: Metrics{RPS: 100}, Fixes: []FixGain{fix("a", 0.5, 1.01, 100)}}
+	if !math.IsNaN(one.NoiseSigma()) || !one.Resolved(one.Fixes[0]) {
+		t.Errorf("one pair: sigma %v, resolved %v", one.NoiseSigma(), one.Resolved(one.Fixes[0]))
+	}
+}
