@@ -53,6 +53,10 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 
 	var samples []*pprof.GoroutineResult
 	var activity []postgres.ActivitySample
+	// The host's run queue is read at every tick when the service runs
+	// here: a reading of /proc/stat is cheap, and the queue moves fast.
+	var runnable []RunnableReading
+	local := localServiceCPUs(p.cfg.Sources) > 0
 	// Both snapshots take a dump and read pg_stat_activity; the samples in
 	// between are evenly spaced.
 	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
@@ -69,6 +73,11 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 			if opts.Progress != nil {
 				opts.Progress(now.Sub(start), opts.Window)
 			}
+			if local {
+				if r, ok := readRunnable(); ok {
+					runnable = append(runnable, r)
+				}
+			}
 			if (p.pprof != nil || p.pg != nil) && now.After(next) && now.Before(deadline.Add(-interval/2)) {
 				next = next.Add(interval)
 				g, a := p.sample(ctx)
@@ -82,7 +91,7 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 		}
 	}
 	last := p.Snapshot(ctx)
-	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples, Activity: activity})
+	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples, Activity: activity, Runnable: runnable})
 	return step.Analysis, ctx.Err()
 }
 

@@ -228,6 +228,15 @@ func (s *Snapshot) ActivitySample() (postgres.ActivitySample, bool) {
 	return postgres.ActivitySample{Time: s.Time, Groups: pg.Activity.Groups}, true
 }
 
+// runnable is the snapshot's reading of the host's tasks ready to run,
+// when it read the host.
+func (s *Snapshot) runnable() (RunnableReading, bool) {
+	if s == nil || s.hostCPU == nil || !s.hostCPU.hasRunnable {
+		return RunnableReading{}, false
+	}
+	return RunnableReading{Time: s.Time, Tasks: s.hostCPU.runnable}, true
+}
+
 // Snapshot reads every configured source concurrently, each with its own
 // timeout. It never fails: a source that cannot be read has a status saying
 // why.

@@ -5,7 +5,6 @@
 package probe
 
 import (
-	"bufio"
 	"math"
 	"net/url"
 	"os"
@@ -79,21 +78,54 @@ type hostCPUTimes struct {
 	at          time.Time
 	stalledUS   uint64
 	hasPressure bool
+	// runnable is the tasks running or ready to run at the reading
+	// (procs_running), less the reading thread; hasRunnable when read.
+	runnable    int
+	hasRunnable bool
+}
+
+// RunnableReading is one reading of this machine's tasks running or ready
+// to run (/proc/stat's procs_running, less the thread reading it).
+type RunnableReading struct {
+	Time  time.Time
+	Tasks int
+}
+
+// parseProcsRunning reads /proc/stat's procs_running, less one for the
+// thread reading the file (it is running then); false without the line.
+func parseProcsRunning(stat string) (int, bool) {
+	for line := range strings.Lines(stat) {
+		if v, ok := strings.CutPrefix(line, "procs_running "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 {
+				return 0, false
+			}
+			return n - 1, true
+		}
+	}
+	return 0, false
+}
+
+// readRunnable reads this machine's tasks running or ready to run; false
+// where it cannot (not Linux).
+func readRunnable() (RunnableReading, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return RunnableReading{}, false
+	}
+	n, ok := parseProcsRunning(string(b))
+	return RunnableReading{Time: time.Now(), Tasks: n}, ok
 }
 
 // readHostCPU reads /proc/stat's cpu line; false where it cannot (not
 // Linux).
 func readHostCPU() (hostCPUTimes, bool) {
-	f, err := os.Open("/proc/stat")
+	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return hostCPUTimes{}, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	if !sc.Scan() {
-		return hostCPUTimes{}, false
-	}
-	fields := strings.Fields(sc.Text())
+	first, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(first)
 	if len(fields) < 5 || fields[0] != "cpu" {
 		return hostCPUTimes{}, false
 	}
@@ -111,6 +143,7 @@ func readHostCPU() (hostCPUTimes, bool) {
 		}
 	}
 	t.at = time.Now()
+	t.runnable, t.hasRunnable = parseProcsRunning(string(stat))
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
 		t.own, t.hasOwn = parseOwnTicks(string(b))
 	}

@@ -113,3 +113,60 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestProcsRunning reads procs_running from /proc/stat as a Linux 6
+// kernel wrote it (a 2-core machine with four busy loops and the reader:
+// 5), less the reader itself; and the host's cpu line beside it.
+func TestProcsRunning(t *testing.T) {
+	b, err := os.ReadFile("testdata/proc-stat.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := parseProcsRunning(string(b)); !ok || n != 4 {
+		t.Errorf("procs_running less the reader: %d, %v; want 4", n, ok)
+	}
+	for name, text := range map[string]string{
+		"no line":     "cpu  1 2 3 4\nprocs_blocked 0\n",
+		"not a count": "procs_running x\n",
+		"zero":        "procs_running 0\n",
+	} {
+		if n, ok := parseProcsRunning(text); ok {
+			t.Errorf("%s: %d read", name, n)
+		}
+	}
+}
+
+// TestSessionHostRunnable: a window's run queue is the mean of the
+// readings from its start to its end, the snapshots' and those taken
+// between them; the interval window has those since the previous
+// snapshot. A service on another host has none.
+func TestSessionHostRunnable(t *testing.T) {
+	snap := func(s, tasks int) *Snapshot {
+		sn := redisAt(s)
+		sn.ServiceCPUs = 2
+		sn.hostCPU = &hostCPUTimes{at: at(s), runnable: tasks, hasRunnable: true}
+		return sn
+	}
+	s := NewSession(SessionOptions{AnalysisSpan: 10 * time.Second})
+	s.Keep(snap(0, 2))
+	between := []RunnableReading{{Time: at(1), Tasks: 8}, {Time: at(2), Tasks: 10}, {Time: at(3), Tasks: 6}}
+	step := s.Add(snap(4, 4), Extra{Runnable: between})
+	// 2, 8, 10, 6, 4.
+	if w := step.Analysis; w.HostRunnable != 6 || w.HostRunnableReadings != 5 {
+		t.Errorf("analysis window: %.2f tasks over %d readings, want 6 over 5", w.HostRunnable, w.HostRunnableReadings)
+	}
+	step = s.Add(snap(6, 9), Extra{})
+	// The analysis window from second 0 (2, 8, 10, 6, 4, 9); the interval
+	// from second 4 (4, 9).
+	if w := step.Analysis; w.HostRunnable != 39.0/6 || w.HostRunnableReadings != 6 {
+		t.Errorf("analysis window: %.2f tasks over %d readings, want 6.5 over 6", w.HostRunnable, w.HostRunnableReadings)
+	}
+	if w := step.Interval; w.HostRunnable != 6.5 || w.HostRunnableReadings != 2 {
+		t.Errorf("interval window: %.2f tasks over %d readings, want 6.5 over 2", w.HostRunnable, w.HostRunnableReadings)
+	}
+	remote := NewSession(SessionOptions{})
+	remote.Keep(redisAt(0))
+	if w := remote.Add(redisAt(2), Extra{Runnable: between}).Analysis; w.HostRunnable != 0 || w.HostRunnableReadings != 0 {
+		t.Errorf("service on another host: %.2f tasks over %d readings", w.HostRunnable, w.HostRunnableReadings)
+	}
+}

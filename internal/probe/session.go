@@ -33,6 +33,10 @@ type Session struct {
 	// not only those of its two ends, so that the app rules count the
 	// samples of every reading.
 	dumps []timedDump
+	// runnable holds the readings of the host's tasks ready to run since
+	// the oldest base, oldest first: every snapshot's, and those taken
+	// between snapshots (Extra.Runnable).
+	runnable []RunnableReading
 }
 
 // timedDump is the goroutine dump of a snapshot, with the snapshot's time.
@@ -72,6 +76,9 @@ type Extra struct {
 	// previous snapshot and this one, oldest first. The session keeps them
 	// with the snapshots' own for the analysis windows of the span.
 	Activity []postgres.ActivitySample
+	// Runnable holds readings of the host's tasks ready to run taken
+	// between the previous snapshot and this one, oldest first.
+	Runnable []RunnableReading
 }
 
 // Step is the windows one snapshot ends.
@@ -107,6 +114,9 @@ func (s *Session) Keep(snap *Snapshot) {
 	if g := snap.Goroutines; g != nil && g.Status.Ok() {
 		s.dumps = append(s.dumps, timedDump{at: snap.Time, dump: g})
 	}
+	if r, ok := snap.runnable(); ok {
+		s.runnable = append(s.runnable, r)
+	}
 	oldest := s.bases[0].Time
 	i := 0
 	for i < len(s.activity) && s.activity[i].Time.Before(oldest) {
@@ -119,6 +129,34 @@ func (s *Session) Keep(snap *Snapshot) {
 		j++
 	}
 	s.dumps = slices.Clone(s.dumps[j:])
+	k := 0
+	for k < len(s.runnable) && s.runnable[k].Time.Before(oldest) {
+		k++
+	}
+	s.runnable = slices.Clone(s.runnable[k:])
+}
+
+// runnableMean is the mean of the readings of the host's tasks ready to
+// run from base (nil: none before cur) to cur, cur's included, and how
+// many there were.
+func (s *Session) runnableMean(base, cur *Snapshot) (float64, int) {
+	sum, n := 0, 0
+	if base != nil {
+		for _, r := range s.runnable {
+			if !r.Time.Before(base.Time) && r.Time.Before(cur.Time) {
+				sum += r.Tasks
+				n++
+			}
+		}
+	}
+	if r, ok := cur.runnable(); ok {
+		sum += r.Tasks
+		n++
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(sum) / float64(n), n
 }
 
 // dumpsBetween are the kept snapshots' goroutine dumps strictly after base
@@ -159,6 +197,11 @@ func (s *Session) Add(cur *Snapshot, extra Extra) Step {
 	}
 	s.activity = append(s.activity, extra.Activity...)
 	analysis.Activity = s.activitySince(base, cur)
+	s.runnable = append(s.runnable, extra.Runnable...)
+	if cur.ServiceCPUs > 0 {
+		analysis.HostRunnable, analysis.HostRunnableReadings = s.runnableMean(base, cur)
+		interval.HostRunnable, interval.HostRunnableReadings = s.runnableMean(s.prev, cur)
+	}
 	s.finish(analysis)
 	s.Keep(cur)
 	return Step{Interval: interval, Analysis: analysis}

@@ -72,6 +72,15 @@ type Window struct {
 	// 0 when unknown, or when the service runs in advisor's process (its
 	// process CPU counts them then). HostBusyCores counts them.
 	AdvisorCores float64
+	// HostRunnable is the mean number of the service's host's tasks
+	// running or ready to run over the window's readings (procs_running,
+	// read at each snapshot and, in an observation, every quarter second),
+	// when the host is this machine; 0 when unknown, with
+	// HostRunnableReadings 0. Above the host's CPUs, a task ready to run
+	// gets CPUs/HostRunnable of a CPU: a statement's wall-clock time holds
+	// its wait for one.
+	HostRunnable         float64
+	HostRunnableReadings int
 	// HostCPUPressure is the share of the window during which some
 	// runnable task of the service's host waited for a CPU (Linux pressure
 	// stall information), when the host is this machine; nil when unknown.

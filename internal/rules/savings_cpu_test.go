@@ -309,6 +309,52 @@ func TestHostCPUQueuedStatements(t *testing.T) {
 	}
 }
 
+// TestHostCPURunQueue: the host's tasks ready to run (procs_running) wait
+// for its CPUs as PostgreSQL's active sessions do, and backends starting
+// for a request are among them without showing active: with 8 tasks
+// ready for 2 CPUs, a statement runs a quarter of its time, whatever
+// pg_stat_activity shows. The smaller share of the two readings counts;
+// a run queue within the CPUs changes nothing.
+func TestHostCPURunQueue(t *testing.T) {
+	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"total_share": 0.8, "cost_cut": 1.0}}
+	withQueue := func(tasks float64, onCPU int) *Input {
+		in := cpuInput(2, 1.2, true)
+		in.Window.HostRunnable, in.Window.HostRunnableReadings = tasks, 40
+		if onCPU > 0 {
+			in.Window.Activity = []postgres.ActivitySample{{Groups: []postgres.ActivityGroup{
+				{Database: "app", Application: "api", State: postgres.StateActive, Count: onCPU}}}}
+		}
+		in.views.activity, in.views.split.Host = nil, nil
+		if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
+			in.views.split.Host = &h
+		}
+		return in
+	}
+	queued := withQueue(8, 0)
+	h := queued.views.split.Host
+	if math.Abs(h.DBRunShare-0.25) > 1e-9 || math.Abs(h.DBMSPerRequest-1.5) > 1e-9 || math.Abs(h.OtherMSPerRequest-6.5) > 1e-9 {
+		t.Fatalf("8 tasks for 2 CPUs: %+v", *h)
+	}
+	freed, how, ok := cpuFreed(queued, &index, *h)
+	if !ok || math.Abs(freed-0.8*1.5) > 1e-9 || !strings.Contains(how, "counted at 25%: 8.0 of the host's tasks ready to run for its 2 CPUs") {
+		t.Errorf("index frees %.3f ms: %q", freed, how)
+	}
+	// 16 sessions on a CPU for the 1.6 CPUs left to PostgreSQL (a tenth)
+	// tell more than 8 tasks for 2 CPUs.
+	if h := withQueue(8, 16).views.split.Host; math.Abs(h.DBRunShare-0.1) > 1e-9 || !strings.Contains(h.RunHow, "16.0 sessions ready to run") {
+		t.Errorf("sessions' reading smaller: %+v", *h)
+	}
+	if h := withQueue(1.8, 0).views.split.Host; h.DBRunShare != 1 || h.RunHow != "" {
+		t.Errorf("1.8 tasks for 2 CPUs: %+v", *h)
+	}
+	unread := withQueue(8, 0)
+	unread.Window.HostRunnableReadings = 0
+	unread.views.split.Host = nil
+	if h, _ := hostCPUOf(unread, &unread.views.split.Service); h.DBRunShare != 1 {
+		t.Errorf("no readings: %+v", h)
+	}
+}
+
 // TestRoundTripCPU: on a host advisor can see, with PostgreSQL there and
 // sessions that outlive requests, a statement or Redis command is priced
 // at the host's CPU per request outside the service and the statements'
