@@ -49,6 +49,9 @@ type HostFigures struct {
 	// findings' savings give the CPU their fix frees against the time it
 	// removes.
 	CPUBound float64 `json:"cpu_bound"`
+	// RunnableTasks is the mean number of the host's tasks running or
+	// ready to run over the window (procs_running); nil when not read.
+	RunnableTasks *float64 `json:"runnable_tasks,omitempty"`
 }
 
 // Rates are the request figures of the service or of one route. The
@@ -344,15 +347,22 @@ func HostFiguresOf(h *rules.HostCPU) *HostFigures {
 	if h == nil {
 		return nil
 	}
-	return &HostFigures{Cores: h.Cores, BusyCores: round(h.BusyCores, 3), BusyShare: round(h.BusyShare, 4),
+	f := &HostFigures{Cores: h.Cores, BusyCores: round(h.BusyCores, 3), BusyShare: round(h.BusyShare, 4),
 		CPUMSPerRequest: round(h.MSPerRequest, 3), CPUBound: round(h.Bound, 4)}
+	if h.HostRunnable > 0 {
+		f.RunnableTasks = roundPtr(h.HostRunnable, 2)
+	}
+	return f
 }
 
 // HostText is the host's line: its CPUs busy, the CPU per request and
 // what that does to the savings.
 func HostText(h *HostFigures) string {
-	t := fmt.Sprintf("%.2f of %d CPUs busy (%s), %s of CPU per request", h.BusyCores, h.Cores,
-		shareText(h.BusyShare), MSText(h.CPUMSPerRequest))
+	t := fmt.Sprintf("%.2f of %d CPUs busy (%s), ", h.BusyCores, h.Cores, shareText(h.BusyShare))
+	if h.RunnableTasks != nil {
+		t += fmt.Sprintf("%.1f tasks running or ready to run, ", *h.RunnableTasks)
+	}
+	t += MSText(h.CPUMSPerRequest) + " of CPU per request"
 	switch {
 	case h.CPUBound >= 1:
 		return t + ": CPU-bound, savings count the CPU each fix frees"

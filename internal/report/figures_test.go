@@ -83,8 +83,8 @@ func fixtureGoSplit() *rules.TimeSplit {
 			map[string]float64{rules.PartOutbound: 0.7, rules.PartCPU: 0.2, rules.PartOther: 0.1}),
 	}
 	// Served on advisor's host, 3.4 of its 4 CPUs busy: half-way to
-	// CPU-bound.
-	ts.Host = &rules.HostCPU{Cores: 4, BusyCores: 3.4, BusyShare: 0.85, MSPerRequest: 3.4 * 1000 / svc.RPS, Bound: 0.5}
+	// CPU-bound, 5.25 tasks running or ready to run on average.
+	ts.Host = &rules.HostCPU{Cores: 4, BusyCores: 3.4, BusyShare: 0.85, MSPerRequest: 3.4 * 1000 / svc.RPS, Bound: 0.5, HostRunnable: 5.25}
 	return ts
 }
 

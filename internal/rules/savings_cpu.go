@@ -65,8 +65,8 @@ type HostCPU struct {
 	// (procs_running), each runs for the CPUs over the tasks. 1 when
 	// neither was read or both fit. Running is the mean number of
 	// sessions, DBCores the CPUs left to PostgreSQL (the host's busy ones
-	// less the service's), HostRunnable the host's tasks, RunHow which
-	// reading decided.
+	// less the service's), HostRunnable the host's tasks (0 when not
+	// read), RunHow which reading decided.
 	DBRunShare, Running, DBCores float64
 	HostRunnable                 float64
 	RunHow                       string
@@ -225,6 +225,9 @@ func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
 	busy := math.Min(w.HostBusyCores, cores)
 	h := HostCPU{Cores: w.ServiceCPUs, BusyCores: busy, BusyShare: busy / cores, MSPerRequest: busy * 1000 / rps, OtherMSPerRequest: -1}
 	h.Bound = math.Max(0, math.Min(1, (h.BusyShare-cpuBoundFrom)/(cpuBoundFull-cpuBoundFrom)))
+	if w.HostRunnableReadings > 0 {
+		h.HostRunnable = w.HostRunnable
+	}
 	procCPUOf(in, svc, &h)
 	svcCores := -1.0
 	if m := w.Metrics; m != nil && m.Process.CPUCores != nil {
@@ -255,7 +258,7 @@ func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
 	// CPUs: backends starting (a session per request) and every other
 	// process of the host do too, and a statement's backend gets its
 	// turn among all of them.
-	if h.HostRunnable = w.HostRunnable; w.HostRunnableReadings > 0 && h.HostRunnable > cores && cores/h.HostRunnable < h.DBRunShare {
+	if w.HostRunnableReadings > 0 && h.HostRunnable > cores && cores/h.HostRunnable < h.DBRunShare {
 		h.DBRunShare = cores / h.HostRunnable
 		h.RunHow = fmt.Sprintf("%.1f of the host's tasks ready to run for its %d CPUs", h.HostRunnable, w.ServiceCPUs)
 	}
