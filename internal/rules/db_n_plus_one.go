@@ -67,16 +67,24 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 		if requests > 0 && rps > 0 {
 			perRequest = b.CallsPerS / rps
 		}
-		var reps, groupTime float64
+		// What batching removes: each lookup of the group (the statement
+		// and its siblings on the same parent rows) becomes one query per
+		// parent call, or per request; the time, the calls per second and
+		// the share of the database's time of the statements batched away.
+		var reps, groupTime, awayPerS, awayShare float64
 		var per string
 		switch {
 		case paired:
 			reps, per = float64(b.Calls)/float64(pair.parent.Calls), "call of the parent statement"
 			for _, l := range pair.lookups {
 				groupTime += l.TotalTime + float64(l.Calls)*rtt
+				kept := math.Min(1, float64(pair.parent.Calls)/float64(l.Calls))
+				awayPerS += l.CallsPerS * (1 - kept)
+				awayShare += l.Share * (1 - kept)
 			}
 		case perRequest >= minReps:
 			reps, per, groupTime = perRequest, "request", b.TotalTime+float64(b.Calls)*rtt
+			awayPerS, awayShare = b.CallsPerS*(1-1/reps), b.Share*(1-1/reps)
 		default:
 			continue
 		}
@@ -102,6 +110,9 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 			// What the repeated statements cost the service, with a round
 			// trip per call.
 			"estimated_time_ms": dbRound(groupTime, 1),
+			// The statements the batching removes, siblings included.
+			"batched_away_per_s": dbRound(awayPerS, 1),
+			"batched_away_share": dbRound(awayShare, 4),
 		}
 		if perRequest > 0 {
 			ev["calls_per_request"] = dbRound(perRequest, 2)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -423,6 +424,27 @@ func TestDBNPlusOneCaptured(t *testing.T) {
 	}
 	if !strings.Contains(products.Fix.Code, `"SELECT name, id FROM products WHERE id = ANY($1)"`) {
 		t.Errorf("fix code:\n%s", products.Fix.Code)
+	}
+	// Batching the feed removes its users lookup too (the sibling on the
+	// same events rows), as estimated_time_ms counts: the statements
+	// batched away are every lookup's calls but one per parent call.
+	siblings, _ := ev["sibling_queryids"].([]string)
+	if len(siblings) == 0 {
+		t.Fatalf("no sibling lookup of the events rows: %v", ev)
+	}
+	parentCalls := float64(ev["parent_calls"].(int64))
+	var want float64
+	for _, d := range w.Postgres.Statements.Rows {
+		if id := dbQueryID(d.Statement.QueryID); id == ev["queryid"] || slices.Contains(siblings, id) {
+			want += d.CallsPerS * (1 - parentCalls/float64(d.Calls))
+		}
+	}
+	own := ev["calls_per_s"].(float64) * (1 - 1/ev["repetitions"].(float64))
+	if got := ev["batched_away_per_s"].(float64); math.Abs(got-want) > 0.1 || got <= own*1.1 {
+		t.Errorf("batched away %.1f/s, want %.1f/s (the statement alone: %.1f/s)", got, want, own)
+	}
+	if share := ev["batched_away_share"].(float64); share <= 0 || share > 1 {
+		t.Errorf("batched away share %v", share)
 	}
 	// The items lookup is there, run about 3 times per order list.
 	items := false

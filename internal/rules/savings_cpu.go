@@ -328,13 +328,13 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 		}
 		return ms, fmt.Sprintf("%.1f statements fewer per request (90%% of them cache hits) at %s, and their execution", spared, h.callBasis()), true
 	case dbNPlusOne.ID:
-		reps, perS := num("repetitions"), num("calls_per_s")
-		if reps <= 1 || perS <= 0 || rps <= 0 {
+		awayPerS, awayShare, ok := nPlusOneAway(f)
+		if !ok || rps <= 0 {
 			return 0, "", false
 		}
-		removed := perS / rps * (1 - 1/reps)
+		removed := awayPerS / rps
 		ms := removed * h.callMS()
-		if s, _, ok := statement(num("total_share"), 1-1/reps, ""); ok {
+		if s, _, ok := statement(awayShare, 1, ""); ok {
 			ms += s
 		}
 		return ms, fmt.Sprintf("%.1f statements fewer per request at %s, and their execution", removed, h.callBasis()), true
@@ -368,6 +368,24 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 			"(backend start, authentication, catalog loads, planning): an upper bound", true
 	}
 	return 0, "", false
+}
+
+// nPlusOneAway is what batching a db.n-plus-one finding's group removes:
+// the statements per second and their share of the database's time, the
+// siblings on the same parent rows included (batched_away_per_s and
+// batched_away_share); from the statement alone (calls_per_s, total_share
+// and repetitions) in evidence without them. False when nothing repeats.
+func nPlusOneAway(f *Finding) (perS, share float64, ok bool) {
+	if v, has := evidenceFinite(f.Evidence, "batched_away_per_s"); has {
+		share, _ := evidenceFinite(f.Evidence, "batched_away_share")
+		return v, share, v > 0
+	}
+	reps := evidenceAmount(f.Evidence, "repetitions")
+	calls := evidenceAmount(f.Evidence, "calls_per_s")
+	if reps <= 1 || calls <= 0 {
+		return 0, 0, false
+	}
+	return calls * (1 - 1/reps), evidenceAmount(f.Evidence, "total_share") * (1 - 1/reps), true
 }
 
 // cacheCallsPerS is the calls per second of the statements a

@@ -76,6 +76,10 @@ func TestOnHostCPU(t *testing.T) {
 		{"saturated: index frees its scans", full, index, indexTime, 0.8 * 0.99 * 6 / 10},
 		{"saturated: a lock frees no CPU", full, lock, lockTime, 0},
 		{"saturated: N+1", full, nplus, nplusTime, (2000.0/200*(1-1.0/20)*callCPUMS + 0.05*(1-1.0/20)*6) / 10},
+		// With a sibling lookup on the same parent rows, what the batching
+		// removes of both (the detector's batched_away_*).
+		{"saturated: N+1 with its sibling", full, Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0,
+			"total_share": 0.05, "batched_away_per_s": 2600.0, "batched_away_share": 0.07}}, nplusTime, (2600.0/200*callCPUMS + 0.07*6) / 10},
 		{"saturated: sessions per request", full, pool, poolTime, 2.0 / 10},
 		// The hops' requests pay at least the host's CPU outside the
 		// service and the statements (2 ms) each; hops served elsewhere
@@ -184,6 +188,8 @@ func TestOnProcCPU(t *testing.T) {
 		want float64
 	}{
 		{"N+1: driver work of 9.5 statements", bound, nplus, 2000.0 / 200 * (1 - 1.0/20) * procClientCPUMS / 4},
+		{"N+1 with its sibling: 13 statements", bound, Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0,
+			"batched_away_per_s": 2600.0, "batched_away_share": 0.07}}, 2600.0 / 200 * procClientCPUMS / 4},
 		{"Redis round trips", bound, rt, 4 * procClientCPUMS / 4},
 		{"a lock frees no CPU", bound, lock, 0},
 		// 0.9 x 400 statements/s over 200 requests/s of driver work.

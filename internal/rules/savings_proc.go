@@ -118,11 +118,11 @@ func procFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 	case appInlineWork.ID:
 		return inlineWorkCPU(in, f)
 	case dbNPlusOne.ID:
-		reps, perS := num("repetitions"), num("calls_per_s")
-		if reps <= 1 {
+		perS, _, ok := nPlusOneAway(f)
+		if !ok {
 			return 0, "", false
 		}
-		return statements(perS/rps, 1-1/reps, "the repeated statements batched away")
+		return statements(perS/rps, 1, "the repeated statements batched away")
 	case dbCacheCandidate.ID:
 		return statements(cacheCallsPerS(f)/rps, 0.9, "90% of the cached statements")
 	case dbOverfetch.ID:
