@@ -258,7 +258,7 @@ func hostCPUOf(in *Input, svc *Span) (HostCPU, bool) {
 	// CPUs: backends starting (a session per request) and every other
 	// process of the host do too, and a statement's backend gets its
 	// turn among all of them.
-	if w.HostRunnableReadings > 0 && h.HostRunnable > cores && cores/h.HostRunnable < h.DBRunShare {
+	if h.HostRunnable > cores && cores/h.HostRunnable < h.DBRunShare {
 		h.DBRunShare = cores / h.HostRunnable
 		h.RunHow = fmt.Sprintf("%.1f of the host's tasks ready to run for its %d CPUs", h.HostRunnable, w.ServiceCPUs)
 	}
@@ -373,19 +373,10 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 // nPlusOneAway is what batching a db.n-plus-one finding's group removes:
 // the statements per second and their share of the database's time, the
 // siblings on the same parent rows included (batched_away_per_s and
-// batched_away_share); from the statement alone (calls_per_s, total_share
-// and repetitions) in evidence without them. False when nothing repeats.
+// batched_away_share). False when nothing would go.
 func nPlusOneAway(f *Finding) (perS, share float64, ok bool) {
-	if v, has := evidenceFinite(f.Evidence, "batched_away_per_s"); has {
-		share, _ := evidenceFinite(f.Evidence, "batched_away_share")
-		return v, share, v > 0
-	}
-	reps := evidenceAmount(f.Evidence, "repetitions")
-	calls := evidenceAmount(f.Evidence, "calls_per_s")
-	if reps <= 1 || calls <= 0 {
-		return 0, 0, false
-	}
-	return calls * (1 - 1/reps), evidenceAmount(f.Evidence, "total_share") * (1 - 1/reps), true
+	perS = evidenceAmount(f.Evidence, "batched_away_per_s")
+	return perS, evidenceAmount(f.Evidence, "batched_away_share"), perS > 0
 }
 
 // cacheCallsPerS is the calls per second of the statements a

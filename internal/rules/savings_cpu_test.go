@@ -46,7 +46,8 @@ func cpuInput(busy, dbCores float64, pgLocal bool) *Input {
 func TestOnHostCPU(t *testing.T) {
 	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"total_share": 0.8, "cost_cut": 0.99}}
 	lock := Finding{Rule: appLockContention.ID, Evidence: map[string]any{}}
-	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05}}
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05,
+		"batched_away_per_s": 1900.0, "batched_away_share": 0.0475}}
 	pool := Finding{Rule: poolNoPooling.ID, Evidence: map[string]any{"sessions_per_request": 1.0}}
 	unused := Finding{Rule: dbUnusedIndex.ID}
 	// Half the service's requests are the hops' own (its callee routes).
@@ -173,7 +174,8 @@ func procInput(svc, busy float64) *Input {
 // nothing for a lock or an index; half-way bound, a blend; and the host's
 // model where the host is the more bound.
 func TestOnProcCPU(t *testing.T) {
-	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05}}
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05,
+		"batched_away_per_s": 1900.0, "batched_away_share": 0.0475}}
 	lock := Finding{Rule: appLockContention.ID, Evidence: map[string]any{}}
 	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"total_share": 0.8, "cost_cut": 0.99}}
 	gomax := Finding{Rule: runtimeGOMAXPROCS.ID, Evidence: map[string]any{"usable_cpus": 2.0}}
@@ -252,7 +254,7 @@ func TestProcDriverShare(t *testing.T) {
 		t.Fatalf("driver shares %v %v", h.PGClientShare, h.RedisClientShare)
 	}
 	in.views.split.Host = &h
-	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0}}
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "batched_away_per_s": 1900.0}}
 	// 30% of 4 ms over 10 statements per request: 0.12 ms a statement.
 	got := onHostCPU(in, &nplus, &Saving{Share: 0.02, MSPerRequest: 2})
 	if want := 9.5 * 0.12 / 4; math.Abs(got.Share-want) > 1e-9 || !strings.Contains(got.Basis, "120 µs of driver CPU per statement") {
@@ -385,7 +387,8 @@ func TestRoundTripCPU(t *testing.T) {
 		}
 		return in
 	}
-	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 1000.0, "total_share": 0.05}}
+	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 1000.0, "total_share": 0.05,
+		"batched_away_per_s": 950.0, "batched_away_share": 0.0475}}
 	nplusTime := &Saving{Share: 0.02, MSPerRequest: 2, Basis: "time"}
 	measured := (2 + 10*procClientCPUMS) / 10
 	cases := []struct {
