@@ -118,22 +118,19 @@ func (s *Session) Keep(snap *Snapshot) {
 		s.runnable = append(s.runnable, r)
 	}
 	oldest := s.bases[0].Time
+	s.activity = keptFrom(s.activity, oldest, func(a postgres.ActivitySample) time.Time { return a.Time })
+	s.dumps = keptFrom(s.dumps, oldest, func(d timedDump) time.Time { return d.at })
+	s.runnable = keptFrom(s.runnable, oldest, func(r RunnableReading) time.Time { return r.Time })
+}
+
+// keptFrom drops the readings of xs, oldest first, taken before oldest. It
+// returns a copy, so that the dropped readings are not held by the array.
+func keptFrom[T any](xs []T, oldest time.Time, at func(T) time.Time) []T {
 	i := 0
-	for i < len(s.activity) && s.activity[i].Time.Before(oldest) {
+	for i < len(xs) && at(xs[i]).Before(oldest) {
 		i++
 	}
-	// A copy, so that the dropped readings are not held by the array.
-	s.activity = slices.Clone(s.activity[i:])
-	j := 0
-	for j < len(s.dumps) && s.dumps[j].at.Before(oldest) {
-		j++
-	}
-	s.dumps = slices.Clone(s.dumps[j:])
-	k := 0
-	for k < len(s.runnable) && s.runnable[k].Time.Before(oldest) {
-		k++
-	}
-	s.runnable = slices.Clone(s.runnable[k:])
+	return slices.Clone(xs[i:])
 }
 
 // runnableMean is the mean of the readings of the host's tasks ready to
