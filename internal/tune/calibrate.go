@@ -123,22 +123,28 @@ func (g FixGain) P95Ratio() float64 {
 	return medianRatio(ratios)
 }
 
+// median is the median of xs, the mean of the middle two for an even
+// number; 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
 // medianMetrics are the median RPS and p95 of ms, for the table.
 func medianMetrics(ms []Metrics) Metrics {
 	rps, p95 := make([]float64, len(ms)), make([]float64, len(ms))
 	for i, m := range ms {
 		rps[i], p95[i] = m.RPS, float64(m.P95)
 	}
-	slices.Sort(rps)
-	slices.Sort(p95)
-	n := len(ms)
-	if n == 0 {
-		return Metrics{}
-	}
-	if n%2 == 1 {
-		return Metrics{RPS: rps[n/2], P95: time.Duration(p95[n/2])}
-	}
-	return Metrics{RPS: (rps[n/2-1] + rps[n/2]) / 2, P95: time.Duration((p95[n/2-1] + p95[n/2]) / 2)}
+	return Metrics{RPS: median(rps), P95: time.Duration(median(p95))}
 }
 
 // Calibration is what Calibrate measured.
@@ -239,13 +245,7 @@ func (c *Calibration) NoiseSigma() float64 {
 		}
 		logs = append(logs, math.Abs(math.Log(b/a)))
 	}
-	slices.Sort(logs)
-	n := len(logs)
-	med := logs[n/2]
-	if n%2 == 0 {
-		med = (logs[n/2-1] + logs[n/2]) / 2
-	}
-	return 1.4826 * med
+	return 1.4826 * median(logs)
 }
 
 // NoiseBand is the log gain within which a fix measured in pairs pairs is
