@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/pgadvisor/advisor/internal/probe/probetest"
 )
 
 // TestDemoPortInUse: when the stack's port is taken, demo says which port
@@ -24,10 +22,13 @@ func TestDemoPortInUse(t *testing.T) {
 	}
 	defer l.Close()
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	_, redisPort, err := net.SplitHostPort(probetest.ClosedAddr(t))
+	// A free port for Redis: the demo must stop at PostgreSQL's.
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	redisPort := strconv.Itoa(rl.Addr().(*net.TCPAddr).Port)
+	rl.Close()
 	dir := filepath.Join(t.TempDir(), "stack")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

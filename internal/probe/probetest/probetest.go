@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -100,14 +102,29 @@ func FillStatements(ctx context.Context, dsn string) error {
 }
 
 // ClosedAddr returns a loopback host:port where nothing listens: a source
-// that is down.
+// that is down. The port stays bound, without listening, until the test
+// ends: a connection to it is refused, and no other process (a server
+// another test starts, an outgoing connection's local port) can take it
+// meanwhile. Closing a listener and handing out its port, as this did
+// before, let another process take the port between the close and the
+// dial, and the dial then read EOF instead of a refusal.
 func ClosedAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("closed address: socket: %v", err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("closed address: bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("closed address: getsockname: %v", err)
+	}
+	in4, ok := sa.(*syscall.SockaddrInet4)
+	if !ok {
+		t.Fatalf("closed address: getsockname gave %T", sa)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(in4.Port))
 }
