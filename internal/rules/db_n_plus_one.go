@@ -44,14 +44,21 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 	if len(stmts) > dbNPlusOneCands {
 		stmts = stmts[:dbNPlusOneCands]
 	}
+	// A lookup fetches one row by key (at most maxRows per call), or a
+	// collection: the rows of one parent, as an ORM's lazy load of a
+	// one-to-many relationship does (the items of each order). A
+	// collection counts only once per row of a parent it refers to
+	// (dbPairLookups); its calls per request alone do not tell it from a
+	// page read a few times.
 	var lookups []*postgres.StatementDelta
+	collection := map[*postgres.StatementDelta]bool{}
 	for _, b := range stmts {
-		if float64(b.Rows)/float64(b.Calls) <= maxRows && sqltext.ReadOnly(b.Statement.Query) &&
-			dbLookupRe.MatchString(b.Statement.Query) && !sqltext.ReadsCatalog(b.Statement.Query) {
+		if sqltext.ReadOnly(b.Statement.Query) && dbLookupRe.MatchString(b.Statement.Query) && !sqltext.ReadsCatalog(b.Statement.Query) {
 			lookups = append(lookups, b)
+			collection[b] = float64(b.Rows)/float64(b.Calls) > maxRows
 		}
 	}
-	pairs := dbPairLookups(stmts, lookups, pg.Tables, pg.Cur, minReps, tol)
+	pairs := dbPairLookups(stmts, lookups, collection, pg.Tables, pg.Cur, minReps, tol)
 	requests, rps := 0.0, 0.0
 	if m := in.Window.Metrics; m != nil && m.Requests > 0 {
 		requests, rps = m.Requests, m.RPS
@@ -82,7 +89,7 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 				awayPerS += l.CallsPerS * (1 - kept)
 				awayShare += l.Share * (1 - kept)
 			}
-		case perRequest >= minReps:
+		case perRequest >= minReps && !collection[b]:
 			reps, per, groupTime = perRequest, "request", b.TotalTime+float64(b.Calls)*rtt
 			awayPerS, awayShare = b.CallsPerS*(1-1/reps), b.Share*(1-1/reps)
 		default:
@@ -190,9 +197,10 @@ type dbPairing struct {
 // service's order lines (6 calls, 42 rows) matched its orders lookup by
 // order_id (6 calls, once per order list) plus its users' profile lookup
 // (36 calls, once per request), and the profile lookup was reported as an
-// N+1.
-func dbPairLookups(stmts, lookups []*postgres.StatementDelta, tables []postgres.TableDelta, cur *postgres.Snapshot,
-	minReps, tol float64) map[*postgres.StatementDelta]dbPairing {
+// N+1. A collection lookup (several rows per call) joins a group only as an
+// anchor: keyed by the parent's rows and run minReps times per parent call.
+func dbPairLookups(stmts, lookups []*postgres.StatementDelta, collection map[*postgres.StatementDelta]bool,
+	tables []postgres.TableDelta, cur *postgres.Snapshot, minReps, tol float64) map[*postgres.StatementDelta]dbPairing {
 	out := map[*postgres.StatementDelta]dbPairing{}
 	for _, a := range stmts {
 		if a.Rows <= 0 || float64(a.Rows)/float64(a.Calls) < minReps || !sqltext.ReadOnly(a.Statement.Query) {
@@ -206,8 +214,12 @@ func dbPairLookups(stmts, lookups []*postgres.StatementDelta, tables []postgres.
 		anchors := map[*postgres.StatementDelta]bool{}
 		for _, b := range lookups {
 			if b != a && b.Calls >= a.Calls && float64(b.Calls) <= rows*(1+tol) {
+				anchor := float64(b.Calls) >= minReps*float64(a.Calls) && dbRelated(a, b, tables, cur)
+				if collection[b] && !anchor {
+					continue
+				}
 				kids = append(kids, b)
-				anchors[b] = float64(b.Calls) >= minReps*float64(a.Calls) && dbRelated(a, b, tables, cur)
+				anchors[b] = anchor
 			}
 		}
 		best := dbPairing{closeness: math.Inf(1)}

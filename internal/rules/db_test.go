@@ -456,6 +456,56 @@ func TestDBNPlusOneCaptured(t *testing.T) {
 	}
 }
 
+// TestDBNPlusOneCollection: a lookup of several rows run once per row of
+// its parent is an N+1 too: the lazy load of a one-to-many relationship
+// (the items of each order, 2.3 rows per call, keyed by order_id for the
+// orders list). The capture's orders lists return 4.6 orders each, below
+// the default min_repetitions 5 (TestDBNPlusOneCaptured); at 4 they count.
+// Without its parent, a collection is no N+1, however often a request runs
+// it: the calls per request do not tell it from a page read several times.
+func TestDBNPlusOneCollection(t *testing.T) {
+	w := dbLoadCapture(t, "db", "nplusone")
+	isItems := func(f Finding) bool { return strings.Contains(f.Evidence["query"].(string), "WHERE i.order_id = $1") }
+	fs := dbDetect(t, w, dbRule(t, "db.n-plus-one", map[string]any{"min_repetitions": 4.0}))
+	i := slices.IndexFunc(fs, isItems)
+	if i < 0 {
+		t.Fatalf("no N+1 for the items fetched per order: %v", fs)
+	}
+	ev := fs[i].Evidence
+	if !strings.Contains(ev["parent_query"].(string), "FROM orders WHERE user_id = $1") || ev["per"] != "call of the parent statement" {
+		t.Errorf("parent: %v", ev)
+	}
+	if rpc := ev["rows_per_call"].(float64); rpc < 2 {
+		t.Errorf("rows per call %v, want the capture's 2.3", rpc)
+	}
+	if reps := ev["repetitions"].(float64); reps < 4.5 || reps > 4.7 {
+		t.Errorf("repetitions %v, want 4.6", reps)
+	}
+	if !strings.Contains(fs[i].Fix.Code, "order_id = ANY($1)") {
+		t.Errorf("fix code:\n%s", fs[i].Fix.Code)
+	}
+	if away := ev["batched_away_per_s"].(float64); away <= 0 || away >= ev["calls_per_s"].(float64) {
+		t.Errorf("batched away %v/s of %v/s", away, ev["calls_per_s"])
+	}
+
+	// The parents gone, the request rate alone does not make the
+	// collection an N+1 (0.68 calls per request, at min_repetitions 0.5);
+	// counted as a lookup of one row (max_rows_per_call 3) it would be.
+	w.Postgres.Statements.Rows = slices.DeleteFunc(w.Postgres.Statements.Rows, func(d postgres.StatementDelta) bool {
+		return strings.Contains(d.Statement.Query, "FROM orders WHERE user_id = $1") || strings.Contains(d.Statement.Query, "FROM events WHERE user_id = $1")
+	})
+	for _, maxRows := range []float64{1.5, 3} {
+		fs = dbDetect(t, w, dbRule(t, "db.n-plus-one", map[string]any{"min_repetitions": 0.5, "min_total_time_ms": 0.0, "max_rows_per_call": maxRows}))
+		i := slices.IndexFunc(fs, isItems)
+		switch {
+		case maxRows < 2.32 && i >= 0:
+			t.Errorf("a collection reported per request: %v", fs[i].Evidence)
+		case maxRows > 2.32 && (i < 0 || fs[i].Evidence["per"] != "request"):
+			t.Errorf("max_rows_per_call %v: the items lookup not reported per request: %v", maxRows, fs)
+		}
+	}
+}
+
 func TestDBNPlusOneNotOnBatched(t *testing.T) {
 	for _, name := range []string{"tuned", "cache", "overfetch"} {
 		t.Run(name, func(t *testing.T) {
