@@ -163,9 +163,11 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 	return out, nil
 }
 
-// dbLookupRe recognises a lookup by key: WHERE col = $n (possibly among
-// other conditions), no aggregate over many rows.
-var dbLookupRe = regexp.MustCompile(`(?is)\bWHERE\b.*?(?:[A-Za-z_][A-Za-z0-9_."]*)\s*=\s*\$\d+`)
+// dbLookupRe recognises a lookup by key: WHERE col = $n or $n = col
+// (possibly among other conditions), no aggregate over many rows.
+// SQLAlchemy's lazy load of a collection writes the parameter first:
+// WHERE $1 = comments.post_id.
+var dbLookupRe = regexp.MustCompile(`(?is)\bWHERE\b.*?(?:(?:[A-Za-z_][A-Za-z0-9_."]*)\s*=\s*\$\d+|\$\d+\s*=\s*[A-Za-z_])`)
 
 // dbNPlusOneMaxGroup bounds the lookups of one parent that are summed: a
 // parent row may point at one of a few tables (a feed event at a product
@@ -256,16 +258,16 @@ func dbPairLookups(stmts, lookups []*postgres.StatementDelta, collection map[*po
 // products), or b's key column names a's table (order_items.order_id for
 // orders), or is a column a returns.
 func dbRelated(a, b *postgres.StatementDelta, tables []postgres.TableDelta, cur *postgres.Snapshot) bool {
-	m := dbKeyRe.FindStringSubmatch(b.Statement.Query)
-	if m == nil {
+	keys := dbKeys(b.Statement.Query)
+	if len(keys) == 0 {
 		return false
 	}
-	key := strings.ToLower(m[2])
+	key := strings.ToLower(keys[0].col)
 	words := dbSelectedColumns(a.Statement.Query, tables, cur)
 	// A column the parent pins with col = $n has one value in all its
 	// rows: one lookup would do, it is no per-row key.
-	for _, pm := range dbKeyRe.FindAllStringSubmatch(a.Statement.Query, -1) {
-		delete(words, strings.ToLower(pm[2]))
+	for _, pk := range dbKeys(a.Statement.Query) {
+		delete(words, strings.ToLower(pk.col))
 	}
 	if key != "id" && words[key] {
 		return true
@@ -337,22 +339,55 @@ func dbSingulars(name string) []string {
 	return out
 }
 
-// dbKeyRe finds the key condition of a lookup: col = $n.
-var dbKeyRe = regexp.MustCompile(`(?i)([A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*\$(\d+)`)
+// dbKeyRe finds the key conditions of a lookup: col = $n, or $n = col as
+// SQLAlchemy writes its lazy loads of collections.
+var dbKeyRe = regexp.MustCompile(`(?i)([A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*\$(\d+)|\$(\d+)\s*=\s*([A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)`)
+
+// dbKey is one key condition of a statement: the column (and its
+// qualifier, "t." or "") compared with parameter $param, at q[start:end].
+type dbKey struct {
+	qual, col, param string
+	start, end       int
+}
+
+// batched is q with the condition compared with ANY($param) instead.
+func (k dbKey) batched(q string) string {
+	return q[:k.start] + k.qual + k.col + " = ANY($" + k.param + ")" + q[k.end:]
+}
+
+// dbKeys are q's key conditions, in order. $n = f(...) is no key: a
+// function call (ANY, lower) is not a column.
+func dbKeys(q string) []dbKey {
+	var out []dbKey
+	for _, m := range dbKeyRe.FindAllStringSubmatchIndex(q, -1) {
+		part := func(i int) string {
+			if m[2*i] < 0 {
+				return ""
+			}
+			return q[m[2*i]:m[2*i+1]]
+		}
+		k := dbKey{qual: part(1), col: part(2), param: part(3), start: m[0], end: m[1]}
+		if k.col == "" {
+			k.param, k.qual, k.col = part(4), part(5), part(6)
+			if rest := strings.TrimLeft(q[m[1]:], " \t\n"); strings.HasPrefix(rest, "(") {
+				continue
+			}
+		}
+		out = append(out, k)
+	}
+	return out
+}
 
 // dbBatchSketch is the batched form of a lookup by key, in Go with pgx.
 func dbBatchSketch(query string) string {
 	q := sqltext.OneLine(query)
-	m := dbKeyRe.FindStringSubmatchIndex(q)
-	if m == nil {
+	keys := dbKeys(q)
+	if len(keys) == 0 {
 		return ""
 	}
-	col := q[m[4]:m[5]]
-	qual := ""
-	if m[2] >= 0 {
-		qual = q[m[2]:m[3]]
-	}
-	batched := q[:m[0]] + qual + col + " = ANY($" + q[m[6]:m[7]] + ")" + q[m[1]:]
+	k := keys[0]
+	col, qual := k.col, k.qual
+	batched := k.batched(q)
 	// The batched rows need their key to be grouped by it.
 	if sel, rest, ok := strings.Cut(batched, " FROM "); ok && !strings.Contains(sel, "*") &&
 		!strings.Contains(" "+strings.ToLower(sel)+",", " "+strings.ToLower(qual+col)+",") {
@@ -536,15 +571,11 @@ parents = session.execute(stmt).scalars().all()
 # or on the relationship: relationship(..., lazy="selectin")`, table, table, table)
 	case lang == "node":
 		q := sqltext.OneLine(query)
-		m := dbKeyRe.FindStringSubmatchIndex(q)
 		col, batched := "id", q
-		if m != nil {
-			col = q[m[4]:m[5]]
-			qual := ""
-			if m[2] >= 0 {
-				qual = q[m[2]:m[3]]
-			}
-			batched = q[:m[0]] + qual + col + " = ANY($1)" + q[m[1]:]
+		if keys := dbKeys(q); len(keys) > 0 {
+			k := keys[0]
+			k.param = "1"
+			col, batched = k.col, k.batched(q)
 		}
 		return fmt.Sprintf(`// One query for all the parent rows instead of an await per row:
 const keys = parents.map((p) => p.%s);

@@ -488,6 +488,30 @@ func TestDBNPlusOneCollection(t *testing.T) {
 		t.Errorf("batched away %v/s of %v/s", away, ev["calls_per_s"])
 	}
 
+	// SQLAlchemy's lazy load of the same collection writes its key with
+	// the parameter first, and its columns with the ORM's aliases: the
+	// same N+1, with the ORM's fix.
+	sqla := dbLoadCapture(t, "db", "nplusone")
+	for i := range sqla.Postgres.Statements.Rows {
+		st := &sqla.Postgres.Statements.Rows[i].Statement
+		if strings.Contains(st.Query, "WHERE i.order_id = $1") {
+			st.Query = "SELECT order_items.id AS order_items_id, order_items.order_id AS order_items_order_id, " +
+				"order_items.product_id AS order_items_product_id, order_items.quantity AS order_items_quantity \n" +
+				"FROM order_items \nWHERE $1 = order_items.order_id ORDER BY order_items.id"
+		}
+	}
+	fs = dbDetect(t, sqla, dbRule(t, "db.n-plus-one", map[string]any{"min_repetitions": 4.0}))
+	i = slices.IndexFunc(fs, func(f Finding) bool {
+		return strings.Contains(f.Evidence["query"].(string), "WHERE $1 = order_items.order_id")
+	})
+	if i < 0 {
+		t.Fatalf("no N+1 for SQLAlchemy's lazy load of the items: %v", fs)
+	}
+	if ev := fs[i].Evidence; !strings.Contains(ev["parent_query"].(string), "FROM orders WHERE user_id = $1") || ev["orm"] != "sqlalchemy" ||
+		!strings.Contains(fs[i].Fix.Code, "selectinload") {
+		t.Errorf("SQLAlchemy's lazy load: parent %v, orm %v, fix:\n%s", ev["parent_query"], ev["orm"], fs[i].Fix.Code)
+	}
+
 	// The parents gone, the request rate alone does not make the
 	// collection an N+1 (0.68 calls per request, at min_repetitions 0.5);
 	// counted as a lookup of one row (max_rows_per_call 3) it would be.
@@ -502,6 +526,41 @@ func TestDBNPlusOneCollection(t *testing.T) {
 			t.Errorf("a collection reported per request: %v", fs[i].Evidence)
 		case maxRows > 2.32 && (i < 0 || fs[i].Evidence["per"] != "request"):
 			t.Errorf("max_rows_per_call %v: the items lookup not reported per request: %v", maxRows, fs)
+		}
+	}
+}
+
+// TestDBKeys: the key conditions of a lookup, either way round, and the
+// batched form of the first.
+func TestDBKeys(t *testing.T) {
+	for _, tc := range []struct {
+		query   string
+		cols    []string
+		batched string
+	}{
+		{"SELECT name FROM products WHERE id = $1", []string{"id"}, "SELECT name FROM products WHERE id = ANY($1)"},
+		{"SELECT c.id FROM comments c WHERE $1 = c.post_id ORDER BY c.id", []string{"post_id"},
+			"SELECT c.id FROM comments c WHERE c.post_id = ANY($1) ORDER BY c.id"},
+		{"SELECT * FROM t WHERE a.x = $2 AND $3 = b", []string{"x", "b"}, "SELECT * FROM t WHERE a.x = ANY($2) AND $3 = b"},
+		{"SELECT * FROM t WHERE $1 = ANY(tags)", nil, ""},
+		{"SELECT * FROM t WHERE $1 = ANY (tags) AND id = $2", []string{"id"}, "SELECT * FROM t WHERE $1 = ANY (tags) AND id = ANY($2)"},
+	} {
+		keys := dbKeys(tc.query)
+		var cols []string
+		for _, k := range keys {
+			cols = append(cols, k.col)
+		}
+		if !slices.Equal(cols, tc.cols) {
+			t.Errorf("%s: keys %q, want %q", tc.query, cols, tc.cols)
+			continue
+		}
+		if len(keys) > 0 {
+			if got := keys[0].batched(tc.query); got != tc.batched {
+				t.Errorf("%s: batched %q, want %q", tc.query, got, tc.batched)
+			}
+		}
+		if got := dbLookupRe.MatchString(tc.query); !got {
+			t.Errorf("%s: not a lookup", tc.query)
 		}
 	}
 }
