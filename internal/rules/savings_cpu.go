@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // A request's time is waiting as long as the service's host has a CPU to
@@ -348,16 +349,26 @@ func cpuFreed(in *Input, f *Finding, h HostCPU) (float64, string, bool) {
 		// Hops this process serves itself are requests of their own on
 		// the host, each paying at least what every request pays outside
 		// the service's process and the statements' execution: a session
-		// start where there is no pool. The process's own CPU is not told
-		// apart by route, and a hop's handling is lighter than the
-		// average request's, so it is left out: a lower bound.
-		served := num("served_here_per_s")
-		if served <= 0 || rps <= 0 || h.OtherMSPerRequest <= 0 {
+		// start where there is no pool. In the service's process, the
+		// HTTP client's and server's work for the hops, where a CPU
+		// profile tells it (hopsProcCPU); without one it is left out: a
+		// lower bound.
+		var ms float64
+		var how []string
+		if served := num("served_here_per_s"); served > 0 && rps > 0 && h.OtherMSPerRequest > 0 {
+			share := math.Min(1, served/rps)
+			ms += share * h.OtherMSPerRequest
+			how = append(how, fmt.Sprintf("the hops' own requests to this service (%.0f%% of its requests), at least the host's CPU "+
+				"per request outside the service and the statements' execution", share*100))
+		}
+		if proc, procHow, ok := hopsProcCPU(in, f, h); ok {
+			ms += proc
+			how = append(how, fmt.Sprintf("%.3f ms per request in the service's process: %s", proc, procHow))
+		}
+		if ms <= 0 {
 			return 0, "", false
 		}
-		share := math.Min(1, served/rps)
-		return share * h.OtherMSPerRequest, fmt.Sprintf("the hops' own requests to this service (%.0f%% of its requests), at least the host's CPU "+
-			"per request outside the service and the statements' execution", share*100), true
+		return ms, strings.Join(how, "; and "), true
 	case appInlineWork.ID:
 		return inlineWorkCPU(in, f)
 	case poolNoPooling.ID:

@@ -262,6 +262,69 @@ func TestProcDriverShare(t *testing.T) {
 	}
 }
 
+// TestHopsProcCPU: an internal hop's fix (an in-process call) frees the
+// HTTP client's CPU under the calling function and the hops' part of
+// net/http's connection loops, and for the hops this process serves
+// itself their part of the server's work outside the handlers; the called
+// handler's work stays. Without a CPU profile it frees none that advisor
+// can tell.
+func TestHopsProcCPU(t *testing.T) {
+	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}}
+	add := func(ns int64, funcs ...string) {
+		s := &profile.Sample{Value: []int64{1, ns}}
+		for _, name := range funcs {
+			fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name}
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
+			p.Function, p.Location, s.Location = append(p.Function, fn), append(p.Location, loc), append(s.Location, loc)
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	const caller = "main.(*App).callService"
+	handler := []string{"main.(*App).feed", "net/http.HandlerFunc.ServeHTTP", httpServerHandler, httpServerConn}
+	add(10, append([]string{"encoding/json.(*Decoder).Decode", caller}, handler...)...)
+	add(20, "syscall.write", "bufio.(*Writer).Flush", httpClientWriteLoop)
+	add(30, "bufio.(*Reader).ReadLine", "net/textproto.(*Reader).ReadLine", "net/http.readRequest", httpServerConn)
+	add(40, append([]string{"github.com/jackc/pgx/v5.(*Conn).Query"}, handler...)...)
+	cpu := &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
+	hops := func(outbound, served, inbound float64) *Finding {
+		return &Finding{Rule: appInternalHops.ID, Evidence: map[string]any{"function": caller,
+			"outbound_per_s": outbound, "served_here_per_s": served, "inbound_per_s": inbound}}
+	}
+	in := procInput(0.8, 1.2)
+	in.Window.Profiles = cpu
+	// The window's outbound calls: 100/s, to the internal services and
+	// elsewhere.
+	in.Window.Metrics.Outbound = []metrics.OutboundRate{{Host: "127.0.0.1:9001", Calls: 600}, {Host: "hooks.example.com:443", Calls: 400}}
+	h := *in.views.split.Host
+	for _, c := range []struct {
+		name string
+		f    *Finding
+		want float64 // share of the process's CPU
+	}{
+		// 10% under the caller, 20% in the loops, 30% of the server's
+		// outside its handlers.
+		{"every outbound call a hop, one request in three a hop served here", hops(100, 100, 200), 0.1 + 0.2 + 0.3/3},
+		{"60% of the outbound calls hops, served elsewhere", hops(60, 0, 200), 0.1 + 0.2*0.6},
+	} {
+		ms, how, ok := hopsProcCPU(in, c.f, h)
+		if !ok || math.Abs(ms/h.SvcMSPerRequest-c.want) > 1e-9 {
+			t.Errorf("%s: %.3f of the process's CPU (%v), want %.3f: %s", c.name, ms/h.SvcMSPerRequest, ok, c.want, how)
+		}
+		if !strings.Contains(how, caller) {
+			t.Errorf("%s: basis %q does not name the caller", c.name, how)
+		}
+	}
+	// Bound at its GOMAXPROCS, the process's part is the saving.
+	f := hops(100, 100, 200)
+	if got := onHostCPU(in, f, &Saving{Share: 0.05, MSPerRequest: 5}); math.Abs(got.Share-0.4) > 1e-9 || !strings.Contains(got.Basis, "connection loops") {
+		t.Errorf("bound process: share %v, want 0.4 (%s)", got.Share, got.Basis)
+	}
+	in.Window.Profiles = nil
+	if _, _, ok := hopsProcCPU(in, f, h); ok {
+		t.Error("a saving of the process's CPU without a CPU profile")
+	}
+}
+
 // TestHostCPUQueuedStatements: pg_stat_statements times are wall-clock, so
 // on a host whose CPUs are all taken they hold the time a session waited
 // for a CPU. With 8 sessions ready to run (active without a wait event in
