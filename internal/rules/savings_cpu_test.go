@@ -221,24 +221,40 @@ func TestOnProcCPU(t *testing.T) {
 	}
 }
 
+// testCPUProfile is a CPU profile built sample by sample.
+type testCPUProfile struct{ p *profile.Profile }
+
+// add appends a sample of ns nanoseconds with funcs as its frames, the
+// leaf first.
+func (tp *testCPUProfile) add(ns int64, funcs ...string) {
+	if tp.p == nil {
+		tp.p = &profile.Profile{SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}}
+	}
+	p := tp.p
+	s := &profile.Sample{Value: []int64{1, ns}}
+	for _, name := range funcs {
+		fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name}
+		loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
+		p.Function, p.Location, s.Location = append(p.Function, fn), append(p.Location, loc), append(s.Location, loc)
+	}
+	p.Sample = append(p.Sample, s)
+}
+
+// snapshot is the profile as the window's CPU profile.
+func (tp *testCPUProfile) snapshot() *pprof.Snapshot {
+	return &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: tp.p}}
+}
+
 // TestProcDriverShare: the drivers' share of the service's CPU comes from
 // the window's CPU profile, by the frames of each sample, and prices a
 // statement the N+1 batches away.
 func TestProcDriverShare(t *testing.T) {
-	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}}
-	add := func(ns int64, funcs ...string) {
-		s := &profile.Sample{Value: []int64{1, ns}}
-		for _, name := range funcs {
-			fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name}
-			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
-			p.Function, p.Location, s.Location = append(p.Function, fn), append(p.Location, loc), append(s.Location, loc)
-		}
-		p.Sample = append(p.Sample, s)
-	}
+	p := &testCPUProfile{}
+	add := p.add
 	add(30, "github.com/jackc/pgx/v5/pgconn.(*PgConn).ReadRows", "github.com/jackc/pgx/v5.(*Conn).Query", "main.feed")
 	add(10, "github.com/redis/go-redis/v9.(*baseClient).process", "main.feed")
 	add(60, "encoding/json.Marshal", "main.feed")
-	cpu := &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
+	cpu := p.snapshot()
 	// A process with CPU to spare has them too: they price the client's
 	// part of a round trip on the host (roundTripCPU).
 	idle := procInput(0.3, 1.2)
@@ -269,23 +285,15 @@ func TestProcDriverShare(t *testing.T) {
 // handler's work stays. Without a CPU profile it frees none that advisor
 // can tell.
 func TestHopsProcCPU(t *testing.T) {
-	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}}
-	add := func(ns int64, funcs ...string) {
-		s := &profile.Sample{Value: []int64{1, ns}}
-		for _, name := range funcs {
-			fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name}
-			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
-			p.Function, p.Location, s.Location = append(p.Function, fn), append(p.Location, loc), append(s.Location, loc)
-		}
-		p.Sample = append(p.Sample, s)
-	}
+	p := &testCPUProfile{}
+	add := p.add
 	const caller = "main.(*App).callService"
 	handler := []string{"main.(*App).feed", "net/http.HandlerFunc.ServeHTTP", httpServerHandler, httpServerConn}
 	add(10, append([]string{"encoding/json.(*Decoder).Decode", caller}, handler...)...)
 	add(20, "syscall.write", "bufio.(*Writer).Flush", httpClientWriteLoop)
 	add(30, "bufio.(*Reader).ReadLine", "net/textproto.(*Reader).ReadLine", "net/http.readRequest", httpServerConn)
 	add(40, append([]string{"github.com/jackc/pgx/v5.(*Conn).Query"}, handler...)...)
-	cpu := &pprof.Snapshot{CPU: &pprof.ProfileResult{Kind: pprof.KindCPU, Status: source.Status{State: source.OK}, Profile: p}}
+	cpu := p.snapshot()
 	hops := func(outbound, served, inbound float64) *Finding {
 		return &Finding{Rule: appInternalHops.ID, Evidence: map[string]any{"function": caller,
 			"outbound_per_s": outbound, "served_here_per_s": served, "inbound_per_s": inbound}}
