@@ -44,21 +44,17 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 	if len(stmts) > dbNPlusOneCands {
 		stmts = stmts[:dbNPlusOneCands]
 	}
-	// A lookup fetches one row by key (at most maxRows per call), or a
-	// collection: the rows of one parent, as an ORM's lazy load of a
-	// one-to-many relationship does (the items of each order). A
+	// A lookup fetches one row by key, or a collection (dbCollection). A
 	// collection counts only once per row of a parent it refers to
 	// (dbPairLookups); its calls per request alone do not tell it from a
 	// page read a few times.
 	var lookups []*postgres.StatementDelta
-	collection := map[*postgres.StatementDelta]bool{}
 	for _, b := range stmts {
 		if sqltext.ReadOnly(b.Statement.Query) && dbLookupRe.MatchString(b.Statement.Query) && !sqltext.ReadsCatalog(b.Statement.Query) {
 			lookups = append(lookups, b)
-			collection[b] = float64(b.Rows)/float64(b.Calls) > maxRows
 		}
 	}
-	pairs := dbPairLookups(stmts, lookups, collection, pg.Tables, pg.Cur, minReps, tol)
+	pairs := dbPairLookups(stmts, lookups, pg.Tables, pg.Cur, minReps, maxRows, tol)
 	requests, rps := 0.0, 0.0
 	if m := in.Window.Metrics; m != nil && m.Requests > 0 {
 		requests, rps = m.Requests, m.RPS
@@ -89,7 +85,7 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 				awayPerS += l.CallsPerS * (1 - kept)
 				awayShare += l.Share * (1 - kept)
 			}
-		case perRequest >= minReps && !collection[b]:
+		case perRequest >= minReps && !dbCollection(b, maxRows):
 			reps, per, groupTime = perRequest, "request", b.TotalTime+float64(b.Calls)*rtt
 			awayPerS, awayShare = b.CallsPerS*(1-1/reps), b.Share*(1-1/reps)
 		default:
@@ -169,6 +165,13 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 // WHERE $1 = comments.post_id.
 var dbLookupRe = regexp.MustCompile(`(?is)\bWHERE\b.*?(?:(?:[A-Za-z_][A-Za-z0-9_."]*)\s*=\s*\$\d+|\$\d+\s*=\s*[A-Za-z_])`)
 
+// dbCollection reports whether lookup b fetches a collection, more than
+// maxRows rows a call: the rows of one parent, as an ORM's lazy load of a
+// one-to-many relationship does (the items of each order).
+func dbCollection(b *postgres.StatementDelta, maxRows float64) bool {
+	return float64(b.Rows)/float64(b.Calls) > maxRows
+}
+
 // dbNPlusOneMaxGroup bounds the lookups of one parent that are summed: a
 // parent row may point at one of a few tables (a feed event at a product
 // or a user).
@@ -201,8 +204,8 @@ type dbPairing struct {
 // (36 calls, once per request), and the profile lookup was reported as an
 // N+1. A collection lookup (several rows per call) joins a group only as an
 // anchor: keyed by the parent's rows and run minReps times per parent call.
-func dbPairLookups(stmts, lookups []*postgres.StatementDelta, collection map[*postgres.StatementDelta]bool,
-	tables []postgres.TableDelta, cur *postgres.Snapshot, minReps, tol float64) map[*postgres.StatementDelta]dbPairing {
+func dbPairLookups(stmts, lookups []*postgres.StatementDelta, tables []postgres.TableDelta, cur *postgres.Snapshot,
+	minReps, maxRows, tol float64) map[*postgres.StatementDelta]dbPairing {
 	out := map[*postgres.StatementDelta]dbPairing{}
 	for _, a := range stmts {
 		if a.Rows <= 0 || float64(a.Rows)/float64(a.Calls) < minReps || !sqltext.ReadOnly(a.Statement.Query) {
@@ -217,7 +220,7 @@ func dbPairLookups(stmts, lookups []*postgres.StatementDelta, collection map[*po
 		for _, b := range lookups {
 			if b != a && b.Calls >= a.Calls && float64(b.Calls) <= rows*(1+tol) {
 				anchor := float64(b.Calls) >= minReps*float64(a.Calls) && dbRelated(a, b, tables, cur)
-				if collection[b] && !anchor {
+				if !anchor && dbCollection(b, maxRows) {
 					continue
 				}
 				kids = append(kids, b)
