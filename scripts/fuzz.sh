@@ -14,18 +14,8 @@
 # dependencies they share twice: on an empty build cache, two small fuzz
 # packages built at once took 101 CPU-seconds and 51 s, one after the other
 # 63 and 33 (2026-12-05); and go test -fuzz links a binary for each target.
-#
-# FUZZ_BINS names a directory for those binaries, kept after the run: a
-# binary already there is not built again. With --build-only the script
-# builds them and stops: make test builds them while the plain tests run,
-# and fuzzes with them later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_ONLY=0
-if [ "${1:-}" = "--build-only" ]; then
-	BUILD_ONLY=1
-	shift
-fi
 FUZZTIME=${1:-60s}
 GO=${GO:-go}
 cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
@@ -70,22 +60,18 @@ done < <(grep -rlE '^func Fuzz' --include='*_test.go' . | grep -v '/testdata/' |
 # One binary per package, built one package after the other.
 declare -A bin_of import_of
 fuzzcache=$($GO env GOCACHE)/fuzz
-bindir=${FUZZ_BINS:-$logs/bin}
-mkdir -p "$bindir"
+mkdir "$logs/bin"
 for t in "${targets[@]}"; do
 	read -r dir name <<<"$t"
 	[ -z "${bin_of[$dir]:-}" ] || continue
-	bin_of[$dir]=$bindir/$(tr / _ <<<"${dir#./}").test
+	bin_of[$dir]=$logs/bin/$(tr / _ <<<"${dir#./}").test
 	import_of[$dir]=$($GO list -f '{{.ImportPath}}' "$dir")
-	[ ! -x "${bin_of[$dir]}" ] || continue
-	if ! $GO test -c -fuzz "^${name}\$" -o "${bin_of[$dir]}.tmp" "$dir" >"$logs/build" 2>&1; then
+	if ! $GO test -c -fuzz "^${name}\$" -o "${bin_of[$dir]}" "$dir" >"$logs/build" 2>&1; then
 		echo "fuzz: building $dir:"
 		cat "$logs/build"
 		exit 1
 	fi
-	mv "${bin_of[$dir]}.tmp" "${bin_of[$dir]}"
 done
-[ "$BUILD_ONLY" = "0" ] || exit 0
 
 i=0
 for t in "${targets[@]}"; do

@@ -40,7 +40,6 @@ if [ "$LINT" = "1" ]; then testvet=(-vet=off); fi
 logs=$(mktemp -d)
 other_pid=""
 fuzz_pid=""
-prebuild_pid=""
 lint_pid=""
 setup_pid=""
 cleanup() {
@@ -48,7 +47,6 @@ cleanup() {
 	if [ -n "$other_pid" ]; then kill "$other_pid" 2>/dev/null || true; fi
 	if [ -n "$lint_pid" ]; then pkill -P "$lint_pid" 2>/dev/null || true; kill "$lint_pid" 2>/dev/null || true; fi
 	if [ -n "$fuzz_pid" ]; then pkill -P "$fuzz_pid" 2>/dev/null || true; kill "$fuzz_pid" 2>/dev/null || true; fi
-	if [ -n "$prebuild_pid" ]; then pkill -P "$prebuild_pid" 2>/dev/null || true; kill "$prebuild_pid" 2>/dev/null || true; fi
 	$GO run ./cmd/advisor stack down --test --quiet || true
 	rm -rf "$logs"
 }
@@ -75,18 +73,17 @@ fi
 # fill the other slot: sampleapp (66 s), last in alphabetical order, ran
 # alone at the end of a fresh clone's run (race lane 151 s, then 136 s with
 # this order, 2026-12-05). In the plain lane cmd/advisor (337 s) and
-# internal/rules (248 s) take one slot each, and internal/targets (92 s)
-# goes first, beside cmd/advisor, internal/rules after it, and the short
-# packages last, in whichever slot is free: with cmd/benchreport (28 s)
-# between internal/targets and internal/rules in alphabetical order, that
-# slot ran on alone for the last 30 s (lane 402 s, 2026-12-06). (With
-# cmd/advisor, internal/rules and internal/targets first, the first two
-# loaded the CPUs together from start to end and the lane took 455 s
-# against 432. Three packages at once (go test -p 3) starved
-# internal/targets: beside the two others and their builds, its FastAPI and
-# Express services served 6 and 1 requests in their windows, 2026-12-05.)
+# internal/rules (302 s) take one slot each; internal/targets (77 s), after
+# internal/rules in alphabetical order, ran at the end with cmd/advisor's
+# slot idle (lane 439 s): it goes first, beside cmd/advisor, and
+# internal/rules follows it. (With cmd/advisor, internal/rules and
+# internal/targets first, the first two loaded the CPUs together from
+# start to end and the lane took 455 s against 432. Three packages at once
+# (go test -p 3) starved internal/targets: beside the two others and their
+# builds, its FastAPI and Express services served 6 and 1 requests in their
+# windows, 2026-12-05.)
 RACE_FIRST='/advisor/sampleapp$ /advisor/internal/tune$ /advisor/internal/probe/fleet$'
-PLAIN_FIRST='/advisor/internal/targets$ /advisor/cmd/advisor$ /advisor/internal/rules$'
+PLAIN_FIRST='/advisor/internal/targets$'
 all=$($GO list ./...)
 # first_of FIRST PACKAGES: the packages matching FIRST's patterns in that
 # order, then the others in theirs.
@@ -124,77 +121,6 @@ lint_part() {
 	elapsed "lint (gofmt, go vet, staticcheck)" lint
 }
 
-# The race packages' test binaries are built ahead, beside the plain tests
-# at the lowest CPU priority (prebuild below), with the fuzz targets'
-# binaries after them: linking them took 31 CPU-seconds, and go test links
-# each package's binary in one of its two slots, in the race lane's time
-# (2026-12-06). The race lane then runs the binaries as go test would: from
-# the package's directory, two packages at a time, in RACE_FIRST's order.
-racebins=$logs/race
-fuzzbins=$logs/fuzzbin
-race_bin() { echo "$racebins/$(tr '/.' '__' <<<"$1").test"; }
-
-build_race_bins() {
-	local p b
-	mkdir -p "$racebins"
-	for p in $race; do
-		b=$(race_bin "$p")
-		[ ! -x "$b" ] || continue
-		if ! $GO test -c -race "${testvet[@]}" -o "$b.tmp" "$p" >"$logs/racebuild" 2>&1; then
-			echo "building $p with the race detector:"
-			cat "$logs/racebuild"
-			return 1
-		fi
-		# No binary: the package has no tests.
-		[ ! -e "$b.tmp" ] || mv "$b.tmp" "$b"
-	done
-	touch "$racebins/done"
-}
-
-# race_one PKG: runs PKG's race binary with go test's flags and prints
-# what go test prints: its output when it fails, and a line with the time.
-race_one() {
-	local pkg=$1 b dir start took rc=0 out
-	b=$(race_bin "$pkg")
-	if [ ! -x "$b" ]; then
-		printf '?   \t%s\t[no test files]\n' "$pkg"
-		return 0
-	fi
-	dir=$($GO list -f '{{.Dir}}' "$pkg")
-	out=$(mktemp -p "$logs")
-	start=$(date +%s%N)
-	(cd "$dir" && "$b" -test.paniconexit0 -test.count=1 -test.parallel=4 -test.timeout=20m) >"$out" 2>&1 || rc=$?
-	took=$((($(date +%s%N) - start) / 1000000))
-	if [ $rc -eq 0 ]; then
-		printf 'ok  \t%s\t%d.%03ds\n' "$pkg" $((took / 1000)) $((took % 1000))
-	else
-		{
-			cat "$out"
-			printf 'FAIL\t%s\t%d.%03ds\n' "$pkg" $((took / 1000)) $((took % 1000))
-		} | cat
-	fi
-	return $rc
-}
-
-# race_lane: two packages at a time (go test's -p on 2 cores); the
-# parallel tests four at a time, as they mostly wait (the fleet tests each
-# on a prometheus of their own: 57 s one after the other, 17 s four at
-# once, with the race detector, 2026-12-05).
-# A subshell: its jobs are the packages' alone.
-race_lane() (
-	failed=$logs/race.failed
-	rm -f "$failed"
-	[ -f "$racebins/done" ] || build_race_bins || exit 1
-	for p in $race; do
-		while [ "$(jobs -rp | wc -l)" -ge 2 ]; do
-			wait -n || true
-		done
-		{ race_one "$p" || touch "$failed"; } &
-	done
-	wait
-	[ ! -f "$failed" ]
-)
-
 # race_and_fuzz: the fuzz targets run beside the race packages, at the
 # lowest CPU priority: the race packages wait on servers and Prometheus
 # scrapes for over two fifths of their time on 2 cores (vmstat over a fresh
@@ -203,17 +129,15 @@ race_lane() (
 race_and_fuzz() {
 	local st=0
 	if [ "$FUZZTIME" != "0" ]; then
-		(
-			# The binaries the prebuild has not built yet are built here.
-			while [ -n "$prebuild_pid" ] && kill -0 "$prebuild_pid" 2>/dev/null; do
-				sleep 1
-			done
-			elapsed "fuzz targets ($FUZZTIME each, beside the race packages)" env FUZZ_BINS="$fuzzbins" nice -n 19 scripts/fuzz.sh "$FUZZTIME"
-		) >"$logs/fuzz" 2>&1 &
+		elapsed "fuzz targets ($FUZZTIME each, beside the race packages)" nice -n 19 scripts/fuzz.sh "$FUZZTIME" >"$logs/fuzz" 2>&1 &
 		fuzz_pid=$!
 	fi
 	if [ -n "$race" ]; then
-		elapsed "tests with the race detector" race_lane || st=1
+		# shellcheck disable=SC2086
+		# Four at a time: the parallel tests here wait (the fleet tests each
+		# on a prometheus of their own: 57 s one after the other, 17 s four
+		# at once, with the race detector, 2026-12-05).
+		elapsed "tests with the race detector" $GO test "${testvet[@]}" -count=1 -race -parallel 4 -timeout 20m $race || st=1
 	fi
 	if [ -n "$fuzz_pid" ]; then
 		wait "$fuzz_pid" || st=1
@@ -221,15 +145,6 @@ race_and_fuzz() {
 		cat "$logs/fuzz"
 	fi
 	return $st
-}
-
-# prebuild: the race binaries, then the fuzz binaries, beside the plain
-# tests at the lowest CPU priority, which the plain tests leave idle a
-# twentieth of the time on 2 cores.
-prebuild() {
-	renice -n 19 -p "$BASHPID" >/dev/null
-	[ -z "$race" ] || elapsed "build of the race binaries (beside the tests)" build_race_bins || return 1
-	[ "$FUZZTIME" = "0" ] || elapsed "build of the fuzz binaries (beside the tests)" env FUZZ_BINS="$fuzzbins" scripts/fuzz.sh --build-only
 }
 
 other_lane() {
@@ -277,23 +192,13 @@ else
 		) >"$logs/lint" 2>&1 &
 		lint_pid=$!
 	fi
-	prebuild >"$logs/prebuild" 2>&1 &
-	prebuild_pid=$!
 	plain_lane || status=1
 	if [ -n "$lint_pid" ]; then
 		wait "$lint_pid" || status=1
 		lint_pid=""
 		cat "$logs/lint"
 	fi
-	# The race binaries, if the prebuild is still at them: a failed build
-	# is built again, and reported, by the race lane.
-	while [ ! -f "$racebins/done" ] && kill -0 "$prebuild_pid" 2>/dev/null; do
-		sleep 1
-	done
 	race_and_fuzz || status=1
-	wait "$prebuild_pid" || true
-	prebuild_pid=""
-	cat "$logs/prebuild"
 fi
 
 if [ $status -eq 0 ]; then
