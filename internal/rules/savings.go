@@ -88,7 +88,7 @@ func savesOf(in *Input, f *Finding) *Saving {
 		if !ok || !ok2 {
 			return nil
 		}
-		return perRequest(t*cut, fmt.Sprintf("the statement's database time per request x the planner's cost cut (%.0f%%)", cut*100))
+		return throughPool(svc, perRequest(t*cut, fmt.Sprintf("the statement's database time per request x the planner's cost cut (%.0f%%)", cut*100)))
 	case dbNPlusOne.ID:
 		// The repeated statement's calls become one per parent call: the
 		// time of all but one in each batch, plus their round trips, which
@@ -105,14 +105,14 @@ func savesOf(in *Input, f *Finding) *Saving {
 		if ok2 && reps > 1 {
 			keep = 1 / reps
 		}
-		return perRequest(t*(1-keep)/in.Window.Postgres.Statements.Seconds,
-			"the repeated statement's time and round trips per request, less one batched query")
+		return throughPool(svc, perRequest(t*(1-keep)/in.Window.Postgres.Statements.Seconds,
+			"the repeated statement's time and round trips per request, less one batched query"))
 	case dbSlowQuery.ID:
 		t, ok := statementTime()
 		if !ok {
 			return nil
 		}
-		return perRequest(t, "up to the statement's whole database time per request")
+		return throughPool(svc, perRequest(t, "up to the statement's whole database time per request"))
 	case dbOverfetch.ID:
 		t, ok := statementTime()
 		if !ok {
@@ -120,13 +120,13 @@ func savesOf(in *Input, f *Finding) *Saving {
 		}
 		// Reading and sending wide rows is part of the statement's time;
 		// without a measure of how much, count half of it.
-		return perRequest(t/2, "about half the statement's time per request (the wide columns' reading and transfer)")
+		return throughPool(svc, perRequest(t/2, "about half the statement's time per request (the wide columns' reading and transfer)"))
 	case dbCacheCandidate.ID:
 		t, ok := statementTime()
 		if !ok {
 			return nil
 		}
-		return perRequest(t*0.9, "90% of the statement's time per request (cache hits), less nothing for the cache's own round trip")
+		return throughPool(svc, perRequest(t*0.9, "90% of the statement's time per request (cache hits), less nothing for the cache's own round trip"))
 	case dbBlockedQueries.ID, dbLongRunning.ID:
 		return ofPart(PartDB, 1, "at most the database part of the request time")
 
@@ -202,6 +202,32 @@ func savesOf(in *Input, f *Finding) *Saving {
 		return ofPart(PartRedis, 1, "at most the Redis part of the request time")
 	}
 	return nil
+}
+
+// throughPool adds to a statement fix's saving the part of the pool wait it
+// removes. Requests that wait for a pooled connection (the db-pool part)
+// wait for the statements of the requests holding one: with every
+// connection busy, the pool serves requests at its size over the time
+// each holds a connection (the db part), and the wait grows with that
+// time. A fix that takes s off the db part shortens the wait in
+// proportion, by s x db-pool / db; in a closed loop it shortens the
+// request's other parts too, which this leaves out. On the sample service
+// with its pool sized for 2 cores under 64 connections, requests waited
+// 32 ms for a connection and held one 4.9 ms: batching its N+1s (about a
+// tenth of the db part) gained x1.19 to x1.43, where their statement
+// time alone was 1.2% of the request time (2026-12-06).
+func throughPool(svc Span, s *Saving) *Saving {
+	if s == nil || svc.MeanMS <= 0 {
+		return s
+	}
+	wait, hold := svc.Part(PartDBPool).MSPerRequest, svc.Part(PartDB).MSPerRequest
+	if wait <= 0 || hold <= 0 {
+		return s
+	}
+	shorter := math.Min(s.MSPerRequest*wait/hold, wait)
+	ms := math.Min(s.MSPerRequest+shorter, svc.MeanMS)
+	return &Saving{MSPerRequest: ms, Share: ms / svc.MeanMS,
+		Basis: fmt.Sprintf("%s, and the wait for a pooled connection it shortens (%.1f ms per request for connections held %.1f ms)", s.Basis, wait, hold)}
 }
 
 // compoundStatementFixes weighs the fixes of one statement against each

@@ -22,10 +22,13 @@ func TestSavesOfSamples(t *testing.T) {
 		{Name: PartOther, MSPerRequest: 15, Share: 0.15},
 	}}}
 	set := loadBuiltin(t)
+	// The statement fixes also shorten the wait for a pooled connection:
+	// by their time x 10 ms of waiting / 50 ms of holding one.
+	const pooled = 1 + 10.0/50
 	want := map[string]float64{
 		// 1520 calls over 10 s x 38.2 ms x 99.7% cut, over 200 requests/s.
-		dbMissingIndex.ID:    152 * 38.2 * 0.997 / 200 / 100,
-		dbNPlusOne.ID:        1120.0 / 10 * (1 - 1.0/20) / 200 / 100,
+		dbMissingIndex.ID:    152 * 38.2 * 0.997 / 200 / 100 * pooled,
+		dbNPlusOne.ID:        1120.0 / 10 * (1 - 1.0/20) / 200 / 100 * pooled,
 		appLockContention.ID: 0.55,
 		poolUndersized.ID:    0.1,
 		runtimeGCPressure.ID: 0.2 * 0.23,
@@ -54,6 +57,51 @@ func TestSavesOfSamples(t *testing.T) {
 		}
 		if w, ok := want[r.ID]; ok && math.Abs(s.Share-w) > 1e-9 {
 			t.Errorf("%s: share %v, want %v", r.ID, s.Share, w)
+		}
+	}
+}
+
+// TestThroughPool: while requests wait for a pooled connection, a
+// statement fix's saving grows by the wait it shortens, in proportion to
+// the part of the connections' holding time it removes, at most the whole
+// wait; with no pool wait it stays the statement's time, and the fixes
+// that do not shorten statements keep theirs.
+func TestThroughPool(t *testing.T) {
+	split := func(wait float64) *TimeSplit {
+		return &TimeSplit{Service: Span{RPS: 100, MeanMS: 41, HasLatency: true, Parts: []Part{
+			{Name: PartDB, MSPerRequest: 4.9, Share: 4.9 / 41},
+			{Name: PartDBPool, MSPerRequest: wait, Share: wait / 41},
+			{Name: PartRedis, MSPerRequest: 4, Share: 4.0 / 41},
+			{Name: PartOther, MSPerRequest: 41 - 8.9 - wait, Share: (41 - 8.9 - wait) / 41},
+		}}}
+	}
+	in := &Input{Window: &probe.Window{Seconds: 10, Postgres: &postgres.Window{Statements: postgres.StatementsWindow{Seconds: 10}}}}
+	// 0.49 ms of the N+1's statements per request: a tenth of the db part.
+	nplusone := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"estimated_time_ms": 490.0, "repetitions": 1e9}}
+	slow := Finding{Rule: dbSlowQuery.ID, Evidence: map[string]any{"calls_per_s": 100.0, "mean_ms": 4.9}}
+	trips := Finding{Rule: redisRoundTrips.ID, Evidence: map[string]any{"commands_per_request": 4.0}}
+	for _, c := range []struct {
+		name            string
+		wait            float64
+		f               Finding
+		wantMS          float64
+		wantPoolInBasis bool
+	}{
+		{"n+1, no pool wait", 0, nplusone, 0.49, false},
+		{"n+1, 32 ms of pool wait", 32, nplusone, 0.49 + 0.49*32/4.9, true},
+		{"the whole db part, at most the whole wait", 32, slow, 4.9 + 32, true},
+		{"redis round trips", 32, trips, 3, false},
+	} {
+		in.views.split = split(c.wait)
+		s := savesOf(in, &c.f)
+		if s == nil {
+			t.Fatalf("%s: no saving", c.name)
+		}
+		if math.Abs(s.MSPerRequest-c.wantMS) > 1e-6 || math.Abs(s.Share-c.wantMS/41) > 1e-6 {
+			t.Errorf("%s: saves %.4f ms (%.4f), want %.4f ms (%s)", c.name, s.MSPerRequest, s.Share, c.wantMS, s.Basis)
+		}
+		if got := strings.Contains(s.Basis, "pooled connection"); got != c.wantPoolInBasis {
+			t.Errorf("%s: basis %q", c.name, s.Basis)
 		}
 	}
 }
