@@ -60,3 +60,31 @@ func TestClassifyRemembered(t *testing.T) {
 	}
 	t.Logf("classes seen: %v", classes)
 }
+
+// TestPoolWaitParts: a goroutine waiting for a connection from pgxpool or
+// database/sql is in the db-pool part; one waiting for go-redis's pool is
+// Redis time, which a statement fix does not shorten and a larger database
+// pool does not end.
+func TestPoolWaitParts(t *testing.T) {
+	p := loadBuiltin(t).Patterns
+	for _, c := range []struct {
+		state string
+		funcs []string
+		part  string
+	}{
+		{"select", []string{"github.com/jackc/puddle/v2.(*Pool[...]).Acquire", "github.com/jackc/pgx/v5/pgxpool.(*Pool).Acquire",
+			"github.com/jackc/pgx/v5/pgxpool.(*Pool).Query", "main.getFeed"}, PartDBPool},
+		{"select", []string{"database/sql.(*DB).conn", "database/sql.(*DB).query", "main.getFeed"}, PartDBPool},
+		{"chan receive", []string{"github.com/redis/go-redis/v9/internal/pool.(*ConnPool).waitTurn",
+			"github.com/redis/go-redis/v9/internal/pool.(*ConnPool).Get", "github.com/redis/go-redis/v9.(*baseClient).getConn", "main.getFeed"}, PartRedis},
+	} {
+		w := p.Classify(c.state, c.funcs)
+		if got := partOfClass(w); got != c.part {
+			name := "(none)"
+			if w != nil {
+				name = w.Class
+			}
+			t.Errorf("%s: class %s, part %s, want %s", c.funcs[0], name, got, c.part)
+		}
+	}
+}

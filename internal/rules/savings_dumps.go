@@ -127,7 +127,7 @@ func lockFreed(in *Input, site string) (float64, bool) {
 	waiting, holder := h.lockHeld(site)
 	onDB := func(s handlerSample) bool {
 		return s.calls(poolConnectRe.MatchString) ||
-			(s.class != nil && (s.class.Kind == WaitPool || (s.class.Kind == WaitDatastore && partOfClass(s.class) == PartDB)))
+			(s.class != nil && (partOfClass(s.class) == PartDBPool || partOfClass(s.class) == PartDB))
 	}
 	return waiting * (1 - h.share(onDB, holder)/2), true
 }

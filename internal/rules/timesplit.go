@@ -354,6 +354,11 @@ func partOfClass(w *WaitPattern) string {
 	case WaitCPU:
 		return PartCPU
 	case WaitPool:
+		// go-redis's pool: a Redis wait, which a statement fix does not
+		// shorten (throughPool) and a larger database pool does not end.
+		if strings.Contains(w.Class, "redis") {
+			return PartRedis
+		}
 		return PartDBPool
 	case WaitDatastore:
 		if strings.Contains(w.Class, "redis") {
