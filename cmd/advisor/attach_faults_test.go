@@ -61,9 +61,13 @@ func TestAttachThroughRestarts(t *testing.T) {
 	done := make(chan struct{})
 	var code int
 	var stderr string
+	// The steps below take 14 s on an idle machine; on a busy one the
+	// stack's stop and start alone took 11 s (2026-12-06: attach's 16 s
+	// ended before Redis was back). attach outlasts them with room to
+	// analyse after the reset.
 	go func() {
 		defer close(done)
-		code, _, stderr = runCaptured(t, "attach", "--headless", "--duration", "16s", "--interval", "500ms",
+		code, _, stderr = runCaptured(t, "attach", "--headless", "--duration", "40s", "--interval", "500ms",
 			"--analysis-window", "3s", "--probe-timeout", "1s", "--export-dir", dir, "--pg", info.DSN, "--redis", info.RedisAddr)
 	}()
 	time.Sleep(3 * time.Second)
