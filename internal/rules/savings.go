@@ -30,14 +30,15 @@ func savesOf(in *Input, f *Finding) *Saving {
 	svc := ts.Service
 	ev := f.Evidence
 	num := func(key string) (float64, bool) { return evidenceFinite(ev, key) }
-	// perRequest turns seconds of work per second of the window into a
-	// saving per request.
-	perRequest := func(msPerSecond float64, basis string) *Saving {
+	// ofStatements turns the statement time a fix removes, in ms per
+	// second of the window, into a saving per request, with the wait for a
+	// pooled connection it shortens (throughPool).
+	ofStatements := func(msPerSecond float64, basis string) *Saving {
 		if svc.RPS <= 0 || svc.MeanMS <= 0 || msPerSecond <= 0 {
 			return nil
 		}
 		ms := math.Min(msPerSecond/svc.RPS, svc.MeanMS)
-		return &Saving{MSPerRequest: ms, Share: ms / svc.MeanMS, Basis: basis}
+		return throughPool(svc, &Saving{MSPerRequest: ms, Share: ms / svc.MeanMS, Basis: basis})
 	}
 	// ofMean takes a share of the mean request latency.
 	ofMean := func(share float64, basis string) *Saving {
@@ -88,7 +89,7 @@ func savesOf(in *Input, f *Finding) *Saving {
 		if !ok || !ok2 {
 			return nil
 		}
-		return throughPool(svc, perRequest(t*cut, fmt.Sprintf("the statement's database time per request x the planner's cost cut (%.0f%%)", cut*100)))
+		return ofStatements(t*cut, fmt.Sprintf("the statement's database time per request x the planner's cost cut (%.0f%%)", cut*100))
 	case dbNPlusOne.ID:
 		// The repeated statement's calls become one per parent call: the
 		// time of all but one in each batch, plus their round trips, which
@@ -105,14 +106,14 @@ func savesOf(in *Input, f *Finding) *Saving {
 		if ok2 && reps > 1 {
 			keep = 1 / reps
 		}
-		return throughPool(svc, perRequest(t*(1-keep)/in.Window.Postgres.Statements.Seconds,
-			"the repeated statement's time and round trips per request, less one batched query"))
+		return ofStatements(t*(1-keep)/in.Window.Postgres.Statements.Seconds,
+			"the repeated statement's time and round trips per request, less one batched query")
 	case dbSlowQuery.ID:
 		t, ok := statementTime()
 		if !ok {
 			return nil
 		}
-		return throughPool(svc, perRequest(t, "up to the statement's whole database time per request"))
+		return ofStatements(t, "up to the statement's whole database time per request")
 	case dbOverfetch.ID:
 		t, ok := statementTime()
 		if !ok {
@@ -120,13 +121,13 @@ func savesOf(in *Input, f *Finding) *Saving {
 		}
 		// Reading and sending wide rows is part of the statement's time;
 		// without a measure of how much, count half of it.
-		return throughPool(svc, perRequest(t/2, "about half the statement's time per request (the wide columns' reading and transfer)"))
+		return ofStatements(t/2, "about half the statement's time per request (the wide columns' reading and transfer)")
 	case dbCacheCandidate.ID:
 		t, ok := statementTime()
 		if !ok {
 			return nil
 		}
-		return throughPool(svc, perRequest(t*0.9, "90% of the statement's time per request (cache hits), less nothing for the cache's own round trip"))
+		return ofStatements(t*0.9, "90% of the statement's time per request (cache hits), less nothing for the cache's own round trip")
 	case dbBlockedQueries.ID, dbLongRunning.ID:
 		return ofPart(PartDB, 1, "at most the database part of the request time")
 

@@ -353,16 +353,15 @@ func partOfClass(w *WaitPattern) string {
 	switch w.Kind {
 	case WaitCPU:
 		return PartCPU
-	case WaitPool:
-		// go-redis's pool: a Redis wait, which a statement fix does not
-		// shorten (throughPool) and a larger database pool does not end.
+	case WaitPool, WaitDatastore:
+		// A wait on Redis, for its reply or for a connection from
+		// go-redis's pool, is Redis time: a statement fix does not shorten
+		// it (throughPool), nor does a larger database pool end it.
 		if strings.Contains(w.Class, "redis") {
 			return PartRedis
 		}
-		return PartDBPool
-	case WaitDatastore:
-		if strings.Contains(w.Class, "redis") {
-			return PartRedis
+		if w.Kind == WaitPool {
+			return PartDBPool
 		}
 		return PartDB
 	case WaitNetwork:
