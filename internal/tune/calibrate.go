@@ -284,6 +284,49 @@ func (c *Calibration) SpearmanResolved() (float64, error) {
 	return SpearmanRho(impacts, logGains)
 }
 
+// PairAgreement is how well the measurement ranks the fixes a finding
+// pointed at by itself: for every two pair numbers i < j, the rank
+// correlation of the fixes' gains in their pair i with those in their pair
+// j, and the mean of those. It tells a prediction that misses a gain the
+// measurement repeats (the pairs agree, the prediction does not) from a
+// prediction that meets noise (the pairs disagree among themselves too).
+// It fails with fewer than two pairs per fix, or fixes measured in
+// different numbers of pairs.
+func (c *Calibration) PairAgreement() (rhos []float64, mean float64, err error) {
+	fixes := c.Detected()
+	if len(fixes) == 0 {
+		return nil, math.NaN(), errors.New("pair agreement: no fix a finding pointed at")
+	}
+	n := len(fixes[0].Pairs)
+	for _, g := range fixes {
+		if len(g.Pairs) != n {
+			return nil, math.NaN(), fmt.Errorf("pair agreement: fixes measured in %d and %d pairs", n, len(g.Pairs))
+		}
+	}
+	if n < 2 {
+		return nil, math.NaN(), fmt.Errorf("pair agreement: %d pair(s) per fix, need at least 2", n)
+	}
+	gainsOf := func(k int) []float64 {
+		out := make([]float64, len(fixes))
+		for i, g := range fixes {
+			out[i] = math.Log(g.Pairs[k].Gain())
+		}
+		return out
+	}
+	var sum float64
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			rho, err := SpearmanRho(gainsOf(i), gainsOf(j))
+			if err != nil {
+				return nil, math.NaN(), fmt.Errorf("pair agreement of pairs %d and %d: %w", i+1, j+1, err)
+			}
+			rhos = append(rhos, rho)
+			sum += rho
+		}
+	}
+	return rhos, sum / float64(len(rhos)), nil
+}
+
 // Calibrate measures the service in the state it is in (the baseline, whose
 // findings predict), then, for each knob that a finding of the baseline
 // maps to (and, with cfg.Undetected, each other knob away from its tuned
@@ -625,6 +668,14 @@ func WriteCalibration(w io.Writer, c *Calibration) error {
 		fmt.Fprintf(w, "noise: two measurements of the naive state one after the other differ by %.1f%% (sigma of the log ratio, over its %d measurements); "+
 			"a median gain within x%.2f..x%.2f is not told from none\n", 100*sigma, len(c.Naives()), math.Exp(-band), math.Exp(band))
 		fmt.Fprintf(w, "rank correlation with the gains within the noise tied as none: %s\n", fmtRho(c.SpearmanResolved()))
+	}
+	if rhos, mean, err := c.PairAgreement(); err == nil {
+		parts := make([]string, len(rhos))
+		for i, r := range rhos {
+			parts[i] = fmt.Sprintf("%.2f", r)
+		}
+		fmt.Fprintf(w, "the measurement against itself: the rank correlation of one pair's gains with another's, over the same %d fixes: %s (mean %.2f)\n",
+			detected, strings.Join(parts, ", "), mean)
 	}
 	if len(c.Undetected) > 0 {
 		names := make([]string, len(c.Undetected))

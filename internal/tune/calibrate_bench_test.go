@@ -65,8 +65,11 @@ func calibrationMeasurements(pairs int) int {
 // measured log gain over the fixes a finding pointed at ("spearman"), the
 // same with the gains within the run's noise tied as none
 // ("spearman-resolved", Calibration.SpearmanResolved), and over every
-// knob with those no finding pointed at as impact 0 ("spearman-all"), and that share, with the targets of the issue (0.8
-// and 0.85), and prints the table and the run to standard output as it
+// knob with those no finding pointed at as impact 0 ("spearman-all"), the
+// mean rank correlation of one pair's gains with another's over the same
+// fixes ("pair-agreement", Calibration.PairAgreement: how well the
+// measurement ranks the fixes by itself), and that share, with the targets
+// of the issue (0.8 and 0.85), and prints the table and the run to standard output as it
 // goes (a benchmark's log keeps only its first ten lines); it fails on no
 // target. A run takes 20 minutes with three pairs (8 to 12 minutes
 // with one), more than go test's default timeout allows for:
@@ -148,6 +151,7 @@ func BenchmarkImpactCalibration(b *testing.B) {
 		rho, rhoErr := cal.Spearman()
 		rhoAll, rhoAllErr := cal.SpearmanAll()
 		rhoRes, rhoResErr := cal.SpearmanResolved()
+		_, agree, agreeErr := cal.PairAgreement()
 
 		toNaive(ctx)
 		if err := settle(ctx); err != nil {
@@ -188,6 +192,9 @@ func BenchmarkImpactCalibration(b *testing.B) {
 		}
 		if rhoResErr == nil {
 			b.ReportMetric(rhoRes, "spearman-resolved")
+		}
+		if agreeErr == nil {
+			b.ReportMetric(agree, "pair-agreement")
 		}
 		b.ReportMetric(float64(len(cal.Detected())), "fixes-detected")
 	}

@@ -476,7 +476,8 @@ func TestCalibrationNoise(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{`x1\.10 +\+0\.10 +4 +no`, `x3\.00 +\+1\.10 +1 +yes`, "differ by 14.1% \\(sigma of the log ratio, over its 13 measurements\\)",
-		`within x0\.82\.\.x1\.23 is not told from none`, `tied as none: 0\.63`} {
+		`within x0\.82\.\.x1\.23 is not told from none`, `tied as none: 0\.63`,
+		`one pair's gains with another's, over the same 4 fixes: 1\.00, 1\.00, 1\.00 \(mean 1\.00\)`} {
 		if !regexp.MustCompile(s).MatchString(out.String()) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -487,5 +488,56 @@ func TestCalibrationNoise(t *testing.T) {
 	one := &Calibration{Baseline: Metrics{RPS: 100}, Fixes: []FixGain{fix("a", 0.5, 1.01, 100)}}
 	if !math.IsNaN(one.NoiseSigma()) || !one.Resolved(one.Fixes[0]) {
 		t.Errorf("one pair: sigma %v, resolved %v", one.NoiseSigma(), one.Resolved(one.Fixes[0]))
+	}
+}
+
+// TestPairAgreement: the pairs' gains ranked against each other, pair by
+// pair, over the fixes a finding pointed at.
+func TestPairAgreement(t *testing.T) {
+	fix := func(rule string, impact float64, gains ...float64) FixGain {
+		g := FixGain{Finding: finding(rule, "s", rules.Warning, impact), Action: Action{Knob: rule, Value: "fixed"}}
+		for _, x := range gains {
+			g.Pairs = append(g.Pairs, Pair{Naive: Metrics{RPS: 10}, Fixed: Metrics{RPS: 10 * x}})
+		}
+		return g
+	}
+	// Pairs 1 and 2 rank a, b, c, d alike; pair 3 swaps c and d; the
+	// undetected fix, whose gains disagree, is left out.
+	c := &Calibration{Fixes: []FixGain{
+		fix("a", 0.5, 3, 2.8, 3.1),
+		fix("b", 0.3, 1.5, 1.4, 1.6),
+		fix("c", 0.2, 1.1, 1.05, 0.9),
+		fix("d", 0.1, 0.9, 0.95, 1.2),
+		{Action: Action{Knob: "u", Value: "fixed"}, Pairs: []Pair{{Naive: Metrics{RPS: 10}, Fixed: Metrics{RPS: 50}}, {Naive: Metrics{RPS: 10}, Fixed: Metrics{RPS: 1}}, {Naive: Metrics{RPS: 10}, Fixed: Metrics{RPS: 10}}}},
+	}}
+	rhos, mean, err := c.PairAgreement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 against 2: identical ranks; 1 and 2 against 3: c and d swapped,
+	// d² sum 2 over n=4, rho = 1 - 6*2/60 = 0.8.
+	want := []float64{1, 0.8, 0.8}
+	if len(rhos) != len(want) {
+		t.Fatalf("rhos %v, want %v", rhos, want)
+	}
+	for i := range want {
+		if math.Abs(rhos[i]-want[i]) > 1e-12 {
+			t.Errorf("rhos %v, want %v", rhos, want)
+		}
+	}
+	if math.Abs(mean-(2.6/3)) > 1e-12 {
+		t.Errorf("mean %v, want %v", mean, 2.6/3)
+	}
+
+	one := &Calibration{Fixes: []FixGain{fix("a", 0.5, 3), fix("b", 0.3, 1.5)}}
+	if _, _, err := one.PairAgreement(); err == nil {
+		t.Error("one pair per fix: no error")
+	}
+	uneven := &Calibration{Fixes: []FixGain{fix("a", 0.5, 3, 2), fix("b", 0.3, 1.5)}}
+	if _, _, err := uneven.PairAgreement(); err == nil {
+		t.Error("uneven pairs: no error")
+	}
+	if _, _, err := (&Calibration{}).PairAgreement(); err == nil {
+		t.Error("no fixes: no error")
 	}
 }
