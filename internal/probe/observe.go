@@ -57,6 +57,7 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	// here: a reading of /proc/stat is cheap, and the queue moves fast.
 	var runnable []RunnableReading
 	local := localServiceCPUs(p.cfg.Sources) > 0
+	port := servicePort(p.cfg.Sources)
 	// Both snapshots take a dump and read pg_stat_activity; the samples in
 	// between are evenly spaced.
 	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
@@ -74,7 +75,7 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 				opts.Progress(now.Sub(start), opts.Window)
 			}
 			if local {
-				if r, ok := readRunnable(); ok {
+				if r, ok := readRunnable(port); ok {
 					runnable = append(runnable, r)
 				}
 			}

@@ -234,7 +234,7 @@ func (s *Snapshot) runnable() (RunnableReading, bool) {
 	if s == nil || s.hostCPU == nil || !s.hostCPU.hasRunnable {
 		return RunnableReading{}, false
 	}
-	return RunnableReading{Time: s.Time, Tasks: s.hostCPU.runnable}, true
+	return RunnableReading{Time: s.Time, Tasks: s.hostCPU.runnable, Queued: s.hostCPU.queued, HasQueued: s.hostCPU.hasQueued}, true
 }
 
 // Snapshot reads every configured source concurrently, each with its own
@@ -244,6 +244,7 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 	s := &Snapshot{Time: time.Now(), Status: map[string]source.Status{}, ServiceCPUs: localServiceCPUs(p.cfg.Sources)}
 	if s.ServiceCPUs > 0 {
 		if t, ok := readHostCPU(); ok {
+			t.queued, t.hasQueued = readQueuedRequests(servicePort(p.cfg.Sources))
 			s.hostCPU = &t
 		}
 	}

@@ -82,6 +82,10 @@ type hostCPUTimes struct {
 	// (procs_running), less the reading thread; hasRunnable when read.
 	runnable    int
 	hasRunnable bool
+	// queued is the requests waiting in the kernel for the service
+	// (readQueuedRequests); hasQueued when read.
+	queued    int
+	hasQueued bool
 }
 
 // RunnableReading is one reading of this machine's tasks running or ready
@@ -89,6 +93,10 @@ type hostCPUTimes struct {
 type RunnableReading struct {
 	Time  time.Time
 	Tasks int
+	// Queued is the requests waiting in the kernel for the service, when
+	// it listens on this machine (readQueuedRequests); HasQueued when read.
+	Queued    int
+	HasQueued bool
 }
 
 // parseProcsRunning reads /proc/stat's procs_running, less one for the
@@ -106,15 +114,18 @@ func parseProcsRunning(stat string) (int, bool) {
 	return 0, false
 }
 
-// readRunnable reads this machine's tasks running or ready to run; false
-// where it cannot (not Linux).
-func readRunnable() (RunnableReading, bool) {
+// readRunnable reads this machine's tasks running or ready to run, and the
+// requests waiting in the kernel for the service listening on port (0:
+// none); false where it cannot (not Linux).
+func readRunnable(port int) (RunnableReading, bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return RunnableReading{}, false
 	}
 	n, ok := parseProcsRunning(string(b))
-	return RunnableReading{Time: time.Now(), Tasks: n}, ok
+	r := RunnableReading{Time: time.Now(), Tasks: n}
+	r.Queued, r.HasQueued = readQueuedRequests(port)
+	return r, ok
 }
 
 // readHostCPU reads /proc/stat's cpu line; false where it cannot (not

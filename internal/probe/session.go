@@ -135,25 +135,35 @@ func keptFrom[T any](xs []T, oldest time.Time, at func(T) time.Time) []T {
 
 // runnableMean is the mean of the readings of the host's tasks ready to
 // run from base (nil: none before cur) to cur, cur's included, and how
-// many there were.
-func (s *Session) runnableMean(base, cur *Snapshot) (float64, int) {
-	sum, n := 0, 0
+// many there were; and the same of the requests waiting in the kernel for
+// the service, over the readings that have them.
+func (s *Session) runnableMean(base, cur *Snapshot) (tasks float64, n int, queued float64, nq int) {
+	sum, sumQ := 0, 0
+	add := func(r RunnableReading) {
+		sum += r.Tasks
+		n++
+		if r.HasQueued {
+			sumQ += r.Queued
+			nq++
+		}
+	}
 	if base != nil {
 		for _, r := range s.runnable {
 			if !r.Time.Before(base.Time) && r.Time.Before(cur.Time) {
-				sum += r.Tasks
-				n++
+				add(r)
 			}
 		}
 	}
 	if r, ok := cur.runnable(); ok {
-		sum += r.Tasks
-		n++
+		add(r)
 	}
-	if n == 0 {
-		return 0, 0
+	if n > 0 {
+		tasks = float64(sum) / float64(n)
 	}
-	return float64(sum) / float64(n), n
+	if nq > 0 {
+		queued = float64(sumQ) / float64(nq)
+	}
+	return tasks, n, queued, nq
 }
 
 // dumpsBetween are the kept snapshots' goroutine dumps strictly after base
@@ -196,8 +206,8 @@ func (s *Session) Add(cur *Snapshot, extra Extra) Step {
 	analysis.Activity = s.activitySince(base, cur)
 	s.runnable = append(s.runnable, extra.Runnable...)
 	if cur.ServiceCPUs > 0 {
-		analysis.HostRunnable, analysis.HostRunnableReadings = s.runnableMean(base, cur)
-		interval.HostRunnable, interval.HostRunnableReadings = s.runnableMean(s.prev, cur)
+		analysis.HostRunnable, analysis.HostRunnableReadings, analysis.KernelQueued, analysis.KernelQueuedReadings = s.runnableMean(base, cur)
+		interval.HostRunnable, interval.HostRunnableReadings, interval.KernelQueued, interval.KernelQueuedReadings = s.runnableMean(s.prev, cur)
 	}
 	s.finish(analysis)
 	s.Keep(cur)

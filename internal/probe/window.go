@@ -81,6 +81,14 @@ type Window struct {
 	// its wait for one.
 	HostRunnable         float64
 	HostRunnableReadings int
+	// KernelQueued is the mean number of requests waiting in the kernel
+	// for the service over the same readings, when it listens on this
+	// machine: connections in its accept queue and accepted connections
+	// whose request it has not read (readQueuedRequests). Its metrics do
+	// not count them in flight. 0 when unknown, with KernelQueuedReadings
+	// 0.
+	KernelQueued         float64
+	KernelQueuedReadings int
 	// HostCPUPressure is the share of the window during which some
 	// runnable task of the service's host waited for a CPU (Linux pressure
 	// stall information), when the host is this machine; nil when unknown.

@@ -12,7 +12,9 @@ import (
 // concurrency (process CPU in cores) plus its busy database sessions plus
 // its outbound calls. It tells the cause apart where the evidence allows: a
 // global lock (Go), a pool of very few connections all busy, an event loop
-// blocked by synchronous calls, too few workers, an outbound call.
+// blocked by synchronous calls, too few workers, an outbound call. The
+// requests in flight include those waiting in the kernel for the service to
+// read them, when it runs on this machine (probe.Window.KernelQueued).
 var serviceQueueing = Def[serviceQueueingParams]{ID: "service.queueing", Check: checkServiceQueueing}
 
 type serviceQueueingParams struct {
@@ -28,6 +30,7 @@ type serviceQueueingParams struct {
 	MinWorkerCores   float64 `param:"min_worker_cpu_cores"`
 	MaxHostBusyShare float64 `param:"max_host_busy_share"`
 	MaxCPUPressure   float64 `param:"max_host_cpu_pressure"`
+	MinKernelQueued  float64 `param:"min_kernel_queued"`
 }
 
 // The causes service.queueing tells apart, as its evidence names them.
@@ -63,10 +66,25 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	}
 	outbound := outboundConcurrency(m)
 	busy := cpu + dbActive + outbound
-	inFlight := svc.InFlight
 	// The share of request time spent waiting for something inside the
 	// service: the parts that are neither CPU nor a datastore nor a call.
 	waitShare, waitMS := waitOf(svc)
+	// The requests waiting in the kernel for the service to read them,
+	// when it runs here: a worker whose loop a synchronous call blocks
+	// takes the next request only when the call returns, and its metrics
+	// count none of those waiting, nor their wait. By Little's law each
+	// request waited there kernel_queued / rate, before the time its
+	// metrics measure.
+	// Below min_kernel_queued on average, the queue is the moment between
+	// a keep-alive client's request and the read that takes it.
+	kernelQueued, kernelMS := 0.0, 0.0
+	if w.KernelQueuedReadings > 0 && w.KernelQueued >= p.MinKernelQueued {
+		kernelQueued = w.KernelQueued
+		kernelMS = kernelQueued / svc.RPS * 1000
+		waitMS += kernelMS
+		waitShare = waitMS / (svc.MeanMS + kernelMS)
+	}
+	inFlight := svc.InFlight + kernelQueued
 	if inFlight < p.MinInFlight || inFlight < p.MinInFlightRatio*busy || waitShare < p.MinWaitShare {
 		return nil, nil
 	}
@@ -99,6 +117,8 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		"wait_share":             dbRound(waitShare, 3),
 		"wait_ms_per_request":    dbRound(waitMS, 1),
 		"mean_ms":                dbRound(svc.MeanMS, 1),
+		"kernel_queued":          dbRound(kernelQueued, 1),
+		"kernel_wait_ms":         dbRound(kernelMS, 1),
 		"requests_per_s":         dbRound(svc.RPS, 1),
 		"routes":                 topRoutes(ts, 3),
 		"db_client":              "",
@@ -130,7 +150,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		ev["event_loop_lag_p99_ms"] = dbRound(lagMS, 1)
 		ev["event_loop_utilisation"] = dbRound(elu, 3)
 	}
-	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight)
+	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight, kernelQueued)
 	return []Finding{{
 		Subject:  "service",
 		Evidence: ev,
@@ -141,12 +161,25 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 // queueingCause tells the cause of the wait apart, in order of how
 // unmistakable its evidence is.
 func queueingCause(p serviceQueueingParams, svc Span, lang string, cpu float64, db serviceDB,
-	hasLoop bool, lagMS, elu, outbound, inFlight float64) string {
+	hasLoop bool, lagMS, elu, outbound, inFlight, kernelQueued float64) string {
 	switch {
 	case svc.Part(PartLock).Share >= 0.5*svc.Part(PartOther).Share && svc.Part(PartLock).Share > 0.2:
 		return causeLock
 	case svc.Part(PartDBPool).Share > 0.2:
 		return causePool
+	}
+	// Requests wait in the kernel, unread, half as many or more as the
+	// service counts in flight (its gauge counts the scrape reading it
+	// too): its workers do not read them. A single-threaded runtime does
+	// so at one core per worker (too few workers), or when a synchronous
+	// call blocks its event loop: then a worker holds one database session
+	// at most, busy, which looks like a tiny pool all busy, but a pool too
+	// small keeps the requests inside the service, read and waiting.
+	if singleThreaded(lang) && kernelQueued > 0 && kernelQueued >= 0.5*svc.InFlight {
+		if cpu >= p.MinWorkerCores {
+			return causeWorkers
+		}
+		return causeEventLoop
 	}
 	main := db.main
 	if db.found {

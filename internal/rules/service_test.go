@@ -27,6 +27,9 @@ type svcWindow struct {
 	// pressure is the host's CPU pressure (nil: unknown).
 	pressure       *float64
 	maxConnections string
+	// kernelQueued is the mean number of requests waiting in the kernel
+	// for the service (0: none read).
+	kernelQueued float64
 }
 
 func (s svcWindow) window() *probe.Window {
@@ -40,6 +43,9 @@ func (s svcWindow) window() *probe.Window {
 	}
 	w := &probe.Window{Seconds: 4, Metrics: m, ServiceCPUs: s.hostCPUs, HostBusyCores: s.hostBusy, HostCPUPressure: s.pressure,
 		Sources: map[string]source.Status{probe.Metrics: {State: source.OK}, probe.Postgres: {State: source.OK}}}
+	if s.kernelQueued > 0 {
+		w.KernelQueued, w.KernelQueuedReadings = s.kernelQueued, 16
+	}
 	settings := postgres.Settings{"superuser_reserved_connections": {Value: "3"}}
 	if s.maxConnections != "" {
 		settings["max_connections"] = postgres.Setting{Value: s.maxConnections}
@@ -108,6 +114,26 @@ func TestServiceQueueingCauses(t *testing.T) {
 		// the host 57% busy, some task waiting for a CPU 30% of the window.
 		{"host under some CPU pressure", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 1.15, pressure: &shared,
 			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, "", ""},
+		// The FastAPI target's sync handlers inside async def: each worker
+		// blocks before its first await, so its metrics see one request in
+		// flight per worker and a latency all database and CPU, while the
+		// others wait in the kernel, unread (probe.Window.KernelQueued).
+		{"blocked loop, requests queued in the kernel", svcWindow{lang: "python", rps: 40, meanS: 0.05, cpu: 0.3, hostCPUs: 2, hostBusy: 0.6, pressure: &calm,
+			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 30}, causeEventLoop, "in the kernel for the service to read them"},
+		{"the same, without the kernel's queue", svcWindow{lang: "python", rps: 40, meanS: 0.05, cpu: 0.3, hostCPUs: 2, hostBusy: 0.6, pressure: &calm,
+			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}}, "", ""},
+		// Below min_kernel_queued: a keep-alive client's next request read
+		// a moment after it came.
+		{"a moment's queue in the kernel", svcWindow{lang: "python", rps: 40, meanS: 0.05, cpu: 0.3, hostCPUs: 2, hostBusy: 0.6, pressure: &calm,
+			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 0.4}, "", ""},
+		// Two workers each blocked in a slow statement: two sessions, both
+		// active, as a tiny pool all busy would show; the requests waiting
+		// unread in the kernel tell the loop.
+		{"blocked loop in slow statements", svcWindow{lang: "python", rps: 60, meanS: 0.03, cpu: 0.2, hostCPUs: 2, hostBusy: 0.8, pressure: &calm,
+			sessions: repeat(2, 5), active: []int{2, 2, 2, 1, 2}, kernelQueued: 6}, causeEventLoop, "run_in_threadpool"},
+		// The same at one core per worker: too few workers.
+		{"workers at a core, requests queued in the kernel", svcWindow{lang: "python", rps: 60, meanS: 0.03, cpu: 0.95, hostCPUs: 4, hostBusy: 1.2, pressure: &calm,
+			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 12}, causeWorkers, "runtime.workers"},
 		// The host's CPUs all busy: requests wait for a CPU.
 		{"host saturated", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 1.95,
 			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, "", ""},
