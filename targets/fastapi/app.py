@@ -8,7 +8,8 @@ Routes:
     GET /metrics
     GET /users/{user_id}
     GET /users/{user_id}/orders   orders with their items (N+1 when lazy)
-    GET /users/{user_id}/events   newest 20 events (the index knob's query)
+    GET /users/{user_id}/events   newest 20 events (the index knob's query; db_ms
+                                  more in a statement of its own)
     GET /users/{user_id}/token    a token that costs cpu_ms of CPU
     GET /posts?page=N             20 posts with author and comments (N+1 when lazy)
 """
@@ -201,6 +202,11 @@ def create_app():
         # WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20: a scan of the
         # whole table without events (user_id, created_at DESC).
         with Session() as db:
+            if knobs["db_ms"]:
+                # A statement that takes db_ms in PostgreSQL, as a report
+                # query or a slower data set would: the session waits, the
+                # worker's CPU does not run.
+                db.execute(text("SELECT pg_sleep(:s)"), {"s": knobs["db_ms"] / 1000.0})
             q = db.query(Event).filter(Event.user_id == user_id).order_by(Event.created_at.desc()).limit(PAGE_SIZE)
             return [{"id": e.id, "kind": e.kind, "at": e.created_at.isoformat()} for e in q.all()]
 

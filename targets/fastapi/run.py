@@ -13,6 +13,7 @@ Knobs (a --knob overrides the profile's value):
     pool_timeout SECONDS               SQLAlchemy pool_timeout (default 30)
     index     missing | present        events (user_id, created_at DESC)
     cpu_ms    N                        CPU burnt by GET /users/{id}/token
+    db_ms     N                        a statement of N ms more in GET /users/{id}/events
 
 Run it with Debian's /usr/bin/python3, which has the python3-fastapi,
 python3-uvicorn, python3-sqlalchemy, python3-psycopg2 and
@@ -40,6 +41,7 @@ PROFILES = {
         "pool_timeout": "30",
         "index": "missing",
         "cpu_ms": "20",
+        "db_ms": "0",
     },
     "tuned": {
         "nplusone": "selectin",
@@ -49,6 +51,7 @@ PROFILES = {
         "pool_timeout": "30",
         "index": "present",
         "cpu_ms": "0",
+        "db_ms": "0",
     },
 }
 
@@ -67,7 +70,7 @@ class UsageError(Exception):
 
 def parse_knobs(profile, overrides):
     """Returns the knob settings of profile with the name=value overrides,
-    checked and converted: workers, cpu_ms, pool_timeout as numbers and pool
+    checked and converted: workers, cpu_ms, db_ms, pool_timeout as numbers and pool
     as (size, overflow)."""
     if profile not in PROFILES:
         raise UsageError("unknown profile %r (naive or tuned)" % profile)
@@ -85,6 +88,7 @@ def parse_knobs(profile, overrides):
             raise UsageError("knob %s=%s: want one of %s" % (name, raw[name], ", ".join(allowed)))
     knobs["workers"] = number(raw, "workers", int, 1)
     knobs["cpu_ms"] = number(raw, "cpu_ms", int, 0)
+    knobs["db_ms"] = number(raw, "db_ms", int, 0)
     knobs["pool_timeout"] = number(raw, "pool_timeout", float, 0)
     size, _, overflow = raw["pool"].partition("+")
     knobs["pool"] = [
