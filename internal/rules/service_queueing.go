@@ -150,7 +150,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		ev["event_loop_lag_p99_ms"] = dbRound(lagMS, 1)
 		ev["event_loop_utilisation"] = dbRound(elu, 3)
 	}
-	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight, kernelQueued)
+	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight, kernelQueued, w.KernelQueuedReadings > 0)
 	return []Finding{{
 		Subject:  "service",
 		Evidence: ev,
@@ -161,7 +161,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 // queueingCause tells the cause of the wait apart, in order of how
 // unmistakable its evidence is.
 func queueingCause(p serviceQueueingParams, svc Span, lang string, cpu float64, db serviceDB,
-	hasLoop bool, lagMS, elu, outbound, inFlight, kernelQueued float64) string {
+	hasLoop bool, lagMS, elu, outbound, inFlight, kernelQueued float64, kernelRead bool) string {
 	switch {
 	case svc.Part(PartLock).Share >= 0.5*svc.Part(PartOther).Share && svc.Part(PartLock).Share > 0.2:
 		return causeLock
@@ -202,12 +202,14 @@ func queueingCause(p serviceQueueingParams, svc Span, lang string, cpu float64, 
 		}
 		// An async server whose loop is blocked: few database sessions
 		// busy (one per loop at most, as a blocking call holds the loop),
-		// little CPU, many requests in flight. Node says it directly.
+		// little CPU, many requests in flight. Node says it directly; the
+		// kernel's queue, where it was read, says it above, and read empty
+		// says the workers read their requests: no loop is blocked.
 		if lang == metrics.LanguageNode && hasLoop {
 			if lagMS >= p.MinLoopLagMS || elu >= 0.9 {
 				return causeEventLoop
 			}
-		} else if dbActive <= p.MaxLoopDBActive && cpu <= p.MaxLoopCPUCores {
+		} else if dbActive <= p.MaxLoopDBActive && cpu <= p.MaxLoopCPUCores && !kernelRead {
 			return causeEventLoop
 		}
 	}

@@ -28,8 +28,9 @@ type svcWindow struct {
 	pressure       *float64
 	maxConnections string
 	// kernelQueued is the mean number of requests waiting in the kernel
-	// for the service (0: none read).
+	// for the service; kernelRead says it was read (it is when above 0).
 	kernelQueued float64
+	kernelRead   bool
 }
 
 func (s svcWindow) window() *probe.Window {
@@ -43,7 +44,7 @@ func (s svcWindow) window() *probe.Window {
 	}
 	w := &probe.Window{Seconds: 4, Metrics: m, ServiceCPUs: s.hostCPUs, HostBusyCores: s.hostBusy, HostCPUPressure: s.pressure,
 		Sources: map[string]source.Status{probe.Metrics: {State: source.OK}, probe.Postgres: {State: source.OK}}}
-	if s.kernelQueued > 0 {
+	if s.kernelQueued > 0 || s.kernelRead {
 		w.KernelQueued, w.KernelQueuedReadings = s.kernelQueued, 16
 	}
 	settings := postgres.Settings{"superuser_reserved_connections": {Value: "3"}}
@@ -131,6 +132,13 @@ func TestServiceQueueingCauses(t *testing.T) {
 		// unread in the kernel tell the loop.
 		{"blocked loop in slow statements", svcWindow{lang: "python", rps: 60, meanS: 0.03, cpu: 0.2, hostCPUs: 2, hostBusy: 0.8, pressure: &calm,
 			sessions: repeat(2, 5), active: []int{2, 2, 2, 1, 2}, kernelQueued: 6}, causeEventLoop, "run_in_threadpool"},
+		// The FastAPI target with one connection per worker under
+		// statements of 25 ms: the requests wait inside for SQLAlchemy's
+		// pool, which hands its connection from thread to thread under
+		// the GIL (its sessions active 40% of the time), and none waits in
+		// the kernel: the loops read their requests, none is blocked.
+		{"requests read, waiting inside: no blocked loop", svcWindow{lang: "python", rps: 45, meanS: 0.12, cpu: 0.16, hostCPUs: 2, hostBusy: 0.3, pressure: &calm,
+			sessions: repeat(2, 6), active: []int{1, 1, 0, 1, 1, 1}, kernelRead: true}, causeUnknown, "py-spy"},
 		// The same at one core per worker: too few workers.
 		{"workers at a core, requests queued in the kernel", svcWindow{lang: "python", rps: 60, meanS: 0.03, cpu: 0.95, hostCPUs: 4, hostBusy: 1.2, pressure: &calm,
 			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 12}, causeWorkers, "runtime.workers"},

@@ -18,6 +18,7 @@ const startedBy = process.ppid;
 //   index            missing | present   events (user_id, created_at DESC)
 //   cpu_ms           N             crypto.pbkdf2Sync in GET /users/:userId/token,
 //                                  which blocks the event loop
+//   db_ms            N             a statement of N ms more in GET /users/:userId/events
 //
 // Routes: /health, /metrics, /users/:userId, /users/:userId/orders,
 // /users/:userId/events, /users/:userId/token, /posts?page=N.
@@ -39,11 +40,11 @@ const PAGE_SIZE = 20;
 const INDEX_NAME = 'events_user_id_created_at_idx';
 
 const PROFILES = {
-  naive: { nplusone: 'loop', workers: '1', pool: '2', pool_timeout_ms: '0', index: 'missing', cpu_ms: '20' },
-  tuned: { nplusone: 'any', workers: '2', pool: '10', pool_timeout_ms: '0', index: 'present', cpu_ms: '0' },
+  naive: { nplusone: 'loop', workers: '1', pool: '2', pool_timeout_ms: '0', index: 'missing', cpu_ms: '20', db_ms: '0' },
+  tuned: { nplusone: 'any', workers: '2', pool: '10', pool_timeout_ms: '0', index: 'present', cpu_ms: '0', db_ms: '0' },
 };
 const CHOICES = { nplusone: ['loop', 'any'], index: ['missing', 'present'] };
-const NUMBERS = { workers: 1, pool: 1, pool_timeout_ms: 0, cpu_ms: 0 }; // knob: its minimum
+const NUMBERS = { workers: 1, pool: 1, pool_timeout_ms: 0, cpu_ms: 0, db_ms: 0 }; // knob: its minimum
 
 class UsageError extends Error {}
 
@@ -270,6 +271,11 @@ function createApp(pool, knobs, clustered) {
   app.get('/users/:userId/events', async (req, res) => {
     // WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20: a scan of the
     // whole table without events (user_id, created_at DESC).
+    if (knobs.db_ms > 0) {
+      // A statement that takes db_ms in PostgreSQL, as a report query or a
+      // slower data set would: it holds one of the pool's clients meanwhile.
+      await pool.query('SELECT pg_sleep($1)', [knobs.db_ms / 1000]);
+    }
     const { rows } = await pool.query(
       'SELECT id, kind, created_at FROM events WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2',
       [userID(req), PAGE_SIZE],
