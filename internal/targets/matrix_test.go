@@ -132,6 +132,11 @@ func runMatrix(t *testing.T, kind Kind, cases []matrixCase) {
 		t.Fatal(err)
 	}
 	dsn := matrixDatabase(ctx, t, kind)
+	v, _ := set.Rule("service.queueing").Param("max_host_cpu_pressure")
+	maxPressure, ok := v.(float64)
+	if !ok || maxPressure <= 0 {
+		t.Fatalf("service.queueing's max_host_cpu_pressure is %v", v)
+	}
 	var lines []string
 	for _, c := range cases {
 		opts := Options{Profile: "tuned", Knobs: c.knobs, Database: dsn}
@@ -180,6 +185,14 @@ func runMatrix(t *testing.T, kind Kind, cases []matrixCase) {
 			t.Logf("%s %s: NOT CHECKED, the host's CPUs were busy (%.2f of %d cores): %s",
 				kind, c.name, w.HostBusyCores, w.ServiceCPUs, msg)
 			lines[len(lines)-1] += "  (not checked: host CPUs busy)"
+		case c.needsRoom && w.HostCPUPressure != nil && *w.HostCPUPressure > maxPressure:
+			// Not asserted: a task of the host waited for a CPU over more
+			// of the window than service.queueing allows, which then does
+			// not tell a wait inside the service from a wait for a CPU (the
+			// other test packages of a CI run share the host).
+			t.Logf("%s %s: NOT CHECKED, the host's CPU pressure was %.2f (service.queueing stands aside above %.2f): %s",
+				kind, c.name, *w.HostCPUPressure, maxPressure, msg)
+			lines[len(lines)-1] += "  (not checked: host CPU pressure)"
 		default:
 			t.Errorf("%s %s: %s", kind, c.name, msg)
 		}
