@@ -133,6 +133,9 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	if pr := w.HostCPUPressure; pr != nil {
 		ev["host_cpu_pressure"] = dbRound(*pr, 3)
 	}
+	if kernelQueued > 0 {
+		ev["in_flight_from"] = svc.InFlightFrom + " + the kernel's queue"
+	}
 	if db.found {
 		ev["db_client"] = clientName(db.main)
 		ev["db_sessions_max"] = db.main.Sessions.Max

@@ -168,6 +168,10 @@ func TestServiceQueueingCauses(t *testing.T) {
 			if f.Impact < 0.5 {
 				t.Errorf("impact %v", f.Impact)
 			}
+			from, _ := f.Evidence["in_flight_from"].(string)
+			if kernel := tc.w.kernelQueued >= 1.5; kernel != strings.HasSuffix(from, " + the kernel's queue") {
+				t.Errorf("in flight from %q, kernel queue %v", from, tc.w.kernelQueued)
+			}
 		})
 	}
 }
