@@ -243,8 +243,7 @@ func (s *Snapshot) runnable() (RunnableReading, bool) {
 func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 	s := &Snapshot{Time: time.Now(), Status: map[string]source.Status{}, ServiceCPUs: localServiceCPUs(p.cfg.Sources)}
 	if s.ServiceCPUs > 0 {
-		if t, ok := readHostCPU(); ok {
-			t.queued, t.hasQueued = readQueuedRequests(servicePort(p.cfg.Sources))
+		if t, ok := readHostCPU(servicePort(p.cfg.Sources)); ok {
 			s.hostCPU = &t
 		}
 	}

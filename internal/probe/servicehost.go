@@ -23,14 +23,20 @@ import (
 // metrics (or its target) are served on loopback, so that the service runs
 // here; 0 when its host is another machine or unknown.
 func localServiceCPUs(src config.Sources) int {
-	u, err := url.Parse(src.MetricsURL())
-	if err != nil || u.Hostname() == "" {
-		return 0
-	}
-	if source.LocalHost(u.Hostname()) {
+	if _, ok := localURL(src.MetricsURL()); ok {
 		return runtime.NumCPU()
 	}
 	return 0
+}
+
+// localURL parses raw and says whether it names a loopback host, one on
+// this machine.
+func localURL(raw string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return nil, false
+	}
+	return u, source.LocalHost(u.Hostname())
 }
 
 // deeperEvidence says, per runtime, what gives a service's stacks when Go's
@@ -128,9 +134,10 @@ func readRunnable(port int) (RunnableReading, bool) {
 	return r, ok
 }
 
-// readHostCPU reads /proc/stat's cpu line; false where it cannot (not
-// Linux).
-func readHostCPU() (hostCPUTimes, bool) {
+// readHostCPU reads /proc/stat's cpu line, and the requests waiting in the
+// kernel for the service listening on port (0: none); false where it
+// cannot (not Linux).
+func readHostCPU(port int) (hostCPUTimes, bool) {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return hostCPUTimes{}, false
@@ -155,6 +162,7 @@ func readHostCPU() (hostCPUTimes, bool) {
 	}
 	t.at = time.Now()
 	t.runnable, t.hasRunnable = parseProcsRunning(string(stat))
+	t.queued, t.hasQueued = readQueuedRequests(port)
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
 		t.own, t.hasOwn = parseOwnTicks(string(b))
 	}

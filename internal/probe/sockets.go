@@ -8,13 +8,11 @@
 package probe
 
 import (
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/pgadvisor/advisor/internal/config"
-	"github.com/pgadvisor/advisor/internal/probe/source"
 )
 
 // servicePort is the TCP port the service listens on, when it runs on this
@@ -22,16 +20,17 @@ import (
 // neither is a loopback URL.
 func servicePort(src config.Sources) int {
 	for _, raw := range []string{src.Target, src.MetricsURL()} {
-		if raw == "" {
-			continue
-		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" || !source.LocalHost(u.Hostname()) {
+		u, ok := localURL(raw)
+		if !ok {
 			continue
 		}
 		port := u.Port()
-		if port == "" {
-			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		switch {
+		case port != "":
+		case u.Scheme == "http":
+			port = "80"
+		case u.Scheme == "https":
+			port = "443"
 		}
 		if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 {
 			return n
