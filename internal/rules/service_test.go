@@ -82,6 +82,7 @@ func TestServiceQueueingCauses(t *testing.T) {
 	lag := 0.4
 	elu := 0.97
 	calm, contended, shared := 0.08, 0.7, 0.3
+	minKernel, _ := loadBuiltin(t).Rule("service.queueing").Param("min_kernel_queued")
 	for _, tc := range []struct {
 		name  string
 		w     svcWindow
@@ -169,7 +170,7 @@ func TestServiceQueueingCauses(t *testing.T) {
 				t.Errorf("impact %v", f.Impact)
 			}
 			from, _ := f.Evidence["in_flight_from"].(string)
-			if kernel := tc.w.kernelQueued >= 1.5; kernel != strings.HasSuffix(from, " + the kernel's queue") {
+			if kernel := tc.w.kernelQueued >= minKernel.(float64); kernel != strings.HasSuffix(from, " + the kernel's queue") {
 				t.Errorf("in flight from %q, kernel queue %v", from, tc.w.kernelQueued)
 			}
 		})
