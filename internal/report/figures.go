@@ -31,6 +31,9 @@ type Figures struct {
 	Handlers []HandlerFigures `json:"handlers,omitempty"`
 	// Host is the CPU of the service's host, when it is advisor's host.
 	Host *HostFigures `json:"host,omitempty"`
+	// KernelQueue is the requests that waited in the kernel for the
+	// service to read them, when it listens on advisor's host.
+	KernelQueue *KernelQueueFigures `json:"kernel_queue,omitempty"`
 	// Notes say what the split could not see.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -52,6 +55,17 @@ type HostFigures struct {
 	// RunnableTasks is the mean number of the host's tasks running or
 	// ready to run over the window (procs_running); nil when not read.
 	RunnableTasks *float64 `json:"runnable_tasks,omitempty"`
+}
+
+// KernelQueueFigures are the requests that waited unread on the service's
+// port (rules.KernelQueue): its latency does not count their wait.
+type KernelQueueFigures struct {
+	// Queued is their mean number over Readings readings.
+	Queued   float64 `json:"queued"`
+	Readings int     `json:"readings"`
+	// WaitMSPerRequest is each request's wait there by Little's law,
+	// before the service's latency starts.
+	WaitMSPerRequest float64 `json:"wait_ms_per_request"`
 }
 
 // Rates are the request figures of the service or of one route. The
@@ -151,12 +165,13 @@ func FiguresOf(ts *rules.TimeSplit) *Figures {
 		return nil
 	}
 	f := &Figures{
-		Runtime: ts.Runtime,
-		Method:  ts.Method,
-		Service: ServiceFigures{Rates: ratesOf(&ts.Service), Time: timeOf(ts.Service.Parts)},
-		Routes:  make([]RouteFigures, 0, len(ts.Routes)),
-		Host:    HostFiguresOf(ts.Host),
-		Notes:   slices.Clone(ts.Notes),
+		Runtime:     ts.Runtime,
+		Method:      ts.Method,
+		Service:     ServiceFigures{Rates: ratesOf(&ts.Service), Time: timeOf(ts.Service.Parts)},
+		Routes:      make([]RouteFigures, 0, len(ts.Routes)),
+		Host:        HostFiguresOf(ts.Host),
+		KernelQueue: KernelQueueFiguresOf(ts.Kernel),
+		Notes:       slices.Clone(ts.Notes),
 	}
 	for i := range ts.Routes {
 		r := &ts.Routes[i]
@@ -353,6 +368,45 @@ func HostFiguresOf(h *rules.HostCPU) *HostFigures {
 		f.RunnableTasks = roundPtr(h.HostRunnable, 2)
 	}
 	return f
+}
+
+// KernelQueueFiguresOf returns the figures of a kernel queue, nil when it
+// was not read.
+func KernelQueueFiguresOf(k *rules.KernelQueue) *KernelQueueFigures {
+	if k == nil {
+		return nil
+	}
+	return &KernelQueueFigures{Queued: round(k.Queued, 3), Readings: k.Readings, WaitMSPerRequest: round(k.WaitMS, 3)}
+}
+
+// KernelQueueText is the kernel queue's line: how many requests waited
+// unread on the service's port, for how long each, and the mean latency
+// the clients saw with that wait (meanMS, the service's own, may be nil):
+// at least that, since a request the service has read but not started (an
+// event loop's pending task) is in neither.
+func KernelQueueText(k *KernelQueueFigures, meanMS *float64) string {
+	if k.Queued < 0.05 {
+		return fmt.Sprintf("no request waited unread on the service's port (%d readings)", k.Readings)
+	}
+	t := fmt.Sprintf("%.1f requests waited unread on the service's port, %s each before its latency starts",
+		k.Queued, MSText(k.WaitMSPerRequest))
+	if meanMS != nil {
+		t += ": the clients waited a mean of " + MSText(*meanMS+k.WaitMSPerRequest) + " or more"
+	}
+	return t
+}
+
+// KernelQueueShort is KernelQueueText for a line of attach's time pane:
+// the figures first.
+func KernelQueueShort(k *KernelQueueFigures, meanMS *float64) string {
+	if k.Queued < 0.05 {
+		return fmt.Sprintf("none waited unread (%d readings)", k.Readings)
+	}
+	t := fmt.Sprintf("%.1f requests unread, %s each, outside the service's latency", k.Queued, MSText(k.WaitMSPerRequest))
+	if meanMS != nil {
+		t += "; clients' mean ≥ " + MSText(*meanMS+k.WaitMSPerRequest)
+	}
+	return t
 }
 
 // HostText is the host's line: its CPUs busy, the CPU per request and

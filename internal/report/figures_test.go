@@ -107,6 +107,27 @@ func fixturePythonSplit() *rules.TimeSplit {
 		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
 }
 
+// fixtureLoopSplit is the split of a Python service whose one worker's
+// event loop a synchronous database call blocks: its metrics count 3
+// requests in flight, each of 36.6 ms, while 16.9 more wait unread on its
+// port, 206 ms each.
+func fixtureLoopSplit() *rules.TimeSplit {
+	ts := fixturePythonSplit()
+	route := fixtureRoute("GET", "/users/{id}/events", 82, 36.6, 30, 95)
+	route.Share = 1
+	svc := route
+	svc.Route, svc.Method = "", ""
+	svc.InFlight, svc.InFlightFrom = 3, "gauge"
+	svc.Parts = []rules.Part{
+		{Name: rules.PartDB, MSPerRequest: 30.1, Share: 30.1 / 36.6, From: "pg_stat_statements (execution time of the window's statements)"},
+		{Name: rules.PartOther, MSPerRequest: 6.5, Share: 6.5 / 36.6, From: "the rest: waiting inside the service for nothing advisor can see"},
+	}
+	route.Parts = svc.Parts
+	ts.Service, ts.Routes = svc, []rules.Span{route}
+	ts.Kernel = &rules.KernelQueue{Queued: 16.9, WaitMS: 16.9 / 82 * 1000, Readings: 24}
+	return ts
+}
+
 // fixturePerRequest are per-request figures of PostgreSQL and Redis (none
 // of Redis when redis is 0), without CPU or outbound calls.
 func fixturePerRequest(queries, dbMS, redis float64, attribution string) *rules.PerRequest {
@@ -151,6 +172,40 @@ func TestGoldenSplit(t *testing.T) {
 func TestGoldenSplitPython(t *testing.T) {
 	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(fixturePythonSplit())
 	checkFormatGoldens(t, "split-python", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
+}
+
+// TestGoldenSplitKernelQueue: the requests waiting unread on the service's
+// port have a line of their own, with the mean the clients see.
+func TestGoldenSplitKernelQueue(t *testing.T) {
+	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(fixtureLoopSplit())
+	checkFormatGoldens(t, "split-kernel", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
+}
+
+func TestKernelQueueText(t *testing.T) {
+	mean := 36.6
+	for _, c := range []struct {
+		k    KernelQueueFigures
+		mean *float64
+		want string
+	}{
+		{KernelQueueFigures{Queued: 16.9, Readings: 24, WaitMSPerRequest: 206.1}, &mean,
+			"16.9 requests waited unread on the service's port, 206 ms each before its latency starts: the clients waited a mean of 243 ms or more"},
+		{KernelQueueFigures{Queued: 16.9, Readings: 24, WaitMSPerRequest: 206.1}, nil,
+			"16.9 requests waited unread on the service's port, 206 ms each before its latency starts"},
+		{KernelQueueFigures{Queued: 0.02, Readings: 40, WaitMSPerRequest: 0.1}, &mean,
+			"no request waited unread on the service's port (40 readings)"},
+	} {
+		if got := KernelQueueText(&c.k, c.mean); got != c.want {
+			t.Errorf("KernelQueueText(%+v):\n got %s\nwant %s", c.k, got, c.want)
+		}
+	}
+	k := KernelQueueFigures{Queued: 16.9, Readings: 24, WaitMSPerRequest: 206.1}
+	if got, want := KernelQueueShort(&k, &mean), "16.9 requests unread, 206 ms each, outside the service's latency; clients' mean ≥ 243 ms"; got != want {
+		t.Errorf("KernelQueueShort:\n got %s\nwant %s", got, want)
+	}
+	if got, want := KernelQueueShort(&KernelQueueFigures{Readings: 3}, nil), "none waited unread (3 readings)"; got != want {
+		t.Errorf("KernelQueueShort of none: got %s, want %s", got, want)
+	}
 }
 
 // TestFiguresOmitted: a report without figures, or with a split that has
@@ -206,6 +261,12 @@ func TestFiguresOf(t *testing.T) {
 	if f.Handlers[2].Time[0].Part != rules.PartCPU || f.Handlers[2].Time[1].Part != rules.PartOutbound {
 		t.Errorf("handler time %+v", f.Handlers[2].Time)
 	}
+	if f.KernelQueue != nil {
+		t.Errorf("a split without the kernel's queue has figures of it: %+v", f.KernelQueue)
+	}
+	if k := FiguresOf(fixtureLoopSplit()).KernelQueue; k == nil || k.Queued != 16.9 || k.Readings != 24 || k.WaitMSPerRequest != 206.098 {
+		t.Errorf("kernel queue figures %+v, want 16.9 queued over 24 readings, 206.098 ms", k)
+	}
 	py := FiguresOf(fixturePythonSplit())
 	if py.Service.InFlightFrom != "gauge" || *py.Service.InFlight != 30.2 || len(py.Routes[0].Time) != 2 || len(py.Notes) != 1 {
 		t.Errorf("python figures %+v", py)
@@ -217,9 +278,24 @@ func TestSplitJSONMatchesSchema(t *testing.T) {
 	for name, r := range map[string]*Report{
 		"go":     fixtureSplitReport(),
 		"python": New(fixtureTime, 0, nil, nil, Baseline{}).WithSplit(fixturePythonSplit()),
+		"kernel": New(fixtureTime, 0, nil, nil, Baseline{}).WithSplit(fixtureLoopSplit()),
 	} {
 		if err := validate(sch, printJSON(t, r)); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	kernel := printJSON(t, New(fixtureTime, 0, nil, nil, Baseline{}).WithSplit(fixtureLoopSplit()))
+	for _, m := range []struct{ name, old, new string }{
+		{"kernel_queue readings 0", `"readings": 24`, `"readings": 0`},
+		{"kernel_queue wait renamed", `"wait_ms_per_request"`, `"wait_ms"`},
+		{"kernel_queue queued negative", `"queued": 16.9`, `"queued": -1`},
+	} {
+		if !bytes.Contains(kernel, []byte(m.old)) {
+			t.Errorf("%s: the kernel fixture's JSON does not contain %s", m.name, m.old)
+			continue
+		}
+		if err := validate(sch, bytes.Replace(kernel, []byte(m.old), []byte(m.new), 1)); err == nil {
+			t.Errorf("%s: the schema accepts the mutated report", m.name)
 		}
 	}
 	valid := printJSON(t, fixtureSplitReport())

@@ -29,6 +29,9 @@ func markdownFigures(b *bytes.Buffer, f *Figures) {
 	if f.Host != nil {
 		fmt.Fprintf(b, "\n\n**Host:** %s", inline(HostText(f.Host)))
 	}
+	if f.KernelQueue != nil {
+		fmt.Fprintf(b, "\n\n**Kernel queue:** %s", inline(KernelQueueText(f.KernelQueue, f.Service.MeanMS)))
+	}
 	b.WriteString("\n")
 
 	if len(f.Routes) > 0 {

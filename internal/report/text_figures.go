@@ -37,6 +37,9 @@ func (p *Text) figures(b *bytes.Buffer, f *Figures, st textStyles, width int) {
 	if f.Host != nil {
 		writeLabeled(b, "  ", "host         ", sanitize(HostText(f.Host)), width, st)
 	}
+	if f.KernelQueue != nil {
+		writeLabeled(b, "  ", "kernel queue ", sanitize(KernelQueueText(f.KernelQueue, f.Service.MeanMS)), width, st)
+	}
 	p.routes(b, f, st, width)
 	for i, h := range f.Handlers {
 		if i == maxHandlers {

@@ -78,9 +78,8 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	// Below min_kernel_queued on average, the queue is the moment between
 	// a keep-alive client's request and the read that takes it.
 	kernelQueued, kernelMS := 0.0, 0.0
-	if w.KernelQueuedReadings > 0 && w.KernelQueued >= p.MinKernelQueued {
-		kernelQueued = w.KernelQueued
-		kernelMS = kernelQueued / svc.RPS * 1000
+	if k := ts.Kernel; k != nil && k.Queued >= p.MinKernelQueued {
+		kernelQueued, kernelMS = k.Queued, k.WaitMS
 		waitMS += kernelMS
 		waitShare = waitMS / (svc.MeanMS + kernelMS)
 	}
@@ -153,7 +152,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		ev["event_loop_lag_p99_ms"] = dbRound(lagMS, 1)
 		ev["event_loop_utilisation"] = dbRound(elu, 3)
 	}
-	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight, kernelQueued, w.KernelQueuedReadings > 0)
+	ev["cause"] = queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight, kernelQueued, ts.Kernel != nil)
 	return []Finding{{
 		Subject:  "service",
 		Evidence: ev,

@@ -55,8 +55,41 @@ type TimeSplit struct {
 	// advisor's host: on a busy one, findings' savings weigh the CPU their
 	// fix frees (onHostCPU). nil when advisor cannot see it.
 	Host *HostCPU
+	// Kernel is the requests that waited in the kernel for the service to
+	// read them, when it listens on advisor's host; nil when not read.
+	Kernel *KernelQueue
 	// Notes say what the split could not see.
 	Notes []string
+}
+
+// KernelQueue is the requests that waited in the kernel, unread, on the
+// service's port: connections in its accept queue and accepted connections
+// whose request it had not read (probe.Window.KernelQueued). The service's
+// metrics count neither them nor their wait: its latency starts when it
+// reads a request.
+type KernelQueue struct {
+	// Queued is their mean number over the window's readings.
+	Queued float64
+	// WaitMS is the wait per request it means by Little's law (Queued over
+	// the service's rate), before the time the service measures; 0 without
+	// a rate.
+	WaitMS float64
+	// Readings are the readings Queued is the mean of.
+	Readings int
+}
+
+// kernelQueueOf is the window's kernel queue for a service serving rps
+// requests per second, or nil when it was not read.
+func kernelQueueOf(in *Input, rps float64) *KernelQueue {
+	w := in.Window
+	if w == nil || w.KernelQueuedReadings <= 0 {
+		return nil
+	}
+	k := &KernelQueue{Queued: w.KernelQueued, Readings: w.KernelQueuedReadings}
+	if rps > 0 {
+		k.WaitMS = k.Queued / rps * 1000
+	}
+	return k
 }
 
 // Span is one route (or the service) over the window.
@@ -219,6 +252,7 @@ func splitOf(in *Input) *TimeSplit {
 	if h, ok := hostCPUOf(in, &svc); ok {
 		ts.Host = &h
 	}
+	ts.Kernel = kernelQueueOf(in, svc.RPS)
 	slices.SortStableFunc(ts.Routes, func(a, b Span) int { return cmp.Compare(b.Share, a.Share) })
 	if svc.RPS <= 0 || !svc.HasLatency {
 		ts.Notes = append(ts.Notes, "no requests with a latency histogram in the window: the time per request cannot be split")

@@ -151,3 +151,24 @@ func TestSplitHost(t *testing.T) {
 		t.Fatalf("host %+v", h)
 	}
 }
+
+// TestSplitKernelQueue: the requests waiting unread on the service's port
+// are in the split when they were read, with their wait by Little's law.
+func TestSplitKernelQueue(t *testing.T) {
+	in := perRequestInput(2, false, false)
+	if k := Split(in).Kernel; k != nil {
+		t.Fatalf("kernel queue %+v without a reading", *k)
+	}
+	in = perRequestInput(2, false, false)
+	in.Window.KernelQueued, in.Window.KernelQueuedReadings = 5, 20
+	k := Split(in).Kernel
+	// 5 requests waiting at 100 requests/s: 50 ms each.
+	if k == nil || k.Queued != 5 || k.Readings != 20 || math.Abs(k.WaitMS-50) > 1e-9 {
+		t.Fatalf("kernel queue %+v, want 5 over 20 readings, 50 ms", k)
+	}
+	in = perRequestInput(2, false, false)
+	in.Window.KernelQueuedReadings = 20
+	if k := Split(in).Kernel; k == nil || k.Queued != 0 || k.WaitMS != 0 {
+		t.Fatalf("an empty queue read: %+v, want 0 queued", k)
+	}
+}

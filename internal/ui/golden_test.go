@@ -149,6 +149,7 @@ func fixturePythonSplit() *rules.TimeSplit {
 	}
 	route.Parts = svc.Parts
 	return &rules.TimeSplit{Runtime: "python", Method: "metrics and database", Service: svc, Routes: []rules.Span{route},
-		Host:  &rules.HostCPU{Cores: 2, BusyCores: 0.4, BusyShare: 0.2, MSPerRequest: 400 / 18.4},
-		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
+		Host:   &rules.HostCPU{Cores: 2, BusyCores: 0.4, BusyShare: 0.2, MSPerRequest: 400 / 18.4},
+		Kernel: &rules.KernelQueue{Queued: 1.2, WaitMS: 1.2 / 18.4 * 1000, Readings: 40},
+		Notes:  []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
 }

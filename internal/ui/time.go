@@ -159,6 +159,13 @@ func (p *timePane) head() (top, notes []string) {
 	if h := report.HostFiguresOf(ts.Host); h != nil {
 		notes = append(notes, st.Dim.Render("  host: "+report.HostText(h)))
 	}
+	if k := report.KernelQueueFiguresOf(ts.Kernel); k != nil {
+		var mean *float64
+		if ts.Service.HasLatency {
+			mean = &ts.Service.MeanMS
+		}
+		notes = append(notes, st.Dim.Render("  kernel queue: "+report.KernelQueueShort(k, mean)))
+	}
 	for _, n := range ts.Notes {
 		notes = append(notes, st.Dim.Render("  note: "+oneLine(n)))
 	}
