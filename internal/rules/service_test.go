@@ -138,8 +138,17 @@ func TestServiceQueueingCauses(t *testing.T) {
 		// pool, which hands its connection from thread to thread under
 		// the GIL (its sessions active 40% of the time), and none waits in
 		// the kernel: the loops read their requests, none is blocked.
-		{"requests read, waiting inside: no blocked loop", svcWindow{lang: "python", rps: 45, meanS: 0.12, cpu: 0.16, hostCPUs: 2, hostBusy: 0.3, pressure: &calm,
-			sessions: repeat(2, 6), active: []int{1, 1, 0, 1, 1, 1}, kernelRead: true}, causeUnknown, "py-spy"},
+		{"requests read, waiting for a tiny pool handed between threads", svcWindow{lang: "python", rps: 45, meanS: 0.12, cpu: 0.16, hostCPUs: 2, hostBusy: 0.3, pressure: &calm,
+			sessions: repeat(2, 6), active: []int{1, 1, 0, 1, 1, 1}, kernelRead: true}, causePool, "held 42% of the time, and the requests queue for them (each connection sits idle as it passes"},
+		// The same with the sessions mostly idle: not the pool they wait
+		// for.
+		{"requests read, waiting inside, sessions idle", svcWindow{lang: "python", rps: 45, meanS: 0.12, cpu: 0.16, hostCPUs: 2, hostBusy: 0.3, pressure: &calm,
+			sessions: repeat(2, 6), active: []int{0, 0, 0, 0, 1, 0}, kernelRead: true}, causeUnknown, "py-spy"},
+		// The same without the kernel's queue read: the pool's sessions
+		// not all busy are not told from a loop blocked between
+		// statements, so the pool needs them busy.
+		{"sessions half active, queue not read", svcWindow{lang: "python", rps: 45, meanS: 0.12, cpu: 0.16, hostCPUs: 2, hostBusy: 0.3, pressure: &calm,
+			sessions: repeat(2, 6), active: []int{1, 1, 0, 1, 1, 1}}, causeEventLoop, "run_in_threadpool"},
 		// The same at one core per worker: too few workers.
 		{"workers at a core, requests queued in the kernel", svcWindow{lang: "python", rps: 60, meanS: 0.03, cpu: 0.95, hostCPUs: 4, hostBusy: 1.2, pressure: &calm,
 			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 12}, causeWorkers, "runtime.workers"},
