@@ -25,7 +25,16 @@ const (
 	MetricRedisCalls    = "redis_calls_per_request"
 	MetricOutboundCalls = "outbound_calls_per_request"
 	MetricCPUMS         = "cpu_ms_per_request"
+	// MetricKernelWait is the service's only: the wait of its requests
+	// unread on its port (figures.kernel_queue.wait_ms_per_request), which
+	// its own latency percentiles do not count.
+	MetricKernelWait = "kernel_wait_ms_per_request"
 )
+
+// MinKernelReadings is how many readings of the kernel's queue each side
+// must have for its wait to be gated: a report window reads it every
+// quarter second, a cumulative report (--window 0) once or twice.
+const MinKernelReadings = 8
 
 // ThresholdMinRequests is the --threshold name of the noise floor: a route
 // (or the service) with fewer requests than this on either side is listed
@@ -54,7 +63,10 @@ type metric struct {
 	// MinTailRequests requests there.
 	tail float64
 	unit string
-	get  func(*Rates) *float64
+	// get reads a route's (or the service's) figure; nil for the
+	// service-only figures, which service reads from the figures.
+	get     func(*Rates) *float64
+	service func(*Figures) (v *float64, readings int)
 	// text formats a value for people, where the unit's default does not
 	// fit the figure; nil for the default.
 	text func(float64) string
@@ -71,6 +83,13 @@ var metrics = []metric{
 	{name: MetricRedisCalls, label: "Redis calls/request", get: func(r *Rates) *float64 { return r.RedisCallsPerRequest }},
 	{name: MetricOutboundCalls, label: "outbound/request", get: func(r *Rates) *float64 { return r.OutboundCallsPerRequest }},
 	{name: MetricCPUMS, label: "CPU/request", unit: "ms", get: func(r *Rates) *float64 { return r.CPUMSPerRequest }},
+	{name: MetricKernelWait, label: "kernel wait/request", unit: "ms", service: func(f *Figures) (*float64, int) {
+		if f.KernelQueue == nil {
+			return nil, 0
+		}
+		v := f.KernelQueue.WaitMSPerRequest
+		return &v, f.KernelQueue.Readings
+	}},
 }
 
 func metricOf(name string) (metric, bool) {
@@ -127,9 +146,9 @@ type Thresholds struct {
 	ungated map[string]string
 }
 
-// DefaultThresholds are those of docs/design.md: p95 +20% and at least
-// +5 ms; DB queries per request +50% and at least +1; error share +1
-// point; rate -20%; at least 100 requests on each side.
+// DefaultThresholds are those of docs/design.md: p95 and the kernel wait
+// +20% and at least +5 ms; DB queries per request +50% and at least +1;
+// error share +1 point; rate -20%; at least 100 requests on each side.
 func DefaultThresholds() Thresholds {
 	f := func(v float64) *float64 { return &v }
 	return Thresholds{MinRequests: DefaultMinRequests, ByMetric: map[string]Threshold{
@@ -137,6 +156,7 @@ func DefaultThresholds() Thresholds {
 		MetricP95:        {Metric: MetricP95, Relative: f(0.20), Absolute: f(5)},
 		MetricDBQueries:  {Metric: MetricDBQueries, Relative: f(0.50), Absolute: f(1)},
 		MetricErrorShare: {Metric: MetricErrorShare, Absolute: f(0.01)},
+		MetricKernelWait: {Metric: MetricKernelWait, Relative: f(0.20), Absolute: f(5)},
 	}}
 }
 
@@ -334,6 +354,7 @@ func Compare(before, after *Report, th Thresholds) *Comparison {
 			th = th.without(MetricRPS, "a cumulative report (--window 0): its rate is the requests over the service's lifetime, not the load's")
 		}
 		svc := c.compareRates("", "", &bf.Service.Rates, &af.Service.Rates, th)
+		c.compareService(&svc, bf, af, th)
 		c.Service = &svc
 		seen := map[string]bool{}
 		for i := range af.Routes {
@@ -370,6 +391,9 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 		rc.NotCompared = fmt.Sprintf("too few requests to compare: %.0f before, %.0f after (fewer than %.0f)", b.Requests, a.Requests, th.MinRequests)
 	}
 	for _, m := range metrics {
+		if m.get == nil {
+			continue
+		}
 		var mc MetricChange
 		mc.Metric = m.name
 		if b != nil {
@@ -396,15 +420,58 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 				gated = false
 				mc.NotGated = "within the latency histogram's bucket: the percentile is interpolated inside it"
 			}
-			if gated && regressed(m, t, *mc.Before, *mc.After) {
-				mc.Regressed = true
-				c.Regressions = append(c.Regressions, Regression{Route: route, Method: method, Metric: m.name,
-					Before: *mc.Before, After: *mc.After, Threshold: thresholdText(m, t)})
+			if gated {
+				c.gate(route, method, m, t, &mc)
 			}
 		}
 		rc.Metrics = append(rc.Metrics, mc)
 	}
 	return rc
+}
+
+// compareService adds the service-only figures to its comparison, gated as
+// the others when the service is compared: the kernel's queue only with
+// MinKernelReadings readings on each side.
+func (c *Comparison) compareService(svc *RouteComparison, bf, af *Figures, th Thresholds) {
+	compared := svc.Only == "" && svc.NotCompared == ""
+	for _, m := range metrics {
+		if m.service == nil {
+			continue
+		}
+		mc := MetricChange{Metric: m.name}
+		var br, ar int
+		mc.Before, br = m.service(bf)
+		mc.After, ar = m.service(af)
+		if mc.Before == nil && mc.After == nil {
+			continue
+		}
+		if mc.Before != nil && mc.After != nil {
+			mc.setChange()
+			t, gated := th.ByMetric[m.name]
+			gated = gated && t.Gated() && compared
+			if why, ok := th.ungated[m.name]; ok && compared {
+				mc.NotGated = why
+			}
+			if gated && min(br, ar) < MinKernelReadings {
+				gated = false
+				mc.NotGated = fmt.Sprintf("fewer than %d readings of the kernel's queue on a side", MinKernelReadings)
+			}
+			if gated {
+				c.gate("", "", m, t, &mc)
+			}
+		}
+		svc.Metrics = append(svc.Metrics, mc)
+	}
+}
+
+// gate holds a figure with both sides against its threshold, and records
+// a regression.
+func (c *Comparison) gate(route, method string, m metric, t Threshold, mc *MetricChange) {
+	if regressed(m, t, *mc.Before, *mc.After) {
+		mc.Regressed = true
+		c.Regressions = append(c.Regressions, Regression{Route: route, Method: method, Metric: m.name,
+			Before: *mc.Before, After: *mc.After, Threshold: thresholdText(m, t)})
+	}
 }
 
 // sameBucket reports whether a percentile stayed in the histogram bucket of

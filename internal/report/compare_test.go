@@ -278,3 +278,76 @@ func TestCompareStatements(t *testing.T) {
 		t.Errorf("earlier report without statements: %+v %q", c.Statements, c.Notes)
 	}
 }
+
+// TestCompareKernelWait: a service whose requests wait unread on its port
+// regresses on the kernel's wait while its own latency does not move (a
+// blocked event loop); too few readings of the queue on a side, or the
+// threshold off, leave it shown and not gated.
+func TestCompareKernelWait(t *testing.T) {
+	pair := func(beforeWait, afterWait float64, readings int) (before, after *Report) {
+		mk := func(wait float64) *Report {
+			ts := fixtureLoopSplit()
+			ts.Service.Requests, ts.Routes[0].Requests = 82*60, 82*60
+			ts.Kernel = &rules.KernelQueue{Queued: wait * 82 / 1000, WaitMS: wait, Readings: readings}
+			return New(fixtureTime, 60*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(ts)
+		}
+		return mk(beforeWait), mk(afterWait)
+	}
+	kernel := func(c *Comparison) *MetricChange {
+		for i, mc := range c.Service.Metrics {
+			if mc.Metric == MetricKernelWait {
+				return &c.Service.Metrics[i]
+			}
+		}
+		return nil
+	}
+	before, after := pair(0.6, 206, 24)
+	c := Compare(before, after, DefaultThresholds())
+	if len(c.Regressions) != 1 || c.Regressions[0].Metric != MetricKernelWait || c.Regressions[0].Route != "" ||
+		c.Regressions[0].Before != 0.6 || c.Regressions[0].After != 206 {
+		t.Errorf("regressions %+v, want the service's kernel wait alone", c.Regressions)
+	}
+	if mc := kernel(c); mc == nil || !mc.Regressed {
+		t.Errorf("the service's kernel wait %+v, want regressed", mc)
+	}
+	// The routes have no such figure.
+	for _, rc := range c.Routes {
+		for _, mc := range rc.Metrics {
+			if mc.Metric == MetricKernelWait {
+				t.Errorf("route %s has the kernel wait", rc.Route)
+			}
+		}
+	}
+	if lines := RegressionLines(c); len(lines) != 1 || !strings.Contains(lines[0], "kernel wait/request") {
+		t.Errorf("regression lines %q", lines)
+	}
+	opts := fixtureOptions()
+	opts.FailOnRegression = true
+	checkFormatGoldens(t, "compare-kernel", after.Compare(before, DefaultThresholds()), opts, FormatText, FormatMarkdown)
+	// Under the absolute floor: 0.6 -> 4 ms is no regression.
+	before, after = pair(0.6, 4, 24)
+	if c := Compare(before, after, DefaultThresholds()); len(c.Regressions) != 0 {
+		t.Errorf("0.6 -> 4 ms regressed: %+v", c.Regressions)
+	}
+	// A cumulative report's reading or two: shown, not gated.
+	before, after = pair(0.6, 206, 2)
+	c = Compare(before, after, DefaultThresholds())
+	if mc := kernel(c); len(c.Regressions) != 0 || mc == nil || !strings.Contains(mc.NotGated, "readings of the kernel's queue") {
+		t.Errorf("two readings: regressions %+v, figure %+v", c.Regressions, mc)
+	}
+	// Off.
+	th := DefaultThresholds()
+	if err := th.Set(MetricKernelWait + "=off"); err != nil {
+		t.Fatal(err)
+	}
+	before, after = pair(0.6, 206, 24)
+	if c := Compare(before, after, th); len(c.Regressions) != 0 || kernel(c) == nil {
+		t.Errorf("threshold off: regressions %+v", c.Regressions)
+	}
+	// One side without the queue: listed with its side only.
+	before, after = pair(0.6, 206, 24)
+	before.Figures.KernelQueue = nil
+	if c := Compare(before, after, DefaultThresholds()); len(c.Regressions) != 0 || kernel(c) == nil || kernel(c).Before != nil {
+		t.Errorf("one side: regressions %+v, figure %+v", c.Regressions, kernel(c))
+	}
+}
