@@ -41,15 +41,17 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 		opts.GoroutineSamples = 5
 	}
 	start := time.Now()
-	s.Keep(p.Snapshot(ctx))
-
-	// Profiles run for (up to) the window, concurrently with the sampling.
+	// Profiles run for (up to) the window, concurrently with the first
+	// snapshot and the sampling: started after that snapshot, which takes
+	// most of a second on a host whose CPUs the service keeps busy, they
+	// ended that long after the window, and the report with them.
 	cpu := min(opts.ProfileSeconds, int(opts.Window/time.Second))
 	// Block and mutex deltas cover the whole window: contention is
 	// sampled, and a few seconds may hold too little of it.
 	contention := max(cpu, int(opts.Window/time.Second))
 	profiles := make(chan *pprof.Snapshot, 1)
 	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
+	s.Keep(p.Snapshot(ctx))
 
 	var samples []*pprof.GoroutineResult
 	var activity []postgres.ActivitySample
