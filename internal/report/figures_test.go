@@ -91,20 +91,7 @@ func fixtureGoSplit() *rules.TimeSplit {
 // fixturePythonSplit is the split of a Python service from its metrics and
 // its database: one route, an in-flight gauge, no process CPU metric.
 func fixturePythonSplit() *rules.TimeSplit {
-	route := fixtureRoute("GET", "/items/{item_id}", 18.4, 1650, 1400, 1900)
-	route.Share = 1
-	svc := route
-	svc.Route, svc.Method = "", ""
-	svc.InFlight, svc.InFlightFrom = 30.2, "gauge"
-	svc.Parts = []rules.Part{
-		{Name: rules.PartDB, MSPerRequest: 42.3, Share: 42.3 / 1650, From: "pg_stat_statements (execution time of the window's statements)"},
-		{Name: rules.PartOther, MSPerRequest: 1650 - 42.3, Share: (1650 - 42.3) / 1650, From: "the rest: waiting inside the service for nothing advisor can see"},
-	}
-	svc.PerRequest = fixturePerRequest(1, 42.3, 0, "every route together: the sources' totals over every route's requests")
-	route.PerRequest = fixturePerRequest(1, 42.3, 0, "exact: the only route with requests in the window")
-	route.Parts = svc.Parts
-	return &rules.TimeSplit{Runtime: "python", Method: "metrics and database", Service: svc, Routes: []rules.Span{route},
-		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
+	return fixtureGaugeSplit("GET", "/items/{item_id}", 18.4, 1650, 1400, 1900, 30.2, 42.3)
 }
 
 // fixtureLoopSplit is the split of a Python service whose one worker's
@@ -112,20 +99,29 @@ func fixturePythonSplit() *rules.TimeSplit {
 // requests in flight, each of 36.6 ms, while 16.9 more wait unread on its
 // port, 206 ms each.
 func fixtureLoopSplit() *rules.TimeSplit {
-	ts := fixturePythonSplit()
-	route := fixtureRoute("GET", "/users/{id}/events", 82, 36.6, 30, 95)
+	ts := fixtureGaugeSplit("GET", "/users/{id}/events", 82, 36.6, 30, 95, 3, 30.1)
+	ts.Kernel = &rules.KernelQueue{Queued: 16.9, WaitMS: 16.9 / 82 * 1000, Readings: 24}
+	return ts
+}
+
+// fixtureGaugeSplit is the split of a Python service with one route and an
+// in-flight gauge, from its metrics and its database: one query of dbMS per
+// request, the rest of the mean latency other.
+func fixtureGaugeSplit(method, path string, rps, meanMS, p50MS, p95MS, inFlight, dbMS float64) *rules.TimeSplit {
+	route := fixtureRoute(method, path, rps, meanMS, p50MS, p95MS)
 	route.Share = 1
 	svc := route
 	svc.Route, svc.Method = "", ""
-	svc.InFlight, svc.InFlightFrom = 3, "gauge"
+	svc.InFlight, svc.InFlightFrom = inFlight, "gauge"
 	svc.Parts = []rules.Part{
-		{Name: rules.PartDB, MSPerRequest: 30.1, Share: 30.1 / 36.6, From: "pg_stat_statements (execution time of the window's statements)"},
-		{Name: rules.PartOther, MSPerRequest: 6.5, Share: 6.5 / 36.6, From: "the rest: waiting inside the service for nothing advisor can see"},
+		{Name: rules.PartDB, MSPerRequest: dbMS, Share: dbMS / meanMS, From: "pg_stat_statements (execution time of the window's statements)"},
+		{Name: rules.PartOther, MSPerRequest: meanMS - dbMS, Share: (meanMS - dbMS) / meanMS, From: "the rest: waiting inside the service for nothing advisor can see"},
 	}
+	svc.PerRequest = fixturePerRequest(1, dbMS, 0, "every route together: the sources' totals over every route's requests")
+	route.PerRequest = fixturePerRequest(1, dbMS, 0, "exact: the only route with requests in the window")
 	route.Parts = svc.Parts
-	ts.Service, ts.Routes = svc, []rules.Span{route}
-	ts.Kernel = &rules.KernelQueue{Queued: 16.9, WaitMS: 16.9 / 82 * 1000, Readings: 24}
-	return ts
+	return &rules.TimeSplit{Runtime: "python", Method: "metrics and database", Service: svc, Routes: []rules.Span{route},
+		Notes: []string{"no process CPU metric (process_cpu_seconds_total): CPU time is counted in other"}}
 }
 
 // fixturePerRequest are per-request figures of PostgreSQL and Redis (none
