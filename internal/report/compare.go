@@ -33,7 +33,7 @@ const (
 
 // MinKernelReadings is how many readings of the kernel's queue each side
 // must have for its wait to be gated: a report window reads it every
-// quarter second, a cumulative report (--window 0) once or twice.
+// quarter second (a cumulative report has none).
 const MinKernelReadings = 8
 
 // ThresholdMinRequests is the --threshold name of the noise floor: a route

@@ -79,10 +79,13 @@ type KernelQueue struct {
 }
 
 // kernelQueueOf is the window's kernel queue for a service serving rps
-// requests per second, or nil when it was not read.
+// requests per second, or nil when it was not read. A cumulative window
+// (report --window 0) has it from its one snapshot, an instant after the
+// load, against a rate over the service's lifetime: no wait per request
+// comes of those, and it is left out.
 func kernelQueueOf(in *Input, rps float64) *KernelQueue {
 	w := in.Window
-	if w == nil || w.KernelQueuedReadings <= 0 {
+	if w == nil || w.KernelQueuedReadings <= 0 || w.Cumulative {
 		return nil
 	}
 	k := &KernelQueue{Queued: w.KernelQueued, Readings: w.KernelQueuedReadings}

@@ -166,6 +166,12 @@ func TestSplitKernelQueue(t *testing.T) {
 	if k == nil || k.Queued != 5 || k.Readings != 20 || math.Abs(k.WaitMS-50) > 1e-9 {
 		t.Fatalf("kernel queue %+v, want 5 over 20 readings, 50 ms", k)
 	}
+	// A cumulative window's one reading: left out.
+	in = perRequestInput(2, true, false)
+	in.Window.KernelQueued, in.Window.KernelQueuedReadings = 5, 1
+	if k := Split(in).Kernel; k != nil {
+		t.Fatalf("kernel queue %+v of a cumulative window", *k)
+	}
 	in = perRequestInput(2, false, false)
 	in.Window.KernelQueuedReadings = 20
 	if k := Split(in).Kernel; k == nil || k.Queued != 0 || k.WaitMS != 0 {
