@@ -124,7 +124,6 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 		"db_client":              "",
 		"db_sessions_max":        0,
 		"db_sessions_mean":       0.0,
-		"db_sessions_busy_share": 0.0,
 		"pool_handoff":           false,
 		"event_loop_lag_p99_ms":  0.0,
 		"event_loop_utilisation": 0.0,
@@ -138,15 +137,16 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	if kernelQueued > 0 {
 		ev["in_flight_from"] = svc.InFlightFrom + " + the kernel's queue"
 	}
+	busyShare := 0.0
 	if db.found {
 		ev["db_client"] = clientName(db.main)
 		ev["db_sessions_max"] = db.main.Sessions.Max
 		ev["db_sessions_mean"] = dbRound(db.main.Sessions.Mean, 2)
 		if mx := db.main.Sessions.Max; mx > 0 {
-			held := db.main.State(postgres.StateActive).Mean + db.main.State(postgres.StateIdleInTransaction).Mean
-			ev["db_sessions_busy_share"] = dbRound(held/float64(mx), 2)
+			busyShare = dbRound(heldSessions(db.main)/float64(mx), 2)
 		}
 	}
+	ev["db_sessions_busy_share"] = busyShare
 	loop := m.Runtime.EventLoop
 	var lagMS, elu float64
 	if loop != nil {
@@ -163,8 +163,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	ev["cause"] = cause
 	// A Python pool told from its sessions less than min_pool_busy_share
 	// busy: one whose connections pass from thread to thread.
-	ev["pool_handoff"] = cause == causePool && lang == metrics.LanguagePython && db.found &&
-		ev["db_sessions_busy_share"].(float64) < p.MinPoolBusyShare
+	ev["pool_handoff"] = cause == causePool && lang == metrics.LanguagePython && db.found && busyShare < p.MinPoolBusyShare
 	return []Finding{{
 		Subject:  "service",
 		Evidence: ev,
@@ -217,7 +216,7 @@ func queueingCause(p serviceQueueingParams, svc Span, lang string, cpu float64, 
 		// while the requests wait for it. The requests were read (the
 		// kernel's queue read and empty: no loop is blocked) and wait
 		// inside, at least twice as many as the sessions, on little CPU.
-		held := active + main.State(postgres.StateIdleInTransaction).Mean
+		held := heldSessions(main)
 		if lang == metrics.LanguagePython && kernelRead && kernelQueued == 0 &&
 			sessions.Max > 0 && sessions.Max <= p.MaxPoolSessions &&
 			sessions.Mean >= 0.9*float64(sessions.Max) &&
@@ -248,4 +247,11 @@ func queueingCause(p serviceQueueingParams, svc Span, lang string, cpu float64, 
 		return causeOutbound
 	}
 	return causeUnknown
+}
+
+// heldSessions is the mean number of a client's sessions held by a
+// request: active, or idle in a transaction (checked out of its pool
+// between statements).
+func heldSessions(c postgres.ClientActivity) float64 {
+	return c.State(postgres.StateActive).Mean + c.State(postgres.StateIdleInTransaction).Mean
 }
