@@ -407,11 +407,7 @@ func (c *Comparison) compareRates(route, method string, b, a *Rates, th Threshol
 		}
 		if mc.Before != nil && mc.After != nil {
 			mc.setChange()
-			t, gated := th.ByMetric[m.name]
-			gated = gated && t.Gated() && rc.Only == "" && rc.NotCompared == ""
-			if why, ok := th.ungated[m.name]; ok && rc.Only == "" && rc.NotCompared == "" {
-				mc.NotGated = why
-			}
+			t, gated := th.gateOf(m, rc.Only == "" && rc.NotCompared == "", &mc)
 			if need := math.Ceil(MinTailRequests / max(m.tail, 1e-9)); gated && m.tail > 0 && min(b.Requests, a.Requests) < need {
 				gated = false
 				mc.NotGated = fmt.Sprintf("fewer than %.0f requests on a side: too few above the percentile to compare it", need)
@@ -447,11 +443,7 @@ func (c *Comparison) compareService(svc *RouteComparison, bf, af *Figures, th Th
 		}
 		if mc.Before != nil && mc.After != nil {
 			mc.setChange()
-			t, gated := th.ByMetric[m.name]
-			gated = gated && t.Gated() && compared
-			if why, ok := th.ungated[m.name]; ok && compared {
-				mc.NotGated = why
-			}
+			t, gated := th.gateOf(m, compared, &mc)
 			if gated && min(br, ar) < MinKernelReadings {
 				gated = false
 				mc.NotGated = fmt.Sprintf("fewer than %d readings of the kernel's queue on a side", MinKernelReadings)
@@ -462,6 +454,17 @@ func (c *Comparison) compareService(svc *RouteComparison, bf, af *Figures, th Th
 		}
 		svc.Metrics = append(svc.Metrics, mc)
 	}
+}
+
+// gateOf returns a figure's threshold and whether it is held against it,
+// where its route (or the service) is compared; a threshold withheld
+// (Thresholds.without) says why on the figure.
+func (th Thresholds) gateOf(m metric, compared bool, mc *MetricChange) (Threshold, bool) {
+	if why, ok := th.ungated[m.name]; ok && compared {
+		mc.NotGated = why
+	}
+	t, ok := th.ByMetric[m.name]
+	return t, ok && t.Gated() && compared
 }
 
 // gate holds a figure with both sides against its threshold, and records
