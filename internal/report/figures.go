@@ -379,13 +379,17 @@ func KernelQueueFiguresOf(k *rules.KernelQueue) *KernelQueueFigures {
 	return &KernelQueueFigures{Queued: round(k.Queued, 3), Readings: k.Readings, WaitMSPerRequest: round(k.WaitMS, 3)}
 }
 
+// kernelQueueNone is the mean queue below which the kernel queue's lines
+// say none waited: it shows as 0.0.
+const kernelQueueNone = 0.05
+
 // KernelQueueText is the kernel queue's line: how many requests waited
 // unread on the service's port, for how long each, and the mean latency
 // the clients saw with that wait (meanMS, the service's own, may be nil):
 // at least that, since a request the service has read but not started (an
 // event loop's pending task) is in neither.
 func KernelQueueText(k *KernelQueueFigures, meanMS *float64) string {
-	if k.Queued < 0.05 {
+	if k.Queued < kernelQueueNone {
 		return fmt.Sprintf("no request waited unread on the service's port (%d readings)", k.Readings)
 	}
 	t := fmt.Sprintf("%.1f requests waited unread on the service's port, %s each before its latency starts",
@@ -399,7 +403,7 @@ func KernelQueueText(k *KernelQueueFigures, meanMS *float64) string {
 // KernelQueueShort is KernelQueueText for a line of attach's time pane:
 // the figures first.
 func KernelQueueShort(k *KernelQueueFigures, meanMS *float64) string {
-	if k.Queued < 0.05 {
+	if k.Queued < kernelQueueNone {
 		return fmt.Sprintf("none waited unread (%d readings)", k.Readings)
 	}
 	t := fmt.Sprintf("%.1f requests unread, %s each, outside the service's latency", k.Queued, MSText(k.WaitMSPerRequest))
