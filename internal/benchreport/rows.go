@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/pgadvisor/advisor/sampleapp"
 )
@@ -182,6 +183,22 @@ var All = []Row{
 				return "", err
 			}
 			return fmt.Sprintf("%.1f ms (%.0f tables)", v[0]/1e6, v[1]), nil
+		},
+	},
+	{
+		ID:   "queued-requests",
+		What: "the requests waiting in the kernel for a service on the host (read four times a second by `attach` and `report`), with 4,000 more loopback connections to another port / to the service's: sock_diag against /proc/net/tcp and tcp6, median of alternating reads",
+		Job:  Job{Command: "go test -run '^$' -bench QueuedRequests -benchtime 200x ./internal/probe/"},
+		Figure: func(o *Output) (string, error) {
+			var parts []string
+			for _, sub := range []string{"other-port-4000", "service-port-4000"} {
+				v, err := o.metrics("BenchmarkQueuedRequests/"+sub, "sockdiag_ms", "proc_ms", "proc/sockdiag")
+				if err != nil {
+					return "", err
+				}
+				parts = append(parts, fmt.Sprintf("%.1f ms against %.1f ms (x%.1f)", v[0], v[1], v[2]))
+			}
+			return strings.Join(parts, " / "), nil
 		},
 	},
 	{

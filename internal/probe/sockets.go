@@ -94,12 +94,22 @@ func parseQueuedRequests(table string, port int) (int, bool) {
 }
 
 // readQueuedRequests reads the requests waiting in the kernel for the
-// service listening on port, over IPv4 and IPv6; false where it cannot
-// (not Linux, or no table parsed).
+// service listening on port, over IPv4 and IPv6: from sock_diag, else (a
+// kernel or a sandbox that refuses it) from /proc/net/tcp and tcp6; false
+// where it cannot (not Linux, or neither answered).
 func readQueuedRequests(port int) (int, bool) {
 	if port <= 0 {
 		return 0, false
 	}
+	if n, err := sockDiagQueued(port); err == nil {
+		return n, true
+	}
+	return procQueuedRequests(port)
+}
+
+// procQueuedRequests is readQueuedRequests from /proc/net/tcp and tcp6,
+// whole: a line for every socket of the host.
+func procQueuedRequests(port int) (int, bool) {
 	total, read := 0, false
 	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(path)

@@ -1,0 +1,115 @@
+// The kernel's socket diagnostics (sock_diag over netlink, what ss reads):
+// the requests waiting for the service, read from its own sockets only. A
+// host with tens of thousands of connections writes /proc/net/tcp as a
+// line of text for every one of them, every time it is read; sock_diag
+// walks the same tables in the kernel and answers with the sockets on the
+// service's port alone, as binary records.
+
+package probe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Netlink and inet_diag constants (include/uapi/linux/netlink.h,
+// sock_diag.h, inet_diag.h), for every platform: the request and its
+// answer are built and parsed everywhere, exchanged on Linux only.
+const (
+	nlmsgHdrLen      = 16
+	nlmsgError       = 2
+	nlmsgDone        = 3
+	nlmFRequest      = 0x1
+	nlmFDump         = 0x300 // NLM_F_ROOT | NLM_F_MATCH
+	sockDiagByFamily = 20
+	inetDiagReqLen   = 56 // struct inet_diag_req_v2
+	inetDiagMsgLen   = 72 // struct inet_diag_msg
+	ipprotoTCP       = 6
+	// Socket states (include/net/tcp_states.h).
+	diagEstablished = 1
+	diagListen      = 10
+)
+
+// errSockDiag is a sock_diag answer advisor cannot read.
+var errSockDiag = errors.New("malformed sock_diag answer")
+
+// sockDiagRequest is a netlink request for a dump of the TCP sockets of
+// family (AF_INET or AF_INET6) listening or established on local port
+// port: the kernel compares each socket's local port with the request's
+// (id.idiag_sport) before it writes a record.
+func sockDiagRequest(family uint8, port int) []byte {
+	b := make([]byte, nlmsgHdrLen+inetDiagReqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], sockDiagByFamily)
+	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
+	ne.PutUint32(b[8:], 1) // sequence number; the kernel fills the port id
+	r := b[nlmsgHdrLen:]
+	r[0] = family
+	r[1] = ipprotoTCP
+	ne.PutUint32(r[4:], 1<<diagEstablished|1<<diagListen)
+	binary.BigEndian.PutUint16(r[8:], uint16(port)) // id.idiag_sport, network order
+	return b
+}
+
+// parseSockDiag reads netlink messages of a sock_diag dump (one or more
+// datagrams as received) and counts, on local port port, what
+// parseQueuedRequests counts in /proc/net/tcp: the connections waiting in
+// listening sockets' accept queues (a listening socket's idiag_rqueue is
+// its accept queue's length) and the accepted connections with bytes
+// received and not read (idiag_rqueue above 0, an inode: a connection
+// still in the accept queue has none, and the accept queue counts it
+// already). done reports the dump's end (NLMSG_DONE); the kernel's error,
+// or errSockDiag for a message that does not parse, ends the reading.
+func parseSockDiag(b []byte, port int) (queued int, done bool, err error) {
+	ne := binary.NativeEndian
+	for len(b) > 0 {
+		if len(b) < nlmsgHdrLen {
+			return 0, false, fmt.Errorf("%w: %d bytes left, less than a header", errSockDiag, len(b))
+		}
+		n := int(ne.Uint32(b[0:]))
+		typ := ne.Uint16(b[4:])
+		if n < nlmsgHdrLen || n > len(b) {
+			return 0, false, fmt.Errorf("%w: message of %d bytes in %d", errSockDiag, n, len(b))
+		}
+		body := b[nlmsgHdrLen:n]
+		switch typ {
+		case nlmsgDone:
+			// Since Linux 4.x the dump's end carries its status.
+			if len(body) >= 4 {
+				if e := int32(ne.Uint32(body)); e < 0 {
+					return 0, false, fmt.Errorf("sock_diag dump: %w", syscall.Errno(-e))
+				}
+			}
+			return queued, true, nil
+		case nlmsgError:
+			if len(body) < 4 {
+				return 0, false, fmt.Errorf("%w: short error message", errSockDiag)
+			}
+			if e := int32(ne.Uint32(body)); e < 0 {
+				return 0, false, fmt.Errorf("sock_diag: %w", syscall.Errno(-e))
+			}
+		case sockDiagByFamily:
+			if len(body) < inetDiagMsgLen {
+				return 0, false, fmt.Errorf("%w: socket record of %d bytes", errSockDiag, len(body))
+			}
+			if int(binary.BigEndian.Uint16(body[4:])) != port {
+				break
+			}
+			rqueue, inode := ne.Uint32(body[56:]), ne.Uint32(body[68:])
+			switch body[1] {
+			case diagListen:
+				queued += int(rqueue)
+			case diagEstablished:
+				if rqueue > 0 && inode != 0 {
+					queued++
+				}
+			}
+		}
+		// Messages are aligned to 4 bytes.
+		b = b[min(len(b), (n+3)&^3):]
+	}
+	return queued, false, nil
+}
