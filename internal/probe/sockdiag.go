@@ -56,12 +56,9 @@ func sockDiagRequest(family uint8, port int) []byte {
 
 // parseSockDiag reads netlink messages of a sock_diag dump (one or more
 // datagrams as received) and counts, on local port port, what
-// parseQueuedRequests counts in /proc/net/tcp: the connections waiting in
-// listening sockets' accept queues (a listening socket's idiag_rqueue is
-// its accept queue's length) and the accepted connections with bytes
-// received and not read (idiag_rqueue above 0, an inode: a connection
-// still in the accept queue has none, and the accept queue counts it
-// already). done reports the dump's end (NLMSG_DONE); the kernel's error,
+// parseQueuedRequests counts in /proc/net/tcp (queuedOn: idiag_rqueue is
+// a listening socket's accept queue length, an accepted connection's
+// bytes not read). done reports the dump's end (NLMSG_DONE); the kernel's error,
 // or errSockDiag for a message that does not parse, ends the reading.
 func parseSockDiag(b []byte, port int) (queued int, done bool, err error) {
 	ne := binary.NativeEndian
@@ -99,14 +96,7 @@ func parseSockDiag(b []byte, port int) (queued int, done bool, err error) {
 				break
 			}
 			rqueue, inode := ne.Uint32(body[56:]), ne.Uint32(body[68:])
-			switch body[1] {
-			case diagListen:
-				queued += int(rqueue)
-			case diagEstablished:
-				if rqueue > 0 && inode != 0 {
-					queued++
-				}
-			}
+			queued += queuedOn(body[1] == diagListen, body[1] == diagEstablished, uint64(rqueue), inode != 0)
 		}
 		// Messages are aligned to 4 bytes.
 		b = b[min(len(b), (n+3)&^3):]

@@ -81,16 +81,24 @@ func parseQueuedRequests(table string, port int) (int, bool) {
 		if err != nil {
 			return 0, false
 		}
-		switch f[3] {
-		case tcpListen:
-			queued += int(n)
-		case tcpEstablished:
-			if n > 0 && f[9] != "0" {
-				queued++
-			}
-		}
+		queued += queuedOn(f[3] == tcpListen, f[3] == tcpEstablished, n, f[9] != "0")
 	}
 	return queued, true
+}
+
+// queuedOn is what one socket on the service's port adds to the requests
+// waiting for it: a listening socket, its accept queue's length (rqueue);
+// an accepted connection, one when it holds bytes received and not read
+// (rqueue above 0) and has a file (a connection still in the accept queue
+// has none, and the accept queue counts it already).
+func queuedOn(listening, established bool, rqueue uint64, hasInode bool) int {
+	switch {
+	case listening:
+		return int(rqueue)
+	case established && rqueue > 0 && hasInode:
+		return 1
+	}
+	return 0
 }
 
 // readQueuedRequests reads the requests waiting in the kernel for the
