@@ -58,8 +58,9 @@ func sockDiagRequest(family uint8, port int) []byte {
 // datagrams as received) and counts, on local port port, what
 // parseQueuedRequests counts in /proc/net/tcp (queuedOn: idiag_rqueue is
 // a listening socket's accept queue length, an accepted connection's
-// bytes not read). done reports the dump's end (NLMSG_DONE); the kernel's error,
-// or errSockDiag for a message that does not parse, ends the reading.
+// bytes not read). done reports the dump's end (NLMSG_DONE); the
+// kernel's error, or errSockDiag for a message that does not parse, ends
+// the reading.
 func parseSockDiag(b []byte, port int) (queued int, done bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) > 0 {
