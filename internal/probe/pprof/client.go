@@ -294,22 +294,51 @@ func (c *Client) goroutine(ctx context.Context) (*profile.Profile, []byte, error
 	return c.fetchProfile(ctx, KindGoroutine, "/debug/pprof/goroutine", nil, 0)
 }
 
-// GoroutineText fetches the full goroutine dump (?debug=2) and parses it.
-// Goroutines that parsed are returned even when others did not.
-func (c *Client) GoroutineText(ctx context.Context) ([]Goroutine, error) {
+// GoroutineText fetches the full goroutine dump (?debug=2) and parses it;
+// size is the dump's length in bytes, what its stop of the target is
+// estimated from (DumpStop). Goroutines that parsed are returned even when
+// others did not.
+func (c *Client) GoroutineText(ctx context.Context) (gs []Goroutine, size int, err error) {
 	body, err := c.get(ctx, KindGoroutineText, "/debug/pprof/goroutine", url.Values{"debug": {"2"}}, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	gs, err := ParseGoroutines(bytes.NewReader(body))
+	gs, err = ParseGoroutines(bytes.NewReader(body))
 	if err == nil && len(gs) == 0 {
 		err = errors.New("no goroutine found")
 	}
 	if err != nil && len(gs) == 0 {
-		return nil, &source.StatusError{Reason: NotProfile, State: source.Error, Err: err,
+		return nil, len(body), &source.StatusError{Reason: NotProfile, State: source.Error, Err: err,
 			Detail: fmt.Sprintf("%s: the body from %s is not a goroutine dump: %s", KindGoroutineText, c.String()+"/debug/pprof/goroutine?debug=2", firstLine([]byte(err.Error())))}
 	}
-	return gs, nil
+	return gs, len(body), nil
+}
+
+// GoroutineCount reads how many goroutines the target runs from the
+// header of its goroutine profile in text (?debug=1), which the runtime
+// collects without stopping the target for long (since Go 1.19), unlike
+// the full dump.
+func (c *Client) GoroutineCount(ctx context.Context) (int, error) {
+	body, err := c.get(ctx, KindGoroutine, "/debug/pprof/goroutine", url.Values{"debug": {"1"}}, 0)
+	if err != nil {
+		return 0, err
+	}
+	return ParseGoroutineCount(body)
+}
+
+// ParseGoroutineCount reads the first line of a goroutine profile in text
+// (?debug=1): "goroutine profile: total N".
+func ParseGoroutineCount(body []byte) (int, error) {
+	line := firstLine(body)
+	rest, ok := strings.CutPrefix(line, "goroutine profile: total ")
+	if !ok {
+		return 0, fmt.Errorf("not a goroutine profile in text: %q", line)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(rest))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("goroutine count %q: not a count", rest)
+	}
+	return n, nil
 }
 
 // Heap fetches the heap profile.

@@ -224,7 +224,7 @@ func TestCollectLiveTarget(t *testing.T) {
 	// A dump is one instant: on a busy machine it can fall between two
 	// requests. Take a few more while the load runs.
 	for attempt := 0; !found && attempt < 20; attempt++ {
-		gs, err := c.GoroutineText(context.Background())
+		gs, _, err := c.GoroutineText(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +313,7 @@ func TestClientBadBodies(t *testing.T) {
 
 func TestGoroutineTextNotADump(t *testing.T) {
 	c := serveBody(t, []byte("<html><body>hello</body></html>"), 0)
-	_, err := c.GoroutineText(context.Background())
+	_, _, err := c.GoroutineText(context.Background())
 	var e *source.StatusError
 	if !errors.As(err, &e) || e.Reason != NotProfile || !strings.Contains(e.Detail, "not a goroutine dump") {
 		t.Fatalf("err = %v", err)

@@ -51,6 +51,9 @@ type GoroutineResult struct {
 	Status     source.Status    `json:"status"`
 	Goroutines []Goroutine      `json:"goroutines"`
 	Summary    GoroutineSummary `json:"summary"`
+	// Bytes is the dump's length, what its stop of the target is
+	// estimated from (DumpStop).
+	Bytes int `json:"bytes,omitempty"`
 }
 
 // Snapshot is what one round read from a target. Every part is non-nil; a
@@ -141,9 +144,10 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 		if k == KindGoroutineText {
 			wg.Go(func() {
 				t0 := time.Now()
-				gs, err := c.GoroutineText(ctx)
+				gs, size, err := c.GoroutineText(ctx)
 				att.Goroutines(gs)
 				snap.GoroutineText.Goroutines = gs
+				snap.GoroutineText.Bytes = size
 				snap.GoroutineText.Summary = SummarizeGoroutines(gs)
 				snap.GoroutineText.Status = source.StatusOf(err, time.Since(t0))
 			})
