@@ -31,6 +31,7 @@ type attachFlags struct {
 	profileSeconds int
 	rulesFile      string
 	timeout        time.Duration
+	maxDumpStop    time.Duration
 	exportDir      string
 	headless       bool
 	duration       time.Duration
@@ -47,6 +48,7 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
+	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, near half a second for 10,000): past it no dump is taken; the dumps between readings are also spaced to stop it under 2% of the time (0: no limit)")
 	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON) and w the last CPU and goroutine profiles; with --headless, where the last analysis is written when attach stops")
 	fl.BoolVar(&f.headless, "headless", false, "run the same polling and analysis without a UI, logging one line per analysis to stderr (for CI and benchmarks)")
 	fl.DurationVar(&f.duration, "duration", 0, "with --headless: stop after this long (default: until interrupted)")
@@ -61,6 +63,9 @@ func (f *attachFlags) check() error {
 	}
 	if f.holdReadings < 1 {
 		return usageError{errors.New("--hold-readings must be at least 1")}
+	}
+	if f.maxDumpStop < 0 {
+		return usageError{fmt.Errorf("--max-dump-stop %s is negative (0: no limit)", f.maxDumpStop)}
 	}
 	if f.sampleEvery != 0 && f.sampleEvery < 200*time.Millisecond {
 		return usageError{fmt.Errorf("--sample-every %s is too short (at least 200ms, or 0)", f.sampleEvery)}
@@ -146,7 +151,7 @@ func runAttach(ctx context.Context, cmd *cobra.Command, f *attachFlags, src conf
 	if err != nil {
 		return usageError{err}
 	}
-	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout, FleetRange: f.span})
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout, FleetRange: f.span, MaxDumpStop: maxDumpStop(f.maxDumpStop)})
 	if err != nil {
 		return usageError{err}
 	}
@@ -364,4 +369,13 @@ func (h *headlessLog) export(dir string) error {
 	}
 	fmt.Fprintf(h.w, "report of the last analysis written to %s\n", strings.Join(paths, " and "))
 	return nil
+}
+
+// maxDumpStop is probe.Config.MaxDumpStop of the --max-dump-stop flag,
+// whose 0 means no limit.
+func maxDumpStop(flag time.Duration) time.Duration {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

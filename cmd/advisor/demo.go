@@ -202,7 +202,7 @@ func demoDatabase(ctx context.Context, stackDSN, name string) (string, error) {
 // demoReport observes one window of the demo, prints its report and the
 // command to get it again.
 func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *rules.Set, src config.Sources, command string) error {
-	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.attach.timeout})
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.attach.timeout, MaxDumpStop: maxDumpStop(f.attach.maxDumpStop)})
 	if err != nil {
 		return err
 	}

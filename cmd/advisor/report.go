@@ -43,6 +43,7 @@ type reportFlags struct {
 	profileSeconds int
 	rulesFile      string
 	timeout        time.Duration
+	maxDumpStop    time.Duration
 	compare        string
 	// failOnRegression and thresholds are --fail-on-regression and
 	// --threshold; fileThresholds are the config file's, applied first.
@@ -132,6 +133,7 @@ usage or configuration error; 3 no source could be probed at all.`,
 	fl.IntVar(&f.profileSeconds, "profile-seconds", defaultProfileS, "length of the CPU profile taken inside the window")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
+	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, near half a second for 10,000): past it no dump is taken; the dumps between readings are also spaced to stop it under 2% of the time (0: no limit)")
 	fl.StringVar(&f.compare, "compare", "", "an earlier JSON report to compare this run's figures and findings with")
 	fl.BoolVar(&f.failOnRegression, "fail-on-regression", false, "exit 1 when a figure regressed against --compare beyond its threshold")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "regression threshold NAME=VALUE (repeatable): NAME one of "+
@@ -156,6 +158,9 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	minConf, err := rules.ParseConfidence(f.minConfidence)
 	if err != nil {
 		return usageError{fmt.Errorf("--min-confidence: %w", err)}
+	}
+	if f.maxDumpStop < 0 {
+		return usageError{fmt.Errorf("--max-dump-stop %s is negative (0: no limit)", f.maxDumpStop)}
 	}
 	if f.window < 0 {
 		return usageError{errors.New("--window must not be negative")}
@@ -196,7 +201,7 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if fleetRange <= 0 {
 		fleetRange = time.Minute
 	}
-	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout, FleetRange: fleetRange})
+	probes, err := probe.Open(ctx, probe.Config{Sources: src, Timeout: f.timeout, FleetRange: fleetRange, MaxDumpStop: maxDumpStop(f.maxDumpStop)})
 	if err != nil {
 		return usageError{err}
 	}

@@ -202,6 +202,26 @@ var All = []Row{
 		},
 	},
 	{
+		ID:   "dump-stop",
+		What: "how long a full goroutine dump (`?debug=2`) stops a Go program whose goroutines are parked 10 frames deep (1.5 kB each in the dump), the concurrent profile (`?debug=1`) in parentheses, and advisor's estimate from the dump's size (`--max-dump-stop` compares it)",
+		Job:  Job{Command: "go test -run '^$' -bench DumpStop -benchtime 5x ./internal/probe/pprof/"},
+		Figure: func(o *Output) (string, error) {
+			var parts []string
+			for _, n := range []string{"300", "1000", "3000", "10000"} {
+				full, err := o.metrics("BenchmarkDumpStop/goroutines="+n+"/debug=2", "stop_ms", "estimate_ms")
+				if err != nil {
+					return "", err
+				}
+				conc, err := o.Metric("BenchmarkDumpStop/goroutines="+n+"/debug=1", "stop_ms")
+				if err != nil {
+					return "", err
+				}
+				parts = append(parts, fmt.Sprintf("%s goroutines: %s ms (%.2f), estimated %s ms", thousands(mustAtof(n)), oneDecimal(full[0]), conc, oneDecimal(full[1])))
+			}
+			return strings.Join(parts, "; "), nil
+		},
+	},
+	{
 		ID:   "report-wall-time",
 		What: "`advisor report`, default 10 s window: time past the window",
 		Job:  Job{Command: "go test -run '^$' -bench ReportWallTime -benchtime 3x ./cmd/advisor/"},
@@ -373,4 +393,21 @@ func thousands(v float64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// mustAtof is a number this file writes.
+func mustAtof(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// oneDecimal writes v with one decimal under 100, none above.
+func oneDecimal(v float64) string {
+	if v < 100 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
 }

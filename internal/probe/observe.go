@@ -107,11 +107,17 @@ func (p *Probes) Goroutines(ctx context.Context) *pprof.GoroutineResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	if g := p.goroutineDump(ctx); g.Status.Ok() {
+	if g := p.goroutineDump(ctx, true); g.Status.Ok() {
 		return g
 	}
 	return nil
 }
+
+// DumpSpacing is the least time between two goroutine dumps of the target
+// that keeps their stops of it under their share of the time (dumpGate),
+// from the last dump's size; 0 before the first and when none is taken.
+// attach's first seconds read the sources no more often than that.
+func (p *Probes) DumpSpacing() time.Duration { return p.dumps.spacing() }
 
 // sample takes, at the same time, a goroutine dump (with a pprof source)
 // and a light reading of pg_stat_activity (with PostgreSQL), each bounded
@@ -130,7 +136,7 @@ func (p *Probes) sample(ctx context.Context) (*pprof.GoroutineResult, *postgres.
 	}
 	var dump *pprof.GoroutineResult
 	if p.pprof != nil {
-		if g := p.goroutineDump(ctx); g.Status.Ok() {
+		if g := p.goroutineDump(ctx, true); g.Status.Ok() {
 			dump = g
 		}
 	}

@@ -37,6 +37,10 @@ type Config struct {
 	Redis    redis.Options
 	// Names are the metric names recognised; zero means the defaults.
 	Names *metrics.Names
+	// MaxDumpStop is the longest a goroutine dump may stop the target,
+	// estimated from its size (pprof.DumpStop): past it no dump is taken.
+	// 0 means DefaultMaxDumpStop; negative, no limit.
+	MaxDumpStop time.Duration
 	// FleetRange is what each instance's figures cover when the metrics
 	// are read through Prometheus (the report's window, attach's analysis
 	// span); 0 means fleet.DefaultRange.
@@ -59,6 +63,9 @@ type Probes struct {
 	// explainer caches the PostgreSQL probe's plans between windows.
 	explainer *cachedExplainer
 	redis     *redis.Probe
+	// dumps spaces the goroutine dumps, or stops them, by how long each
+	// stops the target.
+	dumps *dumpGate
 	// absent holds the status of each source without a collector.
 	absent map[string]source.Status
 }
@@ -70,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	p := &Probes{cfg: cfg, absent: map[string]source.Status{}}
+	p := &Probes{cfg: cfg, absent: map[string]source.Status{}, dumps: newDumpGate(cfg.MaxDumpStop)}
 	if cfg.Names != nil {
 		p.names = *cfg.Names
 	} else {
@@ -296,7 +303,7 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 	}
 	if p.pprof != nil {
 		run(func(ctx context.Context) {
-			g := p.goroutineDump(ctx)
+			g := p.goroutineDump(ctx, false)
 			s.Goroutines = g
 			st := g.Status
 			if p.pprofInstance != "" && st.Ok() && st.Detail == "" {
@@ -341,7 +348,28 @@ func (p *Probes) activitySample(ctx context.Context) (postgres.ActivitySample, b
 	return a, err == nil
 }
 
-// goroutineDump reads the debug=2 goroutine dump, attributed to handlers.
-func (p *Probes) goroutineDump(ctx context.Context) *pprof.GoroutineResult {
-	return pprof.Collect(ctx, p.pprof, pprof.Options{Kinds: []pprof.Kind{pprof.KindGoroutineText}}).GoroutineText
+// goroutineDump reads the debug=2 goroutine dump, attributed to handlers,
+// unless the dump would stop the target too long (dumpGate): before the
+// first, it reads the goroutine count; a sample between readings (spaced)
+// also waits for the last dump's share of the time. A dump not taken has
+// an Unavailable status saying why.
+func (p *Probes) goroutineDump(ctx context.Context, spaced bool) *pprof.GoroutineResult {
+	start := time.Now()
+	if ok, why := p.dumps.allow(start, spaced); !ok {
+		return &pprof.GoroutineResult{Status: source.Status{State: source.Unavailable, Detail: why}}
+	}
+	if p.dumps.needsCount() {
+		// A target that does not answer leaves the count unread: the
+		// dump's own fetch reports it.
+		if n, err := p.pprof.GoroutineCount(ctx); err == nil {
+			if why := p.dumps.countedGoroutines(n); why != "" {
+				return &pprof.GoroutineResult{Status: source.Status{State: source.Unavailable, Detail: why}}
+			}
+		}
+	}
+	g := pprof.Collect(ctx, p.pprof, pprof.Options{Kinds: []pprof.Kind{pprof.KindGoroutineText}}).GoroutineText
+	if g.Bytes > 0 {
+		p.dumps.record(start, g.Bytes)
+	}
+	return g
 }

@@ -111,8 +111,11 @@ func TestHoldUntilAFreshWindowMisses(t *testing.T) {
 // readings, as *probe.Probes does.
 type samplingProber struct {
 	fakeProber
-	dumps int
+	dumps   int
+	spacing time.Duration
 }
+
+func (s *samplingProber) DumpSpacing() time.Duration { return s.spacing }
 
 func (s *samplingProber) Goroutines(context.Context) *pprof.GoroutineResult {
 	s.dumps++
@@ -191,6 +194,36 @@ func TestDumpsOnlyWhileAFindingCountsThem(t *testing.T) {
 		m.data.Findings = c.shown
 		if got := m.sampleTick() != nil; got != c.want {
 			t.Errorf("%s: chain of dumps started %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestDumpSpacing: a service whose goroutine dumps stop it long (the
+// Prober's DumpSpacing) is read no more often than that over the first
+// SampleFor, and sampled no more often than that between readings after.
+func TestDumpSpacing(t *testing.T) {
+	lock := rules.Finding{Rule: "app.lock-contention", Subject: "mu"}
+	for _, c := range []struct {
+		name             string
+		spacing          time.Duration
+		sampleFor        time.Duration
+		wantNext         time.Duration
+		wantChainStarted bool
+	}{
+		{"cheap dumps: every SampleEvery", 100 * time.Millisecond, time.Hour, 500 * time.Millisecond, false},
+		{"costly dumps: spaced", 2 * time.Second, time.Hour, 2 * time.Second, false},
+		{"costlier than the interval: every Interval", time.Minute, time.Hour, 5 * time.Second, false},
+		{"steady, cheap dumps: sampled between readings", 100 * time.Millisecond, time.Nanosecond, 5 * time.Second, true},
+		{"steady, dumps spaced past the interval: none between", 6 * time.Second, time.Nanosecond, 5 * time.Second, false},
+	} {
+		m := New(Options{Prober: &samplingProber{spacing: c.spacing}, Registry: rules.Builtin(), Interval: 5 * time.Second,
+			SampleEvery: 500 * time.Millisecond, SampleFor: c.sampleFor})
+		m.data.Findings = []rules.Finding{lock}
+		if got := m.nextReading(); got != c.wantNext {
+			t.Errorf("%s: next reading in %s, want %s", c.name, got, c.wantNext)
+		}
+		if got := m.sampleTick() != nil; got != c.wantChainStarted {
+			t.Errorf("%s: chain of dumps started %v, want %v", c.name, got, c.wantChainStarted)
 		}
 	}
 }

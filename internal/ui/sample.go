@@ -17,6 +17,9 @@ import (
 // goroutine samples, have as many in a window as in the first seconds.
 type goroutineSampler interface {
 	Goroutines(ctx context.Context) *pprof.GoroutineResult
+	// DumpSpacing is the least time between two dumps that keeps their
+	// stops of the service within its share (0: no constraint).
+	DumpSpacing() time.Duration
 }
 
 var _ goroutineSampler = (*probe.Probes)(nil)
@@ -25,8 +28,8 @@ var _ goroutineSampler = (*probe.Probes)(nil)
 // readings; nil when the readings come as often, the Prober takes no
 // dumps, or no finding shown needs them (dumpsWanted).
 func (m *Model) sampleTick() tea.Cmd {
-	every := m.opts.SampleEvery
-	if _, ok := m.opts.Prober.(goroutineSampler); !ok || every <= 0 || every >= m.nextReading() || !m.dumpsWanted() {
+	every := max(m.opts.SampleEvery, m.dumpSpacing())
+	if _, ok := m.opts.Prober.(goroutineSampler); !ok || m.opts.SampleEvery <= 0 || every >= m.nextReading() || !m.dumpsWanted() {
 		return nil
 	}
 	seq, ctx := m.sampleSeq, m.ctx
@@ -62,13 +65,23 @@ func (m *Model) sampleCmd() tea.Cmd {
 }
 
 // nextReading is the time until the next reading: SampleEvery over the
-// first SampleFor, Interval after.
+// first SampleFor (or the dumps' spacing, when their stops of the service
+// ask for more), Interval after.
 func (m *Model) nextReading() time.Duration {
 	d := m.opts.Interval
-	if m.opts.SampleEvery > 0 && m.opts.SampleEvery < d && m.opts.Now().Sub(m.start) < m.opts.SampleFor {
-		d = m.opts.SampleEvery
+	if fast := max(m.opts.SampleEvery, m.dumpSpacing()); m.opts.SampleEvery > 0 && fast < d && m.opts.Now().Sub(m.start) < m.opts.SampleFor {
+		d = fast
 	}
 	return d
+}
+
+// dumpSpacing is the Prober's least time between two goroutine dumps, 0
+// when it takes none.
+func (m *Model) dumpSpacing() time.Duration {
+	if s, ok := m.opts.Prober.(goroutineSampler); ok {
+		return s.DumpSpacing()
+	}
+	return 0
 }
 
 // sampleDue takes a dump unless the tick is of an earlier reading's chain
