@@ -126,4 +126,8 @@ func TestDumpGateLive(t *testing.T) {
 	if g := big.Goroutines(ctx); g != nil {
 		t.Error("10,000 goroutines: a sample was taken")
 	}
+	// A window's profiles take no dump of their own.
+	if g := big.Profiles(ctx, 1).GoroutineText; g.Status.Ok() || len(g.Goroutines) > 0 {
+		t.Errorf("the window's profiles took a dump: %+v", g.Status)
+	}
 }

@@ -316,6 +316,11 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 	return s
 }
 
+// windowProfiles are the profiles of a window: every kind but the full
+// goroutine dump, which the readings and samples take through the
+// dumpGate (goroutineDump).
+var windowProfiles = []pprof.Kind{pprof.KindCPU, pprof.KindGoroutine, pprof.KindBlock, pprof.KindMutex, pprof.KindHeap, pprof.KindFgprof}
+
 // Profiles collects the profiles of one window from the target: CPU for
 // cpuSeconds, block and mutex as deltas over the same time, fgprof where
 // served, heap and the goroutine profile. With cpuSeconds 0 it takes no CPU
@@ -330,7 +335,7 @@ func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int
 	if p.pprof == nil {
 		return nil
 	}
-	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds}
+	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds, Kinds: windowProfiles}
 	if cpuSeconds == 0 {
 		opts.Kinds = []pprof.Kind{pprof.KindGoroutine, pprof.KindBlock, pprof.KindMutex, pprof.KindHeap}
 		opts.Cumulative = true

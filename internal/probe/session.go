@@ -3,6 +3,7 @@ package probe
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pgadvisor/advisor/internal/probe/postgres"
@@ -256,10 +257,15 @@ func (s *Session) finish(w *Window) {
 		}
 	}
 	// Profiles read inside the window show the target answered even when
-	// the goroutine dumps of its snapshots failed; an older profile (one
+	// the goroutine dumps of its snapshots failed, or were not taken (the
+	// dumpGate): why comes first in the detail. An older profile (one
 	// attach took earlier) says nothing of the source now.
 	if p := w.Profiles; p != nil && p.Status.Ok() && !w.Sources[Pprof].Ok() && !p.Time.Before(w.Start) {
-		w.Sources[Pprof] = p.Status
+		st := p.Status
+		if d := w.Sources[Pprof].Detail; d != "" {
+			st.Detail = strings.Join(slices.DeleteFunc([]string{d, st.Detail}, func(s string) bool { return s == "" }), "; ")
+		}
+		w.Sources[Pprof] = st
 	}
 	w.InternalHosts = s.internalHosts
 }
