@@ -87,12 +87,13 @@ func TestDumpGateLive(t *testing.T) {
 	defer close(release)
 	park := func(n int) {
 		for range n {
-			go func() { <-release }()
+			go parkFramesDeep(10, release)
 		}
 	}
 
-	// 400 goroutines more: a dump of some hundreds of kB, a few ms.
-	park(400)
+	// 1,000 goroutines more, 10 frames deep: a dump of 1.5 MB or so, about
+	// 40 ms by the estimate, so 2 s between samples.
+	park(1000)
 	p, err := Open(ctx, Config{Sources: config.Sources{Pprof: srv.URL}})
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +103,12 @@ func TestDumpGateLive(t *testing.T) {
 	if !first.Status.Ok() || first.Bytes == 0 {
 		t.Fatalf("first dump: %+v", first.Status)
 	}
+	t.Logf("first dump: %d bytes, %s between samples", first.Bytes, p.DumpSpacing())
 	if p.dumps.needsCount() {
 		t.Error("the count was not read before the first dump")
 	}
 	if g := p.Goroutines(ctx); g != nil {
-		t.Errorf("a sample right after a dump of %d bytes was taken", first.Bytes)
+		t.Errorf("a sample right after a dump of %d bytes (%s between samples) was taken", first.Bytes, p.DumpSpacing())
 	}
 	if g := p.goroutineDump(ctx, false); !g.Status.Ok() {
 		t.Errorf("a reading's dump right after: %+v", g.Status)
@@ -130,4 +132,13 @@ func TestDumpGateLive(t *testing.T) {
 	if g := big.Profiles(ctx, 1).GoroutineText; g.Status.Ok() || len(g.Goroutines) > 0 {
 		t.Errorf("the window's profiles took a dump: %+v", g.Status)
 	}
+}
+
+// parkFramesDeep parks a goroutine depth frames deep until release closes.
+func parkFramesDeep(depth int, release chan struct{}) {
+	if depth == 0 {
+		<-release
+		return
+	}
+	parkFramesDeep(depth-1, release)
 }
