@@ -48,7 +48,7 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
-	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, near half a second for 10,000): past it no dump is taken; the dumps between readings, and attach's first readings, are also spaced so that by that estimate they stop it 2% of the time at most (0: no limit)")
+	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, hundreds of them for 10,000): past it no dump is taken; the dumps between readings, and attach's first readings, are also spaced so that by that estimate they stop it 2% of the time at most (0: no limit)")
 	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON) and w the last CPU and goroutine profiles; with --headless, where the last analysis is written when attach stops")
 	fl.BoolVar(&f.headless, "headless", false, "run the same polling and analysis without a UI, logging one line per analysis to stderr (for CI and benchmarks)")
 	fl.DurationVar(&f.duration, "duration", 0, "with --headless: stop after this long (default: until interrupted)")

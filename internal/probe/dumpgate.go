@@ -20,8 +20,8 @@ import (
 const maxDumpStopShare = 0.02
 
 // DefaultMaxDumpStop is the longest stop of the target one goroutine dump
-// may cause (Config.MaxDumpStop's default): a dump of about 6,000
-// goroutines of an HTTP service.
+// may cause (Config.MaxDumpStop's default): by pprof.DumpStop, a dump of
+// about 3 MB, some 4,000 goroutines of an HTTP service.
 const DefaultMaxDumpStop = 100 * time.Millisecond
 
 // dumpGate decides whether a goroutine dump may be taken now. Safe for
@@ -40,11 +40,13 @@ type dumpGate struct {
 	off string
 }
 
-func newDumpGate(max time.Duration) *dumpGate {
-	if max == 0 {
-		max = DefaultMaxDumpStop
+// newDumpGate is a gate with limit as the longest stop of one dump (0:
+// DefaultMaxDumpStop; negative: no limit).
+func newDumpGate(limit time.Duration) *dumpGate {
+	if limit == 0 {
+		limit = DefaultMaxDumpStop
 	}
-	return &dumpGate{max: max}
+	return &dumpGate{max: limit}
 }
 
 // allow reports whether a dump may be taken at now; when not, why. A
@@ -58,7 +60,7 @@ func (g *dumpGate) allow(now time.Time, spaced bool) (bool, string) {
 	case g.off != "":
 		return false, g.off
 	case spaced && now.Before(g.next):
-		return false, fmt.Sprintf("goroutine dump skipped: the last one stopped the service about %s; the next in %s, so that they stop it under %.0f%% of the time",
+		return false, fmt.Sprintf("goroutine dump skipped: the last one stopped the service about %s; the next in %s, so that they stop it %.0f%% of the time at most",
 			roundStop(g.stop), g.next.Sub(now).Round(100*time.Millisecond), 100*maxDumpStopShare)
 	}
 	return true, ""
@@ -72,9 +74,9 @@ func (g *dumpGate) needsCount() bool {
 	return !g.counted && g.max > 0
 }
 
-// countedGoroutines takes the target's goroutine count, read before the first dump:
-// when a dump of that many goroutines would stop the target longer than
-// the limit, dumps are off, and it returns why.
+// countedGoroutines takes the target's goroutine count, read before the
+// first dump: when a dump of that many goroutines would stop the target
+// longer than the limit, dumps are off, and it returns why.
 func (g *dumpGate) countedGoroutines(n int) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -44,7 +44,7 @@ func TestDumpGate(t *testing.T) {
 	if wait < 350*time.Millisecond || wait > 450*time.Millisecond {
 		t.Fatalf("wait after 500 kB: %s", wait)
 	}
-	if ok, w := g.allow(t0.Add(wait/2), true); ok || !strings.Contains(w, "goroutine dump skipped") || !strings.Contains(w, "under 2% of the time") {
+	if ok, w := g.allow(t0.Add(wait/2), true); ok || !strings.Contains(w, "goroutine dump skipped") || !strings.Contains(w, "2% of the time at most") {
 		t.Errorf("a sample too soon: %v %q", ok, w)
 	}
 	if ok, _ := g.allow(t0.Add(wait/2), false); !ok {
