@@ -48,7 +48,7 @@ func (f *attachFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.profileSeconds, "profile-seconds", ui.DefaultProfileSeconds, "length of the CPU profile p takes")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
-	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, hundreds of them for 10,000): past it no dump is taken; the dumps between readings, and attach's first readings, are also spaced so that by that estimate they stop it 2% of the time at most (0: no limit)")
+	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, maxDumpStopUsage)
 	fl.StringVar(&f.exportDir, "export-dir", ".", "directory e writes the report to (markdown and JSON) and w the last CPU and goroutine profiles; with --headless, where the last analysis is written when attach stops")
 	fl.BoolVar(&f.headless, "headless", false, "run the same polling and analysis without a UI, logging one line per analysis to stderr (for CI and benchmarks)")
 	fl.DurationVar(&f.duration, "duration", 0, "with --headless: stop after this long (default: until interrupted)")
@@ -64,8 +64,8 @@ func (f *attachFlags) check() error {
 	if f.holdReadings < 1 {
 		return usageError{errors.New("--hold-readings must be at least 1")}
 	}
-	if f.maxDumpStop < 0 {
-		return usageError{fmt.Errorf("--max-dump-stop %s is negative (0: no limit)", f.maxDumpStop)}
+	if err := checkMaxDumpStop(f.maxDumpStop); err != nil {
+		return err
 	}
 	if f.sampleEvery != 0 && f.sampleEvery < 200*time.Millisecond {
 		return usageError{fmt.Errorf("--sample-every %s is too short (at least 200ms, or 0)", f.sampleEvery)}
@@ -368,6 +368,18 @@ func (h *headlessLog) export(dir string) error {
 		return err
 	}
 	fmt.Fprintf(h.w, "report of the last analysis written to %s\n", strings.Join(paths, " and "))
+	return nil
+}
+
+// maxDumpStopUsage is the --max-dump-stop flag's help, for attach (and
+// demo) and report.
+const maxDumpStopUsage = "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, hundreds of them for 10,000): past it no dump is taken; the dumps between readings, and attach's first readings, are also spaced so that by that estimate they stop it 2% of the time at most (0: no limit)"
+
+// checkMaxDumpStop refuses a negative --max-dump-stop.
+func checkMaxDumpStop(d time.Duration) error {
+	if d < 0 {
+		return usageError{fmt.Errorf("--max-dump-stop %s is negative (0: no limit)", d)}
+	}
 	return nil
 }
 

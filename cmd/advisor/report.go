@@ -133,7 +133,7 @@ usage or configuration error; 3 no source could be probed at all.`,
 	fl.IntVar(&f.profileSeconds, "profile-seconds", defaultProfileS, "length of the CPU profile taken inside the window")
 	fl.StringVar(&f.rulesFile, "rules", "", "rules file merged over the built-in rules.yaml")
 	fl.DurationVar(&f.timeout, "probe-timeout", 5*time.Second, "time limit of each source's probe")
-	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, "the longest a goroutine dump may stop the Go service, estimated from its size (the runtime stops the service while it writes one: milliseconds for 1,000 goroutines, hundreds of them for 10,000): past it no dump is taken; the dumps between readings, and attach's first readings, are also spaced so that by that estimate they stop it 2% of the time at most (0: no limit)")
+	fl.DurationVar(&f.maxDumpStop, "max-dump-stop", probe.DefaultMaxDumpStop, maxDumpStopUsage)
 	fl.StringVar(&f.compare, "compare", "", "an earlier JSON report to compare this run's figures and findings with")
 	fl.BoolVar(&f.failOnRegression, "fail-on-regression", false, "exit 1 when a figure regressed against --compare beyond its threshold")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "regression threshold NAME=VALUE (repeatable): NAME one of "+
@@ -159,8 +159,8 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--min-confidence: %w", err)}
 	}
-	if f.maxDumpStop < 0 {
-		return usageError{fmt.Errorf("--max-dump-stop %s is negative (0: no limit)", f.maxDumpStop)}
+	if err := checkMaxDumpStop(f.maxDumpStop); err != nil {
+		return err
 	}
 	if f.window < 0 {
 		return usageError{errors.New("--window must not be negative")}

@@ -207,16 +207,17 @@ var All = []Row{
 		Job:  Job{Command: "go test -run '^$' -bench DumpStop -benchtime 5x ./internal/probe/pprof/"},
 		Figure: func(o *Output) (string, error) {
 			var parts []string
-			for _, n := range []string{"300", "1000", "3000", "10000"} {
-				full, err := o.metrics("BenchmarkDumpStop/goroutines="+n+"/debug=2", "stop_ms", "estimate_ms")
+			for _, n := range []int{300, 1000, 3000, 10000} {
+				sub := fmt.Sprintf("BenchmarkDumpStop/goroutines=%d/debug=", n)
+				full, err := o.metrics(sub+"2", "stop_ms", "estimate_ms")
 				if err != nil {
 					return "", err
 				}
-				conc, err := o.Metric("BenchmarkDumpStop/goroutines="+n+"/debug=1", "stop_ms")
+				conc, err := o.Metric(sub+"1", "stop_ms")
 				if err != nil {
 					return "", err
 				}
-				parts = append(parts, fmt.Sprintf("%s goroutines: %s ms (%.2f), estimated %s ms", thousands(mustAtof(n)), oneDecimal(full[0]), conc, oneDecimal(full[1])))
+				parts = append(parts, fmt.Sprintf("%s goroutines: %s ms (%.2f), estimated %s ms", thousands(float64(n)), oneDecimal(full[0]), conc, oneDecimal(full[1])))
 			}
 			return strings.Join(parts, "; "), nil
 		},
@@ -393,15 +394,6 @@ func thousands(v float64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
-}
-
-// mustAtof is a number this file writes.
-func mustAtof(s string) float64 {
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 // oneDecimal writes v with one decimal under 100, none above.

@@ -95,7 +95,7 @@ func (g *dumpGate) record(start time.Time, size int) {
 	defer g.mu.Unlock()
 	g.counted = true
 	g.stop = pprof.DumpStop(size)
-	g.next = start.Add(time.Duration(float64(g.stop) / maxDumpStopShare))
+	g.next = start.Add(g.wait())
 	if g.max > 0 && g.stop > g.max {
 		g.off = g.offReason(g.stop, fmt.Sprintf("a dump of %d kB", size/1000))
 	}
@@ -122,5 +122,11 @@ func (g *dumpGate) spacing() time.Duration {
 	if g.off != "" {
 		return 0
 	}
+	return g.wait()
+}
+
+// wait is the time the last dump's stop asks before the next: the stop
+// over its share. Called with mu held.
+func (g *dumpGate) wait() time.Duration {
 	return time.Duration(float64(g.stop) / maxDumpStopShare)
 }
