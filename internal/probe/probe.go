@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -319,7 +320,7 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 // windowProfiles are the profiles of a window: every kind but the full
 // goroutine dump, which the readings and samples take through the
 // dumpGate (goroutineDump).
-var windowProfiles = []pprof.Kind{pprof.KindCPU, pprof.KindGoroutine, pprof.KindBlock, pprof.KindMutex, pprof.KindHeap, pprof.KindFgprof}
+var windowProfiles = slices.DeleteFunc(slices.Clone(pprof.AllKinds), func(k pprof.Kind) bool { return k == pprof.KindGoroutineText })
 
 // Profiles collects the profiles of one window from the target: CPU for
 // cpuSeconds, block and mutex as deltas over the same time, fgprof where
