@@ -39,8 +39,9 @@ type BenchConfig struct {
 	// Rounds is the number of naive/tuned pairs, each pair adjacent, its
 	// order alternating from one round to the next.
 	Rounds int
-	// Pairs is the number of feed/bare pairs, adjacent and alternating the
-	// same way. Their ratio is a median, and one run's three pairs could
+	// Pairs is the number of feed/bare pairs, the two sides of each taking
+	// turns (benchPair), which of them first alternating from one pair to
+	// the next. Their ratio is a median, and one run's three pairs could
 	// sit together away from another's (0.55-0.59 against 0.42-0.47 on
 	// the same machine, 2026-12-05): it takes more of them than the rounds.
 	Pairs int
@@ -97,7 +98,7 @@ type BenchReport struct {
 // Bench seeds the database if needed, then measures the naive and the tuned
 // profile (alternating, cfg.Rounds times) on the same data with the same
 // mix, then the tuned feed endpoint against a bare handler in cfg.Pairs
-// adjacent pairs, and prints the figures, their medians with their spread
+// pairs whose sides take turns, and prints the figures, their medians with their spread
 // and the ratios to cfg.Out.
 func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	if cfg.Rounds <= 0 {
@@ -165,23 +166,19 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 		}
 	}
 	for round := 1; round <= cfg.Pairs; round++ {
-		pair := FeedPair{FeedFirst: round%2 == 1}
-		fmt.Fprintf(out, "\npair %d/%d: tuned feed endpoint and bare handler, %s first\n", round, cfg.Pairs,
-			map[bool]string{true: "feed", false: "bare"}[pair.FeedFirst])
-		for _, feed := range []bool{pair.FeedFirst, !pair.FeedFirst} {
-			if feed {
-				if pair.Feed, pair.FeedCache, err = benchFeed(ctx, cfg, benchStart); err != nil {
-					return nil, err
-				}
-				printResult(out, "feed", pair.Feed)
-				printFeedCache(out, pair.FeedCache)
-			} else {
-				if pair.Bare, err = benchBare(ctx, cfg); err != nil {
-					return nil, err
-				}
-				printResult(out, "bare", pair.Bare)
-			}
+		feedFirst := round%2 == 1
+		fmt.Fprintf(out, "\npair %d/%d: tuned feed endpoint and bare handler taking turns, %d of %s each, %s first\n",
+			round, cfg.Pairs, pairTurns, (cfg.Duration / (2 * pairTurns)).Round(time.Millisecond),
+			map[bool]string{true: "feed", false: "bare"}[feedFirst])
+		pair, err := benchPair(ctx, cfg, benchStart, feedFirst)
+		if err != nil {
+			return nil, err
 		}
+		printResult(out, "feed", pair.Feed)
+		printTurns(out, pair.FeedTurns)
+		printFeedCache(out, pair.FeedCache)
+		printResult(out, "bare", pair.Bare)
+		printTurns(out, pair.BareTurns)
 		fmt.Fprintf(out, "  ratio  %.2f\n", pair.Ratio())
 		rep.Pairs = append(rep.Pairs, pair)
 	}
@@ -334,7 +331,7 @@ func printSummary(out io.Writer, rep *BenchReport) {
 	if len(rep.Pairs) > 0 {
 		s := feedSeriesOf(rep.Pairs)
 		m := len(rep.Pairs)
-		fmt.Fprintf(out, "\ntuned feed endpoint vs bare net/http handler, %d adjacent pair(s): median (min-max)\n", m)
+		fmt.Fprintf(out, "\ntuned feed endpoint vs bare net/http handler, %d pair(s) taking turns: median (min-max)\n", m)
 		fmt.Fprintf(out, "  tuned GET /users/{id}/feed RPS  %s\n", spreadOf(s.feed).format(m, num("%.1f")))
 		fmt.Fprintf(out, "  bare handler RPS                %s\n", spreadOf(s.bare).format(m, num("%.1f")))
 		fmt.Fprintf(out, "  ratio tuned feed / bare         %s (median of the pairs' ratios)\n", spreadOf(s.ratio).format(m, num("%.2f")))

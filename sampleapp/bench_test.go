@@ -86,8 +86,10 @@ func TestBenchSummary(t *testing.T) {
 		Naive: []BenchRun{run(ProfileNaive, 10, time.Second, 20, true), run(ProfileNaive, 5, 2*time.Second, 22, false), run(ProfileNaive, 20, time.Second, 18, false)},
 		Tuned: []BenchRun{run(ProfileTuned, 300, 10*time.Millisecond, 1, false), run(ProfileTuned, 100, 10*time.Millisecond, 1, false), run(ProfileTuned, 200, 20*time.Millisecond, 1, false)},
 		Pairs: []FeedPair{
-			{Feed: &load.Result{RPS: 50}, Bare: &load.Result{RPS: 100}, FeedCache: FeedCache{Primed: 20, PrimeTime: 2 * time.Second, Queries: 0.01}},
-			{Feed: &load.Result{RPS: 40}, Bare: &load.Result{RPS: 100}, FeedCache: FeedCache{Primed: 20, PrimeTime: 4 * time.Second, Queries: 0.03}},
+			{Feed: &load.Result{RPS: 50}, Bare: &load.Result{RPS: 100}, FeedCache: FeedCache{Primed: 20, PrimeTime: 2 * time.Second, Queries: 0.01},
+				FeedTurns: []float64{50, 50, 50, 50}, BareTurns: []float64{100, 100, 100, 100}, Turn: 1875 * time.Millisecond},
+			{Feed: &load.Result{RPS: 40}, Bare: &load.Result{RPS: 100}, FeedCache: FeedCache{Primed: 20, PrimeTime: 4 * time.Second, Queries: 0.03},
+				FeedTurns: []float64{40, 40, 40, 40}, BareTurns: []float64{100, 100, 100, 100}, Turn: 1875 * time.Millisecond},
 		},
 	}
 	got := rep.Summary()
@@ -119,7 +121,7 @@ func TestBenchSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{`"rps_ratio":{"median":20,"min":10,"max":30}`, `"queries_per_feed_request"`, `"hops_per_request"`,
-		`"completed_requests"`, `"p99_ratio"`, `"feed_bare":{"pairs":2`, `"prime_s":{"median":3`} {
+		`"completed_requests"`, `"p99_ratio"`, `"feed_bare":{"pairs":2,"turns_per_side":4,"turn_s":1.875`, `"prime_s":{"median":3`} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("JSON has no %s: %s", key, data)
 		}
@@ -171,5 +173,38 @@ func TestPrimeFeeds(t *testing.T) {
 	defer bad.Close()
 	if _, err := PrimeFeeds(context.Background(), load.Config{BaseURL: bad.URL, Header: header, Vars: vars}, 4); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("err %v, want the 404", err)
+	}
+}
+
+// A pair's two sides take turns F B B F F B B F, or the reverse, so that a
+// load that grows or falls steadily over the pair falls on both alike.
+func TestTurnOrder(t *testing.T) {
+	side := func(feedFirst bool) string {
+		var b strings.Builder
+		for _, feed := range turnOrder(feedFirst) {
+			b.WriteString(map[bool]string{true: "F", false: "B"}[feed])
+		}
+		return b.String()
+	}
+	if got := side(true); got != "FBBFFBBF" {
+		t.Errorf("feed first: %s", got)
+	}
+	if got := side(false); got != "BFFBBFFB" {
+		t.Errorf("bare first: %s", got)
+	}
+	// Under a load that grows by one step each turn, both sides' turns
+	// have the same mean position.
+	for _, first := range []bool{true, false} {
+		var sum [2]int
+		for i, feed := range turnOrder(first) {
+			if feed {
+				sum[0] += i
+			} else {
+				sum[1] += i
+			}
+		}
+		if sum[0] != sum[1] {
+			t.Errorf("feed first %v: mean positions %d and %d (sums)", first, sum[0], sum[1])
+		}
 	}
 }

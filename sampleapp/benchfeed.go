@@ -1,7 +1,7 @@
 package sampleapp
 
 // The second half of the benchmark: the tuned feed endpoint against a bare
-// net/http handler, in adjacent pairs.
+// net/http handler, in pairs whose two sides take turns.
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,11 +17,17 @@ import (
 	"github.com/pgadvisor/advisor/internal/load"
 )
 
-// FeedPair is one adjacent measurement of the tuned feed endpoint and of a
-// bare net/http handler, with the same connections and duration.
+// FeedPair is one measurement of the tuned feed endpoint against a bare
+// net/http handler, with the same connections, the two taking turns
+// (benchPair).
 type FeedPair struct {
+	// Feed and Bare are each side's turns added up (load.Merge).
 	Feed, Bare *load.Result
-	// FeedFirst says which of the two ran first.
+	// FeedTurns and BareTurns are the RPS of each side's turns, Turn the
+	// time of one turn.
+	FeedTurns, BareTurns []float64
+	Turn                 time.Duration
+	// FeedFirst says which of the two took the first turn.
 	FeedFirst bool
 	// FeedCache is the state of the feed instance's cache (FeedCache).
 	FeedCache FeedCache
@@ -64,49 +71,133 @@ func feedSeriesOf(pairs []FeedPair) feedSeries {
 	return s
 }
 
-// benchFeed measures the feed endpoint alone on a tuned instance of its
-// own, with a cache namespace of its own, every user's feed primed instead
-// of a timed warm-up (FeedCache).
-func benchFeed(ctx context.Context, cfg BenchConfig, since time.Time) (*load.Result, FeedCache, error) {
-	var fc FeedCache
+// pairTurns is how many turns each side of a feed/bare pair takes. The two
+// services run side by side and take turns under the same load, F B B F
+// F B B F (B F F B ... in every other pair), each turn an eighth of the
+// pair's measured time (--duration): the background load of a shared
+// machine, which moves over seconds, then falls on both sides alike.
+// Measured one after the other, 15 s each, the ratios of one run's five
+// pairs spread from 0.44 to 0.67 and the medians of three consecutive runs
+// were 12% apart (2026-12-06).
+const pairTurns = 4
+
+// turnOrder is the order of a pair's turns, true for the feed's: the first
+// side takes turns 1 and 4 of every four.
+func turnOrder(feedFirst bool) []bool {
+	out := make([]bool, 0, 2*pairTurns)
+	for i := range 2 * pairTurns {
+		first := i%4 == 0 || i%4 == 3
+		out = append(out, first == feedFirst)
+	}
+	return out
+}
+
+// benchPair measures the tuned feed endpoint against a bare handler, each
+// in a process of its own and both running, taking turns under the load
+// (turnOrder). The feed instance has a cache namespace of its own with
+// every user's feed primed instead of a timed warm-up (FeedCache); the
+// bare handler is warmed up before it.
+func benchPair(ctx context.Context, cfg BenchConfig, since time.Time, feedFirst bool) (FeedPair, error) {
+	pair := FeedPair{FeedFirst: feedFirst}
+	bare, bareLC, err := startBare(ctx, cfg)
+	if err != nil {
+		return pair, err
+	}
+	defer bare.stop()
+
 	ns := "bench-feed-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	p, _, err := startService(ctx, cfg, ProfileTuned, since, io.Discard, "--cache-namespace", ns)
+	feed, _, err := startService(ctx, cfg, ProfileTuned, since, io.Discard, "--cache-namespace", ns)
 	if err != nil {
-		return nil, fc, err
+		return pair, err
 	}
-	defer p.stop()
+	defer feed.stop()
 	_, vars, header := LoadMix(cfg.Size)
-	lc := load.Config{BaseURL: p.url, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second,
+	feedLC := load.Config{BaseURL: feed.url, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second,
 		Mix: []load.Entry{{Name: MixFeed, Method: http.MethodGet, Path: "/users/{uid}/feed"}}, Vars: vars}
-	// Priming is the warm-up: it reads a feed per user, through the pools,
-	// and a timed warm-up after it would only bring the first entries' TTL
-	// closer.
+	// Priming is the feed's warm-up: it reads a feed per user, through the
+	// pools, and a timed warm-up after it would only bring the first
+	// entries' TTL closer.
 	primeStart := time.Now()
-	if fc.Primed, err = PrimeFeeds(ctx, lc, cfg.Connections); err != nil {
-		return nil, fc, err
+	if pair.FeedCache.Primed, err = PrimeFeeds(ctx, feedLC, cfg.Connections); err != nil {
+		return pair, err
 	}
-	fc.PrimeTime = time.Since(primeStart)
-	_, before, err := settle(ctx, p.url)
+	pair.FeedCache.PrimeTime = time.Since(primeStart)
+	_, before, err := settle(ctx, feed.url)
 	if err != nil {
-		return nil, fc, fmt.Errorf("before the run: %w", err)
+		return pair, fmt.Errorf("before the run: %w", err)
 	}
-	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
-	res, err := load.Run(ctx, lc)
+
+	// Each side's turns add up to half the measured time, its minimum
+	// number of requests and its cap split among them.
+	turn := cfg.Duration / (2 * pairTurns)
+	minRequests := (cfg.MinRequests + pairTurns - 1) / pairTurns
+	maxDuration := max(cfg.MaxDuration/pairTurns, turn)
+	var feeds, bares []*load.Result
+	for _, isFeed := range turnOrder(feedFirst) {
+		lc := bareLC
+		if isFeed {
+			lc = feedLC
+		}
+		lc.Duration, lc.MinRequests, lc.MaxDuration = turn, minRequests, maxDuration
+		res, err := load.Run(ctx, lc)
+		if err != nil {
+			return pair, err
+		}
+		if isFeed {
+			feeds = append(feeds, res)
+		} else {
+			bares = append(bares, res)
+		}
+	}
+	pair.Feed, pair.Bare = load.Merge(feeds...), load.Merge(bares...)
+	pair.FeedTurns, pair.BareTurns, pair.Turn = turnRates(feeds), turnRates(bares), turn
+	pair.FeedCache.Expiring = time.Since(primeStart) > feedTTL
+
+	_, after, err := settle(ctx, feed.url)
 	if err != nil {
-		return nil, fc, err
+		return pair, fmt.Errorf("after the run: %w", err)
 	}
-	fc.Expiring = time.Since(primeStart) > feedTTL
-	_, after, err := settle(ctx, p.url)
-	if err != nil {
-		return nil, fc, fmt.Errorf("after the run: %w", err)
-	}
-	fc.Queries = queriesPerFeed(before, after)
-	// The next run's Redis must not spend its time expiring this run's
+	pair.FeedCache.Queries = queriesPerFeed(before, after)
+	// The next pair's Redis must not spend its time expiring this one's
 	// 20,000 entries (thousands a second, 30 s from now).
 	if err := deleteKeys(ctx, cfg.RedisAddr, ns+":*"); err != nil {
-		return nil, fc, err
+		return pair, err
 	}
-	return res, fc, nil
+	return pair, nil
+}
+
+// turnRates are the RPS of each turn of one side, in their order.
+func turnRates(turns []*load.Result) []float64 {
+	out := make([]float64, len(turns))
+	for i, r := range turns {
+		out[i] = r.RPS
+	}
+	return out
+}
+
+// startBare starts the bare handler in a process of its own and warms it
+// up; the load.Config is its load, without a duration.
+func startBare(ctx context.Context, cfg BenchConfig) (*process, load.Config, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, load.Config{}, err
+	}
+	url := "http://" + addr
+	p, err := startProcess(ctx, cfg.Exe, []string{"bare", "--addr", addr}, url, io.Discard)
+	if err != nil {
+		return nil, load.Config{}, err
+	}
+	lc := load.Config{BaseURL: url, Connections: cfg.Connections, Timeout: 60 * time.Second,
+		Mix: []load.Entry{{Name: "bare", Method: http.MethodGet, Path: "/"}}}
+	if cfg.Warmup > 0 {
+		wc := lc
+		wc.Duration = cfg.Warmup
+		if _, err := load.Run(ctx, wc); err != nil {
+			p.stop()
+			return nil, load.Config{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	return p, lc, nil
 }
 
 // deleteKeys unlinks the keys of Redis at addr that match pattern.
@@ -162,30 +253,6 @@ func printFeedCache(out io.Writer, fc FeedCache) {
 		fc.Primed, fc.PrimeTime.Round(10*time.Millisecond), fc.Queries, note)
 }
 
-func benchBare(ctx context.Context, cfg BenchConfig) (*load.Result, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	url := "http://" + addr
-	p, err := startProcess(ctx, cfg.Exe, []string{"bare", "--addr", addr}, url, io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	defer p.stop()
-	lc := load.Config{BaseURL: url, Connections: cfg.Connections, Timeout: 60 * time.Second,
-		Mix: []load.Entry{{Name: "bare", Method: http.MethodGet, Path: "/"}}}
-	if cfg.Warmup > 0 {
-		wc := lc
-		wc.Duration = cfg.Warmup
-		if _, err := load.Run(ctx, wc); err != nil {
-			return nil, fmt.Errorf("warm-up: %w", err)
-		}
-	}
-	lc.Duration, lc.MinRequests, lc.MaxDuration = cfg.Duration, cfg.MinRequests, cfg.MaxDuration
-	return load.Run(ctx, lc)
-}
-
 // BareHandler answers every request with a small JSON body, the ceiling of
 // an HTTP endpoint on this machine.
 func BareHandler() http.Handler {
@@ -194,4 +261,13 @@ func BareHandler() http.Handler {
 		w.Header()["Content-Type"] = jsonContentType
 		_, _ = w.Write(body)
 	})
+}
+
+// printTurns writes the RPS of each turn of one side.
+func printTurns(out io.Writer, rps []float64) {
+	parts := make([]string, len(rps))
+	for i, v := range rps {
+		parts[i] = fmt.Sprintf("%.0f", v)
+	}
+	fmt.Fprintf(out, "         RPS by turn: %s\n", strings.Join(parts, " "))
 }

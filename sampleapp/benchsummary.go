@@ -30,10 +30,14 @@ type BenchSide struct {
 
 // FeedSummary is the tuned feed endpoint against the bare handler.
 type FeedSummary struct {
-	Pairs   int    `json:"pairs"`
-	FeedRPS Spread `json:"feed_rps"`
-	BareRPS Spread `json:"bare_rps"`
-	// Ratio is feed/bare over the adjacent pairs' ratios.
+	Pairs int `json:"pairs"`
+	// TurnsPerSide and TurnSeconds say how the two sides of each pair took
+	// turns: that many turns each, of that many seconds.
+	TurnsPerSide int     `json:"turns_per_side"`
+	TurnSeconds  float64 `json:"turn_s"`
+	FeedRPS      Spread  `json:"feed_rps"`
+	BareRPS      Spread  `json:"bare_rps"`
+	// Ratio is feed/bare over the pairs' ratios.
 	Ratio Spread `json:"ratio"`
 	// FeedQueries is the DB queries per feed request of the feed runs
 	// (cache misses make them), PrimeSeconds the time each took to prime
@@ -91,7 +95,8 @@ func (rep *BenchReport) Summary() BenchSummary {
 	}
 	if len(rep.Pairs) > 0 {
 		s := feedSeriesOf(rep.Pairs)
-		sum.FeedBare = &FeedSummary{Pairs: len(rep.Pairs), FeedRPS: spreadOf(s.feed).export(),
+		sum.FeedBare = &FeedSummary{Pairs: len(rep.Pairs), TurnsPerSide: len(rep.Pairs[0].FeedTurns),
+			TurnSeconds: rep.Pairs[0].Turn.Seconds(), FeedRPS: spreadOf(s.feed).export(),
 			BareRPS: spreadOf(s.bare).export(), Ratio: spreadOf(s.ratio).export(),
 			FeedQueries: spreadOf(s.queries).export(), PrimeSeconds: spreadOf(s.prime).export()}
 	}

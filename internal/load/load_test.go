@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -586,5 +587,65 @@ func TestNoErrorsPastTheDeadline(t *testing.T) {
 			continue
 		}
 		done++
+	}
+}
+
+// Merge adds up runs taken one after another as one run of their summed
+// time: counts, errors by kind, latencies and entries of both, RPS over
+// the summed elapsed time.
+func TestMerge(t *testing.T) {
+	var slow atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			time.Sleep(30 * time.Millisecond)
+		}
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	mix := []Entry{{Name: "ok", Path: "/ok", Weight: 3}, {Name: "fail", Path: "/fail", Weight: 1}}
+
+	fast := run(t, Config{BaseURL: srv.URL, Connections: 2, MaxRequests: 200, Mix: mix, Seed: 1})
+	slow.Store(true)
+	slowRun := run(t, Config{BaseURL: srv.URL, Connections: 2, MaxRequests: 20, Mix: mix, Seed: 2})
+
+	m := Merge(fast, nil, slowRun)
+	if m.Requests != 220 || m.Answered != 220 || m.Errors != fast.Errors+slowRun.Errors || m.Errors == 0 {
+		t.Errorf("requests %d answered %d errors %d, want 220, 220, %d", m.Requests, m.Answered, m.Errors, fast.Errors+slowRun.Errors)
+	}
+	if m.ErrorsByKind["status 500"] != m.Errors {
+		t.Errorf("errors by kind %v, want %d of status 500", m.ErrorsByKind, m.Errors)
+	}
+	if m.Elapsed != fast.Elapsed+slowRun.Elapsed {
+		t.Errorf("elapsed %s, want %s", m.Elapsed, fast.Elapsed+slowRun.Elapsed)
+	}
+	if want := 220 / (fast.Elapsed + slowRun.Elapsed).Seconds(); math.Abs(m.RPS-want) > 1e-9*want {
+		t.Errorf("RPS %g, want %g (requests over the summed time, not the mean of the rates)", m.RPS, want)
+	}
+	// 20 of 220 took 30 ms: the p95 and the maximum are the slow run's,
+	// the median the fast one's.
+	if m.Latency.Max < 30*time.Millisecond || m.Latency.P50 >= 30*time.Millisecond {
+		t.Errorf("latency %+v: want the slow run's maximum and the fast run's median", m.Latency)
+	}
+	for _, name := range []string{"ok", "fail"} {
+		e, f, s := m.PerEntry[name], fast.PerEntry[name], slowRun.PerEntry[name]
+		if e == nil || e.Requests != f.Requests+s.Requests || e.Answered != f.Answered+s.Answered || e.Errors != f.Errors+s.Errors {
+			t.Errorf("entry %s: %+v, want the sum of %+v and %+v", name, e, f, s)
+		}
+	}
+	// The inputs are left as they were.
+	if fast.Requests != 200 || fast.Histogram.TotalCount() != 200 {
+		t.Errorf("Merge changed its first argument: %d requests, %d latencies", fast.Requests, fast.Histogram.TotalCount())
+	}
+	if Merge() != nil || Merge(nil) != nil {
+		t.Error("Merge of no result is not nil")
+	}
+	capped := *fast
+	capped.Capped = true
+	if !Merge(slowRun, &capped).Capped {
+		t.Error("a capped run does not make the merged one capped")
 	}
 }

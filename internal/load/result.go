@@ -158,3 +158,61 @@ func collect(p *plan, shards []*shard, elapsed time.Duration) *Result {
 	}
 	return res
 }
+
+// Merge adds up runs of the same configuration taken one after another, as
+// one run that took their time: requests, errors and latencies summed, RPS
+// over the sum of their elapsed times, Capped when any run was. A
+// comparison that takes turns between two services in short slices (so
+// that the machine's background load falls on both alike) measures each
+// side this way. Merge leaves its arguments as they are; nil results are
+// skipped, and Merge of none is nil.
+func Merge(runs ...*Result) *Result {
+	var out *Result
+	for _, r := range runs {
+		if r == nil {
+			continue
+		}
+		if out == nil {
+			out = &Result{ErrorsByKind: map[string]int64{}, PerEntry: map[string]*EntryResult{},
+				Histogram: newHistogram(), Connections: r.Connections, Rate: r.Rate}
+		}
+		out.Requests += r.Requests
+		out.Errors += r.Errors
+		out.Elapsed += r.Elapsed
+		out.Capped = out.Capped || r.Capped
+		for k, n := range r.ErrorsByKind {
+			out.ErrorsByKind[k] += n
+		}
+		if r.Histogram != nil {
+			out.Histogram.Merge(r.Histogram)
+		}
+		for name, e := range r.PerEntry {
+			m := out.PerEntry[name]
+			if m == nil {
+				m = &EntryResult{ErrorsByKind: map[string]int64{}, Histogram: newHistogram()}
+				out.PerEntry[name] = m
+			}
+			m.Requests += e.Requests
+			m.Errors += e.Errors
+			for k, n := range e.ErrorsByKind {
+				m.ErrorsByKind[k] += n
+			}
+			if e.Histogram != nil {
+				m.Histogram.Merge(e.Histogram)
+			}
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	for _, m := range out.PerEntry {
+		m.Latency = Summarize(m.Histogram)
+		m.Answered = m.Histogram.TotalCount()
+	}
+	out.Latency = Summarize(out.Histogram)
+	out.Answered = out.Histogram.TotalCount()
+	if s := out.Elapsed.Seconds(); s > 0 {
+		out.RPS = float64(out.Requests) / s
+	}
+	return out
+}

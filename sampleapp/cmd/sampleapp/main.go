@@ -104,8 +104,9 @@ func benchCmd() *cobra.Command {
 process of its own) under the same request mix on the same data, alternating --rounds
 times, and prints RPS, latency percentiles, errors, DB queries and internal hops per
 request and their ratios; then it measures the tuned feed endpoint against a bare
-net/http handler in --pairs adjacent pairs. Without --pg and --redis it brings up the
-private stack (advisor stack).`,
+net/http handler in --pairs pairs, the two running side by side and taking turns
+under the load, four turns each of an eighth of --duration. Without --pg and
+--redis it brings up the private stack (advisor stack).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if cfg.DSN == "" || cfg.RedisAddr == "" {
@@ -153,7 +154,7 @@ private stack (advisor stack).`,
 	f.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured load before each run")
 	f.IntVar(&cfg.Connections, "connections", 64, "concurrent connections (closed loop)")
 	f.IntVar(&cfg.Rounds, "rounds", sampleapp.DefaultBenchRounds, "naive/tuned pairs to run, each pair adjacent, its order alternating")
-	f.IntVar(&cfg.Pairs, "pairs", sampleapp.DefaultBenchPairs, "tuned feed/bare handler pairs to run, each pair adjacent, its order alternating")
+	f.IntVar(&cfg.Pairs, "pairs", sampleapp.DefaultBenchPairs, "tuned feed/bare handler pairs to run, the two sides of each taking turns, which first alternating")
 	f.Int64Var(&cfg.MinRequests, "min-requests", sampleapp.DefaultBenchMinRequests, "each measured run goes on past --duration until this many requests completed")
 	f.DurationVar(&cfg.MaxDuration, "max-duration", sampleapp.DefaultBenchMaxDuration, "cap of a run that --min-requests keeps going (reported when hit)")
 	f.BoolVar(&cfg.Reset, "reset", false, "reseed a database seeded with another size")
