@@ -44,7 +44,7 @@ func TestSampleappFigures(t *testing.T) {
 	sum := sampleapp.BenchSummary{Rounds: 3,
 		RPSRatio: sampleapp.Spread{Median: 279.4, Min: 250.1, Max: 301},
 		P95Ratio: sampleapp.Spread{Median: 107, Min: 107, Max: 107},
-		FeedBare: &sampleapp.FeedSummary{Pairs: 3, Ratio: sampleapp.Spread{Median: 0.52, Min: 0.48, Max: 0.55},
+		FeedBare: &sampleapp.FeedSummary{Pairs: 3, TurnsPerSide: 4, TurnSeconds: 1.875, Ratio: sampleapp.Spread{Median: 0.52, Min: 0.48, Max: 0.55},
 			FeedQueries: sampleapp.Spread{Median: 0.003, Min: 0.001, Max: 0.004}},
 	}
 	sum.Naive.FeedQueriesPerRequest.Median, sum.Tuned.FeedQueriesPerRequest.Median = 25.1, 0.26
@@ -55,7 +55,7 @@ func TestSampleappFigures(t *testing.T) {
 	o := &Output{File: data}
 	for id, want := range map[string]string{
 		"sampleapp-naive-tuned": "RPS x279 (250-301), p95 ÷107, DB queries per feed request 25.1 -> 0.26; 3 rounds",
-		"sampleapp-feed-bare":   "0.52 (0.48-0.55); 3 pairs, each feed run with every user's feed primed (DB queries per feed request 0.003)",
+		"sampleapp-feed-bare":   "0.52 (0.48-0.55); 3 pairs, each side 4 turns of 1.88 s, the feed with every user's feed primed (DB queries per feed request 0.003)",
 	} {
 		rows, err := Select(All, []string{id})
 		if err != nil {
