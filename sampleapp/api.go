@@ -18,9 +18,10 @@ import (
 // maxBodyBytes bounds request bodies (http.MaxBytesReader): 413 beyond.
 const maxBodyBytes = 64 << 10
 
-// feedTTL is how long a cached feed lives in Redis; placing an order (which
-// adds an event) invalidates the user's feed at once.
-const feedTTL = 30 * time.Second
+// DefaultFeedTTL is how long a cached feed lives in Redis (Config.FeedTTL);
+// placing an order (which adds an event) invalidates the user's feed at
+// once.
+const DefaultFeedTTL = 30 * time.Second
 
 // nearFeedTTL is how long a feed stays in the in-process near cache in front
 // of Redis: hot feeds are served without a network round trip, and another
@@ -280,7 +281,7 @@ func (a *App) getFeed(w http.ResponseWriter, r *http.Request, s *settings, _ Pri
 		return
 	}
 	if s.cache {
-		a.cache.set(ctx, key, b, feedTTL)
+		a.cache.set(ctx, key, b, a.cfg.FeedTTL)
 		a.nearFeeds.put(a.cacheGen.Load(), id, b)
 	}
 	writeRaw(w, http.StatusOK, b)

@@ -167,9 +167,9 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	}
 	for round := 1; round <= cfg.Pairs; round++ {
 		feedFirst := round%2 == 1
-		fmt.Fprintf(out, "\npair %d/%d: tuned feed endpoint and bare handler taking turns, %d of %s each, %s first\n",
+		fmt.Fprintf(out, "\npair %d/%d: tuned feed endpoint and bare handler taking turns, %d of %s each, %s first (after %s warm-up)\n",
 			round, cfg.Pairs, pairTurns, (cfg.Duration / (2 * pairTurns)).Round(time.Millisecond),
-			map[bool]string{true: "feed", false: "bare"}[feedFirst])
+			map[bool]string{true: "feed", false: "bare"}[feedFirst], cfg.Warmup)
 		pair, err := benchPair(ctx, cfg, benchStart, feedFirst)
 		if err != nil {
 			return nil, err
@@ -438,12 +438,8 @@ func benchProfile(ctx context.Context, cfg BenchConfig, profile string, since ti
 	url := p.url
 	mix, vars, header := LoadMix(cfg.Size)
 	lc := load.Config{BaseURL: url, Mix: mix, Vars: vars, Header: header, Connections: cfg.Connections, Timeout: 60 * time.Second}
-	if cfg.Warmup > 0 {
-		wc := lc
-		wc.Duration = cfg.Warmup
-		if _, err := load.Run(ctx, wc); err != nil {
-			return BenchRun{}, fmt.Errorf("warm-up: %w", err)
-		}
+	if err := warmUp(ctx, lc, cfg.Warmup); err != nil {
+		return BenchRun{}, err
 	}
 	// The counters are read with no request in flight, before and after
 	// the run: between the two readings every request started and

@@ -171,6 +171,23 @@ func statementCalls(t *testing.T, dsn, prefix string) int64 {
 	return n
 }
 
+// Config.FeedTTL sets how long a feed lives in Redis (the benchmark's
+// feed instance outlives the default); a negative one is refused.
+func TestFeedTTL(t *testing.T) {
+	app := startApp(t, sharedDB(t), map[string]string{KnobCache: "redis"}, func(c *Config) { c.FeedTTL = 5 * time.Minute })
+	rdb := redis.NewClient(&redis.Options{Addr: stacktest.Start(t).RedisAddr})
+	defer rdb.Close()
+	mustStatus(t, http.StatusOK, "GET", app.URL+"/users/7/feed", "")
+	ttl, err := rdb.TTL(context.Background(), app.cacheKey("feed", 7)).Result()
+	if err != nil || ttl <= DefaultFeedTTL || ttl > 5*time.Minute {
+		t.Errorf("feed cached for %v (%v), want more than %s, up to 5m", ttl, err, DefaultFeedTTL)
+	}
+	if _, err := Start(context.Background(), Config{DSN: sharedDB(t), RedisAddr: stacktest.Start(t).RedisAddr,
+		FeedTTL: -time.Second}); err == nil || !strings.Contains(err.Error(), "feed TTL") {
+		t.Errorf("a negative feed TTL: %v", err)
+	}
+}
+
 func TestOverfetchKnob(t *testing.T) {
 	dsn := sharedDB(t)
 	app := startApp(t, dsn, map[string]string{KnobCache: "none", KnobOverfetch: "select-star"})
@@ -214,6 +231,9 @@ func TestCacheKnob(t *testing.T) {
 		if err != nil || ttl <= 0 {
 			t.Errorf("%s not cached in Redis with a TTL (%s): ttl %v, err %v", kind, key, ttl, err)
 		}
+	}
+	if ttl, err := rdb.TTL(ctx, app.cacheKey("feed", 7)).Result(); err != nil || ttl > DefaultFeedTTL {
+		t.Errorf("feed cached for %v (%v), want the default %s at most", ttl, err, DefaultFeedTTL)
 	}
 	app.nearFeeds.drop(7) // go to Redis, not the near cache
 	h := hits()

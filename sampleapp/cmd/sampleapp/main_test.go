@@ -64,7 +64,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, "bench", "--pg", dsn, "--redis", info.RedisAddr,
 		"--users", fmt.Sprint(size.Users), "--events", fmt.Sprint(size.Events), "--products", fmt.Sprint(size.Products),
 		"--orders", fmt.Sprint(size.Orders), "--payload-bytes", fmt.Sprint(size.PayloadBytes),
-		"--duration", "1s", "--warmup", "0s", "--connections", "16", "--rounds", "1", "--pairs", "2",
+		"--duration", "1s", "--warmup", "200ms", "--connections", "16", "--rounds", "1", "--pairs", "2",
 		"--min-requests", "1", "--json", jsonFile)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -73,8 +73,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	text := string(out)
 	t.Logf("sampleapp bench:\n%s", text)
 	for _, want := range []string{
-		"pair 1/2: tuned feed endpoint and bare handler taking turns, 4 of 125ms each, feed first",
-		"pair 2/2: tuned feed endpoint and bare handler taking turns, 4 of 125ms each, bare first",
+		"pair 1/2: tuned feed endpoint and bare handler taking turns, 4 of 125ms each, feed first (after 200ms warm-up)",
+		"pair 2/2: tuned feed endpoint and bare handler taking turns, 4 of 125ms each, bare first (after 200ms warm-up)",
 		"cache primed with 300 feeds",
 	} {
 		if !strings.Contains(text, want) {

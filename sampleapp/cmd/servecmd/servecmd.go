@@ -68,6 +68,7 @@ func New() *cobra.Command {
 	f.StringVar(&cfg.Profile, "profile", sampleapp.ProfileTuned, "naive (every antipattern) or tuned (every fix)")
 	f.StringArrayVar(&knobs, "knob", nil, "name=value, overrides the profile for one knob (repeatable); see sampleapp --help")
 	f.StringVar(&cfg.CacheNamespace, "cache-namespace", "sampleapp", "prefix of the Redis keys (instances on different databases sharing a Redis need different ones)")
+	f.DurationVar(&cfg.FeedTTL, "feed-ttl", sampleapp.DefaultFeedTTL, "how long a cached feed lives in Redis")
 	f.IntVar(&cfg.Workers, "workers", 0, "river workers for queued follow-up work (0: default 8, -1: none, API only)")
 	f.IntVar(&blockRate, "block-profile-rate", sampleapp.BlockProfileRateNanos,
 		"runtime.SetBlockProfileRate: sample about one blocking event per this many nanoseconds blocked (0: block profiling off)")
