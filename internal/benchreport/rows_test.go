@@ -156,3 +156,31 @@ func TestWrkFigure(t *testing.T) {
 		t.Error("no error without the figures file")
 	}
 }
+
+func TestCalibrationFigure(t *testing.T) {
+	rows, err := Select(All, []string{"impact-calibration"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := "BenchmarkImpactCalibration-2 \t       1\t1261802314047 ns/op\t         0.9000 best4-share\t         0.8392 first4-share\t         9.000 fixes-detected\t         0.8400 pair-agreement\t         0.8333 spearman\t         0.7273 spearman-all\t         0.8500 spearman-resolved\n"
+	res, err := ParseBench([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rows[0].Figure(&Output{Benchmarks: res})
+	want := "Spearman 0.83 over the 9 fixes a finding pointed at (0.85 with the gains within the run's noise tied, 0.73 over every knob; the pairs agree with each other at 0.84); first four kept fixes 0.84 of the log-RPS gain (the loop's four largest gains 0.90)"
+	if err != nil || got != want {
+		t.Errorf("%q, %v; want %q", got, err, want)
+	}
+	// A figure the run could not compute is written as none.
+	res, err = ParseBench([]byte("BenchmarkImpactCalibration-2 \t       1\t1261802314047 ns/op\t         2.000 fixes-detected\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rows[0].Figure(&Output{Benchmarks: res}); err != nil || !strings.HasPrefix(got, "Spearman none over the 2 fixes") {
+		t.Errorf("%q, %v", got, err)
+	}
+	if _, err := rows[0].Figure(&Output{}); err == nil {
+		t.Error("no error without the benchmark's line")
+	}
+}
