@@ -43,7 +43,7 @@ bench: setup-test
 bench-sampleapp: setup build
 	$(BIN)/sampleapp bench --json $(BIN)/bench-sampleapp.json
 
-## bench-report: run every benchmark docs/benchmarks.md quotes, as it quotes it, and rewrite its table (about 70 min; BENCH_REPORT_FLAGS: e.g. --only ui-view)
+## bench-report: run every benchmark docs/benchmarks.md quotes, as it quotes it, and rewrite its table (about 85 min; BENCH_REPORT_FLAGS: e.g. --only ui-view)
 bench-report: setup-test
 	$(GO) run ./cmd/benchreport $(BENCH_REPORT_FLAGS)
 	@$(GO) run ./cmd/advisor stack down --test --quiet

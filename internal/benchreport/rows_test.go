@@ -162,13 +162,13 @@ func TestCalibrationFigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := "BenchmarkImpactCalibration-2 \t       1\t1261802314047 ns/op\t         0.9000 best4-share\t         0.8392 first4-share\t         9.000 fixes-detected\t         0.8400 pair-agreement\t         0.8333 spearman\t         0.7273 spearman-all\t         0.8500 spearman-resolved\n"
-	res, err := ParseBench([]byte(line))
+	// The result lines of the row's run by make bench-report, 2026-12-06.
+	res, err := ParseBench(readCapture(t, "impact-calibration.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := rows[0].Figure(&Output{Benchmarks: res})
-	want := "Spearman 0.83 over the 9 fixes a finding pointed at (0.85 with the gains within the run's noise tied, 0.73 over every knob; the pairs agree with each other at 0.84); first four kept fixes 0.84 of the log-RPS gain (the loop's four largest gains 0.90)"
+	want := "Spearman 0.80 over the 9 fixes a finding pointed at (0.92 with the gains within the run's noise tied, 0.74 over every knob; the pairs agree with each other at 0.74); first four kept fixes 0.80 of the log-RPS gain (the loop's four largest gains 0.90)"
 	if err != nil || got != want {
 		t.Errorf("%q, %v; want %q", got, err, want)
 	}
