@@ -141,6 +141,17 @@ func collect(p *plan, shards []*shard, elapsed time.Duration) *Result {
 			er.Histogram.Merge(st.hist)
 			s.mu.Unlock()
 		}
+		res.PerEntry[ce.name] = er
+	}
+	res.total()
+	return res
+}
+
+// total derives the run's figures from its entries' counts and latencies:
+// each entry's summary, the run's counts, errors by kind and latencies
+// summed over them, and RPS over Elapsed.
+func (res *Result) total() {
+	for _, er := range res.PerEntry {
 		er.Latency = Summarize(er.Histogram)
 		er.Answered = er.Histogram.TotalCount()
 		res.Requests += er.Requests
@@ -149,19 +160,19 @@ func collect(p *plan, shards []*shard, elapsed time.Duration) *Result {
 			res.ErrorsByKind[k] += n
 		}
 		res.Histogram.Merge(er.Histogram)
-		res.PerEntry[ce.name] = er
 	}
 	res.Latency = Summarize(res.Histogram)
 	res.Answered = res.Histogram.TotalCount()
-	if s := elapsed.Seconds(); s > 0 {
+	if s := res.Elapsed.Seconds(); s > 0 {
 		res.RPS = float64(res.Requests) / s
 	}
-	return res
 }
 
 // Merge adds up runs of the same configuration taken one after another, as
-// one run that took their time: requests, errors and latencies summed, RPS
-// over the sum of their elapsed times, Capped when any run was. A
+// one run that took their time: each entry's requests, errors and
+// latencies summed, the run's figures derived from them as Run derives
+// them (total), RPS over the sum of their elapsed times, Capped when any
+// run was. A
 // comparison that takes turns between two services in short slices (so
 // that the machine's background load falls on both alike) measures each
 // side this way. Merge leaves its arguments as they are; nil results are
@@ -176,16 +187,8 @@ func Merge(runs ...*Result) *Result {
 			out = &Result{ErrorsByKind: map[string]int64{}, PerEntry: map[string]*EntryResult{},
 				Histogram: newHistogram(), Connections: r.Connections, Rate: r.Rate}
 		}
-		out.Requests += r.Requests
-		out.Errors += r.Errors
 		out.Elapsed += r.Elapsed
 		out.Capped = out.Capped || r.Capped
-		for k, n := range r.ErrorsByKind {
-			out.ErrorsByKind[k] += n
-		}
-		if r.Histogram != nil {
-			out.Histogram.Merge(r.Histogram)
-		}
 		for name, e := range r.PerEntry {
 			m := out.PerEntry[name]
 			if m == nil {
@@ -202,17 +205,8 @@ func Merge(runs ...*Result) *Result {
 			}
 		}
 	}
-	if out == nil {
-		return nil
-	}
-	for _, m := range out.PerEntry {
-		m.Latency = Summarize(m.Histogram)
-		m.Answered = m.Histogram.TotalCount()
-	}
-	out.Latency = Summarize(out.Histogram)
-	out.Answered = out.Histogram.TotalCount()
-	if s := out.Elapsed.Seconds(); s > 0 {
-		out.RPS = float64(out.Requests) / s
+	if out != nil {
+		out.total()
 	}
 	return out
 }
