@@ -105,6 +105,18 @@ func TestOnHostCPU(t *testing.T) {
 		// service does not use: 1.6 cores of 2.
 		{"execution time above the CPU", cpuInput(2, 3, true), index, indexTime, 0.8 * 0.99 * 8 / 10},
 	}
+	// Where that CPU was priced per statement and Redis command (sessions
+	// outlive requests), the hops' requests pay it through their calls:
+	// the hops free none of it.
+	priced := cpuInput(2, 1.2, true)
+	priced.views.split.Host.RoundTripMS = 0.2
+	cases = append(cases, struct {
+		name string
+		in   *Input
+		f    Finding
+		s    *Saving
+		want float64
+	}{"saturated: hops served here, calls priced", priced, hopsHere, hopsTime, 0})
 	for _, c := range cases {
 		got := onHostCPU(c.in, &c.f, c.s)
 		if math.Abs(got.Share-c.want) > 1e-9 {
