@@ -150,13 +150,39 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 			// its share of database time is the lower bound.
 			Impact: b.Share,
 		}
-		if loc.site != "" {
-			f.Location = loc.site
-			ev["issued_by"] = loc.function
-		}
 		out = append(out, f)
 	}
+	// The stacks tell which function issues the most statements, not
+	// which statement: with the lookups of one group (one parent's
+	// siblings, or one statement) it is theirs; with two groups it may be
+	// either's, and no location beats a wrong one.
+	if loc.site != "" && dbOneGroup(out) {
+		for i := range out {
+			out[i].Location = loc.site
+			out[i].Evidence["issued_by"] = loc.function
+		}
+	}
 	return out, nil
+}
+
+// dbOneGroup reports whether the N+1 findings are of one group: lookups
+// of the same parent statement, or one lookup. The sample service's order
+// lines, batched per order list, were once reported as issued by its
+// feed's function, which issued most of the window's statements.
+func dbOneGroup(fs []Finding) bool {
+	group := func(f Finding) string {
+		if p, _ := f.Evidence["parent_queryid"].(string); p != "" {
+			return "parent " + p
+		}
+		q, _ := f.Evidence["queryid"].(string)
+		return "statement " + q
+	}
+	for _, f := range fs[min(1, len(fs)):] {
+		if group(f) != group(fs[0]) {
+			return false
+		}
+	}
+	return true
 }
 
 // dbLookupRe recognises a lookup by key: WHERE col = $n or $n = col

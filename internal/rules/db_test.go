@@ -1107,3 +1107,28 @@ func TestDBOddStatements(t *testing.T) {
 		dbDetect(t, w, loadBuiltin(t).Rule(id))
 	}
 }
+
+// TestDBOneGroup: the function issuing most statements is an N+1's
+// location only while the findings are one group (one parent's lookups, or
+// one statement): with the feed's lookups and the order lines both
+// reported, the stacks cannot tell which issues which.
+func TestDBOneGroup(t *testing.T) {
+	f := func(queryid, parent string) Finding {
+		return Finding{Evidence: map[string]any{"queryid": queryid, "parent_queryid": parent}}
+	}
+	for _, c := range []struct {
+		name string
+		fs   []Finding
+		want bool
+	}{
+		{"none", nil, true},
+		{"one", []Finding{f("1", "9")}, true},
+		{"siblings of one parent", []Finding{f("1", "9"), f("2", "9")}, true},
+		{"two parents", []Finding{f("1", "9"), f("2", "8")}, false},
+		{"one per request and one per parent row", []Finding{f("1", ""), f("2", "9")}, false},
+	} {
+		if got := dbOneGroup(c.fs); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
