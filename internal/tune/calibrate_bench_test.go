@@ -75,6 +75,10 @@ func calibrationMeasurements(pairs int) int {
 // with one), more than go test's default timeout allows for:
 //
 //	go test -run '^$' -bench ImpactCalibration -benchtime 1x -timeout 45m ./internal/tune
+//
+// ADVISOR_CALIBRATION_FROM="pool=sized,cache=redis" starts both from the
+// naive profile with those fixes in place, to calibrate the prediction in
+// the states the loop meets later.
 func BenchmarkImpactCalibration(b *testing.B) {
 	step, conns, pairs := calibrationLoad(b)
 	if os.Getenv("ADVISOR_CALIBRATION_LOOP_ONLY") != "" {
@@ -90,6 +94,13 @@ func BenchmarkImpactCalibration(b *testing.B) {
 	naive, err := sampleapp.ProfileSettings(sampleapp.ProfileNaive)
 	if err != nil {
 		b.Fatal(err)
+	}
+	from, err := calibrationFrom(os.Getenv("ADVISOR_CALIBRATION_FROM"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k, v := range from {
+		naive[k] = v
 	}
 	svc := startCalibrationService(b)
 	dsn := svc.sources.PG
@@ -259,6 +270,28 @@ func startCalibrationService(b *testing.B) calibrationService {
 		admin:   p.Admin,
 		where:   fmt.Sprintf("in a process of its own (pid %d)", p.PID),
 	}
+}
+
+// calibrationFrom parses ADVISOR_CALIBRATION_FROM, knob settings
+// ("pool=sized,cache=redis") applied over the naive profile before the
+// calibration and the loop: the fixes are then measured from that state,
+// as the loop meets them after its first kept fixes.
+func calibrationFrom(v string) (sampleapp.Settings, error) {
+	out := sampleapp.Settings{}
+	for arg := range strings.SplitSeq(v, ",") {
+		if arg = strings.TrimSpace(arg); arg == "" {
+			continue
+		}
+		name, value, err := sampleapp.ParseKnobArg(arg)
+		if err != nil {
+			return nil, fmt.Errorf("ADVISOR_CALIBRATION_FROM: %w", err)
+		}
+		if err := sampleapp.ValidateKnob(name, value); err != nil {
+			return nil, fmt.Errorf("ADVISOR_CALIBRATION_FROM: %w", err)
+		}
+		out[name] = value
+	}
+	return out, nil
 }
 
 // calibrationLoad is the step and connections of the benchmark's
