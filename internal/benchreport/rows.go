@@ -159,20 +159,6 @@ var All = []Row{
 		Figure: calibrationFigure,
 	},
 	{
-		ID: "first-four-ceiling",
-		What: "what the first-four target allows on the naive sampleapp (small data set, 64 connections): the share of the naive-to-tuned log-RPS gain " +
-			"reached by the best state of four fixes, the pool and any three others but the over-fetching and the job workers, each state measured once for 8 s; " +
-			"[details](tune.md#impact-calibration)",
-		Job: Job{Command: "go test -run '^$' -bench FirstFourCeiling -benchtime 1x -timeout 30m ./internal/tune"},
-		Figure: func(o *Output) (string, error) {
-			v, err := o.metrics("BenchmarkFirstFourCeiling", "ceiling-share", "states")
-			if err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("the best four fixes reach %.2f of the log-RPS gain (%.0f states of four measured)", v[0], v[1]), nil
-		},
-	},
-	{
 		ID:   "probe-round",
 		What: "one probe round: 2,000+ statements + a 20 MB CPU profile",
 		Job:  Job{Command: "go test -run '^$' -bench FullRound -benchmem ./internal/probe/"},

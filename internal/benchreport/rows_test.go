@@ -184,23 +184,3 @@ func TestCalibrationFigure(t *testing.T) {
 		t.Error("no error without the benchmark's line")
 	}
 }
-
-// TestCeilingFigure: the first-four ceiling's row reads its two metrics
-// and fails without its result line.
-func TestCeilingFigure(t *testing.T) {
-	rows, err := Select(All, []string{"first-four-ceiling"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := ParseBench([]byte("BenchmarkFirstFourCeiling-2 \t       1\t604568976440 ns/op\t         0.8503 ceiling-share\t        56.00 states\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := rows[0].Figure(&Output{Benchmarks: res})
-	if want := "the best four fixes reach 0.85 of the log-RPS gain (56 states of four measured)"; err != nil || got != want {
-		t.Errorf("%q, %v; want %q", got, err, want)
-	}
-	if _, err := rows[0].Figure(&Output{}); err == nil {
-		t.Error("no error without the benchmark's line")
-	}
-}
