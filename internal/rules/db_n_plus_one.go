@@ -59,10 +59,6 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 	if m := in.Window.Metrics; m != nil && m.Requests > 0 {
 		requests, rps = m.Requests, m.RPS
 	}
-	var loc dbIssuer
-	if len(lookups) > 0 {
-		loc = dbIssuerLocation(in)
-	}
 	var out []Finding
 	for _, b := range lookups {
 		pair, paired := pairs[b]
@@ -156,7 +152,10 @@ func checkDBNPlusOne(ctx context.Context, in *Input, p dbNPlusOneParams) ([]Find
 	// which statement: with the lookups of one group (one parent's
 	// siblings, or one statement) it is theirs; with two groups it may be
 	// either's, and no location beats a wrong one.
-	if loc.site != "" && dbOneGroup(out) {
+	if len(out) == 0 || !dbOneGroup(out) {
+		return out, nil
+	}
+	if loc := dbIssuerLocation(in); loc.site != "" {
 		for i := range out {
 			out[i].Location = loc.site
 			out[i].Evidence["issued_by"] = loc.function
