@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"strings"
 )
 
 // savingOf is a finding's saving: the request time its fix would remove
@@ -241,9 +240,9 @@ func savesOf(in *Input, f *Finding) *Saving {
 // request and its pooled connection for beyond its execution: the round
 // trip, and on a busy process the wait for a CPU between the reply and the
 // next statement; a fix that spares statements takes that off. False
-// without both figures, or when it is no more than the statements'
-// execution time per statement (the split from metrics): the statement
-// rules' own estimate, with round trips, stands then.
+// without the figures, or when the db part is no more than the
+// statements' execution time (the split from metrics, whose db part it
+// is): the statement rules' own estimate, with round trips, stands then.
 //
 // On the sample service at GOMAXPROCS 1 with its pool of a few
 // connections busy, requests held a connection 4.4 ms for 4.5 statements
@@ -256,13 +255,10 @@ func heldPerStatement(svc Span) (float64, string, bool) {
 		return 0, "", false
 	}
 	db := svc.Part(PartDB)
-	if db.MSPerRequest <= 0 || db.From == "" || strings.HasPrefix(db.From, "pg_stat_statements") {
+	if db.MSPerRequest <= 0 || pr.DBMS == nil || db.MSPerRequest <= *pr.DBMS {
 		return 0, "", false
 	}
 	held := db.MSPerRequest / *pr.DBQueries
-	if pr.DBMS != nil && held <= *pr.DBMS / *pr.DBQueries {
-		return 0, "", false
-	}
 	return held, fmt.Sprintf("%.2f ms of the db part each (%.1f ms per request over %.1f statements, %s)",
 		held, db.MSPerRequest, *pr.DBQueries, db.From), true
 }

@@ -190,8 +190,11 @@ func TestCompoundStatementFixesOnBusyHost(t *testing.T) {
 // statements' own time and round trips stand.
 func TestHeldPerStatement(t *testing.T) {
 	const rps, mean, db, wait, stmts = 1835.0, 35.0, 4.4, 22.0, 4.5
-	split := func(from string) *TimeSplit {
-		q, dbms := stmts, 0.3
+	// split is the window's split with the db part from, and dbms of the
+	// statements' execution per request: the db part itself in a split
+	// from metrics, a part of it in one from goroutine dumps.
+	split := func(from string, dbms float64) *TimeSplit {
+		q := stmts
 		return &TimeSplit{Service: Span{RPS: rps, MeanMS: mean, HasLatency: true,
 			PerRequest: &PerRequest{DBQueries: &q, DBMS: &dbms},
 			Parts: []Part{
@@ -209,18 +212,20 @@ func TestHeldPerStatement(t *testing.T) {
 	cache := Finding{Rule: dbCacheCandidate.ID, Evidence: map[string]any{
 		"calls_per_s": 0.5 * rps, "mean_ms": 0.06, "statements_calls_per_s": 2.0 * rps}}
 	pooled := func(ms float64) float64 { return ms + ms*wait/db }
+	const dumps, metrics = "goroutine dumps (300 handler samples)", "pg_stat_statements (execution time of the window's statements)"
 	for _, c := range []struct {
 		name   string
 		from   string
+		dbms   float64
 		f      Finding
 		wantMS float64
 		basis  string
 	}{
-		{"n+1 from dumps", "goroutine dumps (300 handler samples)", nplusone, pooled(1.67 * db / stmts), "0.98 ms of the db part each"},
-		{"n+1 from metrics", "pg_stat_statements (execution time of the window's statements)", nplusone, pooled(1.67 * 0.26), "round trips per request"},
-		{"cache from dumps", "goroutine dumps (300 handler samples)", cache, pooled(0.9 * 2.0 * db / stmts), "1.80 statements fewer per request"},
+		{"n+1 from dumps", dumps, 0.3, nplusone, pooled(1.67 * db / stmts), "0.98 ms of the db part each"},
+		{"n+1 from metrics", metrics, db, nplusone, pooled(1.67 * 0.26), "round trips per request"},
+		{"cache from dumps", dumps, 0.3, cache, pooled(0.9 * 2.0 * db / stmts), "1.80 statements fewer per request"},
 	} {
-		in.views.split = split(c.from)
+		in.views.split = split(c.from, c.dbms)
 		s := savesOf(in, &c.f)
 		if s == nil {
 			t.Fatalf("%s: no saving", c.name)
@@ -234,7 +239,7 @@ func TestHeldPerStatement(t *testing.T) {
 	}
 	// The N+1 from dumps: 28% of the request time, where its execution and
 	// round trips alone said 7%.
-	in.views.split = split("goroutine dumps (300 handler samples)")
+	in.views.split = split(dumps, 0.3)
 	if s := savesOf(in, &nplusone); s.Share < 0.27 || s.Share > 0.29 {
 		t.Errorf("n+1 from dumps: share %.3f, want about 0.28", s.Share)
 	}
