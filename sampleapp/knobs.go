@@ -147,6 +147,20 @@ func ParseKnobArg(arg string) (name, value string, err error) {
 	return name, value, nil
 }
 
+// ParseKnobArgs parses "name=value" arguments (ParseKnobArg) into
+// settings, a later argument for a knob overriding an earlier one.
+func ParseKnobArgs(args []string) (Settings, error) {
+	out := Settings{}
+	for _, arg := range args {
+		name, value, err := ParseKnobArg(arg)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = value
+	}
+	return out, nil
+}
+
 // settings is the immutable snapshot a request reads once.
 type settings struct {
 	hopsHTTP    bool

@@ -52,6 +52,12 @@ func TestProfiles(t *testing.T) {
 	if n, v, err := ParseKnobArg("index=absent"); err != nil || n != "index" || v != "absent" {
 		t.Errorf("ParseKnobArg = %q %q %v", n, v, err)
 	}
+	if s, err := ParseKnobArgs([]string{"index=absent", "pool=tiny", "index=present"}); err != nil || len(s) != 2 || s["index"] != "present" || s["pool"] != "tiny" {
+		t.Errorf("ParseKnobArgs = %v, %v", s, err)
+	}
+	if _, err := ParseKnobArgs([]string{"pool=sized", "pool=medium"}); err == nil {
+		t.Error("ParseKnobArgs accepted a bad value")
+	}
 }
 
 // TestFeedQueries: the naive profile's feed costs at least 14 queries (its

@@ -277,21 +277,17 @@ func startCalibrationService(b *testing.B) calibrationService {
 // calibration and the loop: the fixes are then measured from that state,
 // as the loop meets them after its first kept fixes.
 func calibrationFrom(v string) (sampleapp.Settings, error) {
-	out := sampleapp.Settings{}
+	var args []string
 	for arg := range strings.SplitSeq(v, ",") {
-		if arg = strings.TrimSpace(arg); arg == "" {
-			continue
+		if strings.TrimSpace(arg) != "" {
+			args = append(args, arg)
 		}
-		name, value, err := sampleapp.ParseKnobArg(arg)
-		if err != nil {
-			return nil, fmt.Errorf("ADVISOR_CALIBRATION_FROM: %w", err)
-		}
-		if err := sampleapp.ValidateKnob(name, value); err != nil {
-			return nil, fmt.Errorf("ADVISOR_CALIBRATION_FROM: %w", err)
-		}
-		out[name] = value
 	}
-	return out, nil
+	s, err := sampleapp.ParseKnobArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("ADVISOR_CALIBRATION_FROM: %w", err)
+	}
+	return s, nil
 }
 
 // calibrationLoad is the step and connections of the benchmark's

@@ -33,13 +33,8 @@ func New() *cobra.Command {
 			if cfg.MutexProfileFraction, err = profilingFlag("mutex-profile-fraction", mutexFraction); err != nil {
 				return err
 			}
-			cfg.Knobs = map[string]string{}
-			for _, k := range knobs {
-				name, value, err := sampleapp.ParseKnobArg(k)
-				if err != nil {
-					return err
-				}
-				cfg.Knobs[name] = value
+			if cfg.Knobs, err = sampleapp.ParseKnobArgs(knobs); err != nil {
+				return err
 			}
 			level := slog.LevelInfo
 			if verbose {
