@@ -61,7 +61,7 @@ func savesOf(in *Input, f *Finding) *Saving {
 	// statements' execution and estimated round trips (heldPerStatement),
 	// with the wait for a pooled connection it shortens; nil otherwise.
 	ofCalls := func(perRequest float64, basis string) *Saving {
-		held, how, ok := heldPerStatement(svc)
+		held, how, ok := heldPerStatement(in, svc)
 		if !ok || perRequest <= 0 {
 			return nil
 		}
@@ -240,18 +240,24 @@ func savesOf(in *Input, f *Finding) *Saving {
 // request and its pooled connection for beyond its execution: the round
 // trip, and on a busy process the wait for a CPU between the reply and the
 // next statement; a fix that spares statements takes that off. False
-// without the figures, or when the db part is no more than the
-// statements' execution time (the split from metrics, whose db part it
-// is): the statement rules' own estimate, with round trips, stands then.
+// without the figures, when the db part is no more than the statements'
+// execution time (the split from metrics, whose db part it is), or where
+// a session starts per request: its start then fills the db part (100 ms
+// a request for 5 statements on the naive sample service), which
+// pool.no-pooling's fix removes, not batching. The statement rules' own
+// estimate, with round trips, stands then.
 //
 // On the sample service at GOMAXPROCS 1 with its pool of a few
 // connections busy, requests held a connection 4.4 ms for 4.5 statements
 // and waited 22 ms for one: batching its N+1s (3.6 statements fewer per
 // request) gained x2.0, where their execution and round trips, 0.26 ms a
 // statement, predicted 10% (2026-12-06, BenchmarkImpactCalibration).
-func heldPerStatement(svc Span) (float64, string, bool) {
+func heldPerStatement(in *Input, svc Span) (float64, string, bool) {
 	pr := svc.PerRequest
 	if pr == nil || pr.DBQueries == nil || *pr.DBQueries < 1 {
+		return 0, "", false
+	}
+	if n, ok := sessionsPerRequest(in, svc.RPS); ok && n >= sessionPerRequest {
 		return 0, "", false
 	}
 	db := svc.Part(PartDB)

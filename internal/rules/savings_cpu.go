@@ -167,11 +167,10 @@ func (h HostCPU) callBasis() string {
 // gained x0.88 to x1.05.
 func roundTripCPU(in *Input, svc *Span, h *HostCPU) (float64, string, float64, string) {
 	rps := svc.RPS
-	pg := in.Window.Postgres
 	if h.OtherMSPerRequest < 0 || rps <= 0 || svc.PerRequest == nil || svc.PerRequest.DBQueries == nil {
 		return 0, "", 0, ""
 	}
-	if pg == nil || pg.Cur == nil || !pg.Cur.Database.Stats.HasSessions || pg.Database.Seconds <= 0 || pg.Database.SessionsPerS/rps >= 0.5 {
+	if n, ok := sessionsPerRequest(in, rps); !ok || n >= sessionPerRequest {
 		return 0, "", 0, ""
 	}
 	statements := *svc.PerRequest.DBQueries
@@ -211,6 +210,22 @@ func roundTripCPU(in *Input, svc *Span, h *HostCPU) (float64, string, float64, s
 	ms := math.Max(callCPUMS, (h.OtherMSPerRequest+client(statements+commands, h.PGClientShare+h.RedisClientShare))/(statements+commands))
 	return ms, fmt.Sprintf("the host's %.2f ms of CPU per request outside the service and the statements' execution%s, and %s, over %.1f statements and %.1f Redis commands per request",
 		h.OtherMSPerRequest, advisor, how, statements, commands), 0, ""
+}
+
+// sessionPerRequest is the PostgreSQL sessions per request from which a
+// session counts as started per request (no pool): its start, not the
+// statements, then takes most of what the database costs a request.
+const sessionPerRequest = 0.5
+
+// sessionsPerRequest is the PostgreSQL sessions started per request over
+// the window; false where PostgreSQL does not count them (before 14) or
+// the window cannot tell.
+func sessionsPerRequest(in *Input, rps float64) (float64, bool) {
+	pg := in.Window.Postgres
+	if rps <= 0 || pg == nil || pg.Cur == nil || !pg.Cur.Database.Stats.HasSessions || pg.Database.Seconds <= 0 {
+		return 0, false
+	}
+	return pg.Database.SessionsPerS / rps, true
 }
 
 // hostCPUOf reads the host's CPU over the window for the service's span

@@ -243,4 +243,24 @@ func TestHeldPerStatement(t *testing.T) {
 	if s := savesOf(in, &nplusone); s.Share < 0.27 || s.Share > 0.29 {
 		t.Errorf("n+1 from dumps: share %.3f, want about 0.28", s.Share)
 	}
+	// A session started per request fills the db part with its start
+	// (pool.no-pooling's saving): the statements' own time and round
+	// trips stand; with sessions that outlive requests, the hold.
+	for _, c := range []struct {
+		sessionsPerS float64
+		wantMS       float64
+	}{
+		{rps, pooled(1.67 * 0.26)},
+		{10, pooled(1.67 * db / stmts)},
+	} {
+		in := &Input{Window: &probe.Window{Seconds: 10, Postgres: &postgres.Window{
+			Statements: postgres.StatementsWindow{Seconds: 10},
+			Cur:        &postgres.Snapshot{Database: postgres.Database{Stats: postgres.DatabaseStats{HasSessions: true}}},
+			Database:   postgres.DatabaseDelta{Seconds: 10, SessionsPerS: c.sessionsPerS},
+		}}}
+		in.views.split = split(dumps, 0.3)
+		if s := savesOf(in, &nplusone); s == nil || math.Abs(s.MSPerRequest-c.wantMS) > 1e-6 {
+			t.Errorf("%.0f sessions/s for %.0f requests/s: saves %+v, want %.4f ms", c.sessionsPerS, rps, s, c.wantMS)
+		}
+	}
 }
