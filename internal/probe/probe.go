@@ -69,6 +69,13 @@ type Probes struct {
 	dumps *dumpGate
 	// absent holds the status of each source without a collector.
 	absent map[string]source.Status
+	// notGo is the runtime a snapshot's metrics named, other than Go, when
+	// its pprof could not be read: the readings after it send nothing to
+	// /debug/pprof (on such a service every request there is a 404 in its
+	// logs and its error rate) and say pprof does not apply, until the
+	// metrics name Go or no runtime again (noteRuntime).
+	notGoMu sync.Mutex
+	notGo   string
 }
 
 // Open makes the collectors. It connects to nothing yet: a source that is down
@@ -314,7 +321,34 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 		})
 	}
 	wg.Wait()
+	p.noteRuntime(s)
 	return s
+}
+
+// noteRuntime keeps the runtime of s's metrics when it is not Go and its
+// pprof could not be read (notGo), and forgets it when they name Go or no
+// runtime; metrics that could not be read change nothing.
+func (p *Probes) noteRuntime(s *Snapshot) {
+	if s.Metrics == nil || !s.Metrics.Status.Ok() {
+		return
+	}
+	lang := s.Metrics.Runtime.Language
+	p.notGoMu.Lock()
+	defer p.notGoMu.Unlock()
+	switch {
+	case lang == "" || lang == metrics.LanguageGo:
+		p.notGo = ""
+	case s.Goroutines != nil && !s.Goroutines.Status.Ok():
+		p.notGo = lang
+	}
+}
+
+// skipsPprof is the runtime, other than Go, for which pprof is not read
+// (notGo); "" when it is.
+func (p *Probes) skipsPprof() string {
+	p.notGoMu.Lock()
+	defer p.notGoMu.Unlock()
+	return p.notGo
 }
 
 // windowProfiles are the profiles of a window: every kind but the full
@@ -325,7 +359,9 @@ var windowProfiles = slices.DeleteFunc(slices.Clone(pprof.AllKinds), func(k ppro
 // Profiles collects the profiles of one window from the target: CPU for
 // cpuSeconds, block and mutex as deltas over the same time, fgprof where
 // served, heap and the goroutine profile. With cpuSeconds 0 it takes no CPU
-// profile and reads block and mutex since the process started.
+// profile and reads block and mutex since the process started. nil
+// without a pprof target; once the service's metrics said it runs on
+// another runtime than Go (notGo), no profile and a status saying so.
 func (p *Probes) Profiles(ctx context.Context, cpuSeconds int) *pprof.Snapshot {
 	return p.profiles(ctx, cpuSeconds, cpuSeconds)
 }
@@ -335,6 +371,9 @@ func (p *Probes) Profiles(ctx context.Context, cpuSeconds int) *pprof.Snapshot {
 func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int) *pprof.Snapshot {
 	if p.pprof == nil {
 		return nil
+	}
+	if lang := p.skipsPprof(); lang != "" {
+		return &pprof.Snapshot{Time: time.Now(), Status: notApplicable(lang)}
 	}
 	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds, Kinds: windowProfiles}
 	if cpuSeconds == 0 {
@@ -360,6 +399,9 @@ func (p *Probes) activitySample(ctx context.Context) (postgres.ActivitySample, b
 // also waits for the last dump's share of the time. A dump not taken has
 // an Unavailable status saying why.
 func (p *Probes) goroutineDump(ctx context.Context, spaced bool) *pprof.GoroutineResult {
+	if lang := p.skipsPprof(); lang != "" {
+		return &pprof.GoroutineResult{Status: notApplicable(lang)}
+	}
 	start := time.Now()
 	if ok, why := p.dumps.allow(start, spaced); !ok {
 		return &pprof.GoroutineResult{Status: source.Status{State: source.Unavailable, Detail: why}}

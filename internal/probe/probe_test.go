@@ -403,3 +403,64 @@ func TestObserveSamplesActivity(t *testing.T) {
 		t.Errorf("no summary of %s: %+v", app, w.ActivityByClient())
 	}
 }
+
+// TestNoPprofRequestsToOtherRuntimes: once a service's metrics say it runs
+// on Python and its /debug/pprof answered nothing, the readings after it
+// send it no request there (each was a 404 in its logs and its error rate)
+// and say pprof does not apply; metrics naming Go again bring them back.
+func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
+	var mu sync.Mutex
+	page, pprofHits := "fastapi.txt", 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/metrics" {
+			http.ServeFile(w, r, "metrics/testdata/"+page)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/debug/pprof") {
+			pprofHits++
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	hits := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return pprofHits
+	}
+	ctx := t.Context()
+	p, err := Open(ctx, Config{Timeout: 5 * time.Second, Sources: config.Sources{Target: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	first := p.Snapshot(ctx)
+	if st := first.Status[Pprof]; st.Ok() || hits() == 0 {
+		t.Fatalf("first reading: pprof %+v after %d requests to /debug/pprof", st, hits())
+	}
+	before := hits()
+	second := p.Snapshot(ctx)
+	if st := second.Status[Pprof]; !strings.HasPrefix(st.Detail, "not applicable: a python service") {
+		t.Errorf("second reading's pprof status: %+v", st)
+	}
+	if prof := p.Profiles(ctx, 1); prof == nil || !strings.HasPrefix(prof.Status.Detail, "not applicable") {
+		t.Errorf("profiles of a Python service: %+v", prof)
+	}
+	if g := p.Goroutines(ctx); g != nil {
+		t.Errorf("a goroutine sample of a Python service: %+v", g.Status)
+	}
+	if n := hits(); n != before {
+		t.Errorf("%d requests to /debug/pprof after the runtime was known", n-before)
+	}
+
+	mu.Lock()
+	page = "client_golang.txt"
+	mu.Unlock()
+	p.Snapshot(ctx) // reads the metrics naming Go
+	before = hits()
+	if st := p.Snapshot(ctx).Status[Pprof]; st.Ok() || hits() == before {
+		t.Errorf("a Go service's pprof was not read again: %+v, %d requests", st, hits()-before)
+	}
+}
