@@ -274,6 +274,33 @@ func MSText(ms float64) string {
 }
 
 // optMS formats an optional latency, "-" when unknown.
+// PercentileText formats a percentile interpolated inside a latency
+// histogram with the given bucket upper bounds (ascending, finite): in the
+// first bucket it is only known to be at most its bound ("≤100 ms"), past
+// the last finite one at least that bound ("≥1.0 s"), as histogram_quantile
+// answers it; elsewhere, and without bounds, MSText.
+func PercentileText(ms float64, boundsMS []float64) string {
+	if len(boundsMS) == 0 || ms <= 0 {
+		return MSText(ms)
+	}
+	if last := boundsMS[len(boundsMS)-1]; ms >= last {
+		return "≥" + MSText(last)
+	}
+	if first := boundsMS[0]; ms <= first {
+		return "≤" + MSText(first)
+	}
+	return MSText(ms)
+}
+
+// optPercentile is PercentileText for an optional percentile, "-" when
+// unknown.
+func optPercentile(ms *float64, boundsMS []float64) string {
+	if ms == nil {
+		return "-"
+	}
+	return PercentileText(*ms, boundsMS)
+}
+
 func optMS(ms *float64) string {
 	if ms == nil {
 		return "-"
@@ -434,9 +461,10 @@ func HostText(h *HostFigures) string {
 func serviceItems(s *ServiceFigures) []string {
 	items := []string{strings.TrimSuffix(rateText(s.RPS), "/s") + " req/s"}
 	if s.P50MS != nil {
-		items = append(items, "p50 "+MSText(*s.P50MS), "p95 "+MSText(*s.P95MS))
+		b := s.LatencyBucketsMS
+		items = append(items, "p50 "+PercentileText(*s.P50MS, b), "p95 "+PercentileText(*s.P95MS, b))
 		if s.P99MS != nil {
-			items = append(items, "p99 "+MSText(*s.P99MS))
+			items = append(items, "p99 "+PercentileText(*s.P99MS, b))
 		}
 	} else if s.MeanMS != nil {
 		items = append(items, "mean "+MSText(*s.MeanMS))

@@ -161,19 +161,57 @@ func fixtureSplitReport() *Report {
 	return New(fixtureTime, 10*time.Second, fixtureSources(), fixtureSavings(), fixtureBaseline()).WithSplit(fixtureGoSplit())
 }
 
+// TestPercentileText: a percentile in a histogram's first bucket is only
+// known to be under its bound, one past the last finite bound over it.
+func TestPercentileText(t *testing.T) {
+	bounds := []float64{100, 500, 1000}
+	for _, c := range []struct {
+		ms     float64
+		bounds []float64
+		want   string
+	}{
+		{50, bounds, "≤100 ms"},
+		{100, bounds, "≤100 ms"},
+		{300, bounds, "300 ms"},
+		{1000, bounds, "≥1.0 s"},
+		{95, nil, "95 ms"},
+		{0, bounds, "0.00 ms"},
+	} {
+		if got := PercentileText(c.ms, c.bounds); got != c.want {
+			t.Errorf("PercentileText(%g, %v) = %q, want %q", c.ms, c.bounds, got, c.want)
+		}
+	}
+}
+
 func TestGoldenSplit(t *testing.T) {
 	checkFormatGoldens(t, "split", fixtureSplitReport(), fixtureOptions(), Formats...)
 }
 
 func TestGoldenSplitPython(t *testing.T) {
-	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(fixturePythonSplit())
+	ts := fixturePythonSplit()
+	withInstrumentatorBuckets(ts)
+	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(ts)
 	checkFormatGoldens(t, "split-python", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
+}
+
+// withInstrumentatorBuckets gives the split's latencies the bucket bounds of
+// prometheus-fastapi-instrumentator's per-route histogram: its percentiles
+// then show as bounds (≤100 ms, ≥1.0 s) where they fall in its first
+// bucket or past its last.
+func withInstrumentatorBuckets(ts *rules.TimeSplit) {
+	bounds := []float64{100, 500, 1000}
+	ts.Service.BoundsMS = bounds
+	for i := range ts.Routes {
+		ts.Routes[i].BoundsMS = bounds
+	}
 }
 
 // TestGoldenSplitKernelQueue: the requests waiting unread on the service's
 // port have a line of their own, with the mean the clients see.
 func TestGoldenSplitKernelQueue(t *testing.T) {
-	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(fixtureLoopSplit())
+	ts := fixtureLoopSplit()
+	withInstrumentatorBuckets(ts)
+	r := New(fixtureTime, 10*time.Second, fixtureSources(), nil, Baseline{}).WithSplit(ts)
 	checkFormatGoldens(t, "split-kernel", r, Options{}, FormatText, FormatMarkdown, FormatJSON)
 }
 

@@ -52,7 +52,7 @@ func markdownFigures(b *bytes.Buffer, f *Figures) {
 		for i := range shown {
 			r := &shown[i]
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |", codeCell(routeName(r.Method, r.Route)), rateText(r.RPS),
-				optMS(r.P50MS), optMS(r.P95MS), inFlightText(r.InFlight), routeShare(r))
+				optPercentile(r.P50MS, r.LatencyBucketsMS), optPercentile(r.P95MS, r.LatencyBucketsMS), inFlightText(r.InFlight), routeShare(r))
 			if withTime {
 				fmt.Fprintf(b, " %s |", cell(strings.Join(partItems(r.Time), " · ")))
 			}

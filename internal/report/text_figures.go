@@ -68,8 +68,8 @@ func (p *Text) routes(b *bytes.Buffer, f *Figures, st textStyles, width int) {
 	}
 	cols := []col{
 		{"RATE", 7, func(r *RouteFigures) string { return rateText(r.RPS) }},
-		{"P50", 7, func(r *RouteFigures) string { return optMS(r.P50MS) }},
-		{"P95", 7, func(r *RouteFigures) string { return optMS(r.P95MS) }},
+		{"P50", 7, func(r *RouteFigures) string { return optPercentile(r.P50MS, r.LatencyBucketsMS) }},
+		{"P95", 7, func(r *RouteFigures) string { return optPercentile(r.P95MS, r.LatencyBucketsMS) }},
 		{"IN FLIGHT", 9, func(r *RouteFigures) string { return inFlightText(r.InFlight) }},
 		{"SHARE", 5, func(r *RouteFigures) string { return routeShare(r) }},
 	}

@@ -84,7 +84,7 @@ func (p *timePane) SetData(d *Data) {
 			p95, inFlight, share, bar := "-", "-", "-", ""
 			if r.HasLatency {
 				if r.P95MS > 0 {
-					p95 = report.MSText(r.P95MS)
+					p95 = report.PercentileText(r.P95MS, r.BoundsMS)
 				}
 				inFlight, share = num(r.InFlight), pctWhole(r.Share)
 				bar = p.sh.st.Chart.Render(hbar(r.Share, 1, 10))
@@ -179,7 +179,7 @@ func (p *timePane) head() (top, notes []string) {
 	var pcts, mean, inFlight, from string
 	if s.HasLatency {
 		if s.P50MS > 0 || s.P95MS > 0 {
-			pcts = " · p50 " + report.MSText(s.P50MS) + " · p95 " + report.MSText(s.P95MS)
+			pcts = " · p50 " + report.PercentileText(s.P50MS, s.BoundsMS) + " · p95 " + report.PercentileText(s.P95MS, s.BoundsMS)
 		}
 		mean = " · mean " + report.MSText(s.MeanMS)
 	}
