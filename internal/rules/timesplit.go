@@ -172,6 +172,19 @@ func ignoredRoute(route string) bool {
 	return route == "/metrics" || strings.HasPrefix(route, "/debug/pprof")
 }
 
+// serviceLatency is every request's latency over the window, from a
+// histogram without a route label (metrics.Window.Latency), when it has
+// percentiles and counted the routes' requests (within a tenth: it may
+// count the metrics scrapes the routes leave out); false otherwise, and
+// the service's percentiles come from its routes'.
+func serviceLatency(m *metrics.Window, requests float64) (metrics.Latency, bool) {
+	l := m.Latency
+	if !m.HasLatency || !l.HasPercentiles || requests <= 0 || math.Abs(l.Count-requests) > 0.1*requests {
+		return metrics.Latency{}, false
+	}
+	return l, true
+}
+
 // Split returns where the requests' time goes over the input's window.
 func Split(in *Input) *TimeSplit { return in.split() }
 
@@ -233,9 +246,17 @@ func splitOf(in *Input) *TimeSplit {
 	}
 	if svc.RPS > 0 && svc.HasLatency {
 		svc.MeanMS = total / svc.RPS * 1000
-		svc.P50MS = p50w / svc.RPS // rate-weighted: the routes' histograms are not merged
-		svc.P95MS = p95w           // the slowest route's: an upper bound
-		svc.P99MS = p99w
+		if l, ok := serviceLatency(m, svc.Requests); ok {
+			svc.P50MS, svc.P95MS, svc.P99MS = l.P50*1000, l.P95*1000, l.P99*1000
+			svc.BoundsMS = nil
+			for _, b := range l.Bounds {
+				svc.BoundsMS = append(svc.BoundsMS, b*1000)
+			}
+		} else {
+			svc.P50MS = p50w / svc.RPS // rate-weighted: the routes' histograms are not merged
+			svc.P95MS = p95w           // the slowest route's: an upper bound
+			svc.P99MS = p99w
+		}
 	}
 	if m.HasInFlight && m.InFlightTotal > 0 {
 		svc.InFlight, svc.InFlightFrom = m.InFlightTotal, "gauge"

@@ -178,3 +178,37 @@ func TestSplitKernelQueue(t *testing.T) {
 		t.Fatalf("an empty queue read: %+v, want 0 queued", k)
 	}
 }
+
+// TestSplitServiceLatency: a histogram of every request (FastAPI's fine
+// one) gives the service's percentiles and buckets when it counted the
+// routes' requests; otherwise they come from the routes' (the medians by
+// rate, the slowest p95).
+func TestSplitServiceLatency(t *testing.T) {
+	route := func(name string, rps, p50, p95 float64) metrics.RouteRate {
+		return metrics.RouteRate{Route: name, Method: "GET", Requests: rps * 10, RPS: rps, HasLatency: true,
+			Latency: metrics.Latency{Count: rps * 10, Mean: p50, P50: p50, P95: p95, P99: p95, HasPercentiles: true, Bounds: []float64{0.1, 0.5, 1}}}
+	}
+	all := metrics.Latency{Count: 1000, Mean: 0.02, P50: 0.012, P95: 0.04, P99: 0.07, HasPercentiles: true,
+		Bounds: []float64{0.01, 0.025, 0.05, 0.075, 0.1}}
+	for _, tc := range []struct {
+		name     string
+		count    float64
+		p50, p95 float64 // ms
+		first    float64 // first bucket bound, ms
+	}{
+		{"every request", 1000, 12, 40, 10},
+		{"a tenth more: the scrapes", 1080, 12, 40, 10},
+		{"half the requests", 500, 0.05*1000*0.5 + 0.08*1000*0.5, 90, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &metrics.Window{Seconds: 10, Routes: []metrics.RouteRate{route("/a", 50, 0.05, 0.09), route("/b", 50, 0.08, 0.09)},
+				Latency: all, HasLatency: true}
+			m.Latency.Count = tc.count
+			ts := Split(&Input{Window: &probe.Window{Seconds: 10, Metrics: m}})
+			s := ts.Service
+			if math.Abs(s.P50MS-tc.p50) > 1e-6 || math.Abs(s.P95MS-tc.p95) > 1e-6 || len(s.BoundsMS) == 0 || s.BoundsMS[0] != tc.first {
+				t.Errorf("service p50 %.3f p95 %.3f buckets %v; want p50 %.3f p95 %.3f, first bucket %g", s.P50MS, s.P95MS, s.BoundsMS, tc.p50, tc.p95, tc.first)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,67 @@ func TestInstrumentorLayouts(t *testing.T) {
 				t.Errorf("in flight = %v %v", got, ok)
 			}
 		})
+	}
+}
+
+// TestServiceLatency: prometheus-fastapi-instrumentator's fine histogram
+// without a route label is every request's latency beside the per-route
+// one (on the FastAPI target's capture: every route, /metrics and the
+// unknown paths counted), over a window by its delta; alone on a page it
+// is the service's only route, as before.
+func TestServiceLatency(t *testing.T) {
+	snap := func(t *testing.T, page string, at time.Time) *Snapshot {
+		t.Helper()
+		fams, err := Parse(strings.NewReader(page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewSnapshot(at, fams, DefaultNames())
+	}
+	capture := snap(t, string(readCapture(t, "fastapi.txt")), time.Now())
+	if l := capture.Latency; l == nil || l.Count != 282 || len(l.Buckets) < 10 {
+		t.Fatalf("the capture's service latency: %+v", l)
+	}
+	if len(capture.Routes) != 8 {
+		t.Errorf("the capture's routes: %d, want 8", len(capture.Routes))
+	}
+	if l := snap(t, string(readCapture(t, "express.txt")), time.Now()).Latency; l != nil {
+		t.Errorf("service latency on a page without an unlabelled histogram: %+v", l)
+	}
+
+	page := func(fast, slow float64) string {
+		return fmt.Sprintf(`# TYPE http_requests_total counter
+http_requests_total{handler="/items/{item_id}",method="GET",status="2xx"} %[3]g
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{handler="/items/{item_id}",le="0.1",method="GET"} %[3]g
+http_request_duration_seconds_bucket{handler="/items/{item_id}",le="+Inf",method="GET"} %[3]g
+http_request_duration_seconds_count{handler="/items/{item_id}",method="GET"} %[3]g
+http_request_duration_seconds_sum{handler="/items/{item_id}",method="GET"} 1
+# TYPE http_request_duration_highr_seconds histogram
+http_request_duration_highr_seconds_bucket{le="0.01"} %[1]g
+http_request_duration_highr_seconds_bucket{le="0.05"} %[3]g
+http_request_duration_highr_seconds_bucket{le="+Inf"} %[3]g
+http_request_duration_highr_seconds_count %[3]g
+http_request_duration_highr_seconds_sum 1
+`, fast, slow, fast+slow)
+	}
+	start := time.Now()
+	w := Diff(snap(t, page(100, 0), start), snap(t, page(110, 90), start.Add(10*time.Second)))
+	if !w.HasLatency || w.Latency.Count != 100 {
+		t.Fatalf("window latency: %+v (has %v)", w.Latency, w.HasLatency)
+	}
+	// 10 of the window's 100 requests under 10 ms, 90 between 10 and 50.
+	if p50 := w.Latency.P50 * 1000; p50 < 10 || p50 > 50 {
+		t.Errorf("window p50 = %.1f ms, want between 10 and 50", p50)
+	}
+
+	alone := snap(t, `# TYPE http_request_duration_highr_seconds histogram
+http_request_duration_highr_seconds_bucket{le="0.01"} 3
+http_request_duration_highr_seconds_bucket{le="+Inf"} 4
+http_request_duration_highr_seconds_count 4
+http_request_duration_highr_seconds_sum 0.1
+`, start)
+	if alone.Latency != nil || len(alone.Routes) != 1 || alone.Routes[0].Requests != 4 {
+		t.Errorf("an unlabelled histogram alone: latency %+v, routes %+v", alone.Latency, alone.Routes)
 	}
 }

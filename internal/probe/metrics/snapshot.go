@@ -16,8 +16,14 @@ type Snapshot struct {
 	Time   time.Time     `json:"time"`
 	Status source.Status `json:"status"`
 	// Families holds every family, for lookups of any metric.
-	Families Families   `json:"-"`
-	Routes   []Route    `json:"routes"`
+	Families Families `json:"-"`
+	Routes   []Route  `json:"routes"`
+	// Latency is every request's latency in seconds, from a latency
+	// histogram without a route label beside routes read from labelled
+	// families (prometheus-fastapi-instrumentator's fine
+	// http_request_duration_highr_seconds next to its coarse per-route
+	// one); nil otherwise.
+	Latency  *Histogram `json:"latency,omitempty"`
 	InFlight []Gauge    `json:"in_flight"`
 	Outbound []Outbound `json:"outbound"`
 	Pools    []Pool     `json:"pools"`
@@ -127,7 +133,7 @@ func NewSnapshot(t time.Time, fams Families, names Names) *Snapshot {
 		fams = Families{}
 	}
 	s := &Snapshot{Time: t, Status: source.Status{State: source.OK}, Families: fams}
-	s.Routes = routes(fams, names)
+	s.Routes, s.Latency = routes(fams, names)
 	for _, name := range names.InFlight {
 		for _, se := range fams.Series(name) {
 			s.InFlight = append(s.InFlight, Gauge{Name: name, Labels: se.Labels, Value: se.Value})
@@ -189,7 +195,10 @@ func isServerError(status string) bool {
 
 type routeKey struct{ route, method string }
 
-func routes(f Families, n Names) []Route {
+// routes reads the served routes, and every request's latency from a
+// histogram without a route label when routes come from labelled families
+// (nil when there is none, or when it gives the only route).
+func routes(f Families, n Names) ([]Route, *Histogram) {
 	index := map[routeKey]*Route{}
 	var order []routeKey
 	get := func(k routeKey) *Route {
@@ -286,14 +295,16 @@ func routes(f Families, n Names) []Route {
 		}
 	}
 	// A latency family without a route label (fastapi's highr histogram)
-	// is used only when nothing gives routes.
-	if len(order) == 0 && len(unlabelled) > 0 {
+	// is a route only when nothing gives routes; beside routes it is every
+	// request's latency.
+	var all *Histogram
+	for _, se := range unlabelled {
+		all = mergeHistogram(all, se.Histogram)
+	}
+	if len(order) == 0 && all != nil {
 		r := get(routeKey{})
 		addFamily(r, unlabelledFamily)
-		for _, se := range unlabelled {
-			r.Latency = mergeHistogram(r.Latency, se.Histogram)
-			r.Requests += se.Histogram.Count
-		}
+		r.Latency, r.Requests, all = all, all.Count, nil
 	}
 	out := make([]Route, 0, len(order))
 	for _, k := range order {
@@ -305,7 +316,7 @@ func routes(f Families, n Names) []Route {
 		}
 		return out[i].Method < out[j].Method
 	})
-	return out
+	return out, all
 }
 
 // mergeHistogram adds h to acc (nil acc starts a copy). Buckets add by upper

@@ -33,6 +33,10 @@ type Window struct {
 	Note string
 
 	Routes []RouteRate
+	// Latency is every request's latency over the window, from
+	// Snapshot.Latency; HasLatency when the service exposes one.
+	Latency    Latency
+	HasLatency bool
 	// Requests, Errors and RPS over every route.
 	Requests, Errors, RPS float64
 	// ErrorRate is Errors/Requests (0 without requests).
@@ -185,6 +189,15 @@ func Diff(prev, cur *Snapshot) *Window {
 		}
 	}
 	w.routes()
+	// A histogram the previous scrape did not have would give its
+	// counts since the process started, not the window's.
+	if cur.Latency != nil && (w.prev == nil || w.prev.Latency != nil) {
+		var pl *Histogram
+		if w.prev != nil {
+			pl = w.prev.Latency
+		}
+		w.Latency, w.HasLatency = LatencyOf(w.histDelta(pl, cur.Latency)), true
+	}
 	w.InFlight = cur.InFlight
 	w.InFlightTotal, w.HasInFlight = cur.InFlightTotal()
 	w.pools()
