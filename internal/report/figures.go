@@ -301,13 +301,6 @@ func optPercentile(ms *float64, boundsMS []float64) string {
 	return PercentileText(*ms, boundsMS)
 }
 
-func optMS(ms *float64) string {
-	if ms == nil {
-		return "-"
-	}
-	return MSText(*ms)
-}
-
 // shareText formats a share in [0, 1] as a whole percentage, "<1%" for a
 // share above zero that rounds to it.
 func shareText(s float64) string {
