@@ -100,7 +100,13 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	// pressure stall information says no task waited for a CPU over much
 	// of the window, the wait is inside the service; where it says one
 	// did, the wait may be the CPU's, on a host shared with other work.
-	if pr := w.HostCPUPressure; pr != nil && *pr > p.MaxCPUPressure {
+	// That does not hold for the requests waiting unread in the kernel,
+	// when they make most of the wait: a worker leaves them there while it
+	// is busy with another request, and on a host with CPUs free (the
+	// busy share above) that is its loop or its workers, whatever task
+	// waited for a CPU now and then.
+	kernelWait := kernelMS > 0 && kernelMS/(svc.MeanMS+kernelMS) >= p.MinWaitShare
+	if pr := w.HostCPUPressure; pr != nil && *pr > p.MaxCPUPressure && !kernelWait {
 		return nil, nil
 	}
 

@@ -122,6 +122,12 @@ func TestServiceQueueingCauses(t *testing.T) {
 		// others wait in the kernel, unread (probe.Window.KernelQueued).
 		{"blocked loop, requests queued in the kernel", svcWindow{lang: "python", rps: 40, meanS: 0.05, cpu: 0.3, hostCPUs: 2, hostBusy: 0.6, pressure: &calm,
 			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 30}, causeEventLoop, "in the kernel for the service to read them"},
+		// The same beside a CI run's other packages (some task waiting
+		// for a CPU 30% of the window): the requests unread in the kernel
+		// make most of the wait, which is the loop's on a host with CPUs
+		// free, not the CPU's.
+		{"blocked loop, requests queued in the kernel, some CPU pressure", svcWindow{lang: "python", rps: 40, meanS: 0.05, cpu: 0.3, hostCPUs: 2, hostBusy: 1.15, pressure: &shared,
+			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 30}, causeEventLoop, "in the kernel for the service to read them"},
 		{"the same, without the kernel's queue", svcWindow{lang: "python", rps: 40, meanS: 0.05, cpu: 0.3, hostCPUs: 2, hostBusy: 0.6, pressure: &calm,
 			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}}, "", ""},
 		// Below min_kernel_queued: a keep-alive client's next request read
