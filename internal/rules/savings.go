@@ -194,10 +194,16 @@ func savesOf(in *Input, f *Finding) *Saving {
 		}
 		return ofPart(PartDBPool, 1, "the time requests wait for a database connection (the db-pool part)")
 	case poolUndersized.ID:
-		if s := ofPart(PartDBPool, 1, "the time requests wait for a database connection (the db-pool part)"); s != nil {
+		if s := ofPart(PartDBPool, 1, "the time requests wait for a database connection (the db-pool part)"); s != nil && s.MSPerRequest > 0 {
 			return s
 		}
 		if share, ok := num("wait_share"); ok {
+			// A pool told from pg_stat_activity (no pool metrics, as with
+			// node-postgres or SQLAlchemy): its wait is inside the
+			// service, in no part of the split but the rest.
+			if from, _ := ev["evidence_from"].(string); from == "pg_stat_activity" {
+				return ofMean(share, "the requests' wait inside the service while the pool's sessions were all busy at its size (pg_stat_activity)")
+			}
 			return ofMean(share, "the pool's acquire wait time over the request time")
 		}
 		return nil

@@ -61,6 +61,23 @@ func TestSavesOfSamples(t *testing.T) {
 	}
 }
 
+// TestSavesOfPoolFromSessions: a pool.undersized told from pg_stat_activity
+// (a Node or Python pool without metrics) saves the wait inside the service
+// its evidence measures, which the split holds in no db-pool part.
+func TestSavesOfPoolFromSessions(t *testing.T) {
+	in := &Input{Window: &probe.Window{Seconds: 10}}
+	in.views.split = &TimeSplit{Service: Span{RPS: 77, MeanMS: 416, HasLatency: true, Parts: []Part{
+		{Name: PartDB, MSPerRequest: 16, Share: 16.0 / 416},
+		{Name: PartCPU, MSPerRequest: 4, Share: 4.0 / 416},
+		{Name: PartOther, MSPerRequest: 396, Share: 396.0 / 416},
+	}}}
+	f := Finding{Rule: poolUndersized.ID, Evidence: map[string]any{"evidence_from": "pg_stat_activity", "wait_share": 0.951, "wait_ms_per_request": 396.4}}
+	s := savesOf(in, &f)
+	if s == nil || math.Abs(s.Share-0.951) > 1e-9 || !strings.Contains(s.Basis, "pg_stat_activity") {
+		t.Fatalf("saving %+v, want 95.1%% of the request time, from pg_stat_activity", s)
+	}
+}
+
 // TestThroughPool: while requests wait for a pooled connection, a
 // statement fix's saving grows by the wait it shortens, in proportion to
 // the part of the connections' holding time it removes, at most the whole
