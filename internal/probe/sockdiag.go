@@ -35,11 +35,26 @@ const (
 // errSockDiag is a sock_diag answer advisor cannot read.
 var errSockDiag = errors.New("malformed sock_diag answer")
 
+// Socket state sets of a dump request (idiag_states). The kernel walks the
+// listening sockets for the first, and the table of every connection of
+// the host for the second.
+const (
+	statesListen      = 1 << diagListen
+	statesEstablished = 1 << diagEstablished
+)
+
+// sockTally is what a sock_diag dump counted on the service's port: the
+// requests waiting (queuedOn) and the listening sockets.
+type sockTally struct {
+	queued, listeners int
+}
+
 // sockDiagRequest is a netlink request for a dump of the TCP sockets of
-// family (AF_INET or AF_INET6) listening or established on local port
-// port: the kernel compares each socket's local port with the request's
-// (id.idiag_sport) before it writes a record.
-func sockDiagRequest(family uint8, port int) []byte {
+// family (AF_INET or AF_INET6) in the given states (statesListen,
+// statesEstablished) on local port port: the kernel compares each
+// socket's local port with the request's (id.idiag_sport) before it
+// writes a record.
+func sockDiagRequest(family uint8, port int, states uint32) []byte {
 	b := make([]byte, nlmsgHdrLen+inetDiagReqLen)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
@@ -49,7 +64,7 @@ func sockDiagRequest(family uint8, port int) []byte {
 	r := b[nlmsgHdrLen:]
 	r[0] = family
 	r[1] = ipprotoTCP
-	ne.PutUint32(r[4:], 1<<diagEstablished|1<<diagListen)
+	ne.PutUint32(r[4:], states)
 	binary.BigEndian.PutUint16(r[8:], uint16(port)) // id.idiag_sport, network order
 	return b
 }
@@ -58,19 +73,19 @@ func sockDiagRequest(family uint8, port int) []byte {
 // datagrams as received) and counts, on local port port, what
 // parseQueuedRequests counts in /proc/net/tcp (queuedOn: idiag_rqueue is
 // a listening socket's accept queue length, an accepted connection's
-// bytes not read). done reports the dump's end (NLMSG_DONE); the
-// kernel's error, or errSockDiag for a message that does not parse, ends
-// the reading.
-func parseSockDiag(b []byte, port int) (queued int, done bool, err error) {
+// bytes not read), and the listening sockets. done reports the dump's end
+// (NLMSG_DONE); the kernel's error, or errSockDiag for a message that does
+// not parse, ends the reading.
+func parseSockDiag(b []byte, port int) (t sockTally, done bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) > 0 {
 		if len(b) < nlmsgHdrLen {
-			return 0, false, fmt.Errorf("%w: %d bytes left, less than a header", errSockDiag, len(b))
+			return t, false, fmt.Errorf("%w: %d bytes left, less than a header", errSockDiag, len(b))
 		}
 		n := int(ne.Uint32(b[0:]))
 		typ := ne.Uint16(b[4:])
 		if n < nlmsgHdrLen || n > len(b) {
-			return 0, false, fmt.Errorf("%w: message of %d bytes in %d", errSockDiag, n, len(b))
+			return t, false, fmt.Errorf("%w: message of %d bytes in %d", errSockDiag, n, len(b))
 		}
 		body := b[nlmsgHdrLen:n]
 		switch typ {
@@ -78,29 +93,33 @@ func parseSockDiag(b []byte, port int) (queued int, done bool, err error) {
 			// Since Linux 4.x the dump's end carries its status.
 			if len(body) >= 4 {
 				if e := int32(ne.Uint32(body)); e < 0 {
-					return 0, false, fmt.Errorf("sock_diag dump: %w", syscall.Errno(-e))
+					return t, false, fmt.Errorf("sock_diag dump: %w", syscall.Errno(-e))
 				}
 			}
-			return queued, true, nil
+			return t, true, nil
 		case nlmsgError:
 			if len(body) < 4 {
-				return 0, false, fmt.Errorf("%w: short error message", errSockDiag)
+				return t, false, fmt.Errorf("%w: short error message", errSockDiag)
 			}
 			if e := int32(ne.Uint32(body)); e < 0 {
-				return 0, false, fmt.Errorf("sock_diag: %w", syscall.Errno(-e))
+				return t, false, fmt.Errorf("sock_diag: %w", syscall.Errno(-e))
 			}
 		case sockDiagByFamily:
 			if len(body) < inetDiagMsgLen {
-				return 0, false, fmt.Errorf("%w: socket record of %d bytes", errSockDiag, len(body))
+				return t, false, fmt.Errorf("%w: socket record of %d bytes", errSockDiag, len(body))
 			}
 			if int(binary.BigEndian.Uint16(body[4:])) != port {
 				break
 			}
 			rqueue, inode := ne.Uint32(body[56:]), ne.Uint32(body[68:])
-			queued += queuedOn(body[1] == diagListen, body[1] == diagEstablished, uint64(rqueue), inode != 0)
+			listening := body[1] == diagListen
+			t.queued += queuedOn(listening, body[1] == diagEstablished, uint64(rqueue), inode != 0)
+			if listening {
+				t.listeners++
+			}
 		}
 		// Messages are aligned to 4 bytes.
 		b = b[min(len(b), (n+3)&^3):]
 	}
-	return queued, false, nil
+	return t, false, nil
 }

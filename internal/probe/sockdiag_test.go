@@ -26,12 +26,12 @@ func TestParseSockDiag(t *testing.T) {
 	for _, tc := range []struct {
 		file string
 		port int
-		want int
+		want sockTally
 	}{
-		{"testdata/sock-diag-inet.bin", captureInetPort, 5},
-		{"testdata/sock-diag-inet6.bin", captureInet6Port, 1},
+		{"testdata/sock-diag-inet.bin", captureInetPort, sockTally{queued: 5, listeners: 1}},
+		{"testdata/sock-diag-inet6.bin", captureInet6Port, sockTally{queued: 1, listeners: 1}},
 		// A record of another port is not the service's.
-		{"testdata/sock-diag-inet.bin", captureInet6Port, 0},
+		{"testdata/sock-diag-inet.bin", captureInet6Port, sockTally{}},
 	} {
 		b, err := os.ReadFile(tc.file)
 		if err != nil {
@@ -39,7 +39,7 @@ func TestParseSockDiag(t *testing.T) {
 		}
 		got, done, err := parseSockDiag(b, tc.port)
 		if err != nil || !done || got != tc.want {
-			t.Errorf("%s port %d: %d (done %v, %v), want %d", tc.file, tc.port, got, done, err, tc.want)
+			t.Errorf("%s port %d: %+v (done %v, %v), want %+v", tc.file, tc.port, got, done, err, tc.want)
 		}
 		// Cut before its end, the dump is not done; cut inside a
 		// message, it does not parse.
@@ -74,9 +74,9 @@ func TestParseSockDiag(t *testing.T) {
 }
 
 // TestSockDiagRequest: the request asks for a dump of the TCP sockets
-// listening or established on the port, in network order.
+// in the given states on the port, in network order.
 func TestSockDiagRequest(t *testing.T) {
-	b := sockDiagRequest(10, 8000)
+	b := sockDiagRequest(10, 8000, statesListen|statesEstablished)
 	ne := binary.NativeEndian
 	if int(ne.Uint32(b)) != len(b) || len(b) != nlmsgHdrLen+inetDiagReqLen {
 		t.Fatalf("length %d in %d bytes", ne.Uint32(b), len(b))
