@@ -373,7 +373,7 @@ func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int
 		return nil
 	}
 	if lang := p.skipsPprof(); lang != "" {
-		return &pprof.Snapshot{Time: time.Now(), Status: notApplicable(lang)}
+		return pprof.NotCollected(time.Now(), notApplicable(lang))
 	}
 	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds, Kinds: windowProfiles}
 	if cpuSeconds == 0 {

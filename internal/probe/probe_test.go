@@ -445,7 +445,8 @@ func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
 	if st := second.Status[Pprof]; !strings.HasPrefix(st.Detail, "not applicable: a python service") {
 		t.Errorf("second reading's pprof status: %+v", st)
 	}
-	if prof := p.Profiles(ctx, 1); prof == nil || !strings.HasPrefix(prof.Status.Detail, "not applicable") {
+	if prof := p.Profiles(ctx, 1); prof == nil || !strings.HasPrefix(prof.Status.Detail, "not applicable") ||
+		prof.CPU == nil || prof.GoroutineText == nil || prof.CPU.Status != prof.Status {
 		t.Errorf("profiles of a Python service: %+v", prof)
 	}
 	if g := p.Goroutines(ctx); g != nil {

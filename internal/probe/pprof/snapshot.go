@@ -82,14 +82,7 @@ func (s *Snapshot) Profiles() []*ProfileResult {
 // returns nil and never fails as a whole: failures are statuses.
 func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 	start := time.Now()
-	snap := &Snapshot{Time: start}
-	notFetched := source.Status{State: source.Unavailable, Detail: "not collected in this round"}
-	for _, r := range []**ProfileResult{&snap.CPU, &snap.Goroutine, &snap.Block, &snap.Mutex, &snap.Heap, &snap.Fgprof} {
-		*r = &ProfileResult{Status: notFetched}
-	}
-	snap.CPU.Kind, snap.Goroutine.Kind, snap.Block.Kind = KindCPU, KindGoroutine, KindBlock
-	snap.Mutex.Kind, snap.Heap.Kind, snap.Fgprof.Kind = KindMutex, KindHeap, KindFgprof
-	snap.GoroutineText = &GoroutineResult{Status: notFetched}
+	snap := emptySnapshot(start, source.Status{State: source.Unavailable, Detail: "not collected in this round"})
 	if c == nil {
 		snap.Status = source.Status{State: source.Unavailable, Detail: "no pprof target configured: give --target or --pprof"}
 		return snap
@@ -170,6 +163,27 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 	wg.Wait()
 	snap.Status = summarize(snap, kinds)
 	snap.Status.Took = time.Since(start)
+	return snap
+}
+
+// NotCollected is a snapshot taken at t of which no part was fetched, for
+// the reason st says: every part, and the whole, have status st.
+func NotCollected(t time.Time, st source.Status) *Snapshot {
+	snap := emptySnapshot(t, st)
+	snap.Status = st
+	return snap
+}
+
+// emptySnapshot is a snapshot at t whose every part has status st and no
+// profile: what Collect fills.
+func emptySnapshot(t time.Time, st source.Status) *Snapshot {
+	snap := &Snapshot{Time: t}
+	for _, r := range []**ProfileResult{&snap.CPU, &snap.Goroutine, &snap.Block, &snap.Mutex, &snap.Heap, &snap.Fgprof} {
+		*r = &ProfileResult{Status: st}
+	}
+	snap.CPU.Kind, snap.Goroutine.Kind, snap.Block.Kind = KindCPU, KindGoroutine, KindBlock
+	snap.Mutex.Kind, snap.Heap.Kind, snap.Fgprof.Kind = KindMutex, KindHeap, KindFgprof
+	snap.GoroutineText = &GoroutineResult{Status: st}
 	return snap
 }
 
