@@ -395,7 +395,8 @@ func (p *Probes) activitySample(ctx context.Context) (postgres.ActivitySample, b
 
 // goroutineDump reads the debug=2 goroutine dump, attributed to handlers,
 // unless the dump would stop the target too long (dumpGate): before the
-// first, it reads the goroutine count; a sample between readings (spaced)
+// first, it reads the goroutine count (a target that does not serve it is
+// not asked for the dump); a sample between readings (spaced)
 // also waits for the last dump's share of the time. A dump not taken has
 // an Unavailable status saying why.
 func (p *Probes) goroutineDump(ctx context.Context, spaced bool) *pprof.GoroutineResult {
@@ -408,11 +409,17 @@ func (p *Probes) goroutineDump(ctx context.Context, spaced bool) *pprof.Goroutin
 	}
 	if p.dumps.needsCount() {
 		// A target that does not answer leaves the count unread: the
-		// dump's own fetch reports it.
-		if n, err := p.pprof.GoroutineCount(ctx); err == nil {
+		// dump's own fetch reports it. One that answers 404 would answer
+		// the dump, the same endpoint, alike: not asked twice.
+		n, err := p.pprof.GoroutineCount(ctx)
+		var se *source.StatusError
+		switch {
+		case err == nil:
 			if why := p.dumps.countedGoroutines(n); why != "" {
 				return &pprof.GoroutineResult{Status: source.Status{State: source.Unavailable, Detail: why}}
 			}
+		case errors.As(err, &se) && se.Reason == pprof.NotServed:
+			return &pprof.GoroutineResult{Status: source.StatusOf(err, time.Since(start))}
 		}
 	}
 	g := pprof.Collect(ctx, p.pprof, pprof.Options{Kinds: []pprof.Kind{pprof.KindGoroutineText}}).GoroutineText
