@@ -248,7 +248,15 @@ func TestCollectLiveTarget(t *testing.T) {
 }
 
 func TestClientNotServed(t *testing.T) {
-	srv := httptest.NewServer(http.NewServeMux())
+	var mu sync.Mutex
+	var paths []string
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	c, err := NewClient(srv.URL, HTTPOptions{})
 	if err != nil {
@@ -259,9 +267,25 @@ func TestClientNotServed(t *testing.T) {
 	if !errors.As(err, &e) || e.Reason != NotServed || !strings.Contains(e.Detail, `import _ "net/http/pprof"`) {
 		t.Fatalf("err = %v", err)
 	}
+	mu.Lock()
+	paths = nil
+	mu.Unlock()
 	snap := Collect(context.Background(), c, Options{CPUSeconds: 1})
 	if snap.Status.State != source.Unavailable || strings.Count(snap.Status.Detail, "pprof not served") != 1 {
 		t.Errorf("status = %+v", snap.Status)
+	}
+	// The goroutine profile's 404 answers for the other profiles under
+	// /debug/pprof/; fgprof, an endpoint of its own, is asked.
+	mu.Lock()
+	asked := slices.Sorted(slices.Values(paths))
+	mu.Unlock()
+	if want := []string{"/debug/fgprof", "/debug/pprof/goroutine"}; !slices.Equal(asked, want) {
+		t.Errorf("requests %q, want %q", asked, want)
+	}
+	for _, p := range append(snap.Profiles(), &ProfileResult{Kind: KindGoroutineText, Status: snap.GoroutineText.Status}) {
+		if p.Status.State != source.Unavailable || !strings.Contains(p.Status.Detail, "not served") {
+			t.Errorf("%s: %+v", p.Kind, p.Status)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package pprof
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -132,6 +133,38 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 		KindHeap:      {snap.Heap, c.heap},
 		KindFgprof:    {snap.Fgprof, seconds(c.fgprof, fg)},
 	}
+	fetchInto := func(k Kind) error {
+		f := fetchers[k]
+		t0 := time.Now()
+		p, raw, err := f.fetch(ctx)
+		if err == nil {
+			f.dst.Profile, f.dst.Raw = p, raw
+			f.dst.Aggregation = att.Aggregate(p)
+		}
+		f.dst.Status = source.StatusOf(err, time.Since(t0))
+		return err
+	}
+	// The profiles under /debug/pprof/ are served together
+	// (net/http/pprof) or not at all: the goroutine profile, quick, is
+	// fetched first, and when it is not served the others are not asked
+	// (a service in another language answered each with a 404).
+	asked := kinds
+	if slices.Contains(kinds, KindGoroutine) {
+		var se *source.StatusError
+		if err := fetchInto(KindGoroutine); errors.As(err, &se) && se.Reason == NotServed {
+			st := snap.Goroutine.Status
+			for _, r := range []*ProfileResult{snap.CPU, snap.Block, snap.Mutex, snap.Heap} {
+				if slices.Contains(kinds, r.Kind) {
+					r.Status = st
+				}
+			}
+			if slices.Contains(kinds, KindGoroutineText) {
+				snap.GoroutineText.Status = st
+			}
+			kinds = slices.DeleteFunc(slices.Clone(kinds), func(k Kind) bool { return k != KindFgprof })
+		}
+		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k Kind) bool { return k == KindGoroutine })
+	}
 	var wg sync.WaitGroup
 	for _, k := range kinds {
 		if k == KindGoroutineText {
@@ -146,22 +179,13 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 			})
 			continue
 		}
-		f, ok := fetchers[k]
-		if !ok {
+		if _, ok := fetchers[k]; !ok {
 			continue
 		}
-		wg.Go(func() {
-			t0 := time.Now()
-			p, raw, err := f.fetch(ctx)
-			if err == nil {
-				f.dst.Profile, f.dst.Raw = p, raw
-				f.dst.Aggregation = att.Aggregate(p)
-			}
-			f.dst.Status = source.StatusOf(err, time.Since(t0))
-		})
+		wg.Go(func() { _ = fetchInto(k) })
 	}
 	wg.Wait()
-	snap.Status = summarize(snap, kinds)
+	snap.Status = summarize(snap, asked)
 	snap.Status.Took = time.Since(start)
 	return snap
 }
