@@ -273,7 +273,6 @@ func MSText(ms float64) string {
 	return fmt.Sprintf("%.2f ms", ms)
 }
 
-// optMS formats an optional latency, "-" when unknown.
 // PercentileText formats a percentile interpolated inside a latency
 // histogram with the given bucket upper bounds (ascending, finite): in the
 // first bucket it is only known to be at most its bound ("≤100 ms"), past
