@@ -412,13 +412,12 @@ func (p *Probes) goroutineDump(ctx context.Context, spaced bool) *pprof.Goroutin
 		// dump's own fetch reports it. One that answers 404 would answer
 		// the dump, the same endpoint, alike: not asked twice.
 		n, err := p.pprof.GoroutineCount(ctx)
-		var se *source.StatusError
 		switch {
 		case err == nil:
 			if why := p.dumps.countedGoroutines(n); why != "" {
 				return &pprof.GoroutineResult{Status: source.Status{State: source.Unavailable, Detail: why}}
 			}
-		case errors.As(err, &se) && se.Reason == pprof.NotServed:
+		case pprof.IsNotServed(err):
 			return &pprof.GoroutineResult{Status: source.StatusOf(err, time.Since(start))}
 		}
 	}

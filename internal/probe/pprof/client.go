@@ -107,6 +107,13 @@ const (
 	Disabled = "disabled"
 )
 
+// IsNotServed reports whether err is a fetch the target answered with 404
+// (Reason NotServed).
+func IsNotServed(err error) bool {
+	var se *source.StatusError
+	return errors.As(err, &se) && se.Reason == NotServed
+}
+
 // endpoint is where a profile kind is served and how to enable it.
 func (c *Client) endpoint(path string, query url.Values) string {
 	u := *c.root

@@ -2,7 +2,6 @@ package pprof
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -150,20 +149,20 @@ func Collect(ctx context.Context, c *Client, opts Options) *Snapshot {
 	// (a service in another language answered each with a 404).
 	asked := kinds
 	if slices.Contains(kinds, KindGoroutine) {
-		var se *source.StatusError
-		if err := fetchInto(KindGoroutine); errors.As(err, &se) && se.Reason == NotServed {
-			st := snap.Goroutine.Status
-			for _, r := range []*ProfileResult{snap.CPU, snap.Block, snap.Mutex, snap.Heap} {
-				if slices.Contains(kinds, r.Kind) {
+		notServed := IsNotServed(fetchInto(KindGoroutine))
+		if st := snap.Goroutine.Status; notServed {
+			for _, r := range snap.Profiles() {
+				if r.Kind != KindFgprof && slices.Contains(kinds, r.Kind) {
 					r.Status = st
 				}
 			}
 			if slices.Contains(kinds, KindGoroutineText) {
 				snap.GoroutineText.Status = st
 			}
-			kinds = slices.DeleteFunc(slices.Clone(kinds), func(k Kind) bool { return k != KindFgprof })
 		}
-		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k Kind) bool { return k == KindGoroutine })
+		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k Kind) bool {
+			return k == KindGoroutine || (notServed && k != KindFgprof)
+		})
 	}
 	var wg sync.WaitGroup
 	for _, k := range kinds {
