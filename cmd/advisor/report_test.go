@@ -19,6 +19,7 @@ import (
 	"github.com/pgadvisor/advisor/internal/scenario"
 	"github.com/pgadvisor/advisor/internal/stack"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
+	"github.com/pgadvisor/advisor/internal/targets"
 	"github.com/pgadvisor/advisor/sampleapp"
 	"github.com/pgadvisor/advisor/sampleapp/sampletest"
 )
@@ -218,6 +219,54 @@ func BenchmarkReportWallTime(b *testing.B) {
 	slices.Sort(overruns)
 	b.ReportMetric(overruns[len(overruns)/2], "median_overrun_s")
 	b.ReportMetric(overruns[len(overruns)-1], "max_overrun_s")
+}
+
+// BenchmarkReportBlockedLoop: `advisor report` (default window) on the
+// FastAPI reference target with its event loop blocked (sync handlers in
+// async def, statements of 25 ms, one worker) under 32 clients: the
+// service answers every request, /metrics too, after the ones queued
+// before it, seconds later. Reports the time past the window and the
+// window the report observed.
+func BenchmarkReportBlockedLoop(b *testing.B) {
+	stacktest.Start(b)
+	ctx := context.Background()
+	tg := targets.Start(ctx, b, targets.FastAPI, targets.Options{Profile: "naive",
+		Knobs: map[string]string{"handlers": "sync-in-async", "workers": "1", "db_ms": "25"}, Size: "tiny"})
+	stopLoad := backgroundLoad(ctx, b, load.Config{BaseURL: tg.BaseURL, Connections: 32, Duration: time.Hour,
+		Mix: []load.Entry{
+			{Name: "events", Path: "/users/{user}/events", Weight: 3},
+			{Name: "user", Path: "/users/{user}"},
+		},
+		// The tiny data set's 1,000 users.
+		Vars: map[string]load.Range{"user": {Min: 1, Max: 1000}}})
+	defer stopLoad()            // before the target stops
+	time.Sleep(2 * time.Second) // the queue forms
+	var overruns, windows []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var out, errOut strings.Builder
+		code := run(ctx, []string{"report", "--target", tg.BaseURL, "--pg", tg.DSN, "--format", "json", "--fail-on", "never"}, &out, &errOut)
+		took := time.Since(start)
+		if code != exitOK {
+			b.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		var rep report.Report
+		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+			b.Fatal(err)
+		}
+		if !slices.ContainsFunc(rep.Findings, func(f report.Finding) bool { return f.Rule == "service.queueing" }) {
+			b.Errorf("report %d: no service.queueing for the blocked loop", i+1)
+		}
+		overruns = append(overruns, (took - defaultWindow).Seconds())
+		windows = append(windows, rep.WindowSeconds)
+	}
+	b.StopTimer()
+	slices.Sort(overruns)
+	slices.Sort(windows)
+	b.ReportMetric(overruns[len(overruns)/2], "median_overrun_s")
+	b.ReportMetric(overruns[len(overruns)-1], "max_overrun_s")
+	b.ReportMetric(windows[len(windows)/2], "median_window_s")
 }
 
 // TestCumulativeMatchesWindow runs one workload on a fresh service process,

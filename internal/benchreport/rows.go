@@ -249,6 +249,22 @@ var All = []Row{
 		},
 	},
 	{
+		ID:   "report-blocked-loop",
+		What: "`advisor report`, default 10 s window, on the FastAPI target with its event loop blocked under 32 clients (its `/metrics` answers in seconds): time past the window, and the window observed",
+		Job:  Job{Command: "go test -run '^$' -bench ReportBlockedLoop -benchtime 3x ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			r, ok := Find(o.Benchmarks, "BenchmarkReportBlockedLoop")
+			if !ok {
+				return "", fmt.Errorf("no result line for BenchmarkReportBlockedLoop")
+			}
+			v, err := o.metrics(r.Name, "median_overrun_s", "max_overrun_s", "median_window_s")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.2f s (median of %d; max %.2f s), window %.1f s", v[0], r.N, v[1], v[2]), nil
+		},
+	},
+	{
 		ID:   "report-fleet-100",
 		What: "`advisor report --prometheus --window 5s` on a fleet of 100 instances (one test process, real prometheus, 1 s scrapes): time past the window; [details](#fleets)",
 		Job:  Job{Command: "go test -run '^$' -bench ReportFleet100 -benchtime 5x ./cmd/advisor/"},

@@ -52,6 +52,16 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	profiles := make(chan *pprof.Snapshot, 1)
 	go func() { profiles <- p.profiles(ctx, cpu, contention) }()
 	s.Keep(p.Snapshot(ctx))
+	// A snapshot lasts as long as its slowest source: a service whose
+	// event loop is blocked answers /metrics after the requests queued
+	// before it, seconds later, and the last snapshot would hold the
+	// report that long past the window. It is asked for early by what the
+	// first took beyond lastSnapshotAllowance (up to a quarter of the
+	// window), so
+	// that its answers arrive about when the window ends: the window
+	// observed is then that much shorter than asked, and says so
+	// (Window.Seconds spans the two snapshots).
+	window := opts.Window - lastSnapshotLead(time.Since(start), opts.Window)
 
 	var samples []*pprof.GoroutineResult
 	var activity []postgres.ActivitySample
@@ -62,11 +72,11 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	port := servicePort(p.cfg.Sources)
 	// Both snapshots take a dump and read pg_stat_activity; the samples in
 	// between are evenly spaced.
-	interval := opts.Window / time.Duration(opts.GoroutineSamples-1)
+	interval := window / time.Duration(opts.GoroutineSamples-1)
 	next := start.Add(interval)
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
-	deadline := start.Add(opts.Window)
+	deadline := start.Add(window)
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
@@ -74,7 +84,7 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 			return nil, ctx.Err()
 		case now := <-ticker.C:
 			if opts.Progress != nil {
-				opts.Progress(now.Sub(start), opts.Window)
+				opts.Progress(now.Sub(start), window)
 			}
 			if local {
 				if r, ok := readRunnable(port); ok {
@@ -96,6 +106,19 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	last := p.Snapshot(ctx)
 	step := s.Add(last, Extra{Profiles: <-profiles, Goroutines: samples, Activity: activity, Runnable: runnable})
 	return step.Analysis, ctx.Err()
+}
+
+// lastSnapshotAllowance is how long a snapshot may take before the last
+// one of a window is asked for early: the time a service's snapshot takes
+// on a busy host (a goroutine dump, a CPU-bound scrape), not one waiting
+// behind queued requests.
+const lastSnapshotAllowance = 500 * time.Millisecond
+
+// lastSnapshotLead is how much earlier than the window's end the last
+// snapshot is asked for, when the first took first: what it took beyond
+// lastSnapshotAllowance, up to a quarter of the window.
+func lastSnapshotLead(first, window time.Duration) time.Duration {
+	return min(max(first-lastSnapshotAllowance, 0), window/4)
 }
 
 // Goroutines takes one goroutine dump of the pprof target within the

@@ -467,3 +467,69 @@ func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
 		t.Errorf("a Go service's pprof was not read again: %+v, %d requests", st, hits()-before)
 	}
 }
+
+// TestObserveAsksLastSnapshotEarly: a service that answers /metrics 1.5 s
+// after being asked (a blocked event loop answers after the requests queued
+// before the scrape) had its last snapshot asked for at the window's end,
+// and the report came 1.5 s after it. The last scrape is now asked for
+// early by what the first took beyond half a second, and the window says
+// what it covered.
+func TestObserveAsksLastSnapshotEarly(t *testing.T) {
+	const delay = 1500 * time.Millisecond
+	var mu sync.Mutex
+	var asked []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		asked = append(asked, time.Now())
+		mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		http.ServeFile(w, r, "metrics/testdata/fastapi.txt")
+	}))
+	defer srv.Close()
+	ctx := t.Context()
+	p, err := Open(ctx, Config{Timeout: 5 * time.Second, Sources: config.Sources{Target: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const window = 4 * time.Second
+	start := time.Now()
+	w, err := p.Observe(ctx, ObserveOptions{Window: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 {
+		t.Fatalf("%d scrapes, want the two snapshots'", len(asked))
+	}
+	// The first scrape took 1.5 s: the last is asked for 1 s before the
+	// window's end, not at it.
+	if at := asked[1].Sub(start); at > window-500*time.Millisecond {
+		t.Errorf("last scrape asked for %v after the start, window %v", at.Round(time.Millisecond), window)
+	}
+	if got := time.Duration(w.Seconds * float64(time.Second)); got > window-500*time.Millisecond || got < window/2 {
+		t.Errorf("window of %v, want the time between the two scrapes", got.Round(time.Millisecond))
+	}
+}
+
+func TestLastSnapshotLead(t *testing.T) {
+	for _, tc := range []struct{ first, window, want time.Duration }{
+		{200 * time.Millisecond, 10 * time.Second, 0},
+		{500 * time.Millisecond, 10 * time.Second, 0},
+		{2500 * time.Millisecond, 10 * time.Second, 2 * time.Second},
+		{9 * time.Second, 10 * time.Second, 2500 * time.Millisecond},
+	} {
+		if got := lastSnapshotLead(tc.first, tc.window); got != tc.want {
+			t.Errorf("lastSnapshotLead(%v, %v) = %v, want %v", tc.first, tc.window, got, tc.want)
+		}
+	}
+}
