@@ -79,7 +79,7 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 		"workers_seen":           workers,
 		"host_cores":             cores,
 		"host_busy_cores":        dbRound(w.HostBusyCores, 2),
-		"event_loop_utilisation": dbRound(elu, 3),
+		"event_loop_utilisation": -1.0, // not exposed: Node's prom-client only
 		"suggested_workers":      0,
 		"gunicorn_workers":       0,
 		"db_connections":         0,
@@ -90,6 +90,9 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 	if lang == metrics.LanguagePython {
 		perWorker = p.SQLAlchemyPoolSize + p.SQLAlchemyMaxOverflow
 		pool = "SQLAlchemy pool_size + max_overflow"
+	}
+	if lang == metrics.LanguageNode && w.Metrics.Runtime.EventLoop != nil && w.Metrics.Runtime.EventLoop.Utilisation != nil {
+		ev["event_loop_utilisation"] = dbRound(elu, 3)
 	}
 	ev["connections_per_worker"] = perWorker
 	ev["pool"] = pool

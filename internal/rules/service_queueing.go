@@ -112,27 +112,29 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 
 	lang := serviceLanguage(in)
 	ev := map[string]any{
-		"runtime":                lang,
-		"in_flight":              dbRound(inFlight, 1),
-		"in_flight_from":         svc.InFlightFrom,
-		"cpu_cores":              dbRound(cpu, 2),
-		"db_active_sessions":     dbRound(dbActive, 2),
-		"outbound_in_flight":     dbRound(outbound, 2),
-		"busy_concurrency":       dbRound(busy, 2),
-		"waiting_requests":       dbRound(max(0, inFlight-busy), 1),
-		"wait_share":             dbRound(waitShare, 3),
-		"wait_ms_per_request":    dbRound(waitMS, 1),
-		"mean_ms":                dbRound(svc.MeanMS, 1),
-		"kernel_queued":          dbRound(kernelQueued, 1),
-		"kernel_wait_ms":         dbRound(kernelMS, 1),
-		"requests_per_s":         dbRound(svc.RPS, 1),
-		"routes":                 topRoutes(ts, 3),
-		"db_client":              "",
-		"db_sessions_max":        0,
-		"db_sessions_mean":       0.0,
-		"pool_handoff":           false,
-		"event_loop_lag_p99_ms":  0.0,
-		"event_loop_utilisation": 0.0,
+		"runtime":             lang,
+		"in_flight":           dbRound(inFlight, 1),
+		"in_flight_from":      svc.InFlightFrom,
+		"cpu_cores":           dbRound(cpu, 2),
+		"db_active_sessions":  dbRound(dbActive, 2),
+		"outbound_in_flight":  dbRound(outbound, 2),
+		"busy_concurrency":    dbRound(busy, 2),
+		"waiting_requests":    dbRound(max(0, inFlight-busy), 1),
+		"wait_share":          dbRound(waitShare, 3),
+		"wait_ms_per_request": dbRound(waitMS, 1),
+		"mean_ms":             dbRound(svc.MeanMS, 1),
+		"kernel_queued":       dbRound(kernelQueued, 1),
+		"kernel_wait_ms":      dbRound(kernelMS, 1),
+		"requests_per_s":      dbRound(svc.RPS, 1),
+		"routes":              topRoutes(ts, 3),
+		"db_client":           "",
+		"db_sessions_max":     0,
+		"db_sessions_mean":    0.0,
+		"pool_handoff":        false,
+		// -1: the service exposes no such figure (only Node's prom-client
+		// does), not a loop that never lagged.
+		"event_loop_lag_p99_ms":  -1.0,
+		"event_loop_utilisation": -1.0,
 		"host_cores":             w.ServiceCPUs,
 		"host_busy_cores":        dbRound(w.HostBusyCores, 2),
 		"host_cpu_pressure":      -1.0,
@@ -158,12 +160,12 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	if loop != nil {
 		if loop.LagP99Seconds != nil {
 			lagMS = *loop.LagP99Seconds * 1000
+			ev["event_loop_lag_p99_ms"] = dbRound(lagMS, 1)
 		}
 		if loop.Utilisation != nil {
 			elu = *loop.Utilisation
+			ev["event_loop_utilisation"] = dbRound(elu, 3)
 		}
-		ev["event_loop_lag_p99_ms"] = dbRound(lagMS, 1)
-		ev["event_loop_utilisation"] = dbRound(elu, 3)
 	}
 	cause := queueingCause(p, svc, lang, cpu, db, loop != nil, lagMS, elu, outbound, inFlight, kernelQueued, ts.Kernel != nil)
 	ev["cause"] = cause

@@ -158,6 +158,10 @@ func TestServiceQueueingCauses(t *testing.T) {
 		// The same at one core per worker: too few workers.
 		{"workers at a core, requests queued in the kernel", svcWindow{lang: "python", rps: 60, meanS: 0.03, cpu: 0.95, hostCPUs: 4, hostBusy: 1.2, pressure: &calm,
 			sessions: repeat(2, 5), active: []int{0, 1, 0, 0, 1}, kernelQueued: 12}, causeWorkers, "runtime.workers"},
+		// Node without prom-client's event-loop metrics, its requests
+		// queued unread in the kernel: no lag to quote.
+		{"node loop blocked, no loop metrics", svcWindow{lang: "node", rps: 20, meanS: 0.03, cpu: 0.2, hostCPUs: 2, hostBusy: 0.4, pressure: &calm,
+			sessions: repeat(10, 5), active: []int{1, 0, 1, 1, 0}, kernelQueued: 20}, causeEventLoop, "blocks Node's event loop: move CPU work"},
 		// The host's CPUs all busy: requests wait for a CPU.
 		{"host saturated", svcWindow{lang: "python", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: 1.95,
 			sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}, "", ""},
@@ -183,6 +187,15 @@ func TestServiceQueueingCauses(t *testing.T) {
 			}
 			if f.Impact < 0.5 {
 				t.Errorf("impact %v", f.Impact)
+			}
+			// The loop's figures are Node's: -1 where the service
+			// exposes none, not a loop that never lagged.
+			wantLag, wantELU := -1.0, -1.0
+			if l := tc.w.loop; l != nil {
+				wantLag, wantELU = *l.LagP99Seconds*1000, *l.Utilisation
+			}
+			if f.Evidence["event_loop_lag_p99_ms"] != wantLag || f.Evidence["event_loop_utilisation"] != wantELU {
+				t.Errorf("event loop lag %v, utilisation %v; want %v, %v", f.Evidence["event_loop_lag_p99_ms"], f.Evidence["event_loop_utilisation"], wantLag, wantELU)
 			}
 			from, _ := f.Evidence["in_flight_from"].(string)
 			if kernel := tc.w.kernelQueued >= minKernel.(float64); kernel != strings.HasSuffix(from, " + the kernel's queue") {
@@ -236,6 +249,14 @@ func TestRuntimeWorkers(t *testing.T) {
 				if !strings.Contains(fs[0].Fix.Summary, s) {
 					t.Errorf("fix %q lacks %q", fs[0].Fix.Summary, s)
 				}
+			}
+			// Node's loop utilisation; -1 where the service exposes none.
+			wantELU := -1.0
+			if l := tc.w.loop; l != nil {
+				wantELU = *l.Utilisation
+			}
+			if got := fs[0].Evidence["event_loop_utilisation"]; got != wantELU {
+				t.Errorf("event loop utilisation %v, want %v", got, wantELU)
 			}
 		})
 	}
