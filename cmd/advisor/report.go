@@ -217,6 +217,9 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 		return err
 	}
 
+	if short := shortWindowNote(f.window, w); short != "" {
+		fmt.Fprintln(stderr, "advisor:", short)
+	}
 	// One input for the rules and the time split, so that both read the
 	// same views of the window.
 	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: probes.Explainer()}, set, rules.Builtin())
@@ -268,6 +271,22 @@ func runReport(ctx context.Context, cmd *cobra.Command, f *reportFlags) error {
 		return exitError{code: exitRegression, err: regressionError(rep.Comparison, f.compare)}
 	}
 	return nil
+}
+
+// shortWindowNote says why the window observed is shorter than the one
+// asked, by more than a tenth: the sources answered the first reading
+// slowly, and the last was asked for early (probe.Observe); "" otherwise.
+func shortWindowNote(asked time.Duration, w *probe.Window) string {
+	if asked <= 0 || w.Cumulative {
+		return ""
+	}
+	got := time.Duration(w.Seconds * float64(time.Second))
+	if got >= asked*9/10 {
+		return ""
+	}
+	return fmt.Sprintf("the window covers %s of the %s asked: the sources answered the first reading slowly "+
+		"(a service busy with queued requests answers /metrics after them), and the last was asked for early "+
+		"so that the report ends with the window", got.Round(100*time.Millisecond), asked)
 }
 
 // regressionThresholds are the defaults, then the config file's

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -431,5 +434,54 @@ func wantFigures(t *testing.T, f *report.Figures, textOut string) {
 		t.Logf("text report:\n%s", section)
 	} else {
 		t.Errorf("the text report has no time section:\n%s", text)
+	}
+}
+
+// TestReportSaysWindowShortened: a service that answers /metrics 1.5 s
+// late gets its last reading asked for early (probe.Observe); the report
+// says on stderr why its window is shorter than asked.
+func TestReportSaysWindowShortened(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		select {
+		case <-time.After(1500 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		http.ServeFile(w, r, "../../internal/probe/metrics/testdata/fastapi.txt")
+	}))
+	defer srv.Close()
+	code, stdout, stderr := runCaptured(t, "report", "--target", srv.URL, "--window", "4s", "--format", "json", "--fail-on", "never")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("the window covers %gs of the 4s asked", rep.WindowSeconds)) {
+		t.Errorf("window %v s; stderr:\n%s", rep.WindowSeconds, stderr)
+	}
+}
+
+func TestShortWindowNote(t *testing.T) {
+	for _, tc := range []struct {
+		asked   time.Duration
+		seconds float64
+		cum     bool
+		want    string
+	}{
+		{10 * time.Second, 10.2, false, ""},
+		{10 * time.Second, 9.1, false, ""},
+		{10 * time.Second, 7.7, false, "the window covers 7.7s of the 10s asked"},
+		{0, 1351, true, ""},
+	} {
+		got := shortWindowNote(tc.asked, &probe.Window{Seconds: tc.seconds, Cumulative: tc.cum})
+		if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) {
+			t.Errorf("shortWindowNote(%v, %v s) = %q, want %q...", tc.asked, tc.seconds, got, tc.want)
+		}
 	}
 }
