@@ -41,6 +41,17 @@ func (o *Output) Metric(name, unit string) (float64, error) {
 	return v, nil
 }
 
+// overruns reads a report benchmark's median_overrun_s and max_overrun_s,
+// then the other units, and its iteration count.
+func (o *Output) overruns(bench string, units ...string) ([]float64, int64, error) {
+	r, ok := Find(o.Benchmarks, bench)
+	if !ok {
+		return nil, 0, fmt.Errorf("no result line for %s", bench)
+	}
+	v, err := o.metrics(r.Name, append([]string{"median_overrun_s", "max_overrun_s"}, units...)...)
+	return v, r.N, err
+}
+
 // metrics reads several units of one benchmark, stopping at the first
 // missing.
 func (o *Output) metrics(name string, units ...string) ([]float64, error) {
@@ -237,15 +248,11 @@ var All = []Row{
 		What: "`advisor report`, default 10 s window: time past the window",
 		Job:  Job{Command: "go test -run '^$' -bench ReportWallTime -benchtime 3x ./cmd/advisor/"},
 		Figure: func(o *Output) (string, error) {
-			r, ok := Find(o.Benchmarks, "BenchmarkReportWallTime")
-			if !ok {
-				return "", fmt.Errorf("no result line for BenchmarkReportWallTime")
-			}
-			v, err := o.metrics(r.Name, "median_overrun_s", "max_overrun_s")
+			v, n, err := o.overruns("BenchmarkReportWallTime")
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%.2f s (median of %d; max %.2f s)", v[0], r.N, v[1]), nil
+			return fmt.Sprintf("%.2f s (median of %d; max %.2f s)", v[0], n, v[1]), nil
 		},
 	},
 	{
@@ -253,15 +260,11 @@ var All = []Row{
 		What: "`advisor report`, default 10 s window, on the FastAPI target with its event loop blocked under 32 clients (its `/metrics` answers in seconds): time past the window, and the window observed",
 		Job:  Job{Command: "go test -run '^$' -bench ReportBlockedLoop -benchtime 3x ./cmd/advisor/"},
 		Figure: func(o *Output) (string, error) {
-			r, ok := Find(o.Benchmarks, "BenchmarkReportBlockedLoop")
-			if !ok {
-				return "", fmt.Errorf("no result line for BenchmarkReportBlockedLoop")
-			}
-			v, err := o.metrics(r.Name, "median_overrun_s", "max_overrun_s", "median_window_s")
+			v, n, err := o.overruns("BenchmarkReportBlockedLoop", "median_window_s")
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%.2f s (median of %d; max %.2f s), window %.1f s", v[0], r.N, v[1], v[2]), nil
+			return fmt.Sprintf("%.2f s (median of %d; max %.2f s), window %.1f s", v[0], n, v[1], v[2]), nil
 		},
 	},
 	{
