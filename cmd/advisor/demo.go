@@ -223,6 +223,6 @@ func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *r
 		return err
 	}
 	fmt.Fprintf(out, "\n%s\nStandard output is not a terminal, so advisor demo printed one %s report\ninstead of the live UI (run advisor demo in a terminal for it). The same report\nof the demo's sources, while a demo runs:\n\n  %s\n",
-		strings.Repeat("-", 78), window, command)
+		strings.Repeat("-", 78), f.window, command)
 	return nil
 }

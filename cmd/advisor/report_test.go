@@ -437,7 +437,7 @@ func wantFigures(t *testing.T, f *report.Figures, textOut string) {
 	}
 }
 
-// TestReportSaysWindowShortened: a service that answers /metrics 1.5 s
+// TestReportSaysWindowShortened: a service that answers /metrics 2 s
 // late gets its last reading asked for early (probe.Observe); the report
 // says on stderr why its window is shorter than asked.
 func TestReportSaysWindowShortened(t *testing.T) {
@@ -447,7 +447,7 @@ func TestReportSaysWindowShortened(t *testing.T) {
 			return
 		}
 		select {
-		case <-time.After(1500 * time.Millisecond):
+		case <-time.After(2 * time.Second):
 		case <-r.Context().Done():
 			return
 		}

@@ -468,14 +468,14 @@ func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
 	}
 }
 
-// TestObserveAsksLastSnapshotEarly: a service that answers /metrics 1.5 s
+// TestObserveAsksLastSnapshotEarly: a service that answers /metrics 2 s
 // after being asked (a blocked event loop answers after the requests queued
 // before the scrape) had its last snapshot asked for at the window's end,
-// and the report came 1.5 s after it. The last scrape is now asked for
-// early by what the first took beyond half a second, and the window says
-// what it covered.
+// and the report came 2 s after it. The last scrape is now asked for
+// early by what the first took beyond a second, and the window says what
+// it covered.
 func TestObserveAsksLastSnapshotEarly(t *testing.T) {
-	const delay = 1500 * time.Millisecond
+	const delay = 2 * time.Second
 	var mu sync.Mutex
 	var asked []time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -511,7 +511,7 @@ func TestObserveAsksLastSnapshotEarly(t *testing.T) {
 	if len(asked) != 2 {
 		t.Fatalf("%d scrapes, want the two snapshots'", len(asked))
 	}
-	// The first scrape took 1.5 s: the last is asked for 1 s before the
+	// The first scrape took 2 s: the last is asked for 1 s before the
 	// window's end, not at it.
 	if at := asked[1].Sub(start); at > window-500*time.Millisecond {
 		t.Errorf("last scrape asked for %v after the start, window %v", at.Round(time.Millisecond), window)
@@ -524,8 +524,8 @@ func TestObserveAsksLastSnapshotEarly(t *testing.T) {
 func TestLastSnapshotLead(t *testing.T) {
 	for _, tc := range []struct{ first, window, want time.Duration }{
 		{200 * time.Millisecond, 10 * time.Second, 0},
-		{500 * time.Millisecond, 10 * time.Second, 0},
-		{2500 * time.Millisecond, 10 * time.Second, 2 * time.Second},
+		{time.Second, 10 * time.Second, 0},
+		{2500 * time.Millisecond, 10 * time.Second, 1500 * time.Millisecond},
 		{9 * time.Second, 10 * time.Second, 2500 * time.Millisecond},
 	} {
 		if got := lastSnapshotLead(tc.first, tc.window); got != tc.want {
