@@ -57,9 +57,8 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 	// before it, seconds later, and the last snapshot would hold the
 	// report that long past the window. It is asked for early by what the
 	// first took beyond lastSnapshotAllowance (up to a quarter of the
-	// window), so
-	// that its answers arrive about when the window ends: the window
-	// observed is then that much shorter than asked, and says so
+	// window), so that its answers arrive about when the window ends: the
+	// window observed is then that much shorter than asked, and says so
 	// (Window.Seconds spans the two snapshots).
 	window := opts.Window - lastSnapshotLead(time.Since(start), opts.Window)
 
@@ -117,8 +116,8 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 const lastSnapshotAllowance = time.Second
 
 // lastSnapshotLead is how much earlier than the window's end the last
-// snapshot is asked for, when the first took first: what it took beyond
-// lastSnapshotAllowance, up to a quarter of the window.
+// snapshot is asked for when the first one took first: what it took
+// beyond lastSnapshotAllowance, up to a quarter of the window.
 func lastSnapshotLead(first, window time.Duration) time.Duration {
 	return min(max(first-lastSnapshotAllowance, 0), window/4)
 }

@@ -41,9 +41,12 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 	// utilisation (the mean over a cluster's workers) is about the number
 	// of loops busy; more than one is a cluster already.
 	workers := 1
-	elu := 0.0
+	// eluShown is the evidence's: -1 where the service exposes no loop
+	// utilisation (Node's prom-client only), not a loop never busy.
+	elu, eluShown := 0.0, -1.0
 	if loop := w.Metrics.Runtime.EventLoop; lang == metrics.LanguageNode && loop != nil && loop.Utilisation != nil {
 		elu = *loop.Utilisation
+		eluShown = dbRound(elu, 3)
 		if elu > 0.1 {
 			workers = max(1, int(math.Round(cpu/elu)))
 		}
@@ -79,7 +82,7 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 		"workers_seen":           workers,
 		"host_cores":             cores,
 		"host_busy_cores":        dbRound(w.HostBusyCores, 2),
-		"event_loop_utilisation": -1.0, // not exposed: Node's prom-client only
+		"event_loop_utilisation": eluShown,
 		"suggested_workers":      0,
 		"gunicorn_workers":       0,
 		"db_connections":         0,
@@ -90,9 +93,6 @@ func checkRuntimeWorkers(_ context.Context, in *Input, p runtimeWorkersParams) (
 	if lang == metrics.LanguagePython {
 		perWorker = p.SQLAlchemyPoolSize + p.SQLAlchemyMaxOverflow
 		pool = "SQLAlchemy pool_size + max_overflow"
-	}
-	if lang == metrics.LanguageNode && w.Metrics.Runtime.EventLoop != nil && w.Metrics.Runtime.EventLoop.Utilisation != nil {
-		ev["event_loop_utilisation"] = dbRound(elu, 3)
 	}
 	ev["connections_per_worker"] = perWorker
 	ev["pool"] = pool
