@@ -185,6 +185,16 @@ func serviceLatency(m *metrics.Window, requests float64) (metrics.Latency, bool)
 	return l, true
 }
 
+// setPercentiles takes the span's percentiles and bucket bounds, in
+// milliseconds, from a latency histogram's (in seconds).
+func (s *Span) setPercentiles(l metrics.Latency) {
+	s.P50MS, s.P95MS, s.P99MS = l.P50*1000, l.P95*1000, l.P99*1000
+	s.BoundsMS = nil
+	for _, b := range l.Bounds {
+		s.BoundsMS = append(s.BoundsMS, b*1000)
+	}
+}
+
 // Split returns where the requests' time goes over the input's window.
 func Split(in *Input) *TimeSplit { return in.split() }
 
@@ -208,10 +218,7 @@ func splitOf(in *Input) *TimeSplit {
 			sp.HasLatency = true
 			sp.MeanMS = r.Latency.Mean * 1000
 			if r.Latency.HasPercentiles {
-				sp.P50MS, sp.P95MS, sp.P99MS = r.Latency.P50*1000, r.Latency.P95*1000, r.Latency.P99*1000
-				for _, b := range r.Latency.Bounds {
-					sp.BoundsMS = append(sp.BoundsMS, b*1000)
-				}
+				sp.setPercentiles(r.Latency)
 			}
 			sp.InFlight, sp.InFlightFrom = sp.RPS*r.Latency.Mean, "rate x latency"
 			total += sp.InFlight
@@ -247,11 +254,7 @@ func splitOf(in *Input) *TimeSplit {
 	if svc.RPS > 0 && svc.HasLatency {
 		svc.MeanMS = total / svc.RPS * 1000
 		if l, ok := serviceLatency(m, svc.Requests); ok {
-			svc.P50MS, svc.P95MS, svc.P99MS = l.P50*1000, l.P95*1000, l.P99*1000
-			svc.BoundsMS = nil
-			for _, b := range l.Bounds {
-				svc.BoundsMS = append(svc.BoundsMS, b*1000)
-			}
+			svc.setPercentiles(l)
 		} else {
 			svc.P50MS = p50w / svc.RPS // rate-weighted: the routes' histograms are not merged
 			svc.P95MS = p95w           // the slowest route's: an upper bound
