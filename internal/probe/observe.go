@@ -108,12 +108,15 @@ func (p *Probes) Observe(ctx context.Context, opts ObserveOptions) (*Window, err
 }
 
 // lastSnapshotAllowance is how long a snapshot may take before the last
-// one of a window is asked for early: more than a snapshot of the sample
-// service takes on a host whose CPUs it keeps all busy (1.1 s in a CI
-// run's demo), where a shorter window would cost evidence for less than a
-// second; less than the 1.5 s past the window a report may end. A service
-// waiting behind queued requests takes seconds.
-const lastSnapshotAllowance = time.Second
+// one of a window is asked for early. The last snapshot's sources answer
+// about as slowly as the first's, give or take what their queues did
+// meanwhile: a report ends this long past its window, and more when the
+// last took longer. At a second, on the FastAPI target with its loop
+// blocked (scrapes of 2 to 3 s), a report of a 10 s window ended 1.8 s
+// past it, over the 1.5 s it may; at half a second a snapshot of the
+// sample service keeping both CPUs busy (1.1 s in a CI run's demo)
+// shortens a 3 s window by 0.6 s, which the report says.
+const lastSnapshotAllowance = 500 * time.Millisecond
 
 // lastSnapshotLead is how much earlier than the window's end the last
 // snapshot is asked for when the first one took first: what it took

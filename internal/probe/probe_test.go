@@ -472,8 +472,8 @@ func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
 // after being asked (a blocked event loop answers after the requests queued
 // before the scrape) had its last snapshot asked for at the window's end,
 // and the report came 2 s after it. The last scrape is now asked for
-// early by what the first took beyond a second, and the window says what
-// it covered.
+// early by what the first took beyond half a second, and the window says
+// what it covered.
 func TestObserveAsksLastSnapshotEarly(t *testing.T) {
 	const delay = 2 * time.Second
 	var mu sync.Mutex
@@ -512,7 +512,7 @@ func TestObserveAsksLastSnapshotEarly(t *testing.T) {
 		t.Fatalf("%d scrapes, want the two snapshots'", len(asked))
 	}
 	// The first scrape took 2 s: the last is asked for 1 s before the
-	// window's end, not at it.
+	// window's end (a quarter of it), not at it.
 	if at := asked[1].Sub(start); at > window-500*time.Millisecond {
 		t.Errorf("last scrape asked for %v after the start, window %v", at.Round(time.Millisecond), window)
 	}
@@ -524,8 +524,9 @@ func TestObserveAsksLastSnapshotEarly(t *testing.T) {
 func TestLastSnapshotLead(t *testing.T) {
 	for _, tc := range []struct{ first, window, want time.Duration }{
 		{200 * time.Millisecond, 10 * time.Second, 0},
-		{time.Second, 10 * time.Second, 0},
-		{2500 * time.Millisecond, 10 * time.Second, 1500 * time.Millisecond},
+		{500 * time.Millisecond, 10 * time.Second, 0},
+		{time.Second, 10 * time.Second, 500 * time.Millisecond},
+		{2500 * time.Millisecond, 10 * time.Second, 2 * time.Second},
 		{9 * time.Second, 10 * time.Second, 2500 * time.Millisecond},
 	} {
 		if got := lastSnapshotLead(tc.first, tc.window); got != tc.want {
