@@ -76,6 +76,13 @@ type Probes struct {
 	// metrics name Go or no runtime again (noteRuntime).
 	notGoMu sync.Mutex
 	notGo   string
+	// runtimeRead is closed once the first metrics scrape has ended, when
+	// the service's pprof is its --target's: until then neither a reading
+	// nor the profiles ask /debug/pprof anything (awaitRuntime), so that a
+	// service whose metrics name another runtime than Go gets no request
+	// there at all (firstRuntime). nil when nothing waits for it.
+	runtimeRead chan struct{}
+	runtimeOnce sync.Once
 }
 
 // Open makes the collectors. It connects to nothing yet: a source that is down
@@ -170,6 +177,9 @@ func Open(ctx context.Context, cfg Config) (*Probes, error) {
 	if len(errs) > 0 {
 		p.Close()
 		return nil, errors.Join(errs...)
+	}
+	if p.pprof != nil && p.metrics != nil && src.Pprof == "" {
+		p.runtimeRead = make(chan struct{})
 	}
 	return p, nil
 }
@@ -286,6 +296,7 @@ func (p *Probes) Snapshot(ctx context.Context) *Snapshot {
 			m := p.metrics.Scrape(ctx, p.names)
 			s.Metrics = m
 			set(Metrics, m.Status)
+			p.firstRuntime(m)
 		})
 	}
 	if p.fleet != nil {
@@ -343,9 +354,47 @@ func (p *Probes) noteRuntime(s *Snapshot) {
 	}
 }
 
+// firstRuntime takes the runtime of the first metrics scrape, whatever its
+// outcome, for the pprof that waits for it (runtimeRead): a runtime other
+// than Go is kept as notGo before pprof was asked anything. A --pprof URL
+// given apart from the target is always asked first (noteRuntime).
+func (p *Probes) firstRuntime(m *metrics.Snapshot) {
+	if p.runtimeRead == nil {
+		return
+	}
+	p.runtimeOnce.Do(func() {
+		if m != nil && m.Status.Ok() {
+			if lang := m.Runtime.Language; lang != "" && lang != metrics.LanguageGo {
+				p.notGoMu.Lock()
+				p.notGo = lang
+				p.notGoMu.Unlock()
+			}
+		}
+		close(p.runtimeRead)
+	})
+}
+
+// awaitRuntime waits, up to the probes' timeout, until the first metrics
+// scrape has told the service's runtime (firstRuntime), when pprof waits
+// for it.
+func (p *Probes) awaitRuntime(ctx context.Context) {
+	if p.runtimeRead == nil {
+		return
+	}
+	t := time.NewTimer(p.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-p.runtimeRead:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // skipsPprof is the runtime, other than Go, for which pprof is not read
-// (notGo); "" when it is.
-func (p *Probes) skipsPprof() string {
+// (notGo); "" when it is. It first waits for the first metrics scrape
+// (awaitRuntime).
+func (p *Probes) skipsPprof(ctx context.Context) string {
+	p.awaitRuntime(ctx)
 	p.notGoMu.Lock()
 	defer p.notGoMu.Unlock()
 	return p.notGo
@@ -372,7 +421,7 @@ func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int
 	if p.pprof == nil {
 		return nil
 	}
-	if lang := p.skipsPprof(); lang != "" {
+	if lang := p.skipsPprof(ctx); lang != "" {
 		return pprof.NotCollected(time.Now(), notApplicable(lang))
 	}
 	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds, Kinds: windowProfiles}
@@ -400,7 +449,7 @@ func (p *Probes) activitySample(ctx context.Context) (postgres.ActivitySample, b
 // also waits for the last dump's share of the time. A dump not taken has
 // an Unavailable status saying why.
 func (p *Probes) goroutineDump(ctx context.Context, spaced bool) *pprof.GoroutineResult {
-	if lang := p.skipsPprof(); lang != "" {
+	if lang := p.skipsPprof(ctx); lang != "" {
 		return &pprof.GoroutineResult{Status: notApplicable(lang)}
 	}
 	start := time.Now()

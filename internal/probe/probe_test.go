@@ -404,10 +404,12 @@ func TestObserveSamplesActivity(t *testing.T) {
 	}
 }
 
-// TestNoPprofRequestsToOtherRuntimes: once a service's metrics say it runs
-// on Python and its /debug/pprof answered nothing, the readings after it
-// send it no request there (each was a 404 in its logs and its error rate)
-// and say pprof does not apply; metrics naming Go again bring them back.
+// TestNoPprofRequestsToOtherRuntimes: a service whose metrics say it runs
+// on Python gets no request at /debug/pprof (each was a 404 in its logs and
+// its error rate, and a route of its own in its metrics), not even in the
+// first reading or a report's window, and pprof says it does not apply;
+// metrics naming Go again bring the requests back. A --pprof URL given
+// apart from the target is asked once before it is given up.
 func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
 	var mu sync.Mutex
 	page, pprofHits := "fastapi.txt", 0
@@ -430,22 +432,46 @@ func TestNoPprofRequestsToOtherRuntimes(t *testing.T) {
 		return pprofHits
 	}
 	ctx := t.Context()
+
+	// A report's window, from a fresh start: its profiles start with its
+	// first reading.
 	p, err := Open(ctx, Config{Timeout: 5 * time.Second, Sources: config.Sources{Target: srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-
-	// The first reading asks for the goroutine count, answered 404, and
-	// not for the dump at the same endpoint.
-	first := p.Snapshot(ctx)
-	if st := first.Status[Pprof]; st.Ok() || !strings.Contains(st.Detail, "pprof not served") || hits() != 1 {
-		t.Fatalf("first reading: pprof %+v after %d requests to /debug/pprof", st, hits())
+	w, err := p.Observe(ctx, ObserveOptions{Window: time.Second, ProfileSeconds: 1, GoroutineSamples: 3})
+	p.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if n := hits(); n != 0 {
+		t.Errorf("a report's window sent %d requests to a Python service's /debug/pprof", n)
+	}
+	if st := w.Sources[Pprof]; !strings.HasPrefix(st.Detail, "not applicable: a python service") {
+		t.Errorf("a report's pprof status: %+v", st)
+	}
+
+	// The explicit --pprof URL: asked once.
+	p, err = Open(ctx, Config{Timeout: 5 * time.Second, Sources: config.Sources{Target: srv.URL, Pprof: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Snapshot(ctx).Status[Pprof]; st.Ok() || !strings.Contains(st.Detail, "pprof not served") || hits() != 1 {
+		t.Errorf("--pprof given: first reading's pprof %+v after %d requests to /debug/pprof", st, hits())
+	}
+	if st := p.Snapshot(ctx).Status[Pprof]; !strings.HasPrefix(st.Detail, "not applicable: a python service") || hits() != 1 {
+		t.Errorf("--pprof given: second reading's pprof %+v after %d requests to /debug/pprof", st, hits())
+	}
+	p.Close()
+
+	p, err = Open(ctx, Config{Timeout: 5 * time.Second, Sources: config.Sources{Target: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
 	before := hits()
-	second := p.Snapshot(ctx)
-	if st := second.Status[Pprof]; !strings.HasPrefix(st.Detail, "not applicable: a python service") {
-		t.Errorf("second reading's pprof status: %+v", st)
+	if st := p.Snapshot(ctx).Status[Pprof]; !strings.HasPrefix(st.Detail, "not applicable: a python service") {
+		t.Errorf("first reading's pprof status: %+v", st)
 	}
 	if prof := p.Profiles(ctx, 1); prof == nil || !strings.HasPrefix(prof.Status.Detail, "not applicable") ||
 		prof.CPU == nil || prof.GoroutineText == nil || prof.CPU.Status != prof.Status {
