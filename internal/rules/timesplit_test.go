@@ -212,3 +212,33 @@ func TestSplitServiceLatency(t *testing.T) {
 		})
 	}
 }
+
+// TestBusyHostWaitNote: where requests wait inside the service while the
+// host's CPUs are busy, service.queueing names no cause (the wait may be
+// a CPU's), and the split's notes say so instead of nothing.
+func TestBusyHostWaitNote(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		busy float64
+		want bool
+	}{
+		{"host saturated", 1.95, true},
+		{"host calm", 0.4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &Input{Window: svcWindow{lang: "node", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: tc.busy,
+				sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}.window()}
+			ts := Split(in)
+			found := false
+			for _, n := range ts.Notes {
+				if strings.Contains(n, "busy: on a host this busy a request also waits for a CPU") {
+					found = true
+					t.Log(n)
+				}
+			}
+			if found != tc.want {
+				t.Errorf("note about the busy host: %v, want %v; notes %q", found, tc.want, ts.Notes)
+			}
+		})
+	}
+}
