@@ -212,6 +212,9 @@ func demoReport(ctx context.Context, out, stderr io.Writer, f *demoFlags, set *r
 	if err != nil {
 		return err
 	}
+	if short := shortWindowNote(f.window, w); short != "" {
+		fmt.Fprintln(stderr, "advisor:", short)
+	}
 	a := rules.Analyse(ctx, &rules.Input{Window: w, Explainer: probes.Explainer()}, set, rules.Builtin())
 	findings := a.Findings
 	for _, e := range a.Errors {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pgadvisor/advisor/internal/config"
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/probetest"
@@ -440,20 +441,28 @@ func wantFigures(t *testing.T, f *report.Figures, textOut string) {
 // TestReportSaysWindowShortened: a service that answers /metrics 2 s
 // late gets its last reading asked for early (probe.Observe); the report
 // says on stderr why its window is shorter than asked.
-func TestReportSaysWindowShortened(t *testing.T) {
+// slowMetrics serves the FastAPI capture at /metrics after delay, as a
+// service busy with queued requests answers it.
+func slowMetrics(t *testing.T, delay time.Duration) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
 			return
 		}
 		select {
-		case <-time.After(2 * time.Second):
+		case <-time.After(delay):
 		case <-r.Context().Done():
 			return
 		}
 		http.ServeFile(w, r, "../../internal/probe/metrics/testdata/fastapi.txt")
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestReportSaysWindowShortened(t *testing.T) {
+	srv := slowMetrics(t, 2*time.Second)
 	code, stdout, stderr := runCaptured(t, "report", "--target", srv.URL, "--window", "4s", "--format", "json", "--fail-on", "never")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -464,6 +473,25 @@ func TestReportSaysWindowShortened(t *testing.T) {
 	}
 	if !strings.Contains(stderr, fmt.Sprintf("the window covers %gs of the 4s asked", rep.WindowSeconds)) {
 		t.Errorf("window %v s; stderr:\n%s", rep.WindowSeconds, stderr)
+	}
+}
+
+// TestDemoReportSaysWindowShortened: the demo's report without a terminal
+// says so too, its closing line naming the window asked.
+func TestDemoReportSaysWindowShortened(t *testing.T) {
+	srv := slowMetrics(t, 2*time.Second)
+	set, err := rules.Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, stderr strings.Builder
+	f := &demoFlags{window: 4 * time.Second, attach: attachFlags{timeout: 5 * time.Second, profileSeconds: 1}}
+	if err := demoReport(t.Context(), &out, &stderr, f, set, config.Sources{Target: srv.URL}, "advisor report ..."); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "of the 4s asked: the sources answered the first reading slowly") ||
+		!strings.Contains(out.String(), "printed one 4s report") {
+		t.Errorf("stderr:\n%s\nstdout:\n%s", stderr.String(), out.String())
 	}
 }
 
