@@ -421,8 +421,21 @@ func (p *Probes) profiles(ctx context.Context, cpuSeconds, contentionSeconds int
 	if p.pprof == nil {
 		return nil
 	}
+	asked := time.Now()
 	if lang := p.skipsPprof(ctx); lang != "" {
 		return pprof.NotCollected(time.Now(), notApplicable(lang))
+	}
+	// The profiles end as long after they were asked for as the service's
+	// first metrics took to tell its runtime: the seconds they waited are
+	// taken from them (at least one left), so that a report's profiles
+	// still end with its window.
+	if waited := int(time.Since(asked).Round(time.Second) / time.Second); waited > 0 {
+		if cpuSeconds > 0 {
+			cpuSeconds = max(1, cpuSeconds-waited)
+		}
+		if contentionSeconds > 0 {
+			contentionSeconds = max(1, contentionSeconds-waited)
+		}
 	}
 	opts := pprof.Options{CPUSeconds: cpuSeconds, ContentionSeconds: contentionSeconds, Kinds: windowProfiles}
 	if cpuSeconds == 0 {

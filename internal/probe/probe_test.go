@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	httppprof "net/http/pprof"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -544,6 +545,62 @@ func TestObserveAsksLastSnapshotEarly(t *testing.T) {
 	}
 	if got := time.Duration(w.Seconds * float64(time.Second)); got > window-500*time.Millisecond || got < window/2 {
 		t.Errorf("window of %v, want the time between the two scrapes", got.Round(time.Millisecond))
+	}
+}
+
+// TestObserveProfilesEndWithTheWindow: a Go service's profiles wait for its
+// first metrics to tell the runtime (2 s here); the seconds they waited are
+// taken from them, so that the window's profiles, asked for its length,
+// still end with it rather than 2 s past it.
+func TestObserveProfilesEndWithTheWindow(t *testing.T) {
+	const delay = 2 * time.Second
+	var mu sync.Mutex
+	seconds := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wait := delay
+		if r.URL.Path != "/metrics" {
+			n, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+			if err != nil {
+				http.NotFound(w, r)
+				return
+			}
+			mu.Lock()
+			seconds[r.URL.Path] = r.URL.Query().Get("seconds")
+			mu.Unlock()
+			wait = time.Duration(n) * time.Second
+		}
+		select {
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return
+		}
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, "metrics/testdata/client_golang.txt")
+	}))
+	defer srv.Close()
+	ctx := t.Context()
+	p, err := Open(ctx, Config{Timeout: 10 * time.Second, Sources: config.Sources{Target: srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const window = 5 * time.Second
+	start := time.Now()
+	if _, err := p.Observe(ctx, ObserveOptions{Window: window, ProfileSeconds: 5}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	asked := len(seconds) > 0
+	for _, n := range seconds {
+		asked = asked && n == "3"
+	}
+	if !asked || took > window+3*delay/4 {
+		t.Errorf("window %v: took %v, profiles asked for %v seconds", window, took.Round(time.Millisecond), seconds)
 	}
 }
 
