@@ -438,9 +438,6 @@ func wantFigures(t *testing.T, f *report.Figures, textOut string) {
 	}
 }
 
-// TestReportSaysWindowShortened: a service that answers /metrics 2 s
-// late gets its last reading asked for early (probe.Observe); the report
-// says on stderr why its window is shorter than asked.
 // slowMetrics serves the FastAPI capture at /metrics after delay, as a
 // service busy with queued requests answers it.
 func slowMetrics(t *testing.T, delay time.Duration) *httptest.Server {
@@ -461,6 +458,9 @@ func slowMetrics(t *testing.T, delay time.Duration) *httptest.Server {
 	return srv
 }
 
+// TestReportSaysWindowShortened: a service that answers /metrics 2 s
+// late gets its last reading asked for early (probe.Observe); the report
+// says on stderr why its window is shorter than asked.
 func TestReportSaysWindowShortened(t *testing.T) {
 	srv := slowMetrics(t, 2*time.Second)
 	code, stdout, stderr := runCaptured(t, "report", "--target", srv.URL, "--window", "4s", "--format", "json", "--fail-on", "never")
