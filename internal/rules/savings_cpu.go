@@ -30,6 +30,11 @@ const (
 	cpuBoundFull = 0.95
 )
 
+// cpuPressureFrom is the share of a window over which a runnable task of
+// the host waited for a CPU from which service.queueing stands aside by
+// default (its max_host_cpu_pressure): the time split's note says why.
+const cpuPressureFrom = 0.2
+
 // callCPUMS is the CPU one statement or command costs the client and the
 // server beside its execution, in milliseconds: the protocol, the driver,
 // parse and bind, the loopback network. Measured on the sample service:

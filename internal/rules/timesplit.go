@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pgadvisor/advisor/internal/probe"
 	"github.com/pgadvisor/advisor/internal/probe/metrics"
 )
 
@@ -297,7 +298,7 @@ func splitOf(in *Input) *TimeSplit {
 	}
 	ts.Method = "metrics and database"
 	ts.Service.Parts = metricParts(in, &ts.Service, &ts.Notes)
-	if n := busyHostWaitNote(ts); n != "" {
+	if n := busyHostWaitNote(ts, in.Window); n != "" {
 		ts.Notes = append(ts.Notes, n)
 	}
 	if len(ts.Routes) == 1 {
@@ -307,23 +308,45 @@ func splitOf(in *Input) *TimeSplit {
 }
 
 // busyHostWaitNote says, where most of the requests' time went to waiting
-// inside the service while the host's CPUs were busy (cpuBoundFrom, the
-// share from which service.queueing stands aside by default), that the
-// wait may be for a CPU: a thread ready to run counts in no source, and
-// which other wait it is cannot be told. "" otherwise. On the Express
-// target with its load generator on the same 2-core host, requests waited
-// 96% of their time there with the host 92% busy, and the report said
-// nothing of it.
-func busyHostWaitNote(ts *TimeSplit) string {
+// inside the service on a host short of CPU, that the wait may be for a
+// CPU: a thread ready to run counts in no source, and which other wait it
+// is cannot be told. service.queueing stands aside there by default, on
+// either reading: the host's CPUs busy at cpuBoundFrom or more, or a
+// runnable task waiting for a CPU over more than cpuPressureFrom of the
+// window (pressure stall information, from a host shared with other work
+// while its CPUs are not that busy), unless the requests waited mostly
+// unread in the kernel. "" otherwise. On the Express target with its load
+// generator on the same 2-core host, requests waited 96% of their time
+// there with the host 92% busy, and the report said nothing of it.
+func busyHostWaitNote(ts *TimeSplit, w *probe.Window) string {
 	h := ts.Host
 	share, _ := waitOf(ts.Service)
-	if h == nil || h.BusyShare < cpuBoundFrom || share < 0.5 {
+	if h == nil || share < 0.5 {
+		return ""
+	}
+	var short string
+	switch {
+	case h.BusyShare >= cpuBoundFrom:
+		short = fmt.Sprintf("the host's %d CPUs were %.0f%% busy", h.Cores, h.BusyShare*100)
+	case w != nil && w.HostCPUPressure != nil && *w.HostCPUPressure > cpuPressureFrom && !kernelWaitMost(ts):
+		short = fmt.Sprintf("a task on the host waited for a CPU over %.0f%% of the window (its pressure stall information; its %d CPUs %.0f%% busy)",
+			*w.HostCPUPressure*100, h.Cores, h.BusyShare*100)
+	default:
 		return ""
 	}
 	return fmt.Sprintf("the requests waited inside the service %.0f%% of their time, neither on its CPU nor in a datastore or a call, "+
-		"while the host's %d CPUs were %.0f%% busy: on a host this busy a request also waits for a CPU, which no source counts, "+
+		"while %s: on a host this short of CPU a request also waits for a CPU, which no source counts, "+
 		"so that wait's cause is not named (service.queueing); give the service CPUs of its own (a load generator on the same host takes them) and measure again",
-		share*100, h.Cores, h.BusyShare*100)
+		share*100, short)
+}
+
+// kernelWaitMost says the requests waited unread in the kernel's queue
+// for at least half of their time, the kernel's wait counted: a worker
+// busy with another request leaves them there, which service.queueing
+// names whatever the host's CPU pressure.
+func kernelWaitMost(ts *TimeSplit) bool {
+	k := ts.Kernel
+	return k != nil && k.WaitMS > 0 && k.WaitMS/(ts.Service.MeanMS+k.WaitMS) >= 0.5
 }
 
 // perRequestOf divides what the sources counted over the window by the

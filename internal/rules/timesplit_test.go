@@ -217,27 +217,38 @@ func TestSplitServiceLatency(t *testing.T) {
 // host's CPUs are busy, service.queueing names no cause (the wait may be
 // a CPU's), and the split's notes say so instead of nothing.
 func TestBusyHostWaitNote(t *testing.T) {
+	pressure := func(v float64) *float64 { return &v }
 	for _, tc := range []struct {
-		name string
-		busy float64
-		want bool
+		name     string
+		busy     float64
+		pressure *float64
+		kernel   float64 // requests queued unread in the kernel
+		want     string
 	}{
-		{"host saturated", 1.95, true},
-		{"host calm", 0.4, false},
+		{"host saturated", 1.95, nil, 0, "while the host's 2 CPUs were 98% busy: on a host this short of CPU a request also waits for a CPU"},
+		{"host calm", 0.4, nil, 0, ""},
+		{"host calm, no task waiting for a CPU", 0.4, pressure(0.05), 0, ""},
+		// A host shared with other work: its CPUs not that busy on
+		// average, yet a runnable task waited for one most of the window.
+		{"host under CPU pressure", 1.2, pressure(0.6), 0, "while a task on the host waited for a CPU over 60% of the window"},
+		// Requests waiting mostly unread in the kernel: a busy worker
+		// leaves them there, which service.queueing names whatever the
+		// pressure.
+		{"host under CPU pressure, requests queued in the kernel", 1.2, pressure(0.6), 60, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := &Input{Window: svcWindow{lang: "node", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: tc.busy,
+			in := &Input{Window: svcWindow{lang: "node", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: tc.busy, pressure: tc.pressure, kernelQueued: tc.kernel,
 				sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}.window()}
 			ts := Split(in)
-			found := false
+			var got string
 			for _, n := range ts.Notes {
-				if strings.Contains(n, "busy: on a host this busy a request also waits for a CPU") {
-					found = true
+				if strings.Contains(n, "a request also waits for a CPU") {
+					got = n
 					t.Log(n)
 				}
 			}
-			if found != tc.want {
-				t.Errorf("note about the busy host: %v, want %v; notes %q", found, tc.want, ts.Notes)
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Errorf("note about the host's CPUs: %q, want one with %q; notes %q", got, tc.want, ts.Notes)
 			}
 		})
 	}
