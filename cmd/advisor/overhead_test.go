@@ -52,7 +52,7 @@ import (
 // attach without its fast first seconds and the goroutine dumps between
 // readings, to compare).
 //
-//	go test -run '^$' -bench AttachOverhead -benchtime 1x -timeout 30m ./cmd/advisor/
+//	go test -run '^$' -bench 'AttachOverhead$' -benchtime 1x -timeout 30m ./cmd/advisor/
 func BenchmarkAttachOverhead(b *testing.B) {
 	const (
 		runLength   = 5 * time.Second

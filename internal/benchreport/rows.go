@@ -308,7 +308,7 @@ var All = []Row{
 	{
 		ID:   "attach-overhead",
 		What: "`advisor attach` on the tuned sampleapp under load: throughput with / without, once past its fast first 20 s and over them; [details](#what-attach-costs-the-service-it-watches)",
-		Job:  Job{Command: "go test -run '^$' -bench AttachOverhead -benchtime 1x -timeout 30m ./cmd/advisor/"},
+		Job:  Job{Command: "go test -run '^$' -bench 'AttachOverhead$' -benchtime 1x -timeout 30m ./cmd/advisor/"},
 		Figure: func(o *Output) (string, error) {
 			v, err := o.metrics("BenchmarkAttachOverhead", "ratio", "pairs", "ratio_of_medians", "cpu_cost_ratio", "ratio_first", "pairs_first",
 				"idle_target_cpu_ms/s", "attach_cpu_ms/s", "attach_cpu_load_ms/s")
@@ -317,6 +317,21 @@ var All = []Row{
 			}
 			return fmt.Sprintf("%.3f (median of %.0f pair ratios, one attach stopped for the runs without it; ratio of medians %.3f); CPU per request (the target's and attach's own) with / without %.3f; over the first 20 s %.3f (%.0f pairs, a fresh attach each); idle polling costs the target %.1f ms CPU per s, attach itself %.1f (%.1f under the load)",
 				v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]), nil
+		},
+	},
+	{
+		ID: "attach-overhead-twins",
+		What: "`advisor attach` on one of two identical tuned sampleapps under the same load at the same time, one attach running at a time: throughput of the watched twin / the other's, " +
+			"and with attach's own CPU and its reads' in PostgreSQL and Redis taken off the machine's; [details](#what-attach-costs-the-service-it-watches)",
+		Job: Job{Command: "go test -run '^$' -bench AttachOverheadTwins -benchtime 1x -timeout 30m ./cmd/advisor/"},
+		Figure: func(o *Output) (string, error) {
+			v, err := o.metrics("BenchmarkAttachOverheadTwins", "ratio", "twin_ratio", "pairs", "twin_q1", "twin_q3",
+				"attach_cpu_load_ms/s", "pg_redis_cpu_ms/s")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%.3f: twins %.3f (median of %.0f pairs, quartiles %.3f and %.3f) less attach's own CPU under the load (%.1f ms per s) and what its reads cost PostgreSQL and Redis (%.1f ms per s, without load) over the machine's",
+				v[0], v[1], v[2], v[3], v[4], v[5], v[6]), nil
 		},
 	},
 	{
