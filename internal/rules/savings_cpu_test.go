@@ -404,8 +404,9 @@ func TestHostCPUQueuedStatements(t *testing.T) {
 // for its CPUs as PostgreSQL's active sessions do, and backends starting
 // for a request are among them without showing active: with 8 tasks
 // ready for 2 CPUs, a statement runs a quarter of its time, whatever
-// pg_stat_activity shows. The smaller share of the two readings counts;
-// a run queue within the CPUs changes nothing.
+// pg_stat_activity shows, unless the sessions outlive the requests. The
+// smaller share of the two readings counts; a run queue within the CPUs
+// changes nothing.
 func TestHostCPURunQueue(t *testing.T) {
 	index := Finding{Rule: dbMissingIndex.ID, Evidence: map[string]any{"total_share": 0.8, "cost_cut": 1.0}}
 	withQueue := func(tasks float64, onCPU int) *Input {
@@ -437,6 +438,24 @@ func TestHostCPURunQueue(t *testing.T) {
 	}
 	if h := withQueue(1.8, 0).views.split.Host; h.DBRunShare != 1 || h.RunHow != "" {
 		t.Errorf("1.8 tasks for 2 CPUs: %+v", *h)
+	}
+	// Sessions that outlive the requests (one started in the window for
+	// 2,000 requests): a pooled backend waking for a statement gets a CPU
+	// ahead of the busy tasks, and its execution time counts whole.
+	pooled := withQueue(8, 0)
+	pooled.Window.Postgres.Cur.Database.Stats.HasSessions = true
+	pooled.Window.Postgres.Database.Seconds, pooled.Window.Postgres.Database.SessionsPerS = 10, 0.1
+	pooled.views.split.Host = nil
+	if h, _ := hostCPUOf(pooled, &pooled.views.split.Service); h.DBRunShare != 1 || h.RunHow != "" {
+		t.Errorf("pooled sessions, 8 tasks for 2 CPUs: %+v", h)
+	}
+	// A session per request: the backends starting are among the tasks.
+	perRequest := withQueue(8, 0)
+	perRequest.Window.Postgres.Cur.Database.Stats.HasSessions = true
+	perRequest.Window.Postgres.Database.Seconds, perRequest.Window.Postgres.Database.SessionsPerS = 10, 200
+	perRequest.views.split.Host = nil
+	if h, _ := hostCPUOf(perRequest, &perRequest.views.split.Service); math.Abs(h.DBRunShare-0.25) > 1e-9 {
+		t.Errorf("a session per request, 8 tasks for 2 CPUs: %+v", h)
 	}
 	unread := withQueue(8, 0)
 	unread.Window.HostRunnableReadings = 0
