@@ -64,29 +64,11 @@ func BenchmarkAttachOverhead(b *testing.B) {
 		// start: past its fast first seconds and one reading more.
 		steadyAt = ui.DefaultSampleFor + ui.DefaultInterval
 	)
-	pairs := 16
-	if v := os.Getenv("ADVISOR_OVERHEAD_PAIRS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("ADVISOR_OVERHEAD_PAIRS=%q: want a positive number", v)
-		}
-		pairs = n
-	}
+	pairs := overheadPairs(b)
 	info := stacktest.Start(b)
 	dsn := sampletest.Database(b, "attach_overhead", sampleapp.TestSize)
 	ctx := context.Background()
-	// Vacuum and checkpoint the fresh data now, so that autovacuum and the
-	// checkpointer do not work through it during the idle measurements.
-	if conn, err := pgx.Connect(ctx, dsn); err != nil {
-		b.Fatal(err)
-	} else {
-		for _, sql := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
-			if _, err := conn.Exec(ctx, sql); err != nil {
-				b.Fatalf("%s: %v", sql, err)
-			}
-		}
-		conn.Close(ctx)
-	}
+	settleDatabase(ctx, b, dsn)
 	// No job workers: the orders' follow-up work (PDFs) left by one run
 	// would take CPU from the next.
 	svc := sampletest.StartProcess(ctx, b, dsn, info.RedisAddr, "--profile", "tuned", "--cache-namespace", "overhead", "--workers", "-1")
@@ -259,6 +241,36 @@ func BenchmarkAttachOverhead(b *testing.B) {
 	b.ReportMetric(median(ratiosFirst), "ratio_first")
 	b.ReportMetric(float64(len(ratios)), "pairs")
 	b.ReportMetric(float64(len(ratiosFirst)), "pairs_first")
+}
+
+// overheadPairs is ADVISOR_OVERHEAD_PAIRS, the pairs of runs an overhead
+// benchmark measures, 16 without it.
+func overheadPairs(b *testing.B) int {
+	v := os.Getenv("ADVISOR_OVERHEAD_PAIRS")
+	if v == "" {
+		return 16
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("ADVISOR_OVERHEAD_PAIRS=%q: want a positive number", v)
+	}
+	return n
+}
+
+// settleDatabase vacuums and checkpoints freshly copied data, so that
+// autovacuum and the checkpointer do not work through it while an
+// overhead benchmark measures.
+func settleDatabase(ctx context.Context, b *testing.B, dsn string) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			b.Fatalf("%s: %v", sql, err)
+		}
+	}
 }
 
 // loadStat is one load run of BenchmarkAttachOverhead: its throughput, the

@@ -8,14 +8,11 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgadvisor/advisor/internal/load"
 	"github.com/pgadvisor/advisor/internal/stack/stacktest"
@@ -65,14 +62,7 @@ func BenchmarkAttachOverheadTwins(b *testing.B) {
 		idle        = 10 * time.Second
 		idleRounds  = 5
 	)
-	pairs := 16
-	if v := os.Getenv("ADVISOR_OVERHEAD_PAIRS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("ADVISOR_OVERHEAD_PAIRS=%q: want a positive number", v)
-		}
-		pairs = n
-	}
+	pairs := overheadPairs(b)
 	info := stacktest.Start(b)
 	ctx := context.Background()
 	advisorBin := buildAdvisor(ctx, b)
@@ -88,16 +78,7 @@ func BenchmarkAttachOverheadTwins(b *testing.B) {
 	twins := []*twin{{name: "a"}, {name: "b"}}
 	for _, t := range twins {
 		t.dsn = sampletest.Database(b, "attach_overhead_"+t.name, sampleapp.TestSize)
-		conn, err := pgx.Connect(ctx, t.dsn)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, sql := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
-			if _, err := conn.Exec(ctx, sql); err != nil {
-				b.Fatalf("%s: %v", sql, err)
-			}
-		}
-		conn.Close(ctx)
+		settleDatabase(ctx, b, t.dsn)
 		// No job workers: the follow-up work one run leaves would take
 		// CPU from the next.
 		t.svc = sampletest.StartProcess(ctx, b, t.dsn, info.RedisAddr, "--profile", "tuned",
