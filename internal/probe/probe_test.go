@@ -110,7 +110,8 @@ func TestObserveReadsEverySource(t *testing.T) {
 		}
 	}()
 	var ticks int
-	w, err := p.Observe(ctx, ObserveOptions{Window: 3 * time.Second, ProfileSeconds: 1, GoroutineSamples: 4,
+	const window = 3 * time.Second
+	w, err := p.Observe(ctx, ObserveOptions{Window: window, ProfileSeconds: 1, GoroutineSamples: 4,
 		Progress: func(_, _ time.Duration) { ticks++ }})
 	close(stop)
 	<-done
@@ -126,7 +127,7 @@ func TestObserveReadsEverySource(t *testing.T) {
 	// half a second, up to a quarter of the window (lastSnapshotLead): on
 	// a busy machine a 3 s window spans 2.25 s between the two asks, and
 	// the snapshots' clocks are read inside them (2.3 s in a CI run).
-	if short := 3*time.Second - 3*time.Second/4 - 500*time.Millisecond; w.Cumulative || w.Seconds < short.Seconds() || w.Seconds > 10 {
+	if short := window - lastSnapshotLead(window, window) - 500*time.Millisecond; w.Cumulative || w.Seconds < short.Seconds() || w.Seconds > 10 {
 		t.Errorf("window: cumulative %v, %.1f s", w.Cumulative, w.Seconds)
 	}
 	if w.Metrics == nil || w.Metrics.Requests <= 0 {

@@ -30,10 +30,17 @@ const (
 	cpuBoundFull = 0.95
 )
 
-// cpuPressureFrom is the share of a window over which a runnable task of
-// the host waited for a CPU from which service.queueing stands aside by
-// default (its max_host_cpu_pressure): the time split's note says why.
-const cpuPressureFrom = 0.2
+// service.queueing's defaults that the time split's note on a host short
+// of CPU follows (busyHostWaitNote): the share of a window over which a
+// runnable task of the host waited for a CPU from which the rule stands
+// aside (max_host_cpu_pressure), the requests' mean number queued unread
+// in the kernel from which their wait counts (min_kernel_queued), and the
+// share of the request time a wait must make (min_wait_share).
+const (
+	cpuPressureFrom  = 0.2
+	kernelQueuedFrom = 1.5
+	waitShareFrom    = 0.5
+)
 
 // callCPUMS is the CPU one statement or command costs the client and the
 // server beside its execution, in milliseconds: the protocol, the driver,

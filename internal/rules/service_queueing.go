@@ -78,9 +78,8 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	// metrics measure.
 	// Below min_kernel_queued on average, the queue is the moment between
 	// a keep-alive client's request and the read that takes it.
-	kernelQueued, kernelMS := 0.0, 0.0
-	if k := ts.Kernel; k != nil && k.Queued >= p.MinKernelQueued {
-		kernelQueued, kernelMS = k.Queued, k.WaitMS
+	kernelQueued, kernelMS := kernelWait(ts, p.MinKernelQueued)
+	if kernelQueued > 0 {
 		waitMS += kernelMS
 		waitShare = waitMS / (svc.MeanMS + kernelMS)
 	}
@@ -105,8 +104,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	// is busy with another request, and on a host with CPUs free (the
 	// busy share above) that is its loop or its workers, whatever task
 	// waited for a CPU now and then.
-	kernelWait := kernelMS > 0 && kernelMS/(svc.MeanMS+kernelMS) >= p.MinWaitShare
-	if pr := w.HostCPUPressure; pr != nil && *pr > p.MaxCPUPressure && !kernelWait {
+	if pr := w.HostCPUPressure; pr != nil && *pr > p.MaxCPUPressure && !kernelWaitMost(ts, p.MinKernelQueued, p.MinWaitShare) {
 		return nil, nil
 	}
 

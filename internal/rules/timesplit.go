@@ -321,14 +321,14 @@ func splitOf(in *Input) *TimeSplit {
 func busyHostWaitNote(ts *TimeSplit, w *probe.Window) string {
 	h := ts.Host
 	share, _ := waitOf(ts.Service)
-	if h == nil || share < 0.5 {
+	if h == nil || share < waitShareFrom {
 		return ""
 	}
 	var short string
 	switch {
 	case h.BusyShare >= cpuBoundFrom:
 		short = fmt.Sprintf("the host's %d CPUs were %.0f%% busy", h.Cores, h.BusyShare*100)
-	case w != nil && w.HostCPUPressure != nil && *w.HostCPUPressure > cpuPressureFrom && !kernelWaitMost(ts):
+	case w != nil && w.HostCPUPressure != nil && *w.HostCPUPressure > cpuPressureFrom && !kernelWaitMost(ts, kernelQueuedFrom, waitShareFrom):
 		short = fmt.Sprintf("a task on the host waited for a CPU over %.0f%% of the window (its pressure stall information; its %d CPUs %.0f%% busy)",
 			*w.HostCPUPressure*100, h.Cores, h.BusyShare*100)
 	default:
@@ -340,13 +340,25 @@ func busyHostWaitNote(ts *TimeSplit, w *probe.Window) string {
 		share*100, short)
 }
 
-// kernelWaitMost says the requests waited unread in the kernel's queue
-// for at least half of their time, the kernel's wait counted: a worker
-// busy with another request leaves them there, which service.queueing
-// names whatever the host's CPU pressure.
-func kernelWaitMost(ts *TimeSplit) bool {
-	k := ts.Kernel
-	return k != nil && k.WaitMS > 0 && k.WaitMS/(ts.Service.MeanMS+k.WaitMS) >= 0.5
+// kernelWait is the requests' mean number waiting unread in the kernel's
+// queue and the wait per request (ms) it means, when at least minQueued
+// waited on average (below that, the queue is the moment between a
+// keep-alive client's request and the read that takes it); zeros
+// otherwise.
+func kernelWait(ts *TimeSplit, minQueued float64) (queued, ms float64) {
+	if k := ts.Kernel; k != nil && k.Queued >= minQueued {
+		return k.Queued, k.WaitMS
+	}
+	return 0, 0
+}
+
+// kernelWaitMost says the requests' wait unread in the kernel's queue
+// (kernelWait) made at least minShare of their time, that wait counted: a
+// worker busy with another request leaves them there, which
+// service.queueing names whatever the host's CPU pressure.
+func kernelWaitMost(ts *TimeSplit, minQueued, minShare float64) bool {
+	_, ms := kernelWait(ts, minQueued)
+	return ms > 0 && ms/(ts.Service.MeanMS+ms) >= minShare
 }
 
 // perRequestOf divides what the sources counted over the window by the

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -251,5 +252,36 @@ func TestBusyHostWaitNote(t *testing.T) {
 				t.Errorf("note about the host's CPUs: %q, want one with %q; notes %q", got, tc.want, ts.Notes)
 			}
 		})
+	}
+}
+
+// TestHostWaitNoteFollowsQueueingDefaults: the time split's note on a host
+// short of CPU speaks where service.queueing stands aside at its built-in
+// params; the constants it reads are those params.
+func TestHostWaitNoteFollowsQueueingDefaults(t *testing.T) {
+	set, err := Default("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rule(serviceQueueing.ID)
+	if r == nil {
+		t.Fatalf("no %s in the built-in rules", serviceQueueing.ID)
+	}
+	var p serviceQueueingParams
+	if errs := decodeParams(r.Params, reflect.ValueOf(&p).Elem(), true); len(errs) > 0 {
+		t.Fatalf("params of %s: %v", serviceQueueing.ID, errs)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"max_host_busy_share", cpuBoundFrom, p.MaxHostBusyShare},
+		{"max_host_cpu_pressure", cpuPressureFrom, p.MaxCPUPressure},
+		{"min_kernel_queued", kernelQueuedFrom, p.MinKernelQueued},
+		{"min_wait_share", waitShareFrom, p.MinWaitShare},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: the note follows %v, the rule's default is %v", c.name, c.got, c.want)
+		}
 	}
 }
