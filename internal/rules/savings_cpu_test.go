@@ -183,8 +183,9 @@ func procInput(svc, busy float64) *Input {
 // TestOnProcCPU: a Go service CPU-bound at its GOMAXPROCS while its host
 // has CPUs to spare saves what a fix frees of its own CPU: the driver work
 // of the statements an N+1 batches away, what lifting GOMAXPROCS gives,
-// nothing for a lock or an index; half-way bound, a blend; and the host's
-// model where the host is the more bound.
+// nothing for a lock or an index; half-way bound, a blend; the host's
+// model where only the host is bound; and where both are, each's share of
+// the CPU freed in proportion to its bound.
 func TestOnProcCPU(t *testing.T) {
 	nplus := Finding{Rule: dbNPlusOne.ID, Evidence: map[string]any{"repetitions": 20.0, "calls_per_s": 2000.0, "total_share": 0.05,
 		"batched_away_per_s": 1900.0, "batched_away_share": 0.0475}}
@@ -221,6 +222,15 @@ func TestOnProcCPU(t *testing.T) {
 		{"host more bound", procInput(0.4, 2), lock, 0},
 		// Neither bound: the time saving.
 		{"idle", procInput(0.3, 1), lock, 0.3},
+		// Both bound, the process more (0.7 at 0.71 cores, the host 0.5 at
+		// 85% busy): each frees its CPU in proportion to its bound. The
+		// index spares PostgreSQL's 1.5 of the host's 8.5 ms per request,
+		// none of the process's.
+		{"both bound: index", procInput(0.71, 1.7), index, 0.3*0.3 + 0.7*(0.5/1.2*0.8*0.99*1.5/8.5)},
+		{"both bound: lock", procInput(0.71, 1.7), lock, 0.3 * 0.3},
+		// GOMAXPROCS frees no host CPU; lifting it gives x2/1.7 before the
+		// host's CPUs run out.
+		{"both bound: GOMAXPROCS", procInput(0.71, 1.7), gomax, 0.3*0.3 + 0.7*(0.7/1.2*(1-1.7/2))},
 	}
 	for _, c := range cases {
 		got := onHostCPU(c.in, &c.f, timeSaving)
