@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/pgadvisor/advisor/internal/probe"
@@ -31,6 +32,11 @@ type Input struct {
 	// classified for the next analysis, whose window holds most of the
 	// same dumps (attach's). One analysis at a time uses it.
 	Samples *SampleMemo
+
+	// queueing are service.queueing's params in the rule set Analyse
+	// runs, which the time split's note on a host short of CPU follows;
+	// nil without the rule (hostWaitParams).
+	queueing *serviceQueueingParams
 
 	// views caches the views of the window; see the methods below.
 	views struct {
@@ -197,10 +203,36 @@ func Analyse(ctx context.Context, in *Input, set *Set, reg Registry) Analysis {
 	var a Analysis
 	if set != nil {
 		in.Patterns = set.Patterns
+		in.queueing = queueingParamsOf(set)
 		a.Findings, a.Errors = Run(ctx, in, set.Rules, reg)
 	}
 	a.Split = Split(in)
 	return a
+}
+
+// queueingParamsOf decodes service.queueing's params in set, as its
+// detector does; nil when the set has no such rule or they do not decode
+// (the rule then fails with the error).
+func queueingParamsOf(set *Set) *serviceQueueingParams {
+	r := set.Rule(serviceQueueing.ID)
+	if r == nil {
+		return nil
+	}
+	var p serviceQueueingParams
+	if errs := decodeParams(r.Params, reflect.ValueOf(&p).Elem(), false); len(errs) > 0 {
+		return nil
+	}
+	return &p
+}
+
+// hostWaitParams are the params of service.queueing the time split's note
+// on a host short of CPU follows: the rule set's, or the built-in
+// defaults without one.
+func (in *Input) hostWaitParams() serviceQueueingParams {
+	if in.queueing != nil {
+		return *in.queueing
+	}
+	return serviceQueueingParams{MaxHostBusyShare: cpuBoundFrom, MaxCPUPressure: cpuPressureFrom, MinKernelQueued: kernelQueuedFrom, MinWaitShare: waitShareFrom}
 }
 
 func runDetector(ctx context.Context, d Detector, in *Input, r *Rule) (fs []Finding, err error) {

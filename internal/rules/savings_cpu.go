@@ -31,11 +31,13 @@ const (
 )
 
 // service.queueing's defaults that the time split's note on a host short
-// of CPU follows (busyHostWaitNote): the share of a window over which a
-// runnable task of the host waited for a CPU from which the rule stands
-// aside (max_host_cpu_pressure), the requests' mean number queued unread
-// in the kernel from which their wait counts (min_kernel_queued), and the
-// share of the request time a wait must make (min_wait_share).
+// of CPU follows (busyHostWaitNote) when it analyses without a rule set
+// (Input.hostWaitParams): the share of a window over which a runnable task
+// of the host waited for a CPU from which the rule stands aside
+// (max_host_cpu_pressure), the requests' mean number queued unread in the
+// kernel from which their wait counts (min_kernel_queued), and the share
+// of the request time a wait must make (min_wait_share). Its
+// max_host_busy_share defaults to cpuBoundFrom.
 const (
 	cpuPressureFrom  = 0.2
 	kernelQueuedFrom = 1.5

@@ -298,7 +298,7 @@ func splitOf(in *Input) *TimeSplit {
 	}
 	ts.Method = "metrics and database"
 	ts.Service.Parts = metricParts(in, &ts.Service, &ts.Notes)
-	if n := busyHostWaitNote(ts, in.Window); n != "" {
+	if n := busyHostWaitNote(ts, in.Window, in.hostWaitParams()); n != "" {
 		ts.Notes = append(ts.Notes, n)
 	}
 	if len(ts.Routes) == 1 {
@@ -310,25 +310,26 @@ func splitOf(in *Input) *TimeSplit {
 // busyHostWaitNote says, where most of the requests' time went to waiting
 // inside the service on a host short of CPU, that the wait may be for a
 // CPU: a thread ready to run counts in no source, and which other wait it
-// is cannot be told. service.queueing stands aside there by default, on
-// either reading: the host's CPUs busy at cpuBoundFrom or more, or a
-// runnable task waiting for a CPU over more than cpuPressureFrom of the
-// window (pressure stall information, from a host shared with other work
-// while its CPUs are not that busy), unless the requests waited mostly
-// unread in the kernel. "" otherwise. On the Express target with its load
-// generator on the same 2-core host, requests waited 96% of their time
-// there with the host 92% busy, and the report said nothing of it.
-func busyHostWaitNote(ts *TimeSplit, w *probe.Window) string {
+// is cannot be told. service.queueing stands aside there, at its params p:
+// on either reading, the host's CPUs busy at max_host_busy_share or more,
+// or a runnable task waiting for a CPU over more than
+// max_host_cpu_pressure of the window (pressure stall information, from a
+// host shared with other work while its CPUs are not that busy), unless
+// the requests waited mostly unread in the kernel. "" otherwise. On the
+// Express target with its load generator on the same 2-core host, requests
+// waited 96% of their time there with the host 92% busy, and the report
+// said nothing of it.
+func busyHostWaitNote(ts *TimeSplit, w *probe.Window, p serviceQueueingParams) string {
 	h := ts.Host
 	share, _ := waitOf(ts.Service)
-	if h == nil || share < waitShareFrom {
+	if h == nil || share < p.MinWaitShare {
 		return ""
 	}
 	var short string
 	switch {
-	case h.BusyShare >= cpuBoundFrom:
+	case h.BusyShare >= p.MaxHostBusyShare:
 		short = fmt.Sprintf("the host's %d CPUs were %.0f%% busy", h.Cores, h.BusyShare*100)
-	case w != nil && w.HostCPUPressure != nil && *w.HostCPUPressure > cpuPressureFrom && !kernelWaitMost(ts, kernelQueuedFrom, waitShareFrom):
+	case w != nil && w.HostCPUPressure != nil && *w.HostCPUPressure > p.MaxCPUPressure && !kernelWaitMost(ts, p.MinKernelQueued, p.MinWaitShare):
 		short = fmt.Sprintf("a task on the host waited for a CPU over %.0f%% of the window (its pressure stall information; its %d CPUs %.0f%% busy)",
 			*w.HostCPUPressure*100, h.Cores, h.BusyShare*100)
 	default:

@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -257,7 +259,7 @@ func TestBusyHostWaitNote(t *testing.T) {
 
 // TestHostWaitNoteFollowsQueueingDefaults: the time split's note on a host
 // short of CPU speaks where service.queueing stands aside at its built-in
-// params; the constants it reads are those params.
+// params; the constants it reads without a rule set are those params.
 func TestHostWaitNoteFollowsQueueingDefaults(t *testing.T) {
 	set, err := Default("")
 	if err != nil {
@@ -283,5 +285,47 @@ func TestHostWaitNoteFollowsQueueingDefaults(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: the note follows %v, the rule's default is %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestHostWaitNoteFollowsRuleParams: analysed with a rule set, the note
+// follows service.queueing's params there, so that it speaks where a team's
+// thresholds make the rule stand aside and not where they make it fire.
+func TestHostWaitNoteFollowsRuleParams(t *testing.T) {
+	pressure := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		name  string
+		busy  float64
+		pr    *float64
+		param string
+		value float64
+		want  bool
+	}{
+		{"busy host, built-in params", 1.95, nil, "", 0, true},
+		{"busy host under a raised max_host_busy_share", 1.95, nil, "max_host_busy_share", 0.99, false},
+		{"calm host under a lowered max_host_busy_share", 1.3, nil, "max_host_busy_share", 0.6, true},
+		{"CPU pressure under a raised max_host_cpu_pressure", 1.2, pressure(0.6), "max_host_cpu_pressure", 0.7, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := Default("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.param != "" {
+				r := set.Rule(serviceQueueing.ID)
+				i := slices.IndexFunc(r.Params, func(p Param) bool { return p.Name == tc.param })
+				if i < 0 {
+					t.Fatalf("%s has no param %s", serviceQueueing.ID, tc.param)
+				}
+				r.Params[i].Value = tc.value
+			}
+			in := &Input{Window: svcWindow{lang: "node", rps: 20, meanS: 1.6, cpu: 0.13, hostCPUs: 2, hostBusy: tc.busy, pressure: tc.pr,
+				sessions: repeat(2, 5), active: []int{1, 0, 1, 1, 0}}.window()}
+			a := Analyse(context.Background(), in, set, Builtin())
+			got := slices.ContainsFunc(a.Split.Notes, func(n string) bool { return strings.Contains(n, "a request also waits for a CPU") })
+			if got != tc.want {
+				t.Errorf("note about the host's CPUs: %v, want %v; notes %q", got, tc.want, a.Split.Notes)
+			}
+		})
 	}
 }
