@@ -105,6 +105,28 @@ func TestOnHostCPU(t *testing.T) {
 		// service does not use: 1.6 cores of 2.
 		{"execution time above the CPU", cpuInput(2, 3, true), index, indexTime, 0.8 * 0.99 * 8 / 10},
 	}
+	// A host 82% busy (a bound of 0.35 by its busy share) whose tasks
+	// waited for a CPU 60% of the window is bound at 0.6; below its busy
+	// share's bound, the pressure changes nothing.
+	pressed := func(p float64) *Input {
+		in := cpuInput(1.64, 1.2, true)
+		in.Window.HostCPUPressure = &p
+		in.views.split.Host = nil
+		if h, ok := hostCPUOf(in, &in.views.split.Service); ok {
+			in.views.split.Host = &h
+		}
+		return in
+	}
+	cases = append(cases, []struct {
+		name string
+		in   *Input
+		f    Finding
+		s    *Saving
+		want float64
+	}{
+		{"CPU pressure above the busy share's bound", pressed(0.6), index, indexTime, 0.4*0.04 + 0.6*0.8*0.99*(1.2*1000/200)/(1.64*1000/200)},
+		{"CPU pressure below the busy share's bound", pressed(0.1), index, indexTime, 0.65*0.04 + 0.35*0.8*0.99*(1.2*1000/200)/(1.64*1000/200)},
+	}...)
 	// Where that CPU was priced per statement and Redis command (sessions
 	// outlive requests), the hops' requests pay it through their calls:
 	// the hops free none of it.
