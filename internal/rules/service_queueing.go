@@ -90,10 +90,7 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	// On a host whose CPUs are all busy (known when it is this machine),
 	// the requests wait for a CPU: runnable, which process CPU does not
 	// count. That is not a wait inside the service.
-	if w.ServiceCPUs > 0 && w.HostBusyCores >= p.MaxHostBusyShare*float64(w.ServiceCPUs) {
-		return nil, nil
-	}
-	// Requests that wait for a CPU keep some runnable task waiting: a
+	// Requests that wait for a CPU also keep some runnable task waiting: a
 	// service whose requests wait most of the time (waitShare) for a CPU
 	// puts its host under CPU pressure most of the time. Where the host's
 	// pressure stall information says no task waited for a CPU over much
@@ -103,8 +100,9 @@ func checkServiceQueueing(_ context.Context, in *Input, p serviceQueueingParams)
 	// when they make most of the wait: a worker leaves them there while it
 	// is busy with another request, and on a host with CPUs free (the
 	// busy share above) that is its loop or its workers, whatever task
-	// waited for a CPU now and then.
-	if pr := w.HostCPUPressure; pr != nil && *pr > p.MaxCPUPressure && !kernelWaitMost(ts, p.MinKernelQueued, p.MinWaitShare) {
+	// waited for a CPU now and then. Both readings are hostShortOfCPU's,
+	// which the time split's note on such a host shares.
+	if hostShortOfCPU(ts, w, p) != "" {
 		return nil, nil
 	}
 

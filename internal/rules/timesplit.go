@@ -310,35 +310,51 @@ func splitOf(in *Input) *TimeSplit {
 // busyHostWaitNote says, where most of the requests' time went to waiting
 // inside the service on a host short of CPU, that the wait may be for a
 // CPU: a thread ready to run counts in no source, and which other wait it
-// is cannot be told. service.queueing stands aside there, at its params p:
-// on either reading, the host's CPUs busy at max_host_busy_share or more,
-// or a runnable task waiting for a CPU over more than
-// max_host_cpu_pressure of the window (pressure stall information, from a
-// host shared with other work while its CPUs are not that busy), unless
-// the requests waited mostly unread in the kernel. "" otherwise. On the
+// is cannot be told. service.queueing stands aside there, at its params p
+// (hostShortOfCPU: the host's CPUs busy, or a runnable task waiting for a
+// CPU on a host shared with other work while its CPUs are not that busy).
+// "" otherwise. On the
 // Express target with its load generator on the same 2-core host, requests
 // waited 96% of their time there with the host 92% busy, and the report
 // said nothing of it.
 func busyHostWaitNote(ts *TimeSplit, w *probe.Window, p serviceQueueingParams) string {
-	h := ts.Host
 	share, _ := waitOf(ts.Service)
-	if h == nil || share < p.MinWaitShare {
+	if ts.Host == nil || share < p.MinWaitShare {
 		return ""
 	}
-	var short string
-	switch {
-	case h.BusyShare >= p.MaxHostBusyShare:
-		short = fmt.Sprintf("the host's %d CPUs were %.0f%% busy", h.Cores, h.BusyShare*100)
-	case w != nil && w.HostCPUPressure != nil && *w.HostCPUPressure > p.MaxCPUPressure && !kernelWaitMost(ts, p.MinKernelQueued, p.MinWaitShare):
-		short = fmt.Sprintf("a task on the host waited for a CPU over %.0f%% of the window (its pressure stall information; its %d CPUs %.0f%% busy)",
-			*w.HostCPUPressure*100, h.Cores, h.BusyShare*100)
-	default:
+	short := hostShortOfCPU(ts, w, p)
+	if short == "" {
 		return ""
 	}
 	return fmt.Sprintf("the requests waited inside the service %.0f%% of their time, neither on its CPU nor in a datastore or a call, "+
 		"while %s: on a host this short of CPU a request also waits for a CPU, which no source counts, "+
 		"so that wait's cause is not named (service.queueing); give the service CPUs of its own (a load generator on the same host takes them) and measure again",
 		share*100, short)
+}
+
+// hostShortOfCPU says which reading of the window finds the service's host
+// short of CPU at service.queueing's params p, where the rule stands aside
+// (the wait may be a CPU's): its CPUs busy at max_host_busy_share or more,
+// or a runnable task waiting for a CPU over more than
+// max_host_cpu_pressure of the window, unless the requests waited mostly
+// unread in the kernel (kernelWaitMost); "" when neither does.
+func hostShortOfCPU(ts *TimeSplit, w *probe.Window, p serviceQueueingParams) string {
+	if w == nil {
+		return ""
+	}
+	cores := float64(w.ServiceCPUs)
+	var busyShare float64
+	if cores > 0 {
+		busyShare = math.Min(w.HostBusyCores, cores) / cores
+	}
+	switch {
+	case cores > 0 && w.HostBusyCores >= p.MaxHostBusyShare*cores:
+		return fmt.Sprintf("the host's %d CPUs were %.0f%% busy", w.ServiceCPUs, busyShare*100)
+	case w.HostCPUPressure != nil && *w.HostCPUPressure > p.MaxCPUPressure && !kernelWaitMost(ts, p.MinKernelQueued, p.MinWaitShare):
+		return fmt.Sprintf("a task on the host waited for a CPU over %.0f%% of the window (its pressure stall information; its %d CPUs %.0f%% busy)",
+			*w.HostCPUPressure*100, w.ServiceCPUs, busyShare*100)
+	}
+	return ""
 }
 
 // kernelWait is the requests' mean number waiting unread in the kernel's
